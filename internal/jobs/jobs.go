@@ -1,0 +1,136 @@
+// Package jobs is the durable job layer every package builds on.
+//
+// There are two implementations of one interface. In Postgres mode (NewRiver)
+// jobs are River jobs (github.com/riverqueue/river with riverpgxv5): inserted
+// in the host's pgx.Tx so that a rolled-back business write enqueues nothing,
+// claimed with FOR UPDATE SKIP LOCKED by any number of host instances, and
+// rescued after a crash. In memory mode (NewMemory) an in-process scheduler
+// runs the same handlers with the same ordering rules (priority, then due
+// time, then insertion order) and loses everything on exit.
+//
+// A handler returns nil when the job is done, Snooze(d) to run it again
+// later without counting a failure (a breaker is open, a rate limit is
+// full), Cancel(err) to give up for good, or any other error to be retried
+// with River's backoff.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Args is a job's payload. Kind names the handler; the value is stored as
+// JSON, so its fields must be exported and JSON-serialisable.
+type Args interface {
+	Kind() string
+}
+
+// Job is one execution of a job handed to a handler.
+type Job[T Args] struct {
+	// ID identifies the job in its queue.
+	ID int64
+	// Args is the decoded payload.
+	Args T
+	// Attempt counts executions of this job, this one included (1 on the
+	// first run; a run cut short by a crash counts too; snoozes do not).
+	Attempt int
+	// CreatedAt is when the job was inserted.
+	CreatedAt time.Time
+}
+
+// Handler works one job.
+type Handler[T Args] func(ctx context.Context, job *Job[T]) error
+
+// InsertParams describes one job to insert.
+type InsertParams struct {
+	// Args is the payload; its Kind must have been registered.
+	Args Args
+	// RunAt delays the job; zero means now.
+	RunAt time.Time
+	// Priority orders available jobs: 1 runs first, 4 last. Zero means 1.
+	Priority int
+	// Unique drops the insert when a job of the same kind and args is
+	// already waiting or running. It makes re-inserting the next step of a
+	// chain idempotent when a crashed step runs twice.
+	Unique bool
+}
+
+// Queue inserts and works jobs.
+type Queue interface {
+	// Insert enqueues jobs outside any host transaction.
+	Insert(ctx context.Context, params ...InsertParams) error
+	// InsertTx enqueues jobs inside the host's transaction: they exist only
+	// if tx commits. Memory queues return ErrNoDatabase.
+	InsertTx(ctx context.Context, tx pgx.Tx, params ...InsertParams) error
+	// Start begins working jobs until Stop is called or ctx ends.
+	Start(ctx context.Context) error
+	// Stop stops fetching and waits for running handlers (or ctx) to finish.
+	Stop(ctx context.Context) error
+}
+
+// ErrNoDatabase is returned by memory-mode calls that need Postgres.
+var ErrNoDatabase = errors.New("jobs: this call needs Postgres mode (memory mode has no database transaction)")
+
+// ErrUnknownKind is returned when inserting a kind no handler was registered for.
+var ErrUnknownKind = errors.New("jobs: no handler registered for kind")
+
+// SnoozeError asks for the job to run again after Duration without counting
+// a failed attempt.
+type SnoozeError struct{ Duration time.Duration }
+
+func (e *SnoozeError) Error() string { return fmt.Sprintf("jobs: snoozed for %s", e.Duration) }
+
+// Snooze returns a SnoozeError; negative durations count as zero.
+func Snooze(d time.Duration) error {
+	if d < 0 {
+		d = 0
+	}
+	return &SnoozeError{Duration: d}
+}
+
+// CancelError stops a job for good.
+type CancelError struct{ Err error }
+
+func (e *CancelError) Error() string { return "jobs: cancelled: " + e.Err.Error() }
+func (e *CancelError) Unwrap() error { return e.Err }
+
+// Cancel wraps err so the job is not retried.
+func Cancel(err error) error {
+	if err == nil {
+		err = errors.New("cancelled")
+	}
+	return &CancelError{Err: err}
+}
+
+// Workers collects handlers before a queue is built.
+type Workers struct {
+	byKind map[string]*worker
+}
+
+// NewWorkers returns an empty registry.
+func NewWorkers() *Workers { return &Workers{byKind: map[string]*worker{}} }
+
+// Register adds the handler for T's kind. Registering a kind twice panics,
+// as with net/http's ServeMux: it is a programming error.
+func Register[T Args](w *Workers, h Handler[T]) {
+	var zero T
+	kind := zero.Kind()
+	if _, dup := w.byKind[kind]; dup {
+		panic("jobs: kind registered twice: " + kind)
+	}
+	w.byKind[kind] = newWorker(kind, h)
+}
+
+func normPriority(p int) int {
+	switch {
+	case p <= 0:
+		return 1
+	case p > 4:
+		return 4
+	}
+	return p
+}

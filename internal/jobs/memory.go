@@ -1,0 +1,356 @@
+package jobs
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wedsync/integrations/internal/clock"
+)
+
+// MemoryConfig tunes the memory queue. Zero fields take the defaults.
+type MemoryConfig struct {
+	// Workers is how many handlers run at once. Defaults to 64.
+	Workers int
+	// MaxAttempts bounds retries of handlers that return plain errors.
+	// Defaults to 25, as River.
+	MaxAttempts int
+	// Clock drives due times. Defaults to the wall clock.
+	Clock clock.Clock
+}
+
+// MemoryQueue is the memory-mode Queue: an in-process scheduler with River's
+// ordering (priority, then due time, then insertion order). Nothing survives
+// the process.
+type MemoryQueue struct {
+	cfg     MemoryConfig
+	workers map[string]*worker
+
+	mu        sync.Mutex
+	seq       int64
+	scheduled schedHeap // waiting for their due time
+	ready     readyHeap // due, ordered by priority
+	active    map[string]bool
+	wake      chan struct{}
+	running   bool
+	stopFetch context.CancelFunc // stops the dispatcher
+	stopWork  context.CancelFunc // cancels running handlers
+	wg        sync.WaitGroup
+	busy      int           // handed to a worker and not finished
+	changed   chan struct{} // closed and replaced when a job finishes
+}
+
+type memJob struct {
+	id       int64
+	kind     string
+	raw      []byte
+	runAt    time.Time
+	priority int
+	attempt  int
+	created  time.Time
+	unique   string
+}
+
+// NewMemory returns a memory-mode queue.
+func NewMemory(ws *Workers, cfg MemoryConfig) *MemoryQueue {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 25
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	return &MemoryQueue{
+		cfg:     cfg,
+		workers: ws.byKind,
+		active:  map[string]bool{},
+		wake:    make(chan struct{}, 1),
+		changed: make(chan struct{}),
+	}
+}
+
+// Insert enqueues jobs.
+func (q *MemoryQueue) Insert(ctx context.Context, ps ...InsertParams) error {
+	now := q.cfg.Clock.Now()
+	jobs := make([]*memJob, 0, len(ps))
+	for _, p := range ps {
+		kind := p.Args.Kind()
+		if q.workers[kind] == nil {
+			return fmt.Errorf("%w: %s", ErrUnknownKind, kind)
+		}
+		raw, err := json.Marshal(p.Args)
+		if err != nil {
+			return fmt.Errorf("jobs: encode %s args: %w", kind, err)
+		}
+		j := &memJob{kind: kind, raw: raw, runAt: p.RunAt, priority: normPriority(p.Priority), created: now}
+		if j.runAt.IsZero() {
+			j.runAt = now
+		}
+		if p.Unique {
+			j.unique = kind + "\x00" + string(raw)
+		}
+		jobs = append(jobs, j)
+	}
+	q.mu.Lock()
+	for _, j := range jobs {
+		if j.unique != "" {
+			if q.active[j.unique] {
+				continue
+			}
+			q.active[j.unique] = true
+		}
+		q.seq++
+		j.id = q.seq
+		heap.Push(&q.scheduled, j)
+	}
+	q.mu.Unlock()
+	q.poke()
+	return nil
+}
+
+// InsertTx returns ErrNoDatabase: memory mode has no transactions.
+func (q *MemoryQueue) InsertTx(context.Context, pgx.Tx, ...InsertParams) error {
+	return ErrNoDatabase
+}
+
+func (q *MemoryQueue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start launches the dispatcher and workers.
+func (q *MemoryQueue) Start(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running {
+		return errors.New("jobs: memory queue already started")
+	}
+	q.running = true
+	base := context.WithoutCancel(ctx)
+	var fetchCtx, workCtx context.Context
+	fetchCtx, q.stopFetch = context.WithCancel(base)
+	workCtx, q.stopWork = context.WithCancel(base)
+	work := make(chan *memJob)
+	q.wg.Add(1 + q.cfg.Workers)
+	go q.dispatch(fetchCtx, work)
+	for range q.cfg.Workers {
+		go q.work(workCtx, work)
+	}
+	return nil
+}
+
+// Stop stops dispatching, waits for running handlers (or ctx), and keeps
+// jobs not yet started so Start may resume them.
+func (q *MemoryQueue) Stop(ctx context.Context) error {
+	q.mu.Lock()
+	if !q.running {
+		q.mu.Unlock()
+		return nil
+	}
+	stopFetch, stopWork := q.stopFetch, q.stopWork
+	q.mu.Unlock()
+	stopFetch()
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	stopWork()
+	<-done
+	q.mu.Lock()
+	q.running = false
+	q.mu.Unlock()
+	return err
+}
+
+// dispatch moves due jobs to the ready heap and hands the best to workers.
+func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
+	defer q.wg.Done()
+	defer close(work)
+	for {
+		q.mu.Lock()
+		now := q.cfg.Clock.Now()
+		for q.scheduled.Len() > 0 && !q.scheduled[0].runAt.After(now) {
+			heap.Push(&q.ready, heap.Pop(&q.scheduled))
+		}
+		var next *memJob
+		if q.ready.Len() > 0 {
+			next = heap.Pop(&q.ready).(*memJob)
+			q.busy++
+		}
+		var wait time.Duration = -1
+		if next == nil && q.scheduled.Len() > 0 {
+			wait = q.scheduled[0].runAt.Sub(now)
+		}
+		q.mu.Unlock()
+
+		if next != nil {
+			select {
+			case work <- next:
+				continue
+			case <-ctx.Done():
+				q.mu.Lock()
+				q.busy--
+				heap.Push(&q.ready, next)
+				q.mu.Unlock()
+				return
+			}
+		}
+		var timer clock.Timer
+		var fire <-chan time.Time
+		if wait >= 0 {
+			timer = q.cfg.Clock.NewTimer(wait)
+			fire = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-q.wake:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+func (q *MemoryQueue) work(ctx context.Context, work <-chan *memJob) {
+	defer q.wg.Done()
+	for j := range work {
+		j.attempt++
+		err := q.workers[j.kind].run(ctx, j.id, j.attempt, j.created, j.raw)
+		q.finish(j, err)
+	}
+}
+
+func (q *MemoryQueue) finish(j *memJob, err error) {
+	now := q.cfg.Clock.Now()
+	q.mu.Lock()
+	defer func() {
+		q.busy--
+		close(q.changed)
+		q.changed = make(chan struct{})
+		q.mu.Unlock()
+		q.poke()
+	}()
+	var snooze *SnoozeError
+	var cancel *CancelError
+	switch {
+	case err == nil, errors.As(err, &cancel):
+	case errors.As(err, &snooze):
+		j.attempt-- // a snooze is not an attempt
+		j.runAt = now.Add(snooze.Duration)
+		heap.Push(&q.scheduled, j)
+		return
+	case j.attempt < q.cfg.MaxAttempts:
+		// River's default policy: attempt^4 seconds.
+		j.runAt = now.Add(time.Duration(math.Min(math.Pow(float64(j.attempt), 4), 24*3600)) * time.Second)
+		heap.Push(&q.scheduled, j)
+		return
+	}
+	if j.unique != "" {
+		delete(q.active, j.unique)
+	}
+}
+
+// Len reports jobs waiting (scheduled or due) and running.
+func (q *MemoryQueue) Len() (waiting, running int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.scheduled.Len() + q.ready.Len(), q.busy
+}
+
+// NextRunAt reports the earliest due time among waiting jobs.
+func (q *MemoryQueue) NextRunAt() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready.Len() > 0 {
+		return q.ready[0].runAt, true
+	}
+	if q.scheduled.Len() > 0 {
+		return q.scheduled[0].runAt, true
+	}
+	return time.Time{}, false
+}
+
+// WaitIdle blocks until no job is running and none is due before the clock
+// moves; jobs scheduled in the future do not count. Tests use it to know the
+// queue has settled before they advance a fake clock.
+func (q *MemoryQueue) WaitIdle(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		now := q.cfg.Clock.Now()
+		due := q.ready.Len() > 0 || (q.scheduled.Len() > 0 && !q.scheduled[0].runAt.After(now))
+		settled := q.busy == 0 && !due
+		ch := q.changed
+		q.mu.Unlock()
+		if settled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+type schedHeap []*memJob
+
+func (h schedHeap) Len() int { return len(h) }
+func (h schedHeap) Less(i, j int) bool {
+	if !h[i].runAt.Equal(h[j].runAt) {
+		return h[i].runAt.Before(h[j].runAt)
+	}
+	return h[i].id < h[j].id
+}
+func (h schedHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *schedHeap) Push(x any)   { *h = append(*h, x.(*memJob)) }
+func (h *schedHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return x
+}
+
+type readyHeap []*memJob
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	if h[i].priority != h[j].priority {
+		return h[i].priority < h[j].priority
+	}
+	if !h[i].runAt.Equal(h[j].runAt) {
+		return h[i].runAt.Before(h[j].runAt)
+	}
+	return h[i].id < h[j].id
+}
+func (h readyHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *readyHeap) Push(x any)   { *h = append(*h, x.(*memJob)) }
+func (h *readyHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return x
+}
