@@ -1,0 +1,247 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/wedsync/integrations/internal/backoff"
+	"github.com/wedsync/integrations/internal/jobs"
+)
+
+// maxLoggedBody is how much of a response body the attempt log keeps.
+const maxLoggedBody = 4 << 10
+
+var errAttemptFailed = errors.New("attempt failed")
+
+// outcome is what one HTTP attempt produced.
+type outcome struct {
+	status     int
+	body       string
+	latency    time.Duration
+	err        error
+	timeout    bool
+	retryAfter time.Duration
+	hasRA      bool
+}
+
+func (o *outcome) ok() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
+
+// deliver works one delivery job.
+func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error {
+	a := job.Args
+	ce, err := m.endpoint(ctx, a.EndpointID)
+	if errors.Is(err, ErrNotFound) {
+		return jobs.Cancel(fmt.Errorf("endpoint %s was deleted", a.EndpointID))
+	}
+	if err != nil {
+		return err // a database error: River retries the job
+	}
+	msg, err := m.store.getMessage(ctx, a.MessageID)
+	if errors.Is(err, ErrNotFound) {
+		return jobs.Cancel(fmt.Errorf("message %s is past retention", a.MessageID))
+	}
+	if err != nil {
+		return err
+	}
+	ep := &ce.ep
+	now := m.o.clock.Now()
+	switch ep.Status {
+	case EndpointPaused:
+		return jobs.Snooze(backoff.Jitter(m.o.pausedRecheck, 0.2, nil))
+	case EndpointDisabled:
+		return m.record(ctx, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
+	}
+
+	g := m.guard(ep)
+	m.mu.Lock()
+	openUntil := g.openUntil
+	m.mu.Unlock()
+	if now.Before(openUntil) {
+		return jobs.Snooze(openUntil.Sub(now) + backoff.Jitter(time.Second, 1, nil))
+	}
+	if r := g.limiter.ReserveN(now, 1); r.DelayFrom(now) > 0 {
+		d := r.DelayFrom(now)
+		r.CancelAt(now)
+		return jobs.Snooze(d)
+	}
+	done, err := g.breaker.Allow()
+	if err != nil {
+		// Half-open and its one probe is out: wait for the probe's verdict.
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return jobs.Snooze(backoff.Jitter(5*time.Second, 0.5, nil))
+		}
+		return jobs.Snooze(m.o.breakerOpenFor)
+	}
+	out := m.post(ctx, ce, msg)
+	if out.ok() {
+		done(nil)
+	} else {
+		done(errAttemptFailed)
+	}
+
+	at := m.o.clock.Now()
+	if out.ok() {
+		if !ep.FailingSince.IsZero() {
+			m.setFailing(ctx, ep.ID, time.Time{})
+		}
+		return m.record(ctx, msg, a, out, at, time.Time{})
+	}
+	if out.status == http.StatusGone {
+		m.disable(ctx, ep.ID, "the endpoint answered 410 Gone")
+		return m.record(ctx, msg, a, out, at, time.Time{})
+	}
+	if ep.FailingSince.IsZero() {
+		m.setFailing(ctx, ep.ID, at)
+	} else if at.Sub(ep.FailingSince) >= m.o.disableAfter {
+		m.disable(ctx, ep.ID, fmt.Sprintf("every attempt failed since %s", ep.FailingSince.UTC().Format(time.RFC3339)))
+		return m.record(ctx, msg, a, out, at, time.Time{})
+	}
+	var next time.Time
+	if d, ok := m.retryDelay(a.Number, out); ok {
+		next = at.Add(d)
+	}
+	return m.record(ctx, msg, a, out, at, next)
+}
+
+// retryDelay is the wait before attempt number+1, or false when the
+// schedule is spent.
+func (m *Manager) retryDelay(number int, out *outcome) (time.Duration, bool) {
+	if number >= len(m.o.schedule) {
+		return 0, false
+	}
+	d := backoff.Jitter(m.o.schedule[number], m.o.jitter, nil)
+	if out.timeout || out.status == http.StatusTooManyRequests {
+		d = max(d, m.o.minSlowRetry)
+	}
+	if out.hasRA {
+		d = max(d, min(out.retryAfter, m.o.maxRetryAfter))
+	}
+	return d, true
+}
+
+func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
+	if err := m.store.setFailing(ctx, id, at); err != nil {
+		m.o.logger.Warn("webhook: could not record endpoint health", "endpoint", id, "err", err)
+		return
+	}
+	m.mu.Lock()
+	if c := m.cache[id]; c != nil {
+		c.ep.FailingSince = at
+	}
+	m.mu.Unlock()
+}
+
+// record writes the attempt and, when next is set, queues the next attempt
+// in the same transaction.
+func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs, out *outcome, at, next time.Time) error {
+	att := &Attempt{
+		MessageID: msg.ID, EndpointID: a.EndpointID, SupplierID: msg.SupplierID, EventType: msg.EventType,
+		Number: a.Number, Status: AttemptFailed, ResponseStatus: out.status, Latency: out.latency,
+		ResponseBody: out.body, At: at, NextAttemptAt: next,
+	}
+	if out.ok() {
+		att.Status = AttemptSucceeded
+	} else if out.err != nil {
+		att.Error = out.err.Error()
+	} else {
+		att.Error = fmt.Sprintf("endpoint answered %d", out.status)
+	}
+	// Do not let a shutdown cut the bookkeeping of an attempt already made.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	err := m.withTx(ctx, func(tx pgx.Tx) error {
+		if err := m.store.insertAttempt(ctx, tx, att); err != nil {
+			return err
+		}
+		if next.IsZero() {
+			return nil
+		}
+		return m.insertJobs(ctx, tx, jobs.InsertParams{
+			Args: deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
+			RunAt: next, Unique: true,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: record attempt: %w", err)
+	}
+	m.logAttempt(att)
+	if m.o.attemptHook != nil {
+		m.o.attemptHook(*att)
+	}
+	return nil
+}
+
+func (m *Manager) logAttempt(a *Attempt) {
+	l := m.o.logger
+	if a.Status == AttemptSucceeded {
+		l.Info("webhook delivered", "message", a.MessageID, "endpoint", a.EndpointID, "event", a.EventType,
+			"attempt", a.Number, "status", a.ResponseStatus, "latency", a.Latency)
+		return
+	}
+	args := []any{"message", a.MessageID, "endpoint", a.EndpointID, "event", a.EventType, "attempt", a.Number,
+		"status", a.ResponseStatus, "error", a.Error}
+	if !a.NextAttemptAt.IsZero() {
+		l.Warn("webhook attempt failed, will retry", append(args, "next_attempt_at", a.NextAttemptAt)...)
+	} else {
+		l.Warn("webhook attempt failed, giving up", args...)
+	}
+}
+
+// post makes one signed POST.
+func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessage) *outcome {
+	out := &outcome{}
+	ctx, cancel := context.WithTimeout(ctx, m.o.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ce.ep.URL, bytes.NewReader(msg.Payload))
+	if err != nil {
+		out.err = err
+		return out
+	}
+	// The message's own timestamp would fall outside receivers' tolerance
+	// on retries; Standard Webhooks signs the attempt's send time.
+	if err := ce.signer.SetHeaders(req.Header, msg.ID, m.o.clock.Now(), msg.Payload); err != nil {
+		out.err = err
+		return out
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", m.o.userAgent)
+	start := time.Now()
+	resp, err := m.client.Do(req)
+	if err != nil {
+		out.latency = time.Since(start)
+		out.err = err
+		var ne net.Error
+		out.timeout = errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		return out
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	_ = resp.Body.Close()
+	out.latency = time.Since(start)
+	out.status = resp.StatusCode
+	out.body = cleanBody(body)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		out.retryAfter, out.hasRA = backoff.ParseRetryAfter(ra, m.o.clock.Now())
+	}
+	return out
+}
+
+// cleanBody makes a response body safe to store as text.
+func cleanBody(b []byte) string {
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}

@@ -1,0 +1,213 @@
+package webhook
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wedsync/integrations/internal/clock"
+	"github.com/wedsync/integrations/internal/jobs"
+)
+
+// Option configures a Manager.
+type Option func(*options)
+
+type options struct {
+	pool            *pgxpool.Pool
+	schema          string
+	encKey          []byte
+	encPrevious     [][]byte
+	httpClient      *http.Client
+	allowed         []netip.Prefix
+	allowHTTP       bool
+	clock           clock.Clock
+	schedule        []time.Duration
+	jitter          float64
+	timeout         time.Duration
+	maxPayload      int
+	logger          *slog.Logger
+	userAgent       string
+	retention       time.Duration
+	disableAfter    time.Duration
+	rotationGrace   time.Duration
+	minSlowRetry    time.Duration
+	maxRetryAfter   time.Duration
+	breakerMin      uint32
+	breakerRatio    float64
+	breakerWindow   time.Duration
+	breakerOpenFor  time.Duration
+	pausedRecheck   time.Duration
+	endpointTTL     time.Duration
+	idempotencyTTL  time.Duration
+	fairRate        float64
+	fairBurst       int
+	river           jobs.RiverConfig
+	memoryWorkers   int
+	attemptHook     func(Attempt)
+	pruneEvery      time.Duration
+}
+
+func defaultOptions() options {
+	return options{
+		schema:         "wedsync",
+		clock:          clock.Real{},
+		schedule:       []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
+		jitter:         0.2,
+		timeout:        30 * time.Second,
+		maxPayload:     256 << 10,
+		logger:         slog.New(slog.DiscardHandler),
+		userAgent:      "WedSync-Webhooks/1.0 (+https://wedsync.com/docs/webhooks)",
+		retention:      30 * 24 * time.Hour,
+		disableAfter:   5 * 24 * time.Hour,
+		rotationGrace:  24 * time.Hour,
+		minSlowRetry:   60 * time.Second,
+		maxRetryAfter:  24 * time.Hour,
+		breakerMin:     10,
+		breakerRatio:   0.7,
+		breakerWindow:  5 * time.Minute,
+		breakerOpenFor: 30 * time.Second,
+		pausedRecheck:  time.Minute,
+		endpointTTL:    time.Second,
+		idempotencyTTL: 24 * time.Hour,
+		fairRate:       200,
+		fairBurst:      1000,
+		memoryWorkers:  64,
+		pruneEvery:     time.Hour,
+	}
+}
+
+// WithPostgres switches the manager to Postgres mode on the host's pool:
+// endpoints, messages and the attempt log live in tables (run Migrate first)
+// and deliveries are River jobs that survive crashes and are shared by every
+// host instance. Default: memory mode, which keeps everything in this
+// process and loses it on exit.
+func WithPostgres(pool *pgxpool.Pool) Option { return func(o *options) { o.pool = pool } }
+
+// WithSchema names the Postgres schema of the tables. Default "wedsync".
+func WithSchema(name string) Option { return func(o *options) { o.schema = name } }
+
+// WithEncryptionKey supplies the 32-byte AES-256-GCM key that encrypts
+// endpoint secrets at rest; previous keys still decrypt, so a host rotates by
+// passing the new key first. Required in Postgres mode; memory mode uses a
+// random key by default.
+func WithEncryptionKey(key []byte, previous ...[]byte) Option {
+	return func(o *options) { o.encKey, o.encPrevious = key, previous }
+}
+
+// WithHTTPClient replaces the delivery client. The default is SSRF-safe
+// (refuses private, loopback, link-local and metadata addresses at dial
+// time), follows no redirects and has the delivery timeout. A client passed
+// here is used as is: keeping it safe is then the host's job.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithAllowedNetworks lets the default client reach these ranges despite the
+// SSRF rules, for tests and demos (e.g. 127.0.0.0/8). Default none.
+func WithAllowedNetworks(prefixes ...netip.Prefix) Option {
+	return func(o *options) { o.allowed = append(o.allowed, prefixes...) }
+}
+
+// WithInsecureHTTP allows http:// endpoint URLs. Default false: https only.
+func WithInsecureHTTP(allow bool) Option { return func(o *options) { o.allowHTTP = allow } }
+
+// WithClock sets the time source; tests pass a fake clock (see
+// webhooktest.NewClock). Default: the wall clock.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithRetrySchedule sets the delay before each attempt, the first included.
+// Default Svix's: 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h (eight attempts over
+// about 28 hours).
+func WithRetrySchedule(delays ...time.Duration) Option {
+	return func(o *options) { o.schedule = delays }
+}
+
+// WithRetryJitter sets the random spread applied to each retry delay as a
+// fraction (0.2 means ±20%). Default 0.2.
+func WithRetryJitter(fraction float64) Option { return func(o *options) { o.jitter = fraction } }
+
+// WithTimeout bounds each delivery request. Default 30s.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithMaxPayloadSize caps a message's payload in bytes. Default 256 KiB.
+func WithMaxPayloadSize(n int) Option { return func(o *options) { o.maxPayload = n } }
+
+// WithLogger receives delivery logs. Secrets and payloads are never logged.
+// Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithUserAgent sets the User-Agent of deliveries. Default
+// "WedSync-Webhooks/1.0 (+https://wedsync.com/docs/webhooks)".
+func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
+
+// WithRetention sets how long messages and attempts are kept. Default 30
+// days; at least 48 hours, so no retry outlives its message.
+func WithRetention(d time.Duration) Option { return func(o *options) { o.retention = d } }
+
+// WithDisableAfter disables an endpoint that has done nothing but fail for
+// this long. Default 5 days.
+func WithDisableAfter(d time.Duration) Option { return func(o *options) { o.disableAfter = d } }
+
+// WithRotationGrace sets how long an old secret keeps signing after
+// RotateSecret. Default 24 hours.
+func WithRotationGrace(d time.Duration) Option { return func(o *options) { o.rotationGrace = d } }
+
+// WithCircuitBreaker tunes the per-endpoint breaker: it opens when at least
+// ratio of at least minRequests attempts in window failed, and stays open for
+// openFor before one probe is let through. Defaults 10, 0.7, 5m, 30s
+// (Convoy's).
+func WithCircuitBreaker(minRequests uint32, ratio float64, window, openFor time.Duration) Option {
+	return func(o *options) {
+		o.breakerMin, o.breakerRatio, o.breakerWindow, o.breakerOpenFor = minRequests, ratio, window, openFor
+	}
+}
+
+// WithFairness sets how many messages a supplier may send at full priority:
+// a token bucket of burst tokens refilled at rate per second, per host
+// instance. Messages beyond it go to a lower-priority lane, so one
+// supplier's burst cannot starve the others. Defaults 200/s, burst 1,000.
+func WithFairness(rate float64, burst int) Option {
+	return func(o *options) { o.fairRate, o.fairBurst = rate, burst }
+}
+
+// QueueConfig tunes the River client that delivers in Postgres mode. Zero
+// fields keep their defaults.
+type QueueConfig struct {
+	// MaxWorkers bounds concurrent deliveries per host instance. Defaults
+	// to 500: deliveries wait on the network, not the CPU.
+	MaxWorkers int
+	// FetchCooldown is the shortest pause between River fetches. Defaults
+	// to 10ms (River's own default is 100ms).
+	FetchCooldown time.Duration
+	// FetchPollInterval is how often River polls when no notification
+	// arrives. Defaults to 50ms (River's: 1s).
+	FetchPollInterval time.Duration
+	// JobTimeout cancels a delivery job after this long. Defaults to the
+	// delivery timeout plus 30s.
+	JobTimeout time.Duration
+	// RescueAfter is how long a delivery may stay running before another
+	// instance assumes its process died and runs it again. Defaults to
+	// JobTimeout plus 1 minute; River's rescuer looks every 30s.
+	RescueAfter time.Duration
+}
+
+// WithQueueConfig tunes the River client in Postgres mode.
+func WithQueueConfig(c QueueConfig) Option {
+	return func(o *options) {
+		o.river = jobs.RiverConfig{MaxWorkers: c.MaxWorkers, FetchCooldown: c.FetchCooldown,
+			FetchPollInterval: c.FetchPollInterval, JobTimeout: c.JobTimeout, RescueAfter: c.RescueAfter}
+	}
+}
+
+// WithMemoryWorkers sets concurrent deliveries in memory mode. Default 64.
+func WithMemoryWorkers(n int) Option { return func(o *options) { o.memoryWorkers = n } }
+
+// WithAttemptHook calls fn after each attempt is logged, from the delivering
+// goroutine; keep it quick. The demo prints attempts with it. Default none.
+func WithAttemptHook(fn func(Attempt)) Option { return func(o *options) { o.attemptHook = fn } }
+
+// WithEndpointCacheTTL sets how long a host instance trusts its cached copy
+// of an endpoint; changes made through another instance take effect within
+// it. Default 1s.
+func WithEndpointCacheTTL(d time.Duration) Option { return func(o *options) { o.endpointTTL = d } }

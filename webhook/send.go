@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/wedsync/integrations/internal/jobs"
+)
+
+// deliverArgs is the durable job for one attempt of one message to one
+// endpoint. A failed attempt inserts the next one (Number+1) as a unique job,
+// so a crashed attempt that runs twice cannot fork the retry chain.
+type deliverArgs struct {
+	MessageID  string `json:"message_id"`
+	EndpointID string `json:"endpoint_id"`
+	Number     int    `json:"number"`
+	// Resend tells manual resends apart from the automatic chain.
+	Resend string `json:"resend,omitempty"`
+}
+
+func (deliverArgs) Kind() string { return "wedsync_webhook_deliver" }
+
+// Priorities of delivery jobs: fresh traffic first, a supplier's burst
+// beyond its fair share after everyone else's.
+const (
+	priorityNormal = 1
+	priorityBulk   = 3
+)
+
+func (m *Manager) validateMessage(msg *Message) error {
+	if err := validateSupplier(msg.SupplierID); err != nil {
+		return err
+	}
+	if err := validateEventType("event_type", msg.EventType); err != nil {
+		return err
+	}
+	if len(msg.Payload) == 0 {
+		return invalid("payload", "is required (a JSON value)")
+	}
+	if len(msg.Payload) > m.o.maxPayload {
+		return fmt.Errorf("%w: payload is %d bytes, the limit is %d", ErrPayloadTooLarge, len(msg.Payload), m.o.maxPayload)
+	}
+	if !json.Valid(msg.Payload) {
+		return invalid("payload", "must be valid JSON")
+	}
+	if len(msg.IdempotencyKey) > maxKeyLen {
+		return invalid("idempotency_key", "must be at most %d characters", maxKeyLen)
+	}
+	return nil
+}
+
+// Send stores msg and queues a delivery to every endpoint of the supplier
+// whose filter matches. It returns the message id, which is
+// also the webhook-id header. In Postgres mode the message and its jobs are
+// committed together before Send returns.
+func (m *Manager) Send(ctx context.Context, msg Message) (string, error) {
+	if err := m.validateMessage(&msg); err != nil {
+		return "", err
+	}
+	var id string
+	err := m.withTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		id, err = m.send(ctx, tx, &msg)
+		return err
+	})
+	return id, err
+}
+
+// SendTx is Send inside the host's transaction: the message exists, and is
+// delivered, only if tx commits. Write the business change and its webhook
+// in one transaction and neither can happen without the other. Memory mode
+// returns ErrNoDatabase.
+func (m *Manager) SendTx(ctx context.Context, tx pgx.Tx, msg Message) (string, error) {
+	if m.o.pool == nil {
+		return "", ErrNoDatabase
+	}
+	if tx == nil {
+		return "", invalid("tx", "is required")
+	}
+	if err := m.validateMessage(&msg); err != nil {
+		return "", err
+	}
+	return m.send(ctx, tx, &msg)
+}
+
+func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, error) {
+	now := m.o.clock.Now()
+	sm := &storedMessage{ID: newID("msg_"), SupplierID: msg.SupplierID, EventType: msg.EventType, Payload: msg.Payload, CreatedAt: now}
+	id, created, err := m.store.insertMessage(ctx, tx, sm, msg.IdempotencyKey, now.Add(-m.o.idempotencyTTL))
+	if err != nil || !created {
+		return id, err
+	}
+	eps, err := m.store.supplierEndpoints(ctx, tx, msg.SupplierID)
+	if err != nil {
+		return "", err
+	}
+	var ps []jobs.InsertParams
+	for _, ep := range eps {
+		// Disabled endpoints get a job too: it logs a failed attempt, so
+		// Recover can resend the message once the endpoint is resumed.
+		if !matchEventType(ep.EventTypes, msg.EventType) {
+			continue
+		}
+		ps = append(ps, jobs.InsertParams{Args: deliverArgs{MessageID: id, EndpointID: ep.ID, Number: 1}})
+	}
+	if len(ps) == 0 {
+		return id, nil
+	}
+	prio := m.fairPriority(msg.SupplierID, len(ps))
+	for i := range ps {
+		ps[i].Priority = prio
+	}
+	return id, m.insertJobs(ctx, tx, ps...)
+}
+
+// fairPriority takes n tokens from the supplier's bucket: within its fair
+// share the deliveries run at normal priority, beyond it in the bulk lane.
+func (m *Manager) fairPriority(supplier string, n int) int {
+	m.mu.Lock()
+	l := m.fair[supplier]
+	if l == nil {
+		if len(m.fair) > 100_000 {
+			clear(m.fair) // bound memory; a full bucket is the safe default
+		}
+		l = rate.NewLimiter(rate.Limit(m.o.fairRate), m.o.fairBurst)
+		m.fair[supplier] = l
+	}
+	m.mu.Unlock()
+	if l.AllowN(m.o.clock.Now(), n) {
+		return priorityNormal
+	}
+	return priorityBulk
+}

@@ -1,0 +1,294 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wedsync/integrations/internal/migrate"
+)
+
+// pgStore keeps state in the host's Postgres, in the schema it names.
+type pgStore struct {
+	pool *pgxpool.Pool
+	t    func(string) string // expands {{schema}}
+}
+
+func newPGStore(pool *pgxpool.Pool, schema string) *pgStore {
+	return &pgStore{pool: pool, t: func(q string) string { return migrate.Expand(schema, q) }}
+}
+
+const endpointCols = `id, supplier_id, url, description, event_types, status, disabled_reason, rate_limit, secrets, failing_since, created_at, updated_at`
+
+func scanEndpoint(row pgx.Row) (*endpointRow, error) {
+	var ep endpointRow
+	var failing *time.Time
+	var status string
+	err := row.Scan(&ep.ID, &ep.SupplierID, &ep.URL, &ep.Description, &ep.EventTypes, &status,
+		&ep.DisabledReason, &ep.RateLimit, &ep.Sealed, &failing, &ep.CreatedAt, &ep.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	ep.Status = EndpointStatus(status)
+	if failing != nil {
+		ep.FailingSince = *failing
+	}
+	return &ep, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (s *pgStore) insertEndpoint(ctx context.Context, ep *endpointRow) error {
+	_, err := s.pool.Exec(ctx, s.t(`INSERT INTO {{schema}}.webhook_endpoints (`+endpointCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`),
+		ep.ID, ep.SupplierID, ep.URL, ep.Description, ep.EventTypes, string(ep.Status), ep.DisabledReason,
+		ep.RateLimit, ep.Sealed, nullTime(ep.FailingSince), ep.CreatedAt, ep.UpdatedAt)
+	return err
+}
+
+func (s *pgStore) updateEndpoint(ctx context.Context, id string, fn func(*endpointRow) error) (*endpointRow, error) {
+	var out *endpointRow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ep, err := scanEndpoint(tx.QueryRow(ctx, s.t(`SELECT `+endpointCols+` FROM {{schema}}.webhook_endpoints WHERE id = $1 FOR UPDATE`), id))
+		if err != nil {
+			return err
+		}
+		if err := fn(ep); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.t(`UPDATE {{schema}}.webhook_endpoints SET url = $2, description = $3, event_types = $4,
+			status = $5, disabled_reason = $6, rate_limit = $7, secrets = $8, failing_since = $9, updated_at = $10 WHERE id = $1`),
+			ep.ID, ep.URL, ep.Description, ep.EventTypes, string(ep.Status), ep.DisabledReason, ep.RateLimit, ep.Sealed,
+			nullTime(ep.FailingSince), ep.UpdatedAt)
+		out = ep
+		return err
+	})
+	return out, err
+}
+
+func (s *pgStore) getEndpoint(ctx context.Context, id string) (*endpointRow, error) {
+	return scanEndpoint(s.pool.QueryRow(ctx, s.t(`SELECT `+endpointCols+` FROM {{schema}}.webhook_endpoints WHERE id = $1`), id))
+}
+
+func (s *pgStore) listEndpoints(ctx context.Context, supplierID string) ([]*endpointRow, error) {
+	rows, err := s.pool.Query(ctx, s.t(`SELECT `+endpointCols+` FROM {{schema}}.webhook_endpoints WHERE supplier_id = $1 ORDER BY id`), supplierID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*endpointRow
+	for rows.Next() {
+		ep, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ep)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) deleteEndpoint(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, s.t(`DELETE FROM {{schema}}.webhook_endpoints WHERE id = $1`), id)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (s *pgStore) setFailing(ctx context.Context, id string, at time.Time) error {
+	var err error
+	if at.IsZero() {
+		_, err = s.pool.Exec(ctx, s.t(`UPDATE {{schema}}.webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`), id)
+	} else {
+		_, err = s.pool.Exec(ctx, s.t(`UPDATE {{schema}}.webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL`), id, at)
+	}
+	return err
+}
+
+func (s *pgStore) insertMessage(ctx context.Context, tx pgx.Tx, msg *storedMessage, key string, idemSince time.Time) (string, bool, error) {
+	if key == "" {
+		_, err := tx.Exec(ctx, s.t(`INSERT INTO {{schema}}.webhook_messages (id, supplier_id, event_type, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5)`), msg.ID, msg.SupplierID, msg.EventType, msg.Payload, msg.CreatedAt)
+		return msg.ID, err == nil, err
+	}
+	// A key older than the window is released before the insert claims it.
+	if _, err := tx.Exec(ctx, s.t(`UPDATE {{schema}}.webhook_messages SET idempotency_key = NULL
+		WHERE supplier_id = $1 AND idempotency_key = $2 AND created_at < $3`), msg.SupplierID, key, idemSince); err != nil {
+		return "", false, err
+	}
+	var id string
+	err := tx.QueryRow(ctx, s.t(`INSERT INTO {{schema}}.webhook_messages (id, supplier_id, event_type, payload, idempotency_key, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (supplier_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`),
+		msg.ID, msg.SupplierID, msg.EventType, msg.Payload, key, msg.CreatedAt).Scan(&id)
+	if err == nil {
+		return id, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", false, err
+	}
+	err = tx.QueryRow(ctx, s.t(`SELECT id FROM {{schema}}.webhook_messages WHERE supplier_id = $1 AND idempotency_key = $2`),
+		msg.SupplierID, key).Scan(&id)
+	return id, false, err
+}
+
+func (s *pgStore) supplierEndpoints(ctx context.Context, tx pgx.Tx, supplierID string) ([]*Endpoint, error) {
+	rows, err := tx.Query(ctx, s.t(`SELECT id, status, event_types FROM {{schema}}.webhook_endpoints WHERE supplier_id = $1`), supplierID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Endpoint
+	for rows.Next() {
+		ep := &Endpoint{SupplierID: supplierID}
+		var status string
+		if err := rows.Scan(&ep.ID, &status, &ep.EventTypes); err != nil {
+			return nil, err
+		}
+		ep.Status = EndpointStatus(status)
+		out = append(out, ep)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) getMessage(ctx context.Context, id string) (*storedMessage, error) {
+	m := &storedMessage{ID: id}
+	err := s.pool.QueryRow(ctx, s.t(`SELECT supplier_id, event_type, payload, created_at FROM {{schema}}.webhook_messages WHERE id = $1`), id).
+		Scan(&m.SupplierID, &m.EventType, &m.Payload, &m.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return m, err
+}
+
+func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error {
+	return tx.QueryRow(ctx, s.t(`INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
+		response_status, latency_us, response_body, error, at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`),
+		a.MessageID, a.EndpointID, a.SupplierID, a.EventType, a.Number, string(a.Status), a.ResponseStatus,
+		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt)).Scan(&a.ID)
+}
+
+func (s *pgStore) listAttempts(ctx context.Context, q AttemptQuery) ([]Attempt, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.MessageID != "" {
+		add("message_id = $%d", q.MessageID)
+	}
+	if q.EndpointID != "" {
+		add("endpoint_id = $%d", q.EndpointID)
+	}
+	if q.SupplierID != "" {
+		add("supplier_id = $%d", q.SupplierID)
+	}
+	if q.Status != "" {
+		add("status = $%d", string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		add("at >= $%d", q.Since)
+	}
+	if q.BeforeID != 0 {
+		add("id < $%d", q.BeforeID)
+	}
+	sql := `SELECT id, message_id, endpoint_id, supplier_id, event_type, number, status, response_status, latency_us,
+		response_body, error, at, next_attempt_at FROM {{schema}}.webhook_attempts`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, q.Limit)
+	sql += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
+	rows, err := s.pool.Query(ctx, s.t(sql), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var status string
+		var lat int64
+		var next *time.Time
+		if err := rows.Scan(&a.ID, &a.MessageID, &a.EndpointID, &a.SupplierID, &a.EventType, &a.Number, &status,
+			&a.ResponseStatus, &lat, &a.ResponseBody, &a.Error, &a.At, &next); err != nil {
+			return nil, err
+		}
+		a.Status = AttemptStatus(status)
+		a.Latency = time.Duration(lat) * time.Microsecond
+		if next != nil {
+			a.NextAttemptAt = *next
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) failedMessages(ctx context.Context, endpointID string, since time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, s.t(`SELECT message_id FROM (
+			SELECT DISTINCT ON (message_id) message_id, status, next_attempt_at, id
+			FROM {{schema}}.webhook_attempts WHERE endpoint_id = $1 AND at >= $2
+			ORDER BY message_id, id DESC) latest
+		WHERE status = 'failed' AND next_attempt_at IS NULL ORDER BY id`), endpointID, since)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func (s *pgStore) stats(ctx context.Context, endpointID string, since time.Time) (EndpointStats, error) {
+	var st EndpointStats
+	var p50, p90, p99 *int64
+	err := s.pool.QueryRow(ctx, s.t(`SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'),
+			percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_us),
+			percentile_disc(0.9) WITHIN GROUP (ORDER BY latency_us),
+			percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_us)
+		FROM {{schema}}.webhook_attempts WHERE endpoint_id = $1 AND at >= $2`), endpointID, since).
+		Scan(&st.Attempts, &st.Succeeded, &p50, &p90, &p99)
+	if err != nil {
+		return st, err
+	}
+	st.Failed = st.Attempts - st.Succeeded
+	us := func(v *int64) time.Duration {
+		if v == nil {
+			return 0
+		}
+		return time.Duration(*v) * time.Microsecond
+	}
+	finishStats(&st, func(p float64) time.Duration {
+		switch p {
+		case 0.5:
+			return us(p50)
+		case 0.9:
+			return us(p90)
+		}
+		return us(p99)
+	})
+	return st, nil
+}
+
+func (s *pgStore) prune(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, s.t(`DELETE FROM {{schema}}.webhook_attempts WHERE at < $1`), before)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.pool.Exec(ctx, s.t(`DELETE FROM {{schema}}.webhook_messages WHERE created_at < $1`), before); err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

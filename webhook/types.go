@@ -1,0 +1,165 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// EndpointStatus says whether an endpoint receives messages.
+type EndpointStatus string
+
+const (
+	// EndpointEnabled endpoints receive messages.
+	EndpointEnabled EndpointStatus = "enabled"
+	// EndpointPaused endpoints hold their messages until resumed.
+	EndpointPaused EndpointStatus = "paused"
+	// EndpointDisabled endpoints receive nothing; messages sent meanwhile are
+	// logged as failed and can be resent with Recover after ResumeEndpoint.
+	// The manager disables an endpoint that answers 410 Gone or has done
+	// nothing but fail for the disable window (5 days by default).
+	EndpointDisabled EndpointStatus = "disabled"
+)
+
+// Endpoint is a vendor's URL subscribed to a supplier's events.
+type Endpoint struct {
+	ID          string
+	SupplierID  string
+	URL         string
+	Description string
+	// EventTypes filters what the endpoint receives: exact names such as
+	// "booking.confirmed" or wildcards such as "booking.*" and "*". Empty
+	// means every event.
+	EventTypes []string
+	Status     EndpointStatus
+	// DisabledReason says why the manager disabled the endpoint.
+	DisabledReason string
+	// RateLimit caps deliveries per second to this endpoint in each host
+	// instance; 0 means no cap.
+	RateLimit float64
+	// FailingSince is when the current run of failures began (zero when the
+	// last attempt succeeded).
+	FailingSince time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// EndpointInput creates an endpoint.
+type EndpointInput struct {
+	// SupplierID owns the endpoint. Required.
+	SupplierID string
+	// URL receives POSTs. Required; https unless the manager allows http.
+	URL         string
+	Description string
+	EventTypes  []string
+	RateLimit   float64
+}
+
+// EndpointUpdate changes an endpoint; nil fields stay as they are.
+type EndpointUpdate struct {
+	URL         *string
+	Description *string
+	EventTypes  *[]string
+	RateLimit   *float64
+}
+
+// Message is one event for a supplier's endpoints.
+type Message struct {
+	// SupplierID selects the endpoints. Required.
+	SupplierID string
+	// EventType such as "booking.confirmed". Required.
+	EventType string
+	// Payload is the JSON body sent as is, byte for byte. Required.
+	Payload json.RawMessage
+	// IdempotencyKey, when set, makes a repeat Send within 24 hours return
+	// the first message's id and send nothing new.
+	IdempotencyKey string
+}
+
+// AttemptStatus is the outcome of one delivery attempt.
+type AttemptStatus string
+
+const (
+	// AttemptSucceeded means the endpoint answered 2xx.
+	AttemptSucceeded AttemptStatus = "succeeded"
+	// AttemptFailed means anything else: error, timeout, non-2xx.
+	AttemptFailed AttemptStatus = "failed"
+)
+
+// Attempt is one row of the attempt log, the vendor's audit trail.
+type Attempt struct {
+	ID         int64
+	MessageID  string
+	EndpointID string
+	SupplierID string
+	EventType  string
+	// Number counts attempts of this message to this endpoint, from 1.
+	Number int
+	Status AttemptStatus
+	// ResponseStatus is the HTTP status, 0 when no response came.
+	ResponseStatus int
+	Latency        time.Duration
+	// ResponseBody holds at most the first 4 KiB of the response.
+	ResponseBody string
+	Error        string
+	At           time.Time
+	// NextAttemptAt is when the next retry runs; zero when this attempt
+	// succeeded or was the last.
+	NextAttemptAt time.Time
+}
+
+// AttemptQuery filters ListAttempts. Empty fields match everything.
+type AttemptQuery struct {
+	MessageID  string
+	EndpointID string
+	SupplierID string
+	Status     AttemptStatus
+	Since      time.Time
+	// BeforeID pages backwards: only attempts with a smaller ID.
+	BeforeID int64
+	// Limit defaults to 100 and is capped at 1,000.
+	Limit int
+}
+
+// EndpointStats summarises an endpoint's attempts over a window.
+type EndpointStats struct {
+	Attempts    int
+	Succeeded   int
+	Failed      int
+	SuccessRate float64
+	LatencyP50  time.Duration
+	LatencyP90  time.Duration
+	LatencyP99  time.Duration
+}
+
+// Errors callers can match with errors.Is.
+var (
+	// ErrInvalid is wrapped by every *ValidationError.
+	ErrInvalid = errors.New("webhook: invalid input")
+	// ErrNotFound means no endpoint or message has that id.
+	ErrNotFound = errors.New("webhook: not found")
+	// ErrPayloadTooLarge is returned for a payload over the cap (256 KiB by default).
+	ErrPayloadTooLarge = errors.New("webhook: payload too large")
+	// ErrNoDatabase is returned by SendTx in memory mode.
+	ErrNoDatabase = errors.New("webhook: SendTx needs Postgres mode (WithPostgres)")
+	// ErrNotStarted is returned by Send before Start or after Stop.
+	ErrNotStarted = errors.New("webhook: manager not started")
+)
+
+// ValidationError names the field and the rule it broke.
+type ValidationError struct {
+	Field string
+	Rule  string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("webhook: %s: %s", e.Field, e.Rule)
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, rule string, args ...any) error {
+	return &ValidationError{Field: field, Rule: fmt.Sprintf(rule, args...)}
+}
