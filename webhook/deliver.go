@@ -168,7 +168,7 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 			return nil
 		}
 		return m.insertJobs(ctx, tx, jobs.InsertParams{
-			Args: deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
+			Args:  deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
 			RunAt: next, Unique: true,
 		})
 	})
