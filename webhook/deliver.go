@@ -135,9 +135,13 @@ func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
 		m.o.logger.Warn("webhook: could not record endpoint health", "endpoint", id, "err", err)
 		return
 	}
+	// Cached entries are shared read-only by running deliveries: replace,
+	// never modify.
 	m.mu.Lock()
 	if c := m.cache[id]; c != nil {
-		c.ep.FailingSince = at
+		nc := *c
+		nc.ep.FailingSince = at
+		m.cache[id] = &nc
 	}
 	m.mu.Unlock()
 }
@@ -222,7 +226,10 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 		out.latency = time.Since(start)
 		out.err = err
 		var ne net.Error
-		out.timeout = errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			out.timeout = true
+			out.err = fmt.Errorf("timed out after %s: %w", m.o.timeout, err)
+		}
 		return out
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedBody))
