@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -87,6 +88,87 @@ func (m *Manager) SendTx(ctx context.Context, tx pgx.Tx, msg Message) (string, e
 	return m.send(ctx, tx, &msg)
 }
 
+// SendBatch sends many messages at once, for imports and backfills: in
+// Postgres mode one transaction stores them all (COPY) and queues their
+// deliveries, so it is many times faster than a Send per message. Every
+// message is validated first; an error names the message's index, and
+// then nothing is sent. Messages with an idempotency key take the per-message
+// path inside the same transaction.
+func (m *Manager) SendBatch(ctx context.Context, msgs []Message) ([]string, error) {
+	for i := range msgs {
+		if err := m.validateMessage(&msgs[i]); err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				return nil, invalid(fmt.Sprintf("messages[%d].%s", i, ve.Field), "%s", ve.Rule)
+			}
+			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+	}
+	ids := make([]string, len(msgs))
+	err := m.withTx(ctx, func(tx pgx.Tx) error {
+		now := m.o.clock.Now()
+		var plain []*storedMessage
+		var plainIdx []int
+		for i := range msgs {
+			if msgs[i].IdempotencyKey != "" || tx == nil {
+				id, err := m.send(ctx, tx, &msgs[i])
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+				continue
+			}
+			sm := &storedMessage{ID: newID("msg_"), SupplierID: msgs[i].SupplierID, EventType: msgs[i].EventType, Payload: msgs[i].Payload, CreatedAt: now}
+			ids[i] = sm.ID
+			plain = append(plain, sm)
+			plainIdx = append(plainIdx, i)
+		}
+		if len(plain) == 0 {
+			return nil
+		}
+		if err := m.store.(*pgStore).copyMessages(ctx, tx, plain); err != nil {
+			return err
+		}
+		bySupplier := map[string][]*Endpoint{}
+		var ps []jobs.InsertParams
+		for _, sm := range plain {
+			eps, ok := bySupplier[sm.SupplierID]
+			if !ok {
+				var err error
+				if eps, err = m.store.supplierEndpoints(ctx, tx, sm.SupplierID); err != nil {
+					return err
+				}
+				bySupplier[sm.SupplierID] = eps
+			}
+			ps = append(ps, m.fanOut(sm.ID, sm.SupplierID, sm.EventType, eps)...)
+		}
+		return m.insertJobs(ctx, tx, ps...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// fanOut makes the first delivery job for each matching endpoint.
+func (m *Manager) fanOut(id, supplier, eventType string, eps []*Endpoint) []jobs.InsertParams {
+	var ps []jobs.InsertParams
+	for _, ep := range eps {
+		// Disabled endpoints get a job too: it logs a failed attempt, so
+		// Recover can resend the message once the endpoint is resumed.
+		if matchEventType(ep.EventTypes, eventType) {
+			ps = append(ps, jobs.InsertParams{Args: deliverArgs{MessageID: id, EndpointID: ep.ID, Number: 1}})
+		}
+	}
+	if len(ps) > 0 {
+		prio := m.fairPriority(supplier, len(ps))
+		for i := range ps {
+			ps[i].Priority = prio
+		}
+	}
+	return ps
+}
+
 func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, error) {
 	now := m.o.clock.Now()
 	sm := &storedMessage{ID: newID("msg_"), SupplierID: msg.SupplierID, EventType: msg.EventType, Payload: msg.Payload, CreatedAt: now}
@@ -98,23 +180,7 @@ func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, er
 	if err != nil {
 		return "", err
 	}
-	var ps []jobs.InsertParams
-	for _, ep := range eps {
-		// Disabled endpoints get a job too: it logs a failed attempt, so
-		// Recover can resend the message once the endpoint is resumed.
-		if !matchEventType(ep.EventTypes, msg.EventType) {
-			continue
-		}
-		ps = append(ps, jobs.InsertParams{Args: deliverArgs{MessageID: id, EndpointID: ep.ID, Number: 1}})
-	}
-	if len(ps) == 0 {
-		return id, nil
-	}
-	prio := m.fairPriority(msg.SupplierID, len(ps))
-	for i := range ps {
-		ps[i].Priority = prio
-	}
-	return id, m.insertJobs(ctx, tx, ps...)
+	return id, m.insertJobs(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...)
 }
 
 // fairPriority takes n tokens from the supplier's bucket: within its fair

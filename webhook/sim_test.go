@@ -129,7 +129,9 @@ func always(status int, header ...string) func(int, *http.Request) webhooktest.R
 	for i := 0; i+1 < len(header); i += 2 {
 		h.Set(header[i], header[i+1])
 	}
-	return func(int, *http.Request) webhooktest.Response { return webhooktest.Response{Status: status, Header: h, Body: "nope"} }
+	return func(int, *http.Request) webhooktest.Response {
+		return webhooktest.Response{Status: status, Header: h, Body: "nope"}
+	}
 }
 
 func TestRetryScheduleRunsToTheEndOnSimulatedClock(t *testing.T) {

@@ -15,12 +15,13 @@ import (
 
 // pgStore keeps state in the host's Postgres, in the schema it names.
 type pgStore struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	schema string
 	t    func(string) string // expands {{schema}}
 }
 
 func newPGStore(pool *pgxpool.Pool, schema string) *pgStore {
-	return &pgStore{pool: pool, t: func(q string) string { return migrate.Expand(schema, q) }}
+	return &pgStore{pool: pool, schema: schema, t: func(q string) string { return migrate.Expand(schema, q) }}
 }
 
 const endpointCols = `id, supplier_id, url, description, event_types, status, disabled_reason, rate_limit, secrets, failing_since, created_at, updated_at`
@@ -143,6 +144,17 @@ func (s *pgStore) insertMessage(ctx context.Context, tx pgx.Tx, msg *storedMessa
 	err = tx.QueryRow(ctx, s.t(`SELECT id FROM {{schema}}.webhook_messages WHERE supplier_id = $1 AND idempotency_key = $2`),
 		msg.SupplierID, key).Scan(&id)
 	return id, false, err
+}
+
+// copyMessages stores messages without idempotency keys with COPY.
+func (s *pgStore) copyMessages(ctx context.Context, tx pgx.Tx, msgs []*storedMessage) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "webhook_messages"},
+		[]string{"id", "supplier_id", "event_type", "payload", "created_at"},
+		pgx.CopyFromSlice(len(msgs), func(i int) ([]any, error) {
+			m := msgs[i]
+			return []any{m.ID, m.SupplierID, m.EventType, m.Payload, m.CreatedAt}, nil
+		}))
+	return err
 }
 
 func (s *pgStore) supplierEndpoints(ctx context.Context, tx pgx.Tx, supplierID string) ([]*Endpoint, error) {

@@ -173,8 +173,22 @@ func (q *RiverQueue) InsertTx(ctx context.Context, tx pgx.Tx, ps ...InsertParams
 	if err != nil {
 		return err
 	}
+	if len(params) > 1 && !anyUnique(ps) {
+		// COPY FROM: several times faster for batches.
+		_, err = q.client.InsertManyFastTx(ctx, tx, params)
+		return err
+	}
 	_, err = q.client.InsertManyTx(ctx, tx, params)
 	return err
+}
+
+func anyUnique(ps []InsertParams) bool {
+	for _, p := range ps {
+		if p.Unique {
+			return true
+		}
+	}
+	return false
 }
 
 // Start begins working jobs.
