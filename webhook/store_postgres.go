@@ -17,7 +17,7 @@ import (
 type pgStore struct {
 	pool   *pgxpool.Pool
 	schema string
-	t    func(string) string // expands {{schema}}
+	t      func(string) string // expands {{schema}}
 }
 
 func newPGStore(pool *pgxpool.Pool, schema string) *pgStore {
