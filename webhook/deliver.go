@@ -40,6 +40,18 @@ func (o *outcome) ok() bool { return o.err == nil && o.status >= 200 && o.status
 // deliver works one delivery job.
 func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error {
 	a := job.Args
+	if job.Attempt > 1 {
+		// This job ran before and its process died or its completion was
+		// lost. If that run logged its attempt (and queued the next one),
+		// the work is done: do not deliver twice.
+		done, err := m.store.attemptRecorded(ctx, a.MessageID, a.EndpointID, a.Number, job.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
 	ce, err := m.endpoint(ctx, a.EndpointID)
 	if errors.Is(err, ErrNotFound) {
 		return jobs.Cancel(fmt.Errorf("endpoint %s was deleted", a.EndpointID))

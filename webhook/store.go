@@ -44,6 +44,10 @@ type store interface {
 	getMessage(ctx context.Context, id string) (*storedMessage, error)
 
 	insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error
+	// attemptRecorded reports whether attempt number of the message to the
+	// endpoint was logged at or after since: a job run again after a crash
+	// uses it to skip work its first run finished.
+	attemptRecorded(ctx context.Context, messageID, endpointID string, number int, since time.Time) (bool, error)
 	listAttempts(ctx context.Context, q AttemptQuery) ([]Attempt, error)
 	// failedMessages lists messages to endpointID at or after since whose
 	// latest attempt failed and has no retry pending.

@@ -157,6 +157,18 @@ func (s *memStore) insertAttempt(_ context.Context, _ pgx.Tx, a *Attempt) error 
 	return nil
 }
 
+func (s *memStore) attemptRecorded(_ context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i := len(s.attempts) - 1; i >= 0; i-- {
+		a := &s.attempts[i]
+		if a.MessageID == messageID && a.EndpointID == endpointID && a.Number == number && !a.At.Before(since) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (q AttemptQuery) matches(a *Attempt) bool {
 	return (q.MessageID == "" || a.MessageID == q.MessageID) &&
 		(q.EndpointID == "" || a.EndpointID == q.EndpointID) &&

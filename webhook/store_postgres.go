@@ -194,6 +194,13 @@ func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) erro
 		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt)).Scan(&a.ID)
 }
 
+func (s *pgStore) attemptRecorded(ctx context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, s.t(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhook_attempts
+		WHERE message_id = $1 AND endpoint_id = $2 AND number = $3 AND at >= $4)`), messageID, endpointID, number, since).Scan(&ok)
+	return ok, err
+}
+
 func (s *pgStore) listAttempts(ctx context.Context, q AttemptQuery) ([]Attempt, error) {
 	var where []string
 	var args []any
