@@ -50,14 +50,13 @@ type Manager struct {
 	client *http.Client
 	net    *netguard.Guard
 
-	mu       sync.Mutex
-	cache    map[string]*cachedEndpoint
-	guards   map[string]*endpointGuard
-	fair     map[string]*rate.Limiter
-	started  bool
-	stopBg   context.CancelFunc
-	bgDone   chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex
+	cache   map[string]*cachedEndpoint
+	guards  map[string]*endpointGuard
+	fair    map[string]*rate.Limiter
+	started bool
+	stopBg  context.CancelFunc
+	bgDone  chan struct{}
 }
 
 // NewManager builds a manager. Without WithPostgres it runs in memory mode.

@@ -143,8 +143,6 @@ var (
 	ErrPayloadTooLarge = errors.New("webhook: payload too large")
 	// ErrNoDatabase is returned by SendTx in memory mode.
 	ErrNoDatabase = errors.New("webhook: SendTx needs Postgres mode (WithPostgres)")
-	// ErrNotStarted is returned by Send before Start or after Stop.
-	ErrNotStarted = errors.New("webhook: manager not started")
 )
 
 // ValidationError names the field and the rule it broke.
