@@ -27,7 +27,9 @@ func TestRunAppliesOnceInOrderAndRollsBackAFailure(t *testing.T) {
 	db := pgtest.New(t, "migrate")
 	ctx := context.Background()
 	schema := db.Schema + "_m"
-	t.Cleanup(func() { _, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+migrate.Quote(schema)+" CASCADE") })
+	t.Cleanup(func() {
+		_, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+migrate.Quote(schema)+" CASCADE")
+	})
 	fs := fstest.MapFS{
 		"m/002_add.sql":  {Data: []byte(`INSERT INTO {{schema}}.t VALUES (2)`)},
 		"m/001_init.sql": {Data: []byte(`CREATE TABLE {{schema}}.t (v int)`)},
