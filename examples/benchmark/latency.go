@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wedsync/integrations/webhook"
+)
+
+type latencyResult struct {
+	mode     string
+	sent     int
+	elapsed  time.Duration
+	missing  int
+	sendCall []time.Duration // how long Send took
+	e2e      []time.Duration // Send called -> request arrived at the receiver
+	queued   []time.Duration // Send returned (committed) -> request arrived
+}
+
+// latency is scenario (c): a steady c.rate messages/s for c.duration,
+// in memory mode and in Postgres mode.
+func latency(ctx context.Context, c config, recv *receiver, db *benchDB) error {
+	fmt.Printf("(c) latency at %d messages/s for %s\n", c.rate, c.duration)
+	body := payload(c.payloadSize)
+	var results []latencyResult
+	modes := []string{"memory"}
+	if db != nil {
+		modes = append(modes, "postgres")
+	}
+	for _, mode := range modes {
+		sink := &hookSink{}
+		opts := baseOptions(sink)
+		name := fmt.Sprintf("memory, %d workers", c.workers)
+		if mode == "memory" {
+			opts = append(opts, webhook.WithMemoryWorkers(c.workers))
+		} else {
+			if err := db.reset(ctx); err != nil {
+				return err
+			}
+			opts = append(opts, webhook.WithPostgres(db.pool), webhook.WithSchema(db.schema), webhook.WithEncryptionKey(db.key),
+				webhook.WithQueueConfig(webhook.QueueConfig{MaxWorkers: c.maxWorkers, FetchCooldown: c.cooldown, FetchPollInterval: c.poll}))
+			name = fmt.Sprintf("postgres, %s, poll %s", riverConfig{c.maxWorkers, c.cooldown, c.poll}, c.poll)
+		}
+		m, err := webhook.NewManager(opts...)
+		if err != nil {
+			return err
+		}
+		res, err := latencyRun(ctx, c, recv, sink, m, body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		res.mode = name
+		fmt.Printf("  %s: p99 %s\n", name, dur(percentile(res.e2e, 0.99)))
+		results = append(results, res)
+	}
+	fmt.Println()
+
+	var rows [][]string
+	for _, r := range results {
+		rows = append(rows, []string{r.mode, strconv.Itoa(r.sent), f0(rateOf(r.sent, r.elapsed)), strconv.Itoa(r.missing),
+			dur(percentile(r.sendCall, 0.5)), dur(percentile(r.sendCall, 0.99)),
+			dur(percentile(r.e2e, 0.5)), dur(percentile(r.e2e, 0.9)), dur(percentile(r.e2e, 0.99)), dur(percentile(r.e2e, 1)),
+			dur(percentile(r.queued, 0.5)), dur(percentile(r.queued, 0.99)),
+			target(percentile(r.e2e, 0.99) <= 50*time.Millisecond && r.missing == 0)})
+	}
+	table(fmt.Sprintf("(c) send -> arrival at the receiver, %d msgs/s for %s, payload %d B", c.rate, c.duration, c.payloadSize),
+		[]string{"mode", "sent", "msgs/s", "missing", "Send p50", "Send p99", "p50", "p90", "p99", "max", "commit->arrival p50", "commit->arrival p99", "p99 <= 50ms"}, rows)
+	fmt.Println("p50..max: Send called -> request at the receiver. commit->arrival: Send returned -> request at the receiver.")
+	fmt.Println()
+	return nil
+}
+
+func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m *webhook.Manager, body []byte) (latencyResult, error) {
+	var res latencyResult
+	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
+	if err != nil {
+		return res, err
+	}
+	if err := setVerify(ctx, c, recv, m, ep.ID); err != nil {
+		return res, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return res, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = m.Stop(sctx)
+	}()
+	msg := webhook.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
+
+	// Warm-up: connections to the receiver and to Postgres.
+	t := sink.expect(100)
+	for range 100 {
+		if _, err := m.Send(ctx, msg); err != nil {
+			return res, err
+		}
+	}
+	if err := wait(ctx, t, "warm-up"); err != nil {
+		return res, err
+	}
+
+	total := int(float64(c.rate) * c.duration.Seconds())
+	t = sink.expect(total)
+	recv.startRecording()
+	var mu sync.Mutex
+	sentAt := make(map[string][2]time.Time, total) // Send called, Send returned
+	res.sendCall = make([]time.Duration, 0, total)
+	var firstErr error
+	sem := make(chan struct{}, 256) // bounds Sends in flight if the database stalls
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(c.rate))
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if i > 0 {
+			<-tick.C
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t0 := time.Now()
+			id, err := m.Send(ctx, msg)
+			t1 := time.Now()
+			d := t1.Sub(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			sentAt[id] = [2]time.Time{t0, t1}
+			res.sendCall = append(res.sendCall, d)
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	if firstErr != nil {
+		return res, firstErr
+	}
+	res.sent = len(sentAt)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	werr := wait(wctx, t, "deliveries")
+	arrivals := recv.stopRecording()
+	res.e2e = make([]time.Duration, 0, len(sentAt))
+	for id, t := range sentAt {
+		if a, ok := arrivals[id]; ok {
+			res.e2e = append(res.e2e, a.Sub(t[0]))
+			res.queued = append(res.queued, max(0, a.Sub(t[1])))
+		} else {
+			res.missing++
+		}
+	}
+	sortDurations(res.e2e)
+	sortDurations(res.queued)
+	sortDurations(res.sendCall)
+	return res, werr
+}

@@ -1,0 +1,299 @@
+// Command benchmark measures webhook delivery on loopback: memory-mode
+// throughput against plain net/http, Postgres-mode throughput against
+// River's own no-op throughput, and send-to-delivery latency at a steady
+// rate. It prints tables and exits; see README.md.
+//
+//	go run ./examples/benchmark                  # everything
+//	go run ./examples/benchmark -run mem -n 50000
+//	go run ./examples/benchmark -run pg -sweep grid -cpuprofile /tmp/pg.pprof
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wedsync/integrations/webhook"
+)
+
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test"
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+type config struct {
+	run         string
+	n           int
+	payloadSize int
+	workers     int
+	verify      bool
+	dbURL       string
+	poolConns   int
+	insertMode  string
+	insertConc  int
+	batch       int
+	maxWorkers  int
+	cooldown    time.Duration
+	poll        time.Duration
+	sweep       string
+	rate        int
+	duration    time.Duration
+	cpuprofile  string
+	pgSide      string
+	timeout     time.Duration
+}
+
+func main() {
+	var c config
+	defURL := os.Getenv("WEDSYNC_DATABASE_URL")
+	if defURL == "" {
+		defURL = defaultDatabaseURL
+	}
+	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c)")
+	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
+	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object)")
+	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (webhook.WithMemoryWorkers) and plain-HTTP concurrency")
+	flag.BoolVar(&c.verify, "verify", false, "receiver verifies Standard Webhooks signatures (plain POSTs are then signed too)")
+	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL)")
+	flag.IntVar(&c.poolConns, "pool-conns", 0, "pgxpool MaxConns for the manager and for River (0: pgx default, max(4, cores))")
+	flag.StringVar(&c.insertMode, "insert", "sendtx", "Postgres insert path: send (Send per message), sendtx (SendTx, -batch per transaction), batch (SendBatch of -batch)")
+	flag.IntVar(&c.insertConc, "insert-conc", 4, "goroutines inserting messages in (b)")
+	flag.IntVar(&c.batch, "batch", 100, "messages per transaction for -insert sendtx and batch")
+	flag.IntVar(&c.maxWorkers, "max-workers", 500, "River MaxWorkers of the base configuration")
+	flag.DurationVar(&c.cooldown, "fetch-cooldown", 10*time.Millisecond, "River FetchCooldown of the base configuration")
+	flag.DurationVar(&c.poll, "fetch-poll", 50*time.Millisecond, "River FetchPollInterval")
+	flag.StringVar(&c.sweep, "sweep", "grid", "River configurations tried in (b): none, axes (5), grid (MaxWorkers 100/500/2000 x FetchCooldown 5/10/20ms)")
+	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c)")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration) to this file")
+	flag.StringVar(&c.pgSide, "pg-side", "river,post,manager", "what (b) measures, comma-separated: river (no-op jobs), post (River jobs that POST), manager")
+	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
+	flag.Parse()
+
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "benchmark:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	if c.n <= 0 || c.workers <= 0 || c.rate <= 0 || c.payloadSize < 16 || c.batch <= 0 || c.insertConc <= 0 {
+		return errors.New("-n, -workers, -rate, -batch and -insert-conc must be positive, -payload at least 16")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	want := map[string]bool{}
+	for s := range strings.SplitSeq(c.run, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "a", "mem", "memory":
+			want["mem"] = true
+		case "b", "pg", "postgres":
+			want["pg"] = true
+		case "c", "latency":
+			want["latency"] = true
+		case "":
+		default:
+			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency)", s)
+		}
+	}
+	fmt.Printf("webhook benchmark  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", time.Now().Format("2006-01-02 15:04"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("payload %d B JSON, receiver signature verification %s\n", c.payloadSize, onOff(c.verify))
+	// Other work on the machine skews every figure: say so.
+	idle := begin()
+	time.Sleep(time.Second)
+	if m := idle.end(); m.machine >= 0 {
+		fmt.Printf("machine CPU busy before start: %.0f%%", m.machine)
+		if m.machine > 15 {
+			fmt.Print("  WARNING: something else is running; figures will be low and noisy")
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+
+	recv, err := newReceiver()
+	if err != nil {
+		return err
+	}
+	defer recv.close()
+
+	var db *benchDB
+	if want["pg"] || want["latency"] {
+		if db, err = openDB(ctx, c); err != nil {
+			return err
+		}
+		defer db.close()
+	}
+	if want["mem"] {
+		if err := memoryThroughput(ctx, c, recv); err != nil {
+			return fmt.Errorf("(a) memory throughput: %w", err)
+		}
+	}
+	if want["pg"] {
+		if err := postgresThroughput(ctx, c, recv, db); err != nil {
+			return fmt.Errorf("(b) Postgres throughput: %w", err)
+		}
+	}
+	if want["latency"] {
+		if err := latency(ctx, c, recv, db); err != nil {
+			return fmt.Errorf("(c) latency: %w", err)
+		}
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// payload returns a JSON object of exactly size bytes.
+func payload(size int) []byte {
+	const head, tail = `{"type":"booking.confirmed","pad":"`, `"}`
+	pad := max(0, size-len(head)-len(tail))
+	return []byte(head + strings.Repeat("x", pad) + tail)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// span measures wall time, this process's CPU time and the machine's.
+type span struct {
+	wall      time.Time
+	cpu       time.Duration
+	busy, tot int64
+	machineOK bool
+}
+
+func begin() span {
+	s := span{wall: time.Now(), cpu: processCPU()}
+	s.busy, s.tot, s.machineOK = machineBusy()
+	return s
+}
+
+// measured is a timed phase: its wall time, the share of the machine's CPU
+// (all cores) this process used meanwhile, and the share the whole machine
+// used (-1 when unknown); the difference is mostly Postgres.
+type measured struct {
+	d       time.Duration
+	cpu     float64
+	machine float64
+}
+
+func (s span) end() measured {
+	d := time.Since(s.wall)
+	cpu := processCPU() - s.cpu
+	m := measured{d: d, cpu: 100 * cpu.Seconds() / (d.Seconds() * float64(runtime.NumCPU())), machine: -1}
+	if busy, tot, ok := machineBusy(); ok && s.machineOK && tot > s.tot {
+		m.machine = 100 * float64(busy-s.busy) / float64(tot-s.tot)
+	}
+	return m
+}
+
+// cpuShare formats "process/machine" CPU percentages.
+func (m measured) cpuShare() string {
+	if m.machine < 0 {
+		return pct(m.cpu)
+	}
+	return fmt.Sprintf("%.0f/%.0f%%", m.cpu, m.machine)
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.0f%%", v) }
+
+func rateOf(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// wait blocks until t has seen all its attempts or ctx ends.
+func wait(ctx context.Context, t *tracker, what string) error {
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %d of %d attempts seen: %w", what, t.ok.Load()+t.failed.Load(), t.want, ctx.Err())
+	}
+	if f := t.failed.Load(); f > 0 {
+		first := t.first.Load()
+		return fmt.Errorf("%s: %d attempts failed, e.g. status %d: %s", what, f, first.ResponseStatus, first.Error)
+	}
+	return nil
+}
+
+// table prints rows under a header with aligned columns.
+func table(title string, header []string, rows [][]string) {
+	fmt.Println(title)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, strings.Join(header, "\t")+"\t")
+	seps := make([]string, len(header))
+	for i, h := range header {
+		seps[i] = strings.Repeat("-", len(h))
+	}
+	fmt.Fprintln(w, strings.Join(seps, "\t")+"\t")
+	for _, r := range rows {
+		fmt.Fprintln(w, strings.Join(r, "\t")+"\t")
+	}
+	_ = w.Flush()
+	fmt.Println()
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+func dur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func sortDurations(d []time.Duration) []time.Duration {
+	slices.Sort(d)
+	return d
+}
+
+func target(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// manager options shared by every scenario.
+func baseOptions(sink *hookSink) []webhook.Option {
+	return []webhook.Option{
+		webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true),
+		webhook.WithAttemptHook(sink.hook),
+	}
+}

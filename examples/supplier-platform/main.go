@@ -1,0 +1,347 @@
+// Command supplier-platform is the WedSync demo: one long-running HTTP
+// server that shows the webhook flow end to end.
+//
+// At start-up it runs a scripted demo (turn it off with -demo=false): a
+// sample supplier subscribes two endpoints of an in-process "vendor CRM"
+// receiver that verifies every signature with webhook.Verifier and fails
+// some requests on purpose, then the supplier sends a few events and the
+// console shows each delivery and each retry as it happens. Meanwhile the
+// server offers a small admin JSON API under /api (bearer token) and a page
+// at / that lists recent delivery attempts.
+//
+//	go run ./examples/supplier-platform                  # memory mode
+//	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
+//
+// Memory mode keeps everything in this process and loses it on exit. Give a
+// database URL (-database-url or WEDSYNC_DATABASE_URL) and an encryption key
+// (WEDSYNC_ENCRYPTION_KEY) for Postgres mode. The README documents the flags,
+// environment variables and API.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wedsync/integrations/webhook"
+)
+
+// Environment variables the server reads.
+const (
+	envDatabaseURL   = "WEDSYNC_DATABASE_URL"
+	envEncryptionKey = "WEDSYNC_ENCRYPTION_KEY"
+	envAdminToken    = "WEDSYNC_ADMIN_TOKEN"
+)
+
+// demoSchedule is the retry schedule of the demo: short, so that retries
+// show within seconds. Production uses the package default (at once, 5s,
+// 5m, 30m, 2h, 5h, 10h, 10h).
+var demoSchedule = []time.Duration{0, time.Second, 2 * time.Second, 5 * time.Second}
+
+// config is what run needs; main fills it from flags and the environment.
+type config struct {
+	// Addr is where the API and the page listen.
+	Addr string
+	// VendorAddr is where the in-process vendor CRM listens.
+	VendorAddr string
+	// DatabaseURL switches to Postgres mode when set.
+	DatabaseURL string
+	// EncryptionKey encrypts endpoint secrets at rest: 32 bytes, hex or
+	// base64. Required in Postgres mode.
+	EncryptionKey string
+	// AdminToken guards /api; empty means generate one and print it.
+	AdminToken string
+	// Demo runs the scripted demo at start-up.
+	Demo bool
+	// ExitAfterDemo returns once the demo saw every message delivered, or
+	// with an error after DemoTimeout.
+	ExitAfterDemo bool
+	// DemoTimeout bounds the demo. Defaults to 60s.
+	DemoTimeout time.Duration
+
+	// Test hooks.
+	onReady   func(apiURL, vendorURL string)
+	onAttempt func(webhook.Attempt)
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supplier-platform:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "supplier-platform:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("supplier-platform", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: supplier-platform [flags]
+
+The WedSync webhook demo server. Memory mode unless a database URL is given.
+
+Environment:
+  %-24s Postgres URL (same as -database-url)
+  %-24s 32-byte key, hex or base64, for endpoint secrets at rest (required in Postgres mode)
+  %-24s bearer token for /api (default: generated and printed)
+
+Flags:
+`, envDatabaseURL, envEncryptionKey, envAdminToken)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address of the API and the dashboard page")
+	fs.StringVar(&c.VendorAddr, "vendor-addr", "127.0.0.1:0", "listen address of the in-process vendor CRM that receives the webhooks (port 0: any free port)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "Postgres URL; switches to Postgres mode (default $"+envDatabaseURL+")")
+	fs.BoolVar(&c.Demo, "demo", true, "run the scripted demo at start-up")
+	fs.BoolVar(&c.ExitAfterDemo, "exit-after-demo", false, "exit 0 once the demo has seen every message delivered, non-zero if that takes over 60s")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (see -help)", fs.Arg(0))
+	}
+	if c.ExitAfterDemo && !c.Demo {
+		return c, errors.New("-exit-after-demo needs the demo (-demo=true)")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = getenv(envDatabaseURL)
+	}
+	c.EncryptionKey = getenv(envEncryptionKey)
+	c.AdminToken = getenv(envAdminToken)
+	return c, nil
+}
+
+// parseEncryptionKey decodes a 32-byte key written as 64 hex characters or
+// as base64 (standard or URL alphabet, padded or not).
+func parseEncryptionKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, fmt.Errorf("%s is required in Postgres mode: 32 random bytes as 64 hex characters or base64, e.g. export %s=$(openssl rand -hex 32)",
+			envEncryptionKey, envEncryptionKey)
+	}
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s must be 32 bytes written as 64 hex characters or as base64 (e.g. openssl rand -hex 32)", envEncryptionKey)
+}
+
+// run serves until ctx ends, or, with ExitAfterDemo, until the demo is over.
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	if cfg.DemoTimeout <= 0 {
+		cfg.DemoTimeout = 60 * time.Second
+	}
+	if cfg.ExitAfterDemo && !cfg.Demo {
+		return errors.New("-exit-after-demo needs the demo (-demo=true)")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.VendorAddr == "" {
+		cfg.VendorAddr = "127.0.0.1:0"
+	}
+	var encKey []byte
+	if cfg.DatabaseURL != "" {
+		var err error
+		if encKey, err = parseEncryptionKey(cfg.EncryptionKey); err != nil {
+			return err
+		}
+	}
+	token, generated := cfg.AdminToken, false
+	if token == "" {
+		token, generated = rand.Text(), true
+	}
+
+	out := newConsole(stdout)
+	tracker := newTracker()
+
+	// Listen first, so a busy port fails before anything else starts.
+	apiLn, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on -addr %s: %w", cfg.Addr, err)
+	}
+	defer apiLn.Close()
+	vendorLn, err := net.Listen("tcp", cfg.VendorAddr)
+	if err != nil {
+		return fmt.Errorf("listen on -vendor-addr %s: %w", cfg.VendorAddr, err)
+	}
+	defer vendorLn.Close()
+	apiURL := "http://" + apiLn.Addr().String()
+	vend := newVendor("http://"+vendorLn.Addr().String(), out)
+
+	opts := []webhook.Option{
+		// The vendor CRM listens on loopback over plain http, which the
+		// default SSRF rules refuse: a demo allows exactly that.
+		webhook.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")),
+		webhook.WithInsecureHTTP(true),
+		webhook.WithRetrySchedule(demoSchedule...),
+		webhook.WithLogger(slog.New(skipAttemptLogs{slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})})),
+		webhook.WithAttemptHook(func(a webhook.Attempt) {
+			out.attempt(a)
+			tracker.observe(a)
+			if cfg.onAttempt != nil {
+				cfg.onAttempt(a)
+			}
+		}),
+	}
+	mode := "memory mode: nothing is kept after exit"
+	var pool *pgxpool.Pool
+	if cfg.DatabaseURL != "" {
+		if pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("database URL: %w", err)
+		}
+		defer pool.Close()
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("connect to Postgres: %w", err)
+		}
+		if err := webhook.Migrate(ctx, pool); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		cc := pool.Config().ConnConfig
+		mode = fmt.Sprintf("Postgres mode: database %q on %s:%d, schema wedsync", cc.Database, cc.Host, cc.Port)
+		opts = append(opts, webhook.WithPostgres(pool), webhook.WithEncryptionKey(encKey))
+	}
+	m, err := webhook.NewManager(opts...)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+
+	a := &api{m: m, vendor: vend, out: out, token: token}
+	apiSrv := newServer(a.routes())
+	vendorSrv := newServer(vend.routes())
+	errc := make(chan error, 2)
+	go func() { errc <- serve("API", apiSrv, apiLn) }()
+	go func() { errc <- serve("vendor CRM", vendorSrv, vendorLn) }()
+
+	out.plain("WedSync supplier platform demo (%s)", mode)
+	if generated {
+		out.plain("  dashboard:    %s/#token=%s", apiURL, token)
+		out.plain("  admin token:  %s  (generated; set %s to choose one)", token, envAdminToken)
+	} else {
+		out.plain("  dashboard:    %s/  (sign in with %s)", apiURL, envAdminToken)
+	}
+	out.plain("  JSON API:     %s/api/...  (header Authorization: Bearer <admin token>)", apiURL)
+	out.plain("  vendor CRM:   %s/hooks/{name}  (in-process receiver, verifies every signature)", vend.base)
+	out.plain("  retries:      at once, then %s (the demo's short schedule)", scheduleText(demoSchedule[1:]))
+	out.plain("")
+	if cfg.onReady != nil {
+		cfg.onReady(apiURL, vend.base)
+	}
+
+	demoCtx, cancelDemo := context.WithCancel(ctx)
+	defer cancelDemo()
+	demoDone := make(chan error, 1)
+	if cfg.Demo {
+		d := &demo{m: m, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout,
+			apiURL: apiURL, token: token, tokenShown: generated, exitAfter: cfg.ExitAfterDemo}
+		go func() { demoDone <- d.run(demoCtx) }()
+	}
+
+	var result error
+	select {
+	case <-ctx.Done():
+		out.plain("")
+		out.plain("Shutting down (signal received)...")
+	case err := <-errc:
+		result = err
+	case err := <-demoDone:
+		demoDone <- err // seen again below
+		if cfg.ExitAfterDemo {
+			result = err
+			break
+		}
+		if err != nil && ctx.Err() == nil {
+			out.plain("%v (the server keeps running)", err)
+		}
+		select {
+		case <-ctx.Done():
+			out.plain("")
+			out.plain("Shutting down (signal received)...")
+		case err := <-errc:
+			result = err
+		}
+	}
+
+	// Stop taking API calls, end the demo, let running deliveries finish,
+	// then close the vendor they were talking to.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	cancelDemo()
+	if cfg.Demo {
+		<-demoDone
+	}
+	errs := []error{result}
+	if err := apiSrv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("API shutdown: %w", err))
+	}
+	if err := m.Stop(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop deliveries: %w", err))
+	}
+	if err := vendorSrv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("vendor CRM shutdown: %w", err))
+	}
+	out.plain("Stopped.")
+	return errors.Join(errs...)
+}
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func serve(name string, srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s server: %w", name, err)
+	}
+	return nil
+}
+
+func scheduleText(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ", ") + " (±20%)"
+}
