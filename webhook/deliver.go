@@ -22,7 +22,11 @@ import (
 // maxLoggedBody is how much of a response body the attempt log keeps.
 const maxLoggedBody = 4 << 10
 
-var errAttemptFailed = errors.New("attempt failed")
+var (
+	errAttemptFailed = errors.New("attempt failed")
+	// errNotAttempted tells the breaker a request it allowed was not made.
+	errNotAttempted = errors.New("not attempted")
+)
 
 // outcome is what one HTTP attempt produced.
 type outcome struct {
@@ -94,6 +98,15 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 			return jobs.Snooze(backoff.Jitter(5*time.Second, 0.5, nil))
 		}
 		return jobs.Snooze(m.o.breakerOpenFor)
+	}
+	// Another delivery's probe may have failed and reopened the breaker
+	// between the check above and Allow: look again.
+	m.mu.Lock()
+	openUntil = g.openUntil
+	m.mu.Unlock()
+	if now = m.o.clock.Now(); now.Before(openUntil) {
+		done(errNotAttempted)
+		return jobs.Snooze(openUntil.Sub(now) + backoff.Jitter(time.Second, 1, nil))
 	}
 	out := m.post(ctx, ce, msg)
 	if out.ok() {
@@ -201,7 +214,7 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 func (m *Manager) logAttempt(a *Attempt) {
 	l := m.o.logger
 	if a.Status == AttemptSucceeded {
-		l.Info("webhook delivered", "message", a.MessageID, "endpoint", a.EndpointID, "event", a.EventType,
+		l.Debug("webhook delivered", "message", a.MessageID, "endpoint", a.EndpointID, "event", a.EventType,
 			"attempt", a.Number, "status", a.ResponseStatus, "latency", a.Latency)
 		return
 	}

@@ -3,9 +3,11 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -43,7 +45,7 @@ func (m *Manager) validateURL(u string) error {
 		return invalid("url", "must be at most 2048 characters")
 	}
 	if err := m.net.CheckURL(u); err != nil {
-		return invalid("url", "%v", err)
+		return invalid("url", "%s", strings.TrimPrefix(err.Error(), "url: "))
 	}
 	return nil
 }
@@ -350,6 +352,7 @@ func (m *Manager) guard(ep *Endpoint) *endpointGuard {
 			ReadyToTrip: func(c gobreaker.Counts) bool {
 				return c.Requests >= m.o.breakerMin && float64(c.TotalFailures) >= m.o.breakerRatio*float64(c.Requests)
 			},
+			IsExcluded: func(err error) bool { return errors.Is(err, errNotAttempted) },
 			OnStateChange: func(_ string, from, to gobreaker.State) {
 				if to == gobreaker.StateOpen {
 					// Called with gobreaker's lock held, never with m.mu.

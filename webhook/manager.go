@@ -167,7 +167,11 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Unlock()
 	m.stopBg()
 	<-m.bgDone
-	return m.queue.Stop(ctx)
+	err := m.queue.Stop(ctx)
+	if m.o.httpClient == nil {
+		m.client.CloseIdleConnections() // ours: leave no keep-alive goroutines
+	}
+	return err
 }
 
 // pruneLoop deletes attempts and messages past the retention window.

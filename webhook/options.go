@@ -116,9 +116,11 @@ func WithInsecureHTTP(allow bool) Option { return func(o *options) { o.allowHTTP
 // webhooktest.NewClock). Default: the wall clock.
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithRetrySchedule sets the delay before each attempt, the first included.
-// Default Svix's: 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h (eight attempts over
-// about 28 hours).
+// WithRetrySchedule sets the delay before each attempt, the first included
+// (usually 0: at once). Default Svix's: 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h
+// (eight attempts over about 28 hours). Delays are minimums: in Postgres
+// mode River promotes scheduled jobs every 5 seconds, so a retry may start
+// up to 5 s after its time.
 func WithRetrySchedule(delays ...time.Duration) Option {
 	return func(o *options) { o.schedule = delays }
 }
@@ -133,8 +135,9 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // WithMaxPayloadSize caps a message's payload in bytes. Default 256 KiB.
 func WithMaxPayloadSize(n int) Option { return func(o *options) { o.maxPayload = n } }
 
-// WithLogger receives delivery logs. Secrets and payloads are never logged.
-// Default: discard.
+// WithLogger receives delivery logs: failed attempts at Warn, deliveries at
+// Debug, endpoint state changes at Warn. Secrets and payloads are never
+// logged. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithUserAgent sets the User-Agent of deliveries. Default

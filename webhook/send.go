@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/time/rate"
@@ -162,8 +163,13 @@ func (m *Manager) fanOut(id, supplier, eventType string, eps []*Endpoint) []jobs
 	}
 	if len(ps) > 0 {
 		prio := m.fairPriority(supplier, len(ps))
+		var runAt time.Time
+		if first := m.o.schedule[0]; first > 0 {
+			runAt = m.o.clock.Now().Add(first)
+		}
 		for i := range ps {
 			ps[i].Priority = prio
+			ps[i].RunAt = runAt
 		}
 	}
 	return ps

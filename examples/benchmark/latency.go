@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/wedsync/integrations/webhook"
 )
@@ -18,6 +22,7 @@ type latencyResult struct {
 	sendCall []time.Duration // how long Send took
 	e2e      []time.Duration // Send called -> request arrived at the receiver
 	queued   []time.Duration // Send returned (committed) -> request arrived
+	cpu      measured
 }
 
 // latency is scenario (c): a steady c.rate messages/s for c.duration,
@@ -56,6 +61,17 @@ func latency(ctx context.Context, c config, recv *receiver, db *benchDB) error {
 		fmt.Printf("  %s: p99 %s\n", name, dur(percentile(res.e2e, 0.99)))
 		results = append(results, res)
 	}
+	if db != nil {
+		if err := db.reset(ctx); err != nil {
+			return err
+		}
+		res, err := riverLatency(ctx, c, db)
+		if err != nil {
+			return fmt.Errorf("River no-op: %w", err)
+		}
+		fmt.Printf("  %s: p99 %s\n", res.mode, dur(percentile(res.e2e, 0.99)))
+		results = append(results, res)
+	}
 	fmt.Println()
 
 	var rows [][]string
@@ -63,12 +79,14 @@ func latency(ctx context.Context, c config, recv *receiver, db *benchDB) error {
 		rows = append(rows, []string{r.mode, strconv.Itoa(r.sent), f0(rateOf(r.sent, r.elapsed)), strconv.Itoa(r.missing),
 			dur(percentile(r.sendCall, 0.5)), dur(percentile(r.sendCall, 0.99)),
 			dur(percentile(r.e2e, 0.5)), dur(percentile(r.e2e, 0.9)), dur(percentile(r.e2e, 0.99)), dur(percentile(r.e2e, 1)),
-			dur(percentile(r.queued, 0.5)), dur(percentile(r.queued, 0.99)),
+			dur(percentile(r.queued, 0.5)), dur(percentile(r.queued, 0.99)), r.cpu.cpuShare(),
 			target(percentile(r.e2e, 0.99) <= 50*time.Millisecond && r.missing == 0)})
 	}
 	table(fmt.Sprintf("(c) send -> arrival at the receiver, %d msgs/s for %s, payload %d B", c.rate, c.duration, c.payloadSize),
-		[]string{"mode", "sent", "msgs/s", "missing", "Send p50", "Send p99", "p50", "p90", "p99", "max", "commit->arrival p50", "commit->arrival p99", "p99 <= 50ms"}, rows)
+		[]string{"mode", "sent", "msgs/s", "missing", "Send p50", "Send p99", "p50", "p90", "p99", "max", "commit->arrival p50", "commit->arrival p99", "CPU", "p99 <= 50ms"}, rows)
 	fmt.Println("p50..max: Send called -> request at the receiver. commit->arrival: Send returned -> request at the receiver.")
+	fmt.Println("River no-op: a job inserted in a transaction of its own (Insert) -> its Work called, same River configuration.")
+	fmt.Println("CPU: this process's share of all cores / the whole machine's while sending.")
 	fmt.Println()
 	return nil
 }
@@ -113,7 +131,7 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	sem := make(chan struct{}, 256) // bounds Sends in flight if the database stalls
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(c.rate))
-	start := time.Now()
+	sp := begin()
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		if i > 0 {
 			<-tick.C
@@ -139,7 +157,8 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	}
 	tick.Stop()
 	wg.Wait()
-	res.elapsed = time.Since(start)
+	res.cpu = sp.end()
+	res.elapsed = res.cpu.d
 	if firstErr != nil {
 		return res, firstErr
 	}
@@ -161,4 +180,118 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	sortDurations(res.queued)
 	sortDurations(res.sendCall)
 	return res, werr
+}
+
+// riverLatency is the River floor for (c): no-op jobs inserted one per
+// transaction at the same rate, timed from Insert to the start of Work.
+func riverLatency(ctx context.Context, c config, db *benchDB) (latencyResult, error) {
+	res := latencyResult{mode: fmt.Sprintf("River no-op, %s, poll %s", riverConfig{c.maxWorkers, c.cooldown, c.poll}, c.poll)}
+	var mu sync.Mutex
+	started := map[int64]time.Time{}
+	progress := make(chan struct{}, 1)
+	ws := river.NewWorkers()
+	river.AddWorker(ws, river.WorkFunc(func(_ context.Context, j *river.Job[noopArgs]) error {
+		at := time.Now()
+		mu.Lock()
+		started[j.ID] = at
+		mu.Unlock()
+		select {
+		case progress <- struct{}{}:
+		default:
+		}
+		return nil
+	}))
+	jobTimeout := time.Minute
+	client, err := river.NewClient(riverpgxv5.New(db.pool), &river.Config{
+		Schema:               db.riverSchema,
+		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: c.maxWorkers}},
+		Workers:              ws,
+		FetchCooldown:        c.cooldown,
+		FetchPollInterval:    c.poll,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: jobTimeout + time.Minute,
+		Logger:               slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return res, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = client.Stop(sctx)
+	}()
+	opts := &river.InsertOpts{Queue: queueName}
+	total := int(float64(c.rate) * c.duration.Seconds())
+	inserted := make(map[int64][2]time.Time, total)
+	res.sendCall = make([]time.Duration, 0, total)
+	var firstErr error
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(c.rate))
+	sp := begin()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if i > 0 {
+			<-tick.C
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t0 := time.Now()
+			r, err := client.Insert(ctx, noopArgs{I: i}, opts)
+			t1 := time.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			inserted[r.Job.ID] = [2]time.Time{t0, t1}
+			res.sendCall = append(res.sendCall, t1.Sub(t0))
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	res.cpu = sp.end()
+	res.elapsed = res.cpu.d
+	if firstErr != nil {
+		return res, firstErr
+	}
+	res.sent = len(inserted)
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+drain:
+	for {
+		mu.Lock()
+		n := len(started)
+		mu.Unlock()
+		if n >= res.sent {
+			break
+		}
+		select {
+		case <-progress:
+		case <-deadline.C:
+			break drain
+		case <-ctx.Done():
+			break drain
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, t := range inserted {
+		if a, ok := started[id]; ok {
+			res.e2e = append(res.e2e, a.Sub(t[0]))
+			res.queued = append(res.queued, max(0, a.Sub(t[1])))
+		} else {
+			res.missing++
+		}
+	}
+	sortDurations(res.e2e)
+	sortDurations(res.queued)
+	sortDurations(res.sendCall)
+	return res, nil
 }

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -91,7 +92,7 @@ func run(c config) error {
 	if c.n <= 0 || c.workers <= 0 || c.rate <= 0 || c.payloadSize < 16 || c.batch <= 0 || c.insertConc <= 0 {
 		return errors.New("-n, -workers, -rate, -batch and -insert-conc must be positive, -payload at least 16")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

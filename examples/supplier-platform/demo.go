@@ -218,7 +218,7 @@ func (d *demo) endpoint(ctx context.Context, name, desc string, events []string,
 		limit = fmt.Sprintf("at most %g/s", rate)
 	}
 	d.out.plain("demo: endpoint %-10s %s -> %s (events %s; %s)", name, ep.ID, ep.URL, strings.Join(events, ", "), limit)
-	d.out.plain("demo:   the vendor pasted its secret %s... into its webhook.Verifier", secret[:12])
+	d.out.plain("demo:   the vendor pasted its secret (from Manager.EndpointSecret; never printed) into its webhook.Verifier")
 	return ep.ID, nil
 }
 

@@ -215,6 +215,13 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 		if wait >= 0 {
 			timer = q.cfg.Clock.NewTimer(wait)
 			fire = timer.C()
+			// The clock may have moved between reading it and starting the
+			// timer (a fake clock can jump by hours); the timer would then
+			// fire late. Look again instead.
+			if !q.cfg.Clock.Now().Equal(now) {
+				timer.Stop()
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
