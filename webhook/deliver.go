@@ -189,18 +189,20 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 	// Do not let a shutdown cut the bookkeeping of an attempt already made.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	err := m.withTx(ctx, func(tx pgx.Tx) error {
-		if err := m.store.insertAttempt(ctx, tx, att); err != nil {
-			return err
-		}
-		if next.IsZero() {
-			return nil
-		}
-		return m.insertJobs(ctx, tx, jobs.InsertParams{
-			Args:  deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
-			RunAt: next, Unique: true,
+	var err error
+	if next.IsZero() {
+		err = m.store.insertFinalAttempt(ctx, att)
+	} else {
+		err = m.withTx(ctx, func(tx pgx.Tx) error {
+			if err := m.store.insertAttempt(ctx, tx, att); err != nil {
+				return err
+			}
+			return m.insertJobs(ctx, tx, jobs.InsertParams{
+				Args:  deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
+				RunAt: next, Unique: true,
+			})
 		})
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("webhook: record attempt: %w", err)
 	}

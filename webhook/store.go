@@ -44,6 +44,11 @@ type store interface {
 	getMessage(ctx context.Context, id string) (*storedMessage, error)
 
 	insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error
+	// insertFinalAttempt logs an attempt that queues nothing after it (a
+	// success, or the last failure) in one round trip, without waiting for
+	// the WAL flush: a database crash may lose the last moments of such
+	// rows, never a message or a retry.
+	insertFinalAttempt(ctx context.Context, a *Attempt) error
 	// attemptRecorded reports whether attempt number of the message to the
 	// endpoint was logged at or after since: a job run again after a crash
 	// uses it to skip work its first run finished.

@@ -157,6 +157,10 @@ func (s *memStore) insertAttempt(_ context.Context, _ pgx.Tx, a *Attempt) error 
 	return nil
 }
 
+func (s *memStore) insertFinalAttempt(ctx context.Context, a *Attempt) error {
+	return s.insertAttempt(ctx, nil, a)
+}
+
 func (s *memStore) attemptRecorded(_ context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

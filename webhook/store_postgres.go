@@ -186,12 +186,26 @@ func (s *pgStore) getMessage(ctx context.Context, id string) (*storedMessage, er
 	return m, err
 }
 
-func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error {
-	return tx.QueryRow(ctx, s.t(`INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
+const insertAttemptSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
 		response_status, latency_us, response_body, error, at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`),
-		a.MessageID, a.EndpointID, a.SupplierID, a.EventType, a.Number, string(a.Status), a.ResponseStatus,
-		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt)).Scan(&a.ID)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+
+func attemptArgs(a *Attempt) []any {
+	return []any{a.MessageID, a.EndpointID, a.SupplierID, a.EventType, a.Number, string(a.Status), a.ResponseStatus,
+		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt)}
+}
+
+func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error {
+	return tx.QueryRow(ctx, s.t(insertAttemptSQL), attemptArgs(a)...).Scan(&a.ID)
+}
+
+func (s *pgStore) insertFinalAttempt(ctx context.Context, a *Attempt) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO OFF")
+	b.Queue(s.t(insertAttemptSQL), attemptArgs(a)...).QueryRow(func(row pgx.Row) error { return row.Scan(&a.ID) })
+	b.Queue("COMMIT")
+	return s.pool.SendBatch(ctx, b).Close()
 }
 
 func (s *pgStore) attemptRecorded(ctx context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
