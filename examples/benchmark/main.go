@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -52,6 +53,7 @@ type config struct {
 	duration    time.Duration
 	cpuprofile  string
 	pgSide      string
+	repeat      int
 	timeout     time.Duration
 }
 
@@ -79,6 +81,7 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration) to this file")
 	flag.StringVar(&c.pgSide, "pg-side", "river,post,manager", "what (b) measures, comma-separated: river (no-op jobs), post (River jobs that POST), manager")
+	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b) this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	flag.Parse()
 
@@ -89,8 +92,8 @@ func main() {
 }
 
 func run(c config) error {
-	if c.n <= 0 || c.workers <= 0 || c.rate <= 0 || c.payloadSize < 16 || c.batch <= 0 || c.insertConc <= 0 {
-		return errors.New("-n, -workers, -rate, -batch and -insert-conc must be positive, -payload at least 16")
+	if c.n <= 0 || c.workers <= 0 || c.rate <= 0 || c.payloadSize < 16 || c.batch <= 0 || c.insertConc <= 0 || c.repeat <= 0 {
+		return errors.New("-n, -workers, -rate, -batch, -insert-conc and -repeat must be positive, -payload at least 16")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -216,6 +219,24 @@ func (m measured) cpuShare() string {
 		return pct(m.cpu)
 	}
 	return fmt.Sprintf("%.0f/%.0f%%", m.cpu, m.machine)
+}
+
+// median returns the run whose wall time is the median of get over runs.
+func median[T any](runs []T, get func(T) measured) measured {
+	ms := make([]measured, len(runs))
+	for i, r := range runs {
+		ms[i] = get(r)
+	}
+	slices.SortFunc(ms, func(a, b measured) int { return cmp.Compare(a.d, b.d) })
+	return ms[len(ms)/2]
+}
+
+// medianOf describes a median over n runs for a table title.
+func medianOf(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (median of %d runs)", n)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.0f%%", v) }

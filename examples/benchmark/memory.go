@@ -21,31 +21,36 @@ func memoryThroughput(ctx context.Context, c config, recv *receiver) error {
 	body := payload(c.payloadSize)
 	fmt.Printf("(a) memory-mode throughput: %d messages, %d workers, one endpoint\n", c.n, c.workers)
 
-	mgrDefault, err := memoryManagerRun(ctx, c, recv, body, nil)
-	if err != nil {
-		return err
-	}
-	// The same with a client whose idle pool holds a connection per
-	// worker, to show what the default client's pool size costs.
+	// The manager with a client whose idle pool holds a connection per
+	// worker shows what the default client's pool size costs.
 	tuned := &http.Client{Transport: plainTransport(c.workers), Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	mgrTuned, err := memoryManagerRun(ctx, c, recv, body, tuned)
-	if err != nil {
-		return err
+	defer tuned.CloseIdleConnections()
+	var def, tun, pl []measured
+	for range c.repeat {
+		m, err := memoryManagerRun(ctx, c, recv, body, nil)
+		if err != nil {
+			return err
+		}
+		def = append(def, m)
+		if m, err = memoryManagerRun(ctx, c, recv, body, tuned); err != nil {
+			return err
+		}
+		tun = append(tun, m)
+		if m, err = plainRun(ctx, c, recv, body); err != nil {
+			return err
+		}
+		pl = append(pl, m)
 	}
-	tuned.CloseIdleConnections()
-
-	plain, err := plainRun(ctx, c, recv, body)
-	if err != nil {
-		return err
-	}
+	id := func(m measured) measured { return m }
+	mgrDefault, mgrTuned, plain := median(def, id), median(tun, id), median(pl, id)
 	pr := rateOf(c.n, plain.d)
 	row := func(name string, m measured) []string {
 		r := rateOf(c.n, m.d)
 		return []string{name, strconv.Itoa(c.n), dur(m.d), f0(r), m.cpuShare(), f2(r / pr)}
 	}
 	fmt.Println()
-	table(fmt.Sprintf("(a) memory mode, %d workers, payload %d B, verify %s", c.workers, c.payloadSize, onOff(c.verify)),
+	table(fmt.Sprintf("(a) memory mode, %d workers, payload %d B, verify %s%s", c.workers, c.payloadSize, onOff(c.verify), medianOf(c.repeat)),
 		[]string{"sender", "messages", "time", "msgs/s", "CPU", "x plain"},
 		[][]string{
 			row("manager (default SSRF-safe client)", mgrDefault),

@@ -201,37 +201,48 @@ func postgresThroughput(ctx context.Context, c config, recv *receiver, db *bench
 
 	var results []pgResult
 	for i, rc := range cfgs {
-		res := pgResult{rc: rc}
-		if side["river"] {
-			if err := db.reset(ctx); err != nil {
-				return err
+		var runs []pgResult
+		for rep := range c.repeat {
+			res := pgResult{rc: rc}
+			if side["river"] {
+				if err := db.reset(ctx); err != nil {
+					return err
+				}
+				if res.riverInsert, res.river, err = riverNoop(ctx, c, db, rc, nil); err != nil {
+					return fmt.Errorf("River no-op (%s): %w", rc, err)
+				}
 			}
-			if res.riverInsert, res.river, err = riverNoop(ctx, c, db, rc, nil); err != nil {
-				return fmt.Errorf("River no-op (%s): %w", rc, err)
+			if side["post"] {
+				if err := db.reset(ctx); err != nil {
+					return err
+				}
+				post, closeIdle := poster(recv, body, rc.maxWorkers)
+				_, res.post, err = riverNoop(ctx, c, db, rc, post)
+				closeIdle()
+				if err != nil {
+					return fmt.Errorf("River + POST (%s): %w", rc, err)
+				}
 			}
+			if side["manager"] {
+				if err := db.reset(ctx); err != nil {
+					return err
+				}
+				profile := ""
+				if i == 0 && rep == 0 {
+					profile = c.cpuprofile
+				}
+				if res.insert, res.deliver, err = managerPostgres(ctx, c, recv, db, rc, body, profile); err != nil {
+					return fmt.Errorf("manager (%s): %w", rc, err)
+				}
+			}
+			runs = append(runs, res)
 		}
-		if side["post"] {
-			if err := db.reset(ctx); err != nil {
-				return err
-			}
-			post, closeIdle := poster(recv, body, rc.maxWorkers)
-			_, res.post, err = riverNoop(ctx, c, db, rc, post)
-			closeIdle()
-			if err != nil {
-				return fmt.Errorf("River + POST (%s): %w", rc, err)
-			}
-		}
-		if side["manager"] {
-			if err := db.reset(ctx); err != nil {
-				return err
-			}
-			profile := ""
-			if i == 0 {
-				profile = c.cpuprofile
-			}
-			if res.insert, res.deliver, err = managerPostgres(ctx, c, recv, db, rc, body, profile); err != nil {
-				return fmt.Errorf("manager (%s): %w", rc, err)
-			}
+		res := pgResult{rc: rc,
+			riverInsert: median(runs, func(r pgResult) measured { return r.riverInsert }),
+			river:       median(runs, func(r pgResult) measured { return r.river }),
+			post:        median(runs, func(r pgResult) measured { return r.post }),
+			insert:      median(runs, func(r pgResult) measured { return r.insert }),
+			deliver:     median(runs, func(r pgResult) measured { return r.deliver }),
 		}
 		fmt.Printf("  %-36s River no-op %6.0f/s   River+POST %6.0f/s   manager insert %6.0f/s, deliver %6.0f/s\n", rc.String(),
 			rateOf(c.n, res.river.d), rateOf(c.n, res.post.d), rateOf(c.n, res.insert.d), rateOf(c.n, res.deliver.d))
@@ -267,8 +278,8 @@ func postgresThroughput(ctx context.Context, c config, recv *receiver, db *bench
 			bestP = i
 		}
 	}
-	table(fmt.Sprintf("(b) Postgres mode, %d messages/jobs each, pool MaxConns %d, FetchPollInterval %s, manager inserts by %s (first row: base configuration)",
-		c.n, db.pool.Config().MaxConns, c.poll, insertPath(c)),
+	table(fmt.Sprintf("(b) Postgres mode, %d messages/jobs each%s, pool MaxConns %d, FetchPollInterval %s, manager inserts by %s (first row: base configuration)",
+		c.n, medianOf(c.repeat), db.pool.Config().MaxConns, c.poll, insertPath(c)),
 		[]string{"MaxWorkers", "FetchCooldown", "River insert/s", "River no-op/s", "CPU", "River+POST/s", "CPU",
 			"mgr insert/s", "mgr deliver/s", "CPU", "x River", "x River+POST"},
 		rows)
