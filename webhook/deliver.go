@@ -63,6 +63,13 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 	if err != nil {
 		return err // a database error: River retries the job
 	}
+	ep := &ce.ep
+	now := m.o.clock.Now()
+	if ep.Status == EndpointPaused {
+		// Checked before the message is read: a paused endpoint's jobs
+		// come back every minute and need no I/O until it resumes.
+		return jobs.Snooze(backoff.Jitter(m.o.pausedRecheck, 0.2, nil))
+	}
 	msg, err := m.store.getMessage(ctx, a.MessageID)
 	if errors.Is(err, ErrNotFound) {
 		return jobs.Cancel(fmt.Errorf("message %s is past retention", a.MessageID))
@@ -70,12 +77,7 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 	if err != nil {
 		return err
 	}
-	ep := &ce.ep
-	now := m.o.clock.Now()
-	switch ep.Status {
-	case EndpointPaused:
-		return jobs.Snooze(backoff.Jitter(m.o.pausedRecheck, 0.2, nil))
-	case EndpointDisabled:
+	if ep.Status == EndpointDisabled {
 		return m.record(ctx, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
 	}
 
