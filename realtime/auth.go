@@ -55,8 +55,10 @@ var (
 
 // SupplierAuthorizer is the default Authorizer: a principal may join
 // "supplier:<id>" and "supplier:<id>:<anything>" for its own SupplierID and
-// nothing else. Client broadcasts are refused unless AllowClientBroadcast
-// is set, and then only on topics the principal may join.
+// nothing else; a SupplierID containing ":" is refused, since it would make
+// topics of different suppliers overlap. Client broadcasts are refused
+// unless AllowClientBroadcast is set, and then only on topics the principal
+// may join.
 type SupplierAuthorizer struct {
 	AllowClientBroadcast bool
 }
@@ -68,6 +70,11 @@ func SupplierTopic(supplierID string) string { return "supplier:" + supplierID }
 func (a SupplierAuthorizer) AuthorizeJoin(_ context.Context, p *Principal, topic string) error {
 	if p == nil || p.SupplierID == "" {
 		return fmt.Errorf("%w: the token names no supplier (claim app_metadata.supplier_id)", ErrForbidden)
+	}
+	if strings.Contains(p.SupplierID, ":") {
+		// "supplier:1" owns "supplier:1:x", which is also the topic of a
+		// supplier named "1:x": a colon in an id would cross tenants.
+		return fmt.Errorf("%w: supplier id %q contains a colon", ErrForbidden, p.SupplierID)
 	}
 	own := SupplierTopic(p.SupplierID)
 	if topic == own || strings.HasPrefix(topic, own+":") {

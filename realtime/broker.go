@@ -180,7 +180,7 @@ func NewMemoryBroker(opts ...BrokerOption) (*MemoryBroker, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &MemoryBroker{opts: o, epoch: newEpoch(), started: o.clock.Now(), topics: map[string]*memTopic{}}, nil
+	return &MemoryBroker{opts: o, epoch: newEpoch(), started: o.clock.Now().Truncate(time.Millisecond), topics: map[string]*memTopic{}}, nil
 }
 
 // newEpoch returns a short random epoch name.
@@ -297,7 +297,8 @@ func (b *MemoryBroker) History(ctx context.Context, topic string, q HistoryQuery
 			}
 		}
 	} else {
-		// The broker knows nothing from before it started, nor what it
+		// The broker knows nothing from before it started (to the
+		// millisecond, the resolution of replay.since), nor what it
 		// trimmed at or after Since.
 		if q.Since.Before(b.started) || (!t.trimmedTime.IsZero() && !q.Since.After(t.trimmedTime)) {
 			res.Complete = false

@@ -1,0 +1,588 @@
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+)
+
+// Hub is the server dashboards connect to with the Supabase Realtime
+// protocol. It is an http.Handler: mount it at /realtime/v1/websocket.
+// Create it with NewHub; it is safe for concurrent use.
+type Hub struct {
+	o          hubOptions
+	broker     Broker
+	ownsBroker bool
+	instance   string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // sweeper, resyncs
+	connWG sync.WaitGroup // ServeHTTP calls that upgraded
+
+	mu     sync.Mutex
+	topics map[string]*hubTopic
+	conns  map[*conn]struct{}
+	ips    map[string]*rate.Limiter
+	closed bool
+
+	nextConn      atomic.Uint64
+	published     atomic.Int64
+	delivered     atomic.Int64
+	slowConsumers atomic.Int64
+}
+
+// HubStats are the hub's counters.
+type HubStats struct {
+	Connections   int
+	Topics        int
+	Published     int64 // broadcasts this instance received from the broker
+	Delivered     int64 // frames queued to sockets
+	SlowConsumers int64 // sockets cut off for not keeping up
+}
+
+// NewHub returns a hub. WithAuthenticator is required; see the options for
+// defaults.
+func NewHub(opts ...Option) (*Hub, error) {
+	o := defaultHubOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	h := &Hub{o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10]}
+	h.broker = o.broker
+	if h.broker == nil {
+		b, err := NewMemoryBroker(WithBrokerClock(o.clock))
+		if err != nil {
+			return nil, err
+		}
+		h.broker, h.ownsBroker = b, true
+	}
+	if err := h.broker.Attach(brokerSink{h}); err != nil {
+		return nil, err
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.wg.Add(1)
+	go h.sweep()
+	return h, nil
+}
+
+// ErrHubClosed is returned by a hub used after Close.
+var ErrHubClosed = errors.New("realtime: hub closed")
+
+// Close disconnects every socket (close code 1001), stops the hub's
+// goroutines and waits for them. It closes the broker only if the hub made
+// it. It is safe to call more than once.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	h.cancel()
+	for _, c := range conns {
+		c.abort(websocket.StatusGoingAway, "server shutting down")
+	}
+	h.connWG.Wait()
+	h.wg.Wait()
+	if h.ownsBroker {
+		return h.broker.Close()
+	}
+	return nil
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() HubStats {
+	h.mu.Lock()
+	s := HubStats{Connections: len(h.conns), Topics: len(h.topics)}
+	h.mu.Unlock()
+	s.Published = h.published.Load()
+	s.Delivered = h.delivered.Load()
+	s.SlowConsumers = h.slowConsumers.Load()
+	return s
+}
+
+// Broadcast sends event with payload to every socket joined to topic, on
+// every hub instance that shares the broker, and keeps it in the topic's
+// history for replay. topic is a name such as "supplier:42" (a "realtime:"
+// prefix is accepted). payload is JSON: a json.RawMessage or []byte sent
+// byte for byte (it must be a JSON object), or any value json.Marshal
+// turns into an object.
+func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (Publication, error) {
+	topic = TopicName(topic)
+	if err := validateTopic(topic); err != nil {
+		return Publication{}, err
+	}
+	if err := validateEvent(event); err != nil {
+		return Publication{}, err
+	}
+	raw, err := payloadJSON(payload)
+	if err != nil {
+		return Publication{}, err
+	}
+	if int64(len(raw)) > h.o.maxFrame {
+		return Publication{}, fmt.Errorf("realtime: payload is %d bytes, over the %d-byte frame limit", len(raw), h.o.maxFrame)
+	}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return Publication{}, ErrHubClosed
+	}
+	return h.broker.Publish(ctx, topic, event, raw, "")
+}
+
+func validateTopic(topic string) error {
+	switch {
+	case topic == "":
+		return errors.New("realtime: topic is required")
+	case len(topic) > 200:
+		return fmt.Errorf("realtime: topic is %d bytes, the limit is 200", len(topic))
+	case strings.ContainsAny(topic, "\x00\r\n"):
+		return errors.New("realtime: topic must not contain control characters")
+	}
+	return nil
+}
+
+func validateEvent(event string) error {
+	switch {
+	case event == "":
+		return errors.New("realtime: event is required")
+	case len(event) > 200:
+		return fmt.Errorf("realtime: event is %d bytes, the limit is 200", len(event))
+	case strings.ContainsAny(event, "\x00\r\n"):
+		return errors.New("realtime: event must not contain control characters")
+	}
+	return nil
+}
+
+// payloadJSON turns a Broadcast payload into a JSON object.
+func payloadJSON(payload any) (json.RawMessage, error) {
+	var raw []byte
+	switch p := payload.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		raw = p
+	case []byte:
+		raw = p
+	default:
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("realtime: payload: %w", err)
+		}
+		raw = b
+	}
+	trimmed := strings.TrimSpace(string(raw))
+	if !json.Valid(raw) || !strings.HasPrefix(trimmed, "{") {
+		return nil, errors.New("realtime: payload must be a JSON object")
+	}
+	return json.RawMessage(trimmed), nil
+}
+
+// EmitPostgresChange sends a database change to the sockets on this
+// instance joined to topic whose postgres_changes bindings match it, with
+// the ids of the matching bindings, as Supabase does. It returns how many
+// channels it reached. Changes are live only: they are neither kept in
+// history nor carried by the broker.
+func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change PostgresChange) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	topic = TopicName(topic)
+	if err := validateTopic(topic); err != nil {
+		return 0, err
+	}
+	switch change.Type {
+	case "INSERT", "UPDATE", "DELETE":
+	default:
+		return 0, fmt.Errorf("realtime: change type %q must be INSERT, UPDATE or DELETE", change.Type)
+	}
+	if change.Errors == nil {
+		change.Errors = json.RawMessage("null")
+	}
+	t := h.lookupTopic(topic)
+	if t == nil {
+		return 0, nil
+	}
+	t.mu.Lock()
+	chans := make([]*channel, 0, len(t.chans))
+	for ch := range t.chans {
+		chans = append(chans, ch)
+	}
+	t.mu.Unlock()
+	n := 0
+	for _, ch := range chans {
+		ids := ch.matchChange(change)
+		if len(ids) == 0 {
+			continue
+		}
+		body, err := json.Marshal(PostgresChangesPayload{IDs: ids, Data: change})
+		if err != nil {
+			return n, fmt.Errorf("realtime: change: %w", err)
+		}
+		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPostgresChanges, Payload: body})
+		n++
+	}
+	return n, nil
+}
+
+// ServeHTTP upgrades the request to a WebSocket speaking the Supabase
+// Realtime protocol. The token comes from the apikey query parameter or the
+// x-api-key header; without a valid one the handshake gets 401. The vsn
+// query parameter picks the serializer: 1.0.0 (the default) or 2.0.0.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.allowConnect(r) {
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	vsn := r.URL.Query().Get("vsn")
+	switch vsn {
+	case "":
+		vsn = VSN1
+	case VSN1, VSN2:
+	default:
+		http.Error(w, fmt.Sprintf("unsupported vsn %q: use 1.0.0 or 2.0.0", vsn), http.StatusBadRequest)
+		return
+	}
+	token := r.URL.Query().Get("apikey")
+	if token == "" {
+		token = r.Header.Get("x-api-key")
+	}
+	if token == "" {
+		http.Error(w, "no token: pass apikey in the query or the x-api-key header", http.StatusUnauthorized)
+		return
+	}
+	p, err := h.o.auth.Authenticate(r.Context(), token)
+	if err != nil {
+		http.Error(w, "invalid token: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if !p.ExpiresAt.IsZero() && !h.o.clock.Now().Before(p.ExpiresAt) {
+		http.Error(w, "token has expired", http.StatusUnauthorized)
+		return
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.connWG.Add(1)
+	h.mu.Unlock()
+	defer h.connWG.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  h.o.originPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has written the error response.
+	}
+	ws.SetReadLimit(h.o.maxFrame)
+	c := newConn(h, ws, vsn, token, p)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	c.serve()
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// allowConnect applies the per-IP handshake rate limit.
+func (h *Hub) allowConnect(r *http.Request) bool {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.ips[ip]
+	if l == nil {
+		l = rate.NewLimiter(h.o.connRate, h.o.connBurst)
+		h.ips[ip] = l
+	}
+	return l.AllowN(h.o.clock.Now(), 1)
+}
+
+// sweep closes idle sockets and channels whose token expired, and forgets
+// rate limiters that are full again.
+func (h *Hub) sweep() {
+	defer h.wg.Done()
+	for {
+		t := h.o.clock.NewTimer(h.o.sweepEvery)
+		select {
+		case <-h.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		now := h.o.clock.Now()
+		h.mu.Lock()
+		conns := make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+		for ip, l := range h.ips {
+			if l.TokensAt(now) >= float64(h.o.connBurst) {
+				delete(h.ips, ip)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range conns {
+			c.check(now)
+		}
+	}
+}
+
+// hubTopic is a topic with sockets on this instance.
+type hubTopic struct {
+	name    string
+	created time.Time
+
+	mu        sync.Mutex
+	chans     map[*channel]struct{}
+	dead      bool // removed from the hub; join must look again
+	epoch     string
+	last      uint64
+	resyncing bool
+	missed    bool
+	presence  map[string]map[string]PresenceMeta // key -> phx_ref -> meta
+}
+
+func (h *Hub) lookupTopic(name string) *hubTopic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.topics[name]
+}
+
+// addChannel registers ch with its topic, creating the topic if need be.
+func (h *Hub) addChannel(ch *channel) {
+	for {
+		h.mu.Lock()
+		t := h.topics[ch.name]
+		if t == nil {
+			t = &hubTopic{name: ch.name, created: h.o.clock.Now(), chans: map[*channel]struct{}{}, presence: map[string]map[string]PresenceMeta{}}
+			h.topics[ch.name] = t
+		}
+		h.mu.Unlock()
+		t.mu.Lock()
+		if t.dead {
+			t.mu.Unlock()
+			continue
+		}
+		t.chans[ch] = struct{}{}
+		ch.topic = t
+		t.mu.Unlock()
+		return
+	}
+}
+
+// removeChannel unregisters ch, sends presence leaves, and drops the topic
+// when it has no channel left.
+func (h *Hub) removeChannel(ch *channel) {
+	t := ch.topic
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	delete(t.chans, ch)
+	leaves := t.untrackLocked(ch)
+	empty := len(t.chans) == 0
+	t.mu.Unlock()
+	if leaves != nil {
+		h.sendPresenceDiff(t, nil, leaves)
+	}
+	if !empty {
+		return
+	}
+	h.mu.Lock()
+	t.mu.Lock()
+	if len(t.chans) == 0 && h.topics[t.name] == t {
+		t.dead = true
+		delete(h.topics, t.name)
+	}
+	t.mu.Unlock()
+	h.mu.Unlock()
+}
+
+// brokerSink receives the broker's deliveries for the hub.
+type brokerSink struct{ h *Hub }
+
+func (s brokerSink) OnPublication(p Publication) { s.h.onPublication(p) }
+func (s brokerSink) OnResync() {
+	h := s.h
+	h.mu.Lock()
+	topics := make([]*hubTopic, 0, len(h.topics))
+	for _, t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.Unlock()
+	for _, t := range topics {
+		t.mu.Lock()
+		h.startResyncLocked(t)
+		t.mu.Unlock()
+	}
+}
+
+// onPublication delivers p to this instance's channels, in offset order;
+// a gap (a publication the broker did not hand over) is filled from
+// history first.
+func (h *Hub) onPublication(p Publication) {
+	h.published.Add(1)
+	t := h.lookupTopic(p.Topic)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.resyncing {
+		t.missed = true
+		return
+	}
+	if t.epoch == p.Epoch {
+		if p.Offset <= t.last {
+			return
+		}
+		if p.Offset > t.last+1 && t.last != 0 {
+			h.startResyncLocked(t)
+			return
+		}
+	}
+	h.deliverLocked(t, p)
+}
+
+// deliverLocked sends p to every channel of t; t.mu is held.
+func (h *Hub) deliverLocked(t *hubTopic, p Publication) {
+	t.epoch, t.last = p.Epoch, p.Offset
+	f := newPubFrames(p)
+	for ch := range t.chans {
+		ch.deliver(p, f)
+	}
+}
+
+// startResyncLocked reads the topic's history from where this instance
+// last delivered, in the background; live publications that arrive
+// meanwhile are dropped and read from history on the next round.
+func (h *Hub) startResyncLocked(t *hubTopic) {
+	if t.resyncing {
+		t.missed = true
+		return
+	}
+	t.resyncing, t.missed = true, true
+	h.wg.Add(1)
+	go h.resync(t)
+}
+
+func (h *Hub) resync(t *hubTopic) {
+	defer h.wg.Done()
+	for {
+		t.mu.Lock()
+		if !t.missed || t.dead {
+			t.resyncing = false
+			t.mu.Unlock()
+			return
+		}
+		t.missed = false
+		q := HistoryQuery{After: t.last, Epoch: t.epoch}
+		if t.epoch == "" {
+			q = HistoryQuery{Since: t.created}
+		}
+		t.mu.Unlock()
+		ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+		res, err := h.broker.History(ctx, t.name, q)
+		cancel()
+		t.mu.Lock()
+		switch {
+		case err != nil && h.ctx.Err() != nil:
+			t.resyncing = false
+			t.mu.Unlock()
+			return
+		case err != nil || !res.Complete:
+			// The gap cannot be filled: every channel must reload.
+			h.o.logger.Warn("realtime: history gap could not be filled; telling clients to reload", "topic", t.name, "err", err)
+			for ch := range t.chans {
+				ch.sendReplayIncomplete("messages were missed and the history no longer holds them")
+			}
+			if err == nil {
+				t.epoch, t.last = res.Epoch, res.Latest
+			}
+		default:
+			for _, p := range res.Publications {
+				if p.Epoch == t.epoch && p.Offset <= t.last {
+					continue
+				}
+				h.deliverLocked(t, p)
+			}
+		}
+		t.mu.Unlock()
+	}
+}
+
+// pubFrames holds a publication's frames, encoded once for all sockets.
+type pubFrames struct {
+	p      Publication
+	once   [2]sync.Once
+	frames [2]outFrame // 0: vsn 1.0.0, 1: vsn 2.0.0
+}
+
+func newPubFrames(p Publication) *pubFrames { return &pubFrames{p: p} }
+
+func (f *pubFrames) get(vsn string) outFrame {
+	i := 0
+	if vsn == VSN2 {
+		i = 1
+	}
+	f.once[i].Do(func() { f.frames[i] = encodePublication(vsn, f.p, false) })
+	return f.frames[i]
+}
+
+// encodePublication encodes a broadcast frame for a serializer version.
+func encodePublication(vsn string, p Publication, replayed bool) outFrame {
+	meta := BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
+	metaJSON, _ := json.Marshal(meta)
+	wire := WireTopic(p.Topic)
+	if vsn == VSN2 {
+		if b, ok := EncodeUserBroadcast(wire, p.Event, metaJSON, p.Payload); ok {
+			return outFrame{typ: websocket.MessageBinary, data: b}
+		}
+	}
+	b := make([]byte, 0, len(p.Payload)+len(p.Event)+len(metaJSON)+48)
+	b = append(b, `{"type":"broadcast","event":`...)
+	b = appendJSONString(b, p.Event)
+	b = append(b, `,"payload":`...)
+	b = append(b, p.Payload...)
+	b = append(b, `,"meta":`...)
+	b = append(b, metaJSON...)
+	b = append(b, '}')
+	return outFrame{typ: websocket.MessageText, data: EncodeText(vsn, Message{Topic: wire, Event: EventBroadcast, Payload: b})}
+}
+
+// formatRef formats a numeric ref.
+func formatRef(n uint64) string { return strconv.FormatUint(n, 10) }

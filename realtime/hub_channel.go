@@ -1,0 +1,348 @@
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// channel is one socket's membership of one topic.
+type channel struct {
+	conn     *conn
+	name     string // topic name, "supplier:42"
+	wire     string // "realtime:supplier:42"
+	joinRef  string
+	origin   string // Publication.Origin of its own broadcasts
+	cfg      JoinConfig
+	bindings []PostgresChangeFilter
+	presKey  string
+	topic    *hubTopic
+
+	mu        sync.Mutex
+	principal *Principal
+	syncing   bool // joined, replay not yet sent: live publications wait
+	pending   []Publication
+	epoch     string
+	last      uint64 // newest offset sent, for dedupe
+	closed    bool
+}
+
+func (ch *channel) principalNow() *Principal {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.principal
+}
+
+func (ch *channel) setPrincipal(p *Principal) {
+	ch.mu.Lock()
+	ch.principal = p
+	ch.mu.Unlock()
+}
+
+func (ch *channel) expired(now time.Time) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.principal != nil && !ch.principal.ExpiresAt.IsZero() && !now.Before(ch.principal.ExpiresAt)
+}
+
+func (ch *channel) close() {
+	ch.mu.Lock()
+	ch.closed = true
+	ch.pending = nil
+	ch.mu.Unlock()
+}
+
+// deliver sends a live publication, or holds it while the join's replay is
+// being sent. Publications already sent (by offset) are dropped.
+func (ch *channel) deliver(p Publication, f *pubFrames) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closed {
+		return
+	}
+	if ch.syncing {
+		if len(ch.pending) >= ch.conn.h.o.sendQueue {
+			ch.closed = true
+			ch.pending = nil
+			ch.conn.h.slowConsumers.Add(1)
+			ch.conn.abort(1008, "slow consumer: too much to replay")
+			return
+		}
+		ch.pending = append(ch.pending, p)
+		return
+	}
+	ch.sendLocked(p, f.get(ch.conn.vsn), false)
+}
+
+// sendLocked sends p unless it was sent already; ch.mu is held.
+func (ch *channel) sendLocked(p Publication, f outFrame, replayed bool) {
+	if p.Epoch == ch.epoch && p.Offset <= ch.last {
+		return
+	}
+	ch.epoch, ch.last = p.Epoch, p.Offset
+	if p.Origin != "" && p.Origin == ch.origin && !ch.cfg.Broadcast.Self {
+		return
+	}
+	if replayed {
+		f = encodePublication(ch.conn.vsn, p, true)
+	}
+	ch.conn.send(f)
+}
+
+func (ch *channel) sendReplayIncomplete(why string) {
+	ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
+		Extension: "broadcast", Status: "error", Code: CodeReplayIncomplete, Channel: ch.name,
+		Message: "replay incomplete: " + why + "; reload the state",
+	})})
+}
+
+// matchChange returns the ids of the bindings that select change.
+func (ch *channel) matchChange(c PostgresChange) []int64 {
+	var ids []int64
+	for _, b := range ch.bindings {
+		if matchBinding(b, c) {
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids
+}
+
+// join handles phx_join.
+func (c *conn) join(ctx context.Context, m Message) {
+	if !c.joinLimit.AllowN(c.h.o.clock.Now(), 1) {
+		c.replyError(m, "rate limit exceeded: too many joins")
+		return
+	}
+	name := TopicName(m.Topic)
+	if !strings.HasPrefix(m.Topic, TopicPrefix) || validateTopic(name) != nil {
+		c.replyError(m, fmt.Sprintf("topic %q must be \"realtime:<name>\" with a name of 1 to 200 characters", m.Topic))
+		return
+	}
+	var jp JoinPayload
+	if err := json.Unmarshal(m.Payload, &jp); err != nil {
+		c.replyError(m, "join payload: "+err.Error())
+		return
+	}
+	bindings, err := checkBindings(jp.Config.PostgresChanges)
+	if err != nil {
+		c.replyError(m, err.Error())
+		return
+	}
+	c.mu.Lock()
+	old := c.channels[m.Topic]
+	if old == nil && len(c.channels) >= c.h.o.maxChannels {
+		c.mu.Unlock()
+		c.replyError(m, fmt.Sprintf("too many channels on this connection (max %d)", c.h.o.maxChannels))
+		return
+	}
+	c.mu.Unlock()
+	token := jp.AccessToken
+	if token == "" {
+		token = c.token
+	}
+	p, err := c.authorize(ctx, token, name)
+	if err != nil {
+		c.replyError(m, "Unauthorized: "+err.Error())
+		return
+	}
+	if old != nil {
+		// A second join of the same topic replaces the first, as Phoenix.
+		c.mu.Lock()
+		delete(c.channels, m.Topic)
+		c.mu.Unlock()
+		old.close()
+		c.h.removeChannel(old)
+	}
+	c.nextRef++
+	ch := &channel{
+		conn: c, name: name, wire: m.Topic, joinRef: m.JoinRef, cfg: jp.Config, bindings: bindings,
+		principal: p, syncing: true,
+		origin: c.h.instance + ":" + strconv.FormatUint(c.id, 10) + ":" + strconv.FormatUint(c.nextRef, 10),
+	}
+	if ch.joinRef == "" {
+		ch.joinRef = m.Ref
+	}
+	ch.presKey = jp.Config.Presence.Key
+	if ch.presKey == "" {
+		ch.presKey = rand.Text()[:16]
+	}
+	c.h.addChannel(ch)
+	c.mu.Lock()
+	c.channels[m.Topic] = ch
+	c.mu.Unlock()
+	c.replyOK(m, JoinResponse{PostgresChanges: bindings})
+	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
+		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventPresenceState, Payload: ch.topic.presenceJSON()})
+	}
+	if len(bindings) > 0 {
+		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
+			Extension: "postgres_changes", Status: "ok", Message: "Subscribed to PostgreSQL", Channel: name})})
+	}
+	c.replay(ctx, ch, jp.Config.Broadcast.Replay)
+}
+
+// replay sends the history a join asked for, then the live publications
+// held meanwhile, and makes the channel live. It never sends part of a
+// history: when the broker cannot prove it has everything since the moment
+// asked for, the client is told to reload instead.
+func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
+	var res HistoryResult
+	complete := false
+	if r != nil {
+		limit := c.h.o.replayLimit
+		if r.Limit > 0 && r.Limit < limit {
+			limit = r.Limit
+		}
+		var err error
+		res, err = c.h.broker.History(ctx, ch.name, HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit})
+		switch {
+		case err != nil:
+			c.h.o.logger.Warn("realtime: history read failed", "topic", ch.name, "err", err)
+			ch.sendReplayIncomplete("the history could not be read")
+		case !res.Complete:
+			ch.sendReplayIncomplete("the history no longer reaches back to since")
+		default:
+			complete = true
+		}
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closed {
+		return
+	}
+	if complete {
+		for _, p := range res.Publications {
+			ch.sendLocked(p, outFrame{}, true)
+		}
+		if res.Epoch != "" && ch.epoch == "" {
+			ch.epoch, ch.last = res.Epoch, res.Latest
+		}
+		ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
+			Extension: "broadcast", Status: "ok", Code: CodeReplayComplete, Channel: ch.name,
+			Message: fmt.Sprintf("replayed %d broadcasts", len(res.Publications))})})
+	}
+	for _, p := range ch.pending {
+		ch.sendLocked(p, encodePublication(c.vsn, p, false), false)
+	}
+	ch.pending = nil
+	ch.syncing = false
+}
+
+// checkBindings validates postgres_changes bindings and numbers them.
+func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
+	out := make([]PostgresChangeFilter, 0, len(in))
+	for i, b := range in {
+		switch strings.ToUpper(b.Event) {
+		case "*", "INSERT", "UPDATE", "DELETE":
+			b.Event = strings.ToUpper(b.Event)
+		default:
+			return nil, fmt.Errorf("postgres_changes[%d].event %q must be *, INSERT, UPDATE or DELETE", i, b.Event)
+		}
+		if b.Schema == "" {
+			return nil, fmt.Errorf("postgres_changes[%d].schema is required", i)
+		}
+		if b.Filter != "" {
+			if _, _, _, err := parseFilter(b.Filter); err != nil {
+				return nil, fmt.Errorf("postgres_changes[%d].filter: %w", i, err)
+			}
+		}
+		b.ID = int64(i + 1)
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// presence handles track and untrack.
+func (c *conn) presence(ch *channel, m Message) {
+	var push PresencePush
+	if err := json.Unmarshal(m.Payload, &push); err != nil {
+		c.replyError(m, "presence: payload must be {type, event, payload}")
+		return
+	}
+	t := ch.topic
+	switch push.Event {
+	case "track":
+		meta := PresenceMeta{}
+		if len(push.Payload) > 0 && string(push.Payload) != "null" {
+			if err := json.Unmarshal(push.Payload, &meta); err != nil {
+				c.replyError(m, "presence: payload.payload must be a JSON object")
+				return
+			}
+		}
+		ref, _ := json.Marshal(rand.Text()[:12])
+		meta["phx_ref"] = ref
+		t.mu.Lock()
+		leaves := t.untrackLocked(ch)
+		if t.presence[ch.presKey] == nil {
+			t.presence[ch.presKey] = map[string]PresenceMeta{}
+		}
+		t.presence[ch.presKey][ch.origin] = meta
+		t.mu.Unlock()
+		c.replyOK(m, struct{}{})
+		c.h.sendPresenceDiff(t, PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}, leaves)
+	case "untrack":
+		t.mu.Lock()
+		leaves := t.untrackLocked(ch)
+		t.mu.Unlock()
+		c.replyOK(m, struct{}{})
+		if leaves != nil {
+			c.h.sendPresenceDiff(t, nil, leaves)
+		}
+	default:
+		c.replyError(m, fmt.Sprintf("presence: event %q must be track or untrack", push.Event))
+	}
+}
+
+// untrackLocked removes ch's presence and returns it as leaves; t.mu is held.
+func (t *hubTopic) untrackLocked(ch *channel) PresenceState {
+	metas := t.presence[ch.presKey]
+	meta, ok := metas[ch.origin]
+	if !ok {
+		return nil
+	}
+	delete(metas, ch.origin)
+	if len(metas) == 0 {
+		delete(t.presence, ch.presKey)
+	}
+	return PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}
+}
+
+func (t *hubTopic) presenceJSON() json.RawMessage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	state := PresenceState{}
+	for key, metas := range t.presence {
+		e := PresenceEntry{}
+		for _, m := range metas {
+			e.Metas = append(e.Metas, m)
+		}
+		state[key] = e
+	}
+	b, _ := json.Marshal(state)
+	return b
+}
+
+// sendPresenceDiff sends a presence_diff to every channel of t.
+func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves PresenceState) {
+	if joins == nil {
+		joins = PresenceState{}
+	}
+	if leaves == nil {
+		leaves = PresenceState{}
+	}
+	body, _ := json.Marshal(PresenceDiff{Joins: joins, Leaves: leaves})
+	t.mu.Lock()
+	chans := make([]*channel, 0, len(t.chans))
+	for ch := range t.chans {
+		chans = append(chans, ch)
+	}
+	t.mu.Unlock()
+	for _, ch := range chans {
+		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPresenceDiff, Payload: body})
+	}
+}

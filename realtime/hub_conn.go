@@ -1,0 +1,348 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+)
+
+// outFrame is one frame waiting to be written.
+type outFrame struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// conn is one dashboard socket.
+type conn struct {
+	h        *Hub
+	ws       *websocket.Conn
+	vsn      string
+	id       uint64
+	token    string // the socket's apikey, used by joins that bring none
+	lastSeen atomic.Int64
+
+	joinLimit *rate.Limiter
+	msgLimit  *rate.Limiter
+
+	mu       sync.Mutex
+	channels map[string]*channel // by wire topic
+	nextRef  uint64
+
+	qmu     sync.Mutex
+	queue   []outFrame
+	qbytes  int
+	writing bool
+	closing bool
+	wg      sync.WaitGroup // writer and closer goroutines
+}
+
+func newConn(h *Hub, ws *websocket.Conn, vsn, token string, _ *Principal) *conn {
+	c := &conn{
+		h: h, ws: ws, vsn: vsn, token: token, id: h.nextConn.Add(1),
+		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),
+		msgLimit:  rate.NewLimiter(h.o.msgRate, h.o.msgBurst),
+		channels:  map[string]*channel{},
+	}
+	c.lastSeen.Store(h.o.clock.Now().UnixNano())
+	return c
+}
+
+// serve reads frames until the socket closes, then leaves every channel.
+func (c *conn) serve() {
+	defer func() {
+		c.mu.Lock()
+		chans := make([]*channel, 0, len(c.channels))
+		for _, ch := range c.channels {
+			chans = append(chans, ch)
+		}
+		c.channels = map[string]*channel{}
+		c.mu.Unlock()
+		for _, ch := range chans {
+			ch.close()
+			c.h.removeChannel(ch)
+		}
+		c.qmu.Lock()
+		c.closing = true
+		c.queue = nil
+		c.qmu.Unlock()
+		c.ws.CloseNow()
+		c.wg.Wait()
+	}()
+	ctx := c.h.ctx
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		now := c.h.o.clock.Now()
+		c.lastSeen.Store(now.UnixNano())
+		var m Message
+		if typ == websocket.MessageBinary {
+			m, err = DecodeBinary(data)
+		} else {
+			m, err = DecodeText(c.vsn, data)
+		}
+		if err != nil {
+			c.h.o.logger.Debug("realtime: dropped a malformed frame", "conn", c.id, "err", err)
+			c.sendText(Message{Topic: PhoenixTopic, Event: EventSystem, Payload: systemJSON(SystemPayload{Extension: "system", Status: "error", Message: err.Error()})})
+			continue
+		}
+		if !c.msgLimit.AllowN(now, 1) {
+			c.replyError(m, "rate limit exceeded: too many messages")
+			continue
+		}
+		c.handle(ctx, m)
+	}
+}
+
+// check closes the socket when it has been silent too long and closes
+// channels whose token expired.
+func (c *conn) check(now time.Time) {
+	if now.Sub(time.Unix(0, c.lastSeen.Load())) >= c.h.o.idleTimeout {
+		c.abort(websocket.StatusPolicyViolation, "heartbeat timeout")
+		return
+	}
+	c.mu.Lock()
+	var expired []*channel
+	for _, ch := range c.channels {
+		if ch.expired(now) {
+			expired = append(expired, ch)
+		}
+	}
+	c.mu.Unlock()
+	for _, ch := range expired {
+		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenExpired,
+			Message: "Token has expired", Channel: ch.name})
+	}
+}
+
+// abort closes the socket with a code, without waiting.
+func (c *conn) abort(code websocket.StatusCode, reason string) {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.queue = nil
+	c.wg.Add(1)
+	c.qmu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		// Close writes the close frame and waits for the peer's briefly;
+		// the read loop then returns.
+		_ = c.ws.Close(code, reason)
+	}()
+}
+
+// send queues a frame; a socket over its send buffer is cut off.
+func (c *conn) send(f outFrame) bool {
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.h.o.sendQueue || c.qbytes+len(f.data) > c.h.o.sendQueueBytes {
+		c.qmu.Unlock()
+		c.h.slowConsumers.Add(1)
+		c.h.o.logger.Warn("realtime: slow consumer disconnected", "conn", c.id)
+		c.abort(websocket.StatusPolicyViolation, "slow consumer: send buffer full")
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.qbytes += len(f.data)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.wg.Add(1)
+	}
+	c.qmu.Unlock()
+	c.h.delivered.Add(1)
+	if start {
+		go c.writeLoop()
+	}
+	return true
+}
+
+// writeLoop writes queued frames and exits when the queue is empty, so
+// an idle socket costs no goroutine.
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	var batch []outFrame
+	for {
+		c.qmu.Lock()
+		if len(c.queue) == 0 || c.closing {
+			c.writing = false
+			c.qmu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.qbytes = 0
+		c.qmu.Unlock()
+		for i, f := range batch {
+			ctx, cancel := context.WithTimeout(c.h.ctx, c.h.o.writeTimeout)
+			err := c.ws.Write(ctx, f.typ, f.data)
+			cancel()
+			batch[i] = outFrame{}
+			if err != nil {
+				c.qmu.Lock()
+				c.closing = true
+				c.queue = nil
+				c.writing = false
+				c.qmu.Unlock()
+				c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) sendText(m Message) bool {
+	return c.send(outFrame{typ: websocket.MessageText, data: EncodeText(c.vsn, m)})
+}
+
+func (c *conn) reply(m Message, status string, response any) {
+	if m.Ref == "" {
+		return
+	}
+	resp, err := json.Marshal(response)
+	if err != nil {
+		resp = []byte("{}")
+	}
+	body, _ := json.Marshal(ReplyPayload{Status: status, Response: resp})
+	c.sendText(Message{JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Event: EventReply, Payload: body})
+}
+
+func (c *conn) replyOK(m Message, response any) { c.reply(m, "ok", response) }
+
+func (c *conn) replyError(m Message, reason string) {
+	c.reply(m, "error", ErrorResponse{Reason: reason})
+}
+
+func systemJSON(p SystemPayload) json.RawMessage {
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// handle dispatches one message from the client.
+func (c *conn) handle(ctx context.Context, m Message) {
+	if m.Topic == PhoenixTopic {
+		if m.Event == EventHeartbeat {
+			c.replyOK(m, struct{}{})
+		} else {
+			c.replyError(m, "unknown event on topic phoenix")
+		}
+		return
+	}
+	if m.Event == EventJoin {
+		c.join(ctx, m)
+		return
+	}
+	c.mu.Lock()
+	ch := c.channels[m.Topic]
+	c.mu.Unlock()
+	if ch == nil || (m.JoinRef != "" && m.JoinRef != ch.joinRef) {
+		c.replyError(m, "unmatched topic")
+		return
+	}
+	switch m.Event {
+	case EventLeave:
+		c.mu.Lock()
+		delete(c.channels, m.Topic)
+		c.mu.Unlock()
+		ch.close()
+		c.h.removeChannel(ch)
+		c.replyOK(m, struct{}{})
+		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventClose, Payload: json.RawMessage("{}")})
+	case EventAccessToken:
+		c.refreshToken(ctx, ch, m)
+	case EventBroadcast:
+		c.clientBroadcast(ctx, ch, m)
+	case EventPresence:
+		c.presence(ch, m)
+	default:
+		c.replyError(m, "unknown event "+m.Event)
+	}
+}
+
+// closeChannel removes ch after telling the client why (a system message)
+// and closing it (phx_close), as Supabase does for an expired token.
+func (c *conn) closeChannel(ch *channel, why SystemPayload) {
+	c.mu.Lock()
+	if c.channels[ch.wire] != ch {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.channels, ch.wire)
+	c.mu.Unlock()
+	ch.close()
+	c.h.removeChannel(ch)
+	c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(why)})
+	c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventClose, Payload: json.RawMessage("{}")})
+}
+
+func (c *conn) refreshToken(ctx context.Context, ch *channel, m Message) {
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(m.Payload, &body); err != nil || body.AccessToken == "" {
+		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenInvalid, Channel: ch.name,
+			Message: "access_token: payload field access_token is required"})
+		return
+	}
+	p, err := c.authorize(ctx, body.AccessToken, ch.name)
+	if err != nil {
+		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenInvalid, Channel: ch.name, Message: err.Error()})
+		return
+	}
+	ch.setPrincipal(p)
+}
+
+// authorize authenticates token and checks it may join topic.
+func (c *conn) authorize(ctx context.Context, token, topic string) (*Principal, error) {
+	p, err := c.h.o.auth.Authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if !p.ExpiresAt.IsZero() && !c.h.o.clock.Now().Before(p.ExpiresAt) {
+		return nil, errors.New("token has expired")
+	}
+	if err := c.h.o.authz.AuthorizeJoin(ctx, p, topic); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m Message) {
+	var b BroadcastPayload
+	if err := json.Unmarshal(m.Payload, &b); err != nil {
+		c.replyError(m, "broadcast: payload must be {type, event, payload}")
+		return
+	}
+	if err := validateEvent(b.Event); err != nil {
+		c.replyError(m, "broadcast: "+err.Error())
+		return
+	}
+	raw, err := payloadJSON(b.Payload)
+	if err != nil {
+		c.replyError(m, "broadcast: "+err.Error())
+		return
+	}
+	if err := c.h.o.authz.AuthorizeBroadcast(ctx, ch.principalNow(), ch.name, b.Event); err != nil {
+		c.replyError(m, err.Error())
+		return
+	}
+	if _, err := c.h.broker.Publish(ctx, ch.name, b.Event, raw, ch.origin); err != nil {
+		c.replyError(m, "broadcast failed")
+		return
+	}
+	if ch.cfg.Broadcast.Ack {
+		c.replyOK(m, struct{}{})
+	}
+}
