@@ -399,12 +399,14 @@ func TestHubSlowConsumerCutOffOthersKeepFlowing(t *testing.T) {
 		require.Equal(t, pub.Offset, b.Meta.Offset, "broadcast %d", i)
 	}
 	require.GreaterOrEqual(t, env.hub.Stats().SlowConsumers, int64(1))
-	// The slow one, reading at last, finds its socket closed with 1008.
+	// The slow one, reading at last, finds its socket closed: with 1008
+	// when the close frame got through, or cut when its pipe stayed full.
 	var err error
 	for err == nil {
 		_, err = slow.tryRead(30 * time.Second)
 	}
-	require.Equal(t, websocket.StatusPolicyViolation, closeStatus(err))
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
+	require.Contains(t, []websocket.StatusCode{websocket.StatusPolicyViolation, -1}, closeStatus(err), "%v", err)
 }
 
 func TestHubBroadcastValidation(t *testing.T) {
