@@ -10,10 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/webhook"
 )
 
@@ -24,10 +26,12 @@ const maxBodyBytes = 1 << 20
 //go:embed static
 var static embed.FS
 
-// api is the host's own admin surface: a JSON API over the Manager, behind
-// a bearer token, and the page that shows recent attempts.
+// api is the host's own surface: a JSON API over the Manager and the hub,
+// behind a bearer token, the realtime hub itself, and the page that shows
+// a supplier's KPIs live and recent attempts.
 type api struct {
 	m      *webhook.Manager
+	hub    *realtime.Hub
 	vendor *vendor
 	out    *console
 	token  string
@@ -39,6 +43,9 @@ func (a *api) routes() http.Handler {
 	page := http.FileServerFS(files)
 	mux.Handle("GET /{$}", securePage(page))
 	mux.Handle("GET /static/", securePage(http.StripPrefix("/static/", page)))
+	// The hub checks its own tokens (apikey query parameter), not the
+	// admin token.
+	mux.Handle("GET "+hubPath, a.hub)
 
 	apiMux := http.NewServeMux()
 	apiMux.Handle("POST /api/endpoints", a.handle(a.createEndpoint))
@@ -51,6 +58,7 @@ func (a *api) routes() http.Handler {
 	apiMux.Handle("GET /api/endpoints/{id}/stats", a.handle(a.stats))
 	apiMux.Handle("POST /api/messages", a.handle(a.sendMessage))
 	apiMux.Handle("GET /api/attempts", a.handle(a.listAttempts))
+	apiMux.Handle("POST /api/events", a.handle(a.publishEvent))
 	apiMux.Handle("/api/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path}
 	}))
@@ -58,10 +66,18 @@ func (a *api) routes() http.Handler {
 	return mux
 }
 
+var hostRe = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
 // securePage adds headers that keep the page's own script the only one.
+// The page may open a WebSocket to its own host and nowhere else (older
+// browsers do not count ws: as 'self').
 func securePage(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		csp := "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+		if hostRe.MatchString(r.Host) {
+			csp += "; connect-src 'self' ws://" + r.Host + " wss://" + r.Host
+		}
+		w.Header().Set("Content-Security-Policy", csp)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		h.ServeHTTP(w, r)

@@ -15,42 +15,52 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/webhook"
 )
 
 // demoSupplier is the sample supplier of the scripted demo.
 const demoSupplier = "sup_demo_florist"
 
-// script is what the sample supplier does: each event, and which of the
-// vendor's hooks subscribe to it.
+// script is what the sample supplier does: each event, which of the
+// vendor's hooks subscribe to it, and the KPIs it changes on the
+// supplier's dashboard (a kpi.updated broadcast; empty for none).
 var script = []struct {
 	event string
 	to    []string
 	data  string
+	kpis  string
 }{
-	{"booking.confirmed", []string{"crm"}, `{"booking_id":"bk_1001","couple":"Alex & Sam","wedding_date":"2027-05-01","items":["bridal bouquet","8 centrepieces"]}`},
-	{"payment.received", []string{"crm", "accounting"}, `{"booking_id":"bk_1001","kind":"deposit","amount":{"currency":"GBP","value":"450.00"}}`},
-	{"client.updated", []string{"crm"}, `{"client_id":"cl_0077","changed":{"phone":"+44 20 7946 0000"}}`},
-	{"booking.confirmed", []string{"crm"}, `{"booking_id":"bk_1002","couple":"Priya & Jordan","wedding_date":"2027-06-12","items":["buttonholes"]}`},
-	{"payment.received", []string{"crm", "accounting"}, `{"booking_id":"bk_1002","kind":"full","amount":{"currency":"GBP","value":"120.00"}}`},
-	{"client.updated", []string{"crm"}, `{"client_id":"cl_0078","changed":{"email":"priya.jordan@example.com"}}`},
+	{"booking.confirmed", []string{"crm"}, `{"booking_id":"bk_1001","couple":"Alex & Sam","wedding_date":"2027-05-01","items":["bridal bouquet","8 centrepieces"]}`,
+		`{"bookings":13,"enquiries":30}`},
+	{"payment.received", []string{"crm", "accounting"}, `{"booking_id":"bk_1001","kind":"deposit","amount":{"currency":"GBP","value":"450.00"}}`,
+		`{"revenue":{"currency":"GBP","value":"18900.00"}}`},
+	{"client.updated", []string{"crm"}, `{"client_id":"cl_0077","changed":{"phone":"+44 20 7946 0000"}}`, ""},
+	{"booking.confirmed", []string{"crm"}, `{"booking_id":"bk_1002","couple":"Priya & Jordan","wedding_date":"2027-06-12","items":["buttonholes"]}`,
+		`{"bookings":14,"enquiries":29}`},
+	{"payment.received", []string{"crm", "accounting"}, `{"booking_id":"bk_1002","kind":"full","amount":{"currency":"GBP","value":"120.00"}}`,
+		`{"revenue":{"currency":"GBP","value":"19020.00"}}`},
+	{"client.updated", []string{"crm"}, `{"client_id":"cl_0078","changed":{"email":"priya.jordan@example.com"}}`, ""},
 }
+
+// startKPIs are the sample supplier's KPIs before the script runs.
+const startKPIs = `{"bookings":12,"enquiries":31,"revenue":{"currency":"GBP","value":"18450.00"}}`
 
 // demoPace spaces the demo's events so that each one's story can be read.
 const demoPace = 300 * time.Millisecond
 
 // demo is the scripted tour run at start-up.
 type demo struct {
-	m          *webhook.Manager
-	pool       *pgxpool.Pool // nil in memory mode
-	vendor     *vendor
-	out        *console
-	tracker    *tracker
-	timeout    time.Duration
-	apiURL     string
-	token      string
-	tokenShown bool
-	exitAfter  bool
+	m         *webhook.Manager
+	hub       *realtime.Hub
+	pool      *pgxpool.Pool // nil in memory mode
+	vendor    *vendor
+	out       *console
+	tracker   *tracker
+	timeout   time.Duration
+	apiURL    string
+	token     string // the admin token as the curl lines show it
+	exitAfter bool
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -91,7 +101,11 @@ func (d *demo) run(ctx context.Context) error {
 	if d.pool != nil {
 		d.out.plain("demo: Postgres mode: each event is sent with SendTx inside a transaction, where the host writes its own change")
 	}
+	d.out.plain("demo: as the events happen, the supplier's dashboard gets kpi.updated broadcasts through the realtime hub")
 	d.out.plain("")
+	if err := d.kpis(ctx, startKPIs); err != nil {
+		return err
+	}
 
 	run := strings.ToLower(rand.Text()[:8]) // idempotency keys must not collide with an earlier run's
 	var first webhook.Message
@@ -125,6 +139,11 @@ func (d *demo) run(ctx context.Context) error {
 		}
 		d.tracker.expect(id, eps...)
 		d.out.printf("SENT       %-17s %s -> %s", s.event, id, strings.Join(s.to, ", "))
+		if s.kpis != "" {
+			if err := d.kpis(ctx, s.kpis); err != nil {
+				return err
+			}
+		}
 		if i == 0 {
 			first, firstID = msg, id
 		}
@@ -153,15 +172,21 @@ func (d *demo) run(ctx context.Context) error {
 	if d.exitAfter {
 		return nil
 	}
-	tok := "$" + envAdminToken
-	if d.tokenShown {
-		tok = d.token
-	}
+	tok := d.token
 	d.out.plain("demo: the server keeps running; press Ctrl-C to stop it. Try:")
-	d.out.plain("  curl -s -H 'Authorization: Bearer %s' '%s/api/attempts?status=failed'", tok, d.apiURL)
-	d.out.plain("  curl -s -H 'Authorization: Bearer %s' '%s/api/endpoints?supplier_id=%s'", tok, d.apiURL, demoSupplier)
-	d.out.plain("  curl -s -H 'Authorization: Bearer %s' -d '{\"supplier_id\":\"%s\",\"event_type\":\"booking.confirmed\",\"payload\":{\"type\":\"booking.confirmed\",\"data\":{}}}' %s/api/messages",
+	d.out.plain(`  curl -s -H "Authorization: Bearer %s" '%s/api/attempts?status=failed'`, tok, d.apiURL)
+	d.out.plain(`  curl -s -H "Authorization: Bearer %s" '%s/api/endpoints?supplier_id=%s'`, tok, d.apiURL, demoSupplier)
+	d.out.plain(`  curl -s -H "Authorization: Bearer %s" -d '{"supplier_id":"%s","event_type":"booking.confirmed","payload":{"type":"booking.confirmed","data":{}}}' %s/api/messages`,
 		tok, demoSupplier, d.apiURL)
+	d.out.plain("  %s   (the dashboard's tiles change)", eventsCurl(tok, d.apiURL, `{"bookings":15,"enquiries":28}`))
+	return nil
+}
+
+// kpis broadcasts kpi.updated with kpis to the sample supplier's dashboards.
+func (d *demo) kpis(ctx context.Context, kpis string) error {
+	if _, err := broadcast(ctx, d.hub, d.out, demoSupplier, "kpi.updated", json.RawMessage(kpis), ""); err != nil {
+		return fmt.Errorf("demo: broadcast kpi.updated: %w", err)
+	}
 	return nil
 }
 

@@ -6,16 +6,21 @@
 // receiver that verifies every signature with webhook.Verifier and fails
 // some requests on purpose, then the supplier sends a few events and the
 // console shows each delivery and each retry as it happens. Meanwhile the
-// server offers a small admin JSON API under /api (bearer token) and a page
-// at / that lists recent delivery attempts.
+// server offers a small admin JSON API under /api (bearer token), a
+// Supabase-Realtime-compatible hub at /realtime/v1/websocket, and a page at
+// / that shows a supplier's KPIs live (broadcasts through the hub, such as
+// those POST /api/events sends) and lists recent delivery attempts.
 //
 //	go run ./examples/supplier-platform                  # memory mode
 //	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
 //
 // Memory mode keeps everything in this process and loses it on exit. Give a
 // database URL (-database-url or WEDSYNC_DATABASE_URL) and an encryption key
-// (WEDSYNC_ENCRYPTION_KEY) for Postgres mode. The README documents the flags,
-// environment variables and API.
+// (WEDSYNC_ENCRYPTION_KEY) for Postgres mode; there, the hub's broadcasts
+// travel through Postgres (realtime/pgbroker), so that dashboards connected
+// to any instance see them all. Dashboard tokens are HS256 JWTs signed with
+// WEDSYNC_JWT_SECRET (random for each run when unset). The README documents
+// the flags, environment variables and API.
 package main
 
 import (
@@ -47,6 +52,7 @@ const (
 	envDatabaseURL   = "WEDSYNC_DATABASE_URL"
 	envEncryptionKey = "WEDSYNC_ENCRYPTION_KEY"
 	envAdminToken    = "WEDSYNC_ADMIN_TOKEN"
+	envJWTSecret     = "WEDSYNC_JWT_SECRET"
 )
 
 // demoSchedule is the retry schedule of the demo: short, so that retries
@@ -67,6 +73,9 @@ type config struct {
 	EncryptionKey string
 	// AdminToken guards /api; empty means generate one and print it.
 	AdminToken string
+	// JWTSecret signs and checks the realtime hub's HS256 dashboard tokens:
+	// at least 32 bytes. Empty means generate one for this run.
+	JWTSecret string
 	// Demo runs the scripted demo at start-up.
 	Demo bool
 	// ExitAfterDemo returns once the demo saw every message delivered, or
@@ -105,15 +114,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: supplier-platform [flags]
 
-The WedSync webhook demo server. Memory mode unless a database URL is given.
+The WedSync demo server: webhooks, and a live dashboard over the realtime hub.
+Memory mode unless a database URL is given.
 
 Environment:
   %-24s Postgres URL (same as -database-url)
   %-24s 32-byte key, hex or base64, for endpoint secrets at rest (required in Postgres mode)
   %-24s bearer token for /api (default: generated and printed)
+  %-24s HS256 secret of the dashboard tokens, at least 32 bytes (default: random for this run)
 
 Flags:
-`, envDatabaseURL, envEncryptionKey, envAdminToken)
+`, envDatabaseURL, envEncryptionKey, envAdminToken, envJWTSecret)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address of the API and the dashboard page")
@@ -135,6 +146,7 @@ Flags:
 	}
 	c.EncryptionKey = getenv(envEncryptionKey)
 	c.AdminToken = getenv(envAdminToken)
+	c.JWTSecret = getenv(envJWTSecret)
 	return c, nil
 }
 
@@ -180,6 +192,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			return err
 		}
 	}
+	secret, secretGenerated, err := jwtSecret(cfg.JWTSecret)
+	if err != nil {
+		return err
+	}
 	token, generated := cfg.AdminToken, false
 	if token == "" {
 		token, generated = rand.Text(), true
@@ -200,15 +216,17 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer vendorLn.Close()
 	apiURL := "http://" + apiLn.Addr().String()
+	hubURL := "ws://" + apiLn.Addr().String() + hubPath
 	vend := newVendor("http://"+vendorLn.Addr().String(), out)
 
+	logger := slog.New(skipAttemptLogs{slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	opts := []webhook.Option{
 		// The vendor CRM listens on loopback over plain http, which the
 		// default SSRF rules refuse: a demo allows exactly that.
 		webhook.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")),
 		webhook.WithInsecureHTTP(true),
 		webhook.WithRetrySchedule(demoSchedule...),
-		webhook.WithLogger(slog.New(skipAttemptLogs{slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})})),
+		webhook.WithLogger(logger),
 		webhook.WithAttemptHook(func(a webhook.Attempt) {
 			out.attempt(a)
 			tracker.observe(a)
@@ -234,31 +252,53 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		mode = fmt.Sprintf("Postgres mode: database %q on %s:%d, schema wedsync", cc.Database, cc.Host, cc.Port)
 		opts = append(opts, webhook.WithPostgres(pool), webhook.WithEncryptionKey(encKey))
 	}
-	m, err := webhook.NewManager(opts...)
+	hub, closeHub, err := newHub(ctx, pool, secret, logger)
 	if err != nil {
 		return err
 	}
+	m, err := webhook.NewManager(opts...)
+	if err != nil {
+		return errors.Join(err, closeHub())
+	}
 	if err := m.Start(ctx); err != nil {
-		return err
+		return errors.Join(err, closeHub())
+	}
+	dashExpires := time.Now().Add(dashboardTokenTTL)
+	dashToken, err := dashboardToken(secret, demoSupplier, dashExpires)
+	if err != nil {
+		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), closeHub())
 	}
 
-	a := &api{m: m, vendor: vend, out: out, token: token}
+	a := &api{m: m, hub: hub, vendor: vend, out: out, token: token}
 	apiSrv := newServer(a.routes())
 	vendorSrv := newServer(vend.routes())
 	errc := make(chan error, 2)
 	go func() { errc <- serve("API", apiSrv, apiLn) }()
 	go func() { errc <- serve("vendor CRM", vendorSrv, vendorLn) }()
 
+	shownToken := "$" + envAdminToken
 	out.plain("WedSync supplier platform demo (%s)", mode)
 	if generated {
-		out.plain("  dashboard:    %s/#token=%s", apiURL, token)
+		shownToken = token
+		out.plain("  dashboard:    %s/?token=%s#token=%s", apiURL, dashToken, token)
+		out.plain("                (live KPIs of %s with its dashboard token; webhook deliveries with the admin token)", demoSupplier)
 		out.plain("  admin token:  %s  (generated; set %s to choose one)", token, envAdminToken)
 	} else {
-		out.plain("  dashboard:    %s/  (sign in with %s)", apiURL, envAdminToken)
+		out.plain("  dashboard:    %s/?token=%s", apiURL, dashToken)
+		out.plain("                (live KPIs of %s; paste %s on the page to see webhook deliveries)", demoSupplier, envAdminToken)
 	}
 	out.plain("  JSON API:     %s/api/...  (header Authorization: Bearer <admin token>)", apiURL)
+	out.plain("  realtime hub: %s  (Supabase Realtime protocol; apikey=<dashboard token>)", hubURL)
+	out.plain("  dashboard token of %s (topic supplier:%s, valid until %s):", demoSupplier, demoSupplier, dashExpires.Format("2006-01-02 15:04 MST"))
+	out.plain("                %s", dashToken)
+	if secretGenerated {
+		out.plain("  JWT secret:   random, for this run only: tokens die with the process (set %s, 32+ bytes, to keep them)", envJWTSecret)
+	} else {
+		out.plain("  JWT secret:   from %s", envJWTSecret)
+	}
 	out.plain("  vendor CRM:   %s/hooks/{name}  (in-process receiver, verifies every signature)", vend.base)
 	out.plain("  retries:      at once, then %s (the demo's short schedule)", scheduleText(demoSchedule[1:]))
+	out.plain("  push a KPI:   %s", eventsCurl(shownToken, apiURL, `{"bookings":15,"enquiries":28}`))
 	out.plain("")
 	if cfg.onReady != nil {
 		cfg.onReady(apiURL, vend.base)
@@ -268,8 +308,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	defer cancelDemo()
 	demoDone := make(chan error, 1)
 	if cfg.Demo {
-		d := &demo{m: m, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout,
-			apiURL: apiURL, token: token, tokenShown: generated, exitAfter: cfg.ExitAfterDemo}
+		d := &demo{m: m, hub: hub, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout,
+			apiURL: apiURL, token: shownToken, exitAfter: cfg.ExitAfterDemo}
 		go func() { demoDone <- d.run(demoCtx) }()
 	}
 
@@ -298,8 +338,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		}
 	}
 
-	// Stop taking API calls, end the demo, let running deliveries finish,
-	// then close the vendor they were talking to.
+	// Stop taking API calls, end the demo, disconnect the dashboards, let
+	// running deliveries finish, then close the vendor they were talking to.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	cancelDemo()
@@ -309,6 +349,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	errs := []error{result}
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("API shutdown: %w", err))
+	}
+	// Shutdown does not wait for WebSockets (hijacked connections): the
+	// hub closes them, with close code 1001.
+	if err := closeHub(); err != nil {
+		errs = append(errs, fmt.Errorf("realtime hub: %w", err))
 	}
 	if err := m.Stop(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop deliveries: %w", err))
@@ -336,6 +381,13 @@ func serve(name string, srv *http.Server, ln net.Listener) error {
 		return fmt.Errorf("%s server: %w", name, err)
 	}
 	return nil
+}
+
+// eventsCurl is a curl line that broadcasts kpi.updated to the demo
+// supplier's dashboards.
+func eventsCurl(token, apiURL, kpis string) string {
+	return fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" -d '{"supplier_id":"%s","type":"kpi.updated","payload":%s}' %s/api/events`,
+		token, demoSupplier, kpis, apiURL)
 }
 
 func scheduleText(ds []time.Duration) string {

@@ -43,7 +43,8 @@ func (l *lockedBuffer) String() string {
 // `go run ./examples/supplier-platform -exit-after-demo` runs it.
 func TestDemoScript(t *testing.T) {
 	var out lockedBuffer
-	cfg := config{Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", Demo: true, ExitAfterDemo: true, AdminToken: "tok-from-env"}
+	cfg := config{Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", Demo: true, ExitAfterDemo: true, AdminToken: "tok-from-env",
+		JWTSecret: "jwt-secret-from-env-0123456789-abcdefgh"}
 	err := run(t.Context(), cfg, &out)
 	s := out.String()
 	require.NoError(t, err, s)
@@ -56,7 +57,19 @@ func TestDemoScript(t *testing.T) {
 	require.Contains(t, s, "same idempotency key: same id")
 	require.Contains(t, s, "all 8 deliveries arrived with valid signatures")
 	require.NotContains(t, s, "tok-from-env", "a token the operator chose is never printed")
+	require.NotContains(t, s, "jwt-secret-from-env", "nor the JWT secret")
 	require.NotContains(t, s, "GAVE UP")
+
+	// The realtime side: the hub, a dashboard token and link, a curl line
+	// for POST /api/events, and the KPI broadcasts of the demo.
+	require.Contains(t, s, "realtime hub: ws://127.0.0.1:")
+	require.Contains(t, s, "/realtime/v1/websocket")
+	require.Regexp(t, `dashboard: +http://127\.0\.0\.1:\d+/\?token=eyJ[\w-]+\.[\w-]+\.[\w-]+\n`, s)
+	require.Contains(t, s, "JWT secret:   from "+envJWTSecret)
+	require.Contains(t, s, `-H "Authorization: Bearer $WEDSYNC_ADMIN_TOKEN" -d '{"supplier_id":"sup_demo_florist","type":"kpi.updated"`)
+	require.Contains(t, s, "/api/events")
+	require.Contains(t, s, `BROADCAST  kpi.updated       -> supplier:sup_demo_florist, offset 1: {"bookings":12`)
+	require.Contains(t, s, `BROADCAST  kpi.updated       -> supplier:sup_demo_florist, offset 5: {"revenue":{"currency":"GBP","value":"19020.00"}}`)
 }
 
 // -exit-after-demo fails when the deliveries do not all arrive in time.

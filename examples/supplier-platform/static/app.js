@@ -11,7 +11,7 @@
   const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
   if (m) {
     sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname);
+    history.replaceState(null, "", location.pathname + location.search);
   }
   document.getElementById("auth").addEventListener("submit", function (e) {
     e.preventDefault();

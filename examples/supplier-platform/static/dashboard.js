@@ -1,0 +1,352 @@
+"use strict";
+// The supplier's live dashboard: a small Supabase Realtime client (Phoenix
+// channels, serializer vsn 1.0.0: every frame is a JSON object
+// {topic, event, payload, ref, join_ref}) in plain browser JavaScript.
+//
+// The dashboard token (a JWT) comes from the "?token=..." link printed at
+// start-up or from the form, and is kept for this tab only. The supplier is
+// the token's app_metadata.supplier_id; the page joins its topic
+// "realtime:supplier:<id>" and shows each kpi.updated broadcast as tiles.
+(function () {
+  const KEY = "wedsync-dashboard-token";
+  const HEARTBEAT_MS = 25000; // Supabase drops a socket silent for about 60 s
+  const BACKOFF_MS = [1000, 2000, 5000, 10000]; // as realtime-js, then 10 s
+  const MAX_EVENTS = 10;
+
+  const $ = (id) => document.getElementById(id);
+  const connEl = $("rt-conn"), viewersEl = $("rt-viewers"), noticeEl = $("rt-notice");
+  const tilesEl = $("kpis"), eventsEl = $("rt-events"), supplierEl = $("rt-supplier");
+  const emptyTiles = tilesEl.innerHTML;
+
+  // Read ?token= once, then drop it from the address bar (and so from the
+  // history and bookmarks); keep the #fragment for the deliveries view.
+  const params = new URLSearchParams(location.search);
+  if (params.has("token")) {
+    sessionStorage.setItem(KEY, params.get("token").trim());
+    params.delete("token");
+    const q = params.toString();
+    history.replaceState(null, "", location.pathname + (q ? "?" + q : "") + location.hash);
+  }
+  $("rt-auth").addEventListener("submit", function (e) {
+    e.preventDefault();
+    const input = $("rt-token");
+    sessionStorage.setItem(KEY, input.value.trim());
+    input.value = "";
+    start();
+  });
+
+  // Connection state. A session lives from start() to the next start().
+  let session = 0;
+  let ws = null, topic = "", token = "", claims = null;
+  let ref = 0, joinRef = null, joined = false, joinedOnce = false, firstJoinAt = 0;
+  let heartbeat = null, pendingHeartbeat = null, retryTimer = null, attempt = 0;
+  // What was seen, to resume without a gap and drop duplicates: the
+  // history epoch and newest offset, and the newest meta.ts (ms) for
+  // replay.since.
+  let epoch = "", offset = 0, lastTs = 0;
+  const presenceKey = "viewer-" + Math.random().toString(36).slice(2, 10);
+  let presence = {}; // key -> {phx_ref: meta}
+  const kpis = {};
+
+  function setConn(text, cls) {
+    connEl.textContent = text;
+    connEl.className = "conn" + (cls ? " " + cls : "");
+  }
+  function notice(text) { noticeEl.textContent = text || ""; }
+
+  // decodeJWT returns a token's claims, or null. The hub checks the
+  // signature; the page only reads the supplier id and expiry.
+  function decodeJWT(t) {
+    const parts = t.split(".");
+    if (parts.length !== 3) return null;
+    try {
+      const b64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+      const json = decodeURIComponent(Array.prototype.map.call(atob(b64 + "===".slice((b64.length + 3) % 4)),
+        (c) => "%" + ("0" + c.charCodeAt(0).toString(16)).slice(-2)).join(""));
+      return JSON.parse(json);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+  function nextRef() { return String(++ref); }
+
+  function stop() {
+    session++;
+    clearTimeout(retryTimer);
+    clearInterval(heartbeat);
+    heartbeat = pendingHeartbeat = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close(1000, "bye");
+      ws = null;
+    }
+  }
+
+  function start() {
+    stop();
+    token = sessionStorage.getItem(KEY) || "";
+    if (!token) {
+      setConn("not connected");
+      notice("Paste the dashboard token printed at start-up (or open the dashboard link it printed).");
+      return;
+    }
+    claims = decodeJWT(token);
+    const supplier = claims && claims.app_metadata && claims.app_metadata.supplier_id;
+    if (!supplier) {
+      setConn("no supplier", "trouble");
+      notice("This is not a dashboard token: it is not a JWT with app_metadata.supplier_id.");
+      return;
+    }
+    if (String(supplier) !== supplierEl.textContent) {
+      // Another supplier: start from a clean slate.
+      epoch = ""; offset = 0; lastTs = 0; joinedOnce = false;
+      resetView();
+    }
+    supplierEl.textContent = String(supplier);
+    topic = "realtime:supplier:" + supplier;
+    attempt = 0;
+    connect();
+  }
+
+  function expired() {
+    return claims && typeof claims.exp === "number" && claims.exp * 1000 <= Date.now();
+  }
+
+  function connect() {
+    if (expired()) {
+      setConn("token expired", "trouble");
+      notice("The dashboard token has expired: paste a new one.");
+      return;
+    }
+    const my = session;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = scheme + "//" + location.host + "/realtime/v1/websocket?apikey=" +
+      encodeURIComponent(token) + "&vsn=1.0.0";
+    setConn(attempt ? "reconnecting" : "connecting");
+    let opened = false;
+    ws = new WebSocket(url);
+    ws.onopen = function () {
+      if (my !== session) return;
+      opened = true;
+      join();
+      heartbeat = setInterval(beat, HEARTBEAT_MS);
+    };
+    ws.onmessage = function (e) {
+      if (my !== session) return;
+      let m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      handle(m);
+    };
+    ws.onclose = function (e) {
+      if (my !== session) return;
+      clearInterval(heartbeat);
+      heartbeat = pendingHeartbeat = null;
+      ws = null;
+      joined = false;
+      presence = {};
+      viewersEl.textContent = "";
+      const base = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      const wait = Math.round(base / 2 + Math.random() * base / 2); // jitter
+      attempt++;
+      // A refused handshake (bad token, 401) shows as 1006 too: the
+      // browser hides why; the server's console says.
+      setConn("disconnected; retrying in " + Math.ceil(wait / 1000) + " s", "trouble");
+      retryTimer = setTimeout(connect, wait);
+      if (e.code === 1008) {
+        notice("The server closed the socket: " + (e.reason || "policy violation"));
+      } else if (!opened && attempt >= 3) {
+        notice("Cannot connect. If the server was restarted, its JWT secret may have changed (it is random unless " +
+          "WEDSYNC_JWT_SECRET is set): paste the dashboard token it printed this time.");
+      }
+    };
+  }
+
+  function join() {
+    joinRef = nextRef();
+    const config = {
+      broadcast: { self: false },
+      presence: { key: presenceKey, enabled: true },
+      private: true,
+    };
+    // On a rejoin, ask for what was missed since the newest event seen (or,
+    // with none seen, since a little before the first join). The hub
+    // replays everything since then, or says replay_incomplete.
+    if (joinedOnce) config.broadcast.replay = { since: lastTs || firstJoinAt - 5000 };
+    send({ topic: topic, event: "phx_join", payload: { config: config, access_token: token }, ref: joinRef, join_ref: joinRef });
+  }
+
+  function beat() {
+    if (pendingHeartbeat) {
+      // The previous heartbeat got no answer: the socket is dead.
+      if (ws) ws.close(4000, "heartbeat timeout");
+      return;
+    }
+    pendingHeartbeat = nextRef();
+    send({ topic: "phoenix", event: "heartbeat", payload: {}, ref: pendingHeartbeat });
+  }
+
+  function handle(m) {
+    const p = m.payload || {};
+    if (m.topic === "phoenix") {
+      if (m.event === "phx_reply" && m.ref === pendingHeartbeat) pendingHeartbeat = null;
+      return;
+    }
+    if (m.topic !== topic) return;
+    switch (m.event) {
+      case "phx_reply":
+        if (m.ref !== joinRef) return;
+        if (p.status === "ok") {
+          joined = true;
+          if (!joinedOnce) firstJoinAt = Date.now();
+          joinedOnce = true;
+          attempt = 0;
+          setConn("live", "live");
+          if (!noticeEl.textContent.startsWith("Reloading")) notice("");
+          send({ topic: topic, event: "presence", ref: nextRef(), join_ref: joinRef,
+            payload: { type: "presence", event: "track", payload: { online_at: new Date().toISOString() } } });
+        } else {
+          const reason = (p.response && p.response.reason) || "refused";
+          refuse("join refused: " + reason);
+        }
+        return;
+      case "broadcast":
+        onBroadcast(p);
+        return;
+      case "presence_state":
+        presence = {};
+        addPresence(p);
+        showViewers();
+        return;
+      case "presence_diff":
+        addPresence(p.joins || {});
+        removePresence(p.leaves || {});
+        showViewers();
+        return;
+      case "system":
+        if (p.code === "replay_incomplete") {
+          // Some events were missed and the history no longer holds them.
+          // A real dashboard would fetch its state from an API here; this
+          // demo has none, so it resets the view and says so.
+          resetView();
+          notice("Reloading: some events were missed while disconnected and can no longer be replayed; " +
+            "the view was reset and shows what arrives from now on.");
+          lastTs = Date.now();
+        } else if (p.code === "token_expired" || p.code === "token_invalid") {
+          refuse(p.message || "token refused");
+        }
+        return;
+      case "phx_close":
+      case "phx_error":
+        if (joined) {
+          joined = false;
+          setConn("channel closed", "trouble");
+          if (ws) ws.close(4000, "rejoin"); // reconnect and rejoin, with replay
+        }
+        return;
+    }
+  }
+
+  // refuse stops for good: retrying would be refused again.
+  function refuse(text) {
+    stop();
+    setConn("stopped", "trouble");
+    notice(text + ". Paste a valid dashboard token to try again.");
+  }
+
+  function onBroadcast(p) {
+    const meta = p.meta || {};
+    // Dedupe: offsets grow by one per topic within an epoch; a replay
+    // overlaps what was seen (since is inclusive).
+    if (meta.epoch && meta.epoch === epoch && meta.offset <= offset) return;
+    if (meta.epoch) { epoch = meta.epoch; offset = meta.offset || 0; }
+    if (meta.ts && meta.ts > lastTs) lastTs = meta.ts;
+    if (p.event === "kpi.updated" && p.payload && typeof p.payload === "object") {
+      for (const [k, v] of Object.entries(p.payload)) {
+        kpis[k] = v;
+        showTile(k, v);
+      }
+    }
+    showEvent(p, meta);
+  }
+
+  function resetView() {
+    for (const k of Object.keys(kpis)) delete kpis[k];
+    tilesEl.innerHTML = emptyTiles;
+    eventsEl.replaceChildren();
+  }
+
+  function format(v) {
+    if (typeof v === "number") return v.toLocaleString();
+    if (v && typeof v === "object" && "value" in v && "currency" in v) {
+      const n = Number(v.value);
+      return v.currency + " " + (isNaN(n) ? String(v.value) : n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+    }
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+  }
+
+  function showTile(key, value) {
+    const empty = tilesEl.querySelector(".empty");
+    if (empty) empty.remove();
+    let tile = tilesEl.querySelector('[data-kpi="' + CSS.escape(key) + '"]');
+    if (!tile) {
+      tile = document.createElement("div");
+      tile.className = "tile";
+      tile.dataset.kpi = key;
+      const label = document.createElement("div");
+      label.className = "label";
+      label.textContent = key.replace(/_/g, " ");
+      const val = document.createElement("div");
+      val.className = "value";
+      tile.append(label, val);
+      tilesEl.appendChild(tile);
+    }
+    tile.querySelector(".value").textContent = format(value);
+    tile.classList.add("changed");
+    setTimeout(() => tile.classList.remove("changed"), 50);
+  }
+
+  function showEvent(p, meta) {
+    const tr = document.createElement("tr");
+    if (meta.replayed) tr.className = "replayed";
+    const cells = [
+      new Date(meta.ts || Date.now()).toLocaleTimeString(),
+      p.event,
+      meta.offset ? String(meta.offset) : "-",
+      JSON.stringify(p.payload),
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 3) td.className = "payload";
+      tr.appendChild(td);
+    });
+    eventsEl.prepend(tr);
+    while (eventsEl.children.length > MAX_EVENTS) eventsEl.lastChild.remove();
+  }
+
+  function addPresence(state) {
+    for (const [key, entry] of Object.entries(state)) {
+      const metas = presence[key] || (presence[key] = {});
+      for (const meta of entry.metas || []) metas[meta.phx_ref] = meta;
+    }
+  }
+  function removePresence(state) {
+    for (const [key, entry] of Object.entries(state)) {
+      const metas = presence[key];
+      if (!metas) continue;
+      for (const meta of entry.metas || []) delete metas[meta.phx_ref];
+      if (Object.keys(metas).length === 0) delete presence[key];
+    }
+  }
+  function showViewers() {
+    const n = Object.keys(presence).length;
+    viewersEl.textContent = n ? n + " viewing" : "";
+  }
+
+  start();
+})();

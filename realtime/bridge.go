@@ -1,0 +1,224 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Broadcaster is what a Bridge forwards to; *Hub implements it.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, topic, event string, payload any) (Publication, error)
+}
+
+// BridgeConfig configures a Bridge.
+type BridgeConfig struct {
+	// Client is connected to the Supabase Realtime server. Required.
+	Client *Client
+	// Hub receives the forwarded changes. Required.
+	Hub Broadcaster
+	// Schema of the table. Defaults to "public".
+	Schema string
+	// Table to follow, such as "supplier_kpis". Required.
+	Table string
+	// SupplierColumn holds the supplier id in each row. Defaults to
+	// "supplier_id".
+	SupplierColumn string
+	// Suppliers, when set, limits the subscription to these suppliers (one
+	// filter supplier_column=eq.<id> each, so Supabase sends nothing else)
+	// and refuses a change for any other. Empty: every row.
+	Suppliers []string
+	// Event is the broadcast event. Defaults to "<table>.changed".
+	Event string
+	// Validate checks a change before it is forwarded and returns the
+	// payload to broadcast. Defaults to forwarding
+	// {"type","table","commit_timestamp","record","old_record"} when the
+	// record is a JSON object with a supplier id.
+	Validate func(PostgresChange) (any, error)
+	// OnInvalid is told about each refused change. Defaults to a warning
+	// in Logger.
+	OnInvalid func(PostgresChange, error)
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Bridge follows a Supabase table through a Client and re-broadcasts each
+// valid change to the topic of the supplier it belongs to ("supplier:<id>")
+// in a Hub, so dashboards get database changes with the hub's history and
+// replay. Supabase replays nothing after a reconnect: pair the Client's
+// OnResync with a reload of what the dashboards show.
+type Bridge struct {
+	cfg       BridgeConfig
+	ch        *Channel
+	forwarded atomic.Int64
+	rejected  atomic.Int64
+	mu        sync.Mutex
+	started   bool
+}
+
+// BridgeStats counts a bridge's work.
+type BridgeStats struct {
+	Forwarded int64
+	Rejected  int64
+}
+
+// ErrInvalidChange wraps every reason a Bridge refuses a change.
+var ErrInvalidChange = errors.New("realtime: invalid change")
+
+// NewBridge checks the configuration and fills defaults.
+func NewBridge(cfg BridgeConfig) (*Bridge, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("realtime: BridgeConfig.Client is required")
+	}
+	if cfg.Hub == nil {
+		return nil, errors.New("realtime: BridgeConfig.Hub is required")
+	}
+	if cfg.Table == "" {
+		return nil, errors.New("realtime: BridgeConfig.Table is required")
+	}
+	if cfg.Schema == "" {
+		cfg.Schema = "public"
+	}
+	if cfg.SupplierColumn == "" {
+		cfg.SupplierColumn = "supplier_id"
+	}
+	if cfg.Event == "" {
+		cfg.Event = cfg.Table + ".changed"
+	}
+	if err := validateEvent(cfg.Event); err != nil {
+		return nil, fmt.Errorf("realtime: BridgeConfig.Event: %w", err)
+	}
+	for i, s := range cfg.Suppliers {
+		if s == "" || strings.ContainsAny(s, ",()") {
+			return nil, fmt.Errorf("realtime: BridgeConfig.Suppliers[%d] %q must be a non-empty id without commas or parentheses", i, s)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bridge{cfg: cfg}
+	if cfg.Validate == nil {
+		b.cfg.Validate = b.defaultValidate
+	}
+	if cfg.OnInvalid == nil {
+		b.cfg.OnInvalid = func(c PostgresChange, err error) {
+			b.cfg.Logger.Warn("realtime: bridge refused a change", "table", c.Table, "type", c.Type, "err", err)
+		}
+	}
+	return b, nil
+}
+
+// Start joins the table's changes on the client. It returns once the
+// subscription is confirmed.
+func (b *Bridge) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("realtime: bridge already started")
+	}
+	ch := b.cfg.Client.Channel("bridge:"+b.cfg.Schema+"."+b.cfg.Table, ChannelConfig{})
+	filters := []string{""}
+	if len(b.cfg.Suppliers) > 0 {
+		filters = filters[:0]
+		for _, s := range b.cfg.Suppliers {
+			filters = append(filters, b.cfg.SupplierColumn+"=eq."+s)
+		}
+	}
+	for _, f := range filters {
+		ch.OnPostgresChanges(PostgresChangeFilter{Event: "*", Schema: b.cfg.Schema, Table: b.cfg.Table, Filter: f}, func(c PostgresChange) {
+			b.handle(ctx, c)
+		})
+	}
+	if err := ch.Subscribe(ctx); err != nil {
+		return fmt.Errorf("realtime: bridge subscribe to %s.%s: %w", b.cfg.Schema, b.cfg.Table, err)
+	}
+	b.ch, b.started = ch, true
+	return nil
+}
+
+// Stop leaves the subscription.
+func (b *Bridge) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started {
+		return nil
+	}
+	b.started = false
+	return b.ch.Unsubscribe(ctx)
+}
+
+// Stats returns how many changes were forwarded and refused.
+func (b *Bridge) Stats() BridgeStats {
+	return BridgeStats{Forwarded: b.forwarded.Load(), Rejected: b.rejected.Load()}
+}
+
+func (b *Bridge) handle(ctx context.Context, c PostgresChange) {
+	supplier, err := b.supplierOf(c)
+	if err == nil {
+		var payload any
+		if payload, err = b.cfg.Validate(c); err == nil {
+			_, err = b.cfg.Hub.Broadcast(context.WithoutCancel(ctx), SupplierTopic(supplier), b.cfg.Event, payload)
+		}
+	}
+	if err != nil {
+		b.rejected.Add(1)
+		b.cfg.OnInvalid(c, err)
+		return
+	}
+	b.forwarded.Add(1)
+}
+
+// supplierOf reads the supplier id from the row (the old row for a
+// delete) and checks it against the configured suppliers.
+func (b *Bridge) supplierOf(c PostgresChange) (string, error) {
+	if c.Schema != b.cfg.Schema || c.Table != b.cfg.Table {
+		return "", fmt.Errorf("%w: change of %s.%s, want %s.%s", ErrInvalidChange, c.Schema, c.Table, b.cfg.Schema, b.cfg.Table)
+	}
+	row := c.Record
+	switch c.Type {
+	case "INSERT", "UPDATE":
+	case "DELETE":
+		row = c.OldRecord
+	default:
+		return "", fmt.Errorf("%w: type %q must be INSERT, UPDATE or DELETE", ErrInvalidChange, c.Type)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(row, &fields); err != nil || fields == nil {
+		return "", fmt.Errorf("%w: the row is not a JSON object", ErrInvalidChange)
+	}
+	raw, ok := fields[b.cfg.SupplierColumn]
+	if !ok {
+		return "", fmt.Errorf("%w: the row has no %s", ErrInvalidChange, b.cfg.SupplierColumn)
+	}
+	id, isNull := scalarString(raw)
+	raw = bytes.TrimSpace(raw)
+	if isNull || id == "" || raw[0] == '{' || raw[0] == '[' || validateTopic(SupplierTopic(id)) != nil || strings.Contains(id, ":") {
+		return "", fmt.Errorf("%w: %s must be a non-empty id without ':'", ErrInvalidChange, b.cfg.SupplierColumn)
+	}
+	if len(b.cfg.Suppliers) > 0 {
+		for _, s := range b.cfg.Suppliers {
+			if s == id {
+				return id, nil
+			}
+		}
+		return "", fmt.Errorf("%w: supplier %s is not followed", ErrInvalidChange, id)
+	}
+	return id, nil
+}
+
+func (b *Bridge) defaultValidate(c PostgresChange) (any, error) {
+	out := map[string]any{"type": c.Type, "table": c.Table, "commit_timestamp": c.CommitTimestamp}
+	if len(c.Record) > 0 {
+		out["record"] = c.Record
+	}
+	if len(c.OldRecord) > 0 {
+		out["old_record"] = c.OldRecord
+	}
+	return out, nil
+}

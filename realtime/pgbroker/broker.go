@@ -1,0 +1,712 @@
+package pgbroker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wedsync/integrations/internal/clock"
+	"github.com/wedsync/integrations/internal/migrate"
+	"github.com/wedsync/integrations/realtime"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// component names this package's migrations in wedsync_migrations.
+const component = "realtime"
+
+// ApplicationName is the application_name of the LISTEN connection, so that
+// an operator can find it in pg_stat_activity.
+const ApplicationName = "wedsync-realtime-listen"
+
+// maxNotify is the largest notification this broker sends; Postgres refuses
+// payloads of 8000 bytes or more. A publication whose notification would be
+// larger travels by reference and receivers read it from the history table.
+const maxNotify = 7900
+
+// maxNames caps topic, event and origin together, so that a notification
+// by reference always fits.
+const maxNames = 4096
+
+// ErrNotMigrated is returned by New when the broker's tables are missing
+// from the schema: call Migrate first (once, at deploy or start-up).
+var ErrNotMigrated = errors.New("pgbroker: schema not migrated, call pgbroker.Migrate first")
+
+var _ realtime.Broker = (*Broker)(nil)
+
+// Option configures Migrate and New.
+type Option func(*options)
+
+type options struct {
+	schema          string
+	historySize     int
+	historyTTL      time.Duration
+	clock           clock.Clock
+	logger          *slog.Logger
+	channel         string
+	backoffMin      time.Duration
+	backoffMax      time.Duration
+	trimInterval    time.Duration
+	trimIntervalSet bool
+}
+
+func defaultOptions() options {
+	return options{
+		schema:      migrate.DefaultSchema,
+		historySize: 1000,
+		historyTTL:  time.Hour,
+		clock:       clock.Real{},
+		logger:      slog.New(slog.DiscardHandler),
+		channel:     "wedsync_realtime",
+		backoffMin:  100 * time.Millisecond,
+		backoffMax:  5 * time.Second,
+	}
+}
+
+// WithSchema names the Postgres schema of the broker's tables. Defaults to
+// "wedsync".
+func WithSchema(s string) Option { return func(o *options) { o.schema = s } }
+
+// WithHistorySize caps how many publications each topic keeps for replay.
+// Defaults to 1000.
+func WithHistorySize(n int) Option { return func(o *options) { o.historySize = n } }
+
+// WithHistoryTTL caps how long a publication stays in history. Defaults to
+// one hour.
+func WithHistoryTTL(d time.Duration) Option { return func(o *options) { o.historyTTL = d } }
+
+// WithClock sets the clock that ages history (TTL trimming and the trim
+// sweep's timer). Publication times come from the database's
+// clock_timestamp(), not from this clock. Defaults to the wall clock.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger sets the logger for the LISTEN connection's losses and
+// reconnects and for trim sweeps. Payloads are never logged. Defaults to
+// discarding.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithChannel names the NOTIFY channel. Brokers on the same schema must use
+// the same channel; brokers on different schemas may share one (each ignores
+// the others' notifications). Defaults to "wedsync_realtime".
+func WithChannel(name string) Option { return func(o *options) { o.channel = name } }
+
+// WithReconnectBackoff bounds the wait between attempts to re-establish a
+// lost LISTEN connection: the first retry is immediate, then min doubling to
+// max. Defaults to 100ms and 5s.
+func WithReconnectBackoff(minWait, maxWait time.Duration) Option {
+	return func(o *options) { o.backoffMin, o.backoffMax = minWait, maxWait }
+}
+
+// WithTrimInterval sets how often a background sweep deletes history that
+// has outlived the TTL from topics nobody publishes to any more (a publish
+// trims its own topic). Defaults to a quarter of the TTL, at least one
+// second and at most one minute.
+func WithTrimInterval(d time.Duration) Option {
+	return func(o *options) { o.trimInterval, o.trimIntervalSet = d, true }
+}
+
+func (o *options) validate() error {
+	if err := migrate.ValidateSchema(o.schema); err != nil {
+		return fmt.Errorf("pgbroker: WithSchema: %w", err)
+	}
+	if o.historySize < 1 {
+		return errors.New("pgbroker: WithHistorySize must be at least 1")
+	}
+	if o.historyTTL <= 0 {
+		return errors.New("pgbroker: WithHistoryTTL must be positive")
+	}
+	if o.clock == nil {
+		return errors.New("pgbroker: WithClock must not be nil")
+	}
+	if o.logger == nil {
+		return errors.New("pgbroker: WithLogger must not be nil")
+	}
+	if o.channel == "" || len(o.channel) > 63 || strings.ContainsRune(o.channel, 0) {
+		return errors.New("pgbroker: WithChannel must be 1 to 63 bytes")
+	}
+	if o.backoffMin <= 0 || o.backoffMax < o.backoffMin {
+		return errors.New("pgbroker: WithReconnectBackoff needs 0 < min <= max")
+	}
+	if !o.trimIntervalSet {
+		o.trimInterval = min(max(o.historyTTL/4, time.Second), time.Minute)
+	}
+	if o.trimInterval <= 0 {
+		return errors.New("pgbroker: WithTrimInterval must be positive")
+	}
+	return nil
+}
+
+// Migrate creates or upgrades the broker's tables in the schema (WithSchema;
+// other options are ignored). It is safe to call from several instances at
+// once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := migrate.ValidateSchema(o.schema); err != nil {
+		return fmt.Errorf("pgbroker: WithSchema: %w", err)
+	}
+	if err := migrate.Run(ctx, pool, o.schema, component, migrations, "migrations"); err != nil {
+		return fmt.Errorf("pgbroker: %w", err)
+	}
+	return nil
+}
+
+// Broker is the Postgres realtime.Broker. See the package documentation.
+type Broker struct {
+	pool *pgxpool.Pool
+	opts options
+	log  *slog.Logger
+
+	lockSQL, storeSQL, historySQL, sweepSQL, rowSQL string
+	sweepKey                                        string
+	// inlineAny reports that the server keeps any UTF-8 text byte for byte
+	// (UTF8 or SQL_ASCII), so non-ASCII payloads may travel inline.
+	inlineAny bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	handler realtime.BrokerHandler
+
+	listenPID atomic.Uint32
+}
+
+// New returns a broker on the schema's tables, which Migrate must have
+// created (New returns ErrNotMigrated otherwise). It opens the LISTEN
+// connection before it returns, so every publication committed after New
+// returns reaches the handler once one is attached. The pool stays the
+// host's: Close does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, error) {
+	if pool == nil {
+		return nil, errors.New("pgbroker: pool must not be nil")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	x := func(q string) string { return migrate.Expand(o.schema, q) }
+	b := &Broker{
+		pool: pool, opts: o, log: o.logger.With("component", "pgbroker", "schema", o.schema),
+		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowSQL: x(rowSQL),
+		sweepKey: "wedsync_realtime_sweep:" + o.schema,
+	}
+	var encoding string
+	err := pool.QueryRow(ctx, x(`SELECT current_setting('server_encoding') FROM {{schema}}.realtime_meta`)).Scan(&encoding)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+			return nil, fmt.Errorf("%w (schema %q: %s)", ErrNotMigrated, o.schema, pgErr.Message)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("%w (schema %q: realtime_meta has no row)", ErrNotMigrated, o.schema)
+		}
+		return nil, fmt.Errorf("pgbroker: check tables in schema %q: %w", o.schema, err)
+	}
+	b.inlineAny = encoding == "UTF8" || encoding == "SQL_ASCII"
+
+	conn, err := b.listenConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.wg.Add(2)
+	go b.listen(conn)
+	go b.sweepLoop()
+	return b, nil
+}
+
+// Attach implements realtime.Broker. Notifications that arrive before
+// Attach are dropped.
+func (b *Broker) Attach(h realtime.BrokerHandler) error {
+	if h == nil {
+		return errors.New("pgbroker: Attach: handler must not be nil")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return realtime.ErrBrokerClosed
+	}
+	if b.handler != nil {
+		return errors.New("pgbroker: broker already has a hub attached")
+	}
+	b.handler = h
+	return nil
+}
+
+// Close implements realtime.Broker: it stops the LISTEN connection and the
+// trim sweep and waits for both; no handler call happens after it returns.
+// It is idempotent and leaves the pool open.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+	return nil
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+func (b *Broker) currentHandler() realtime.BrokerHandler {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	return b.handler
+}
+
+// lockSQL claims the topic's next offset and locks its row until commit:
+// concurrent publishers of the topic queue here, so offsets are gapless and
+// commit in order. The time never goes back.
+const lockSQL = `INSERT INTO {{schema}}.realtime_topics AS t (topic, epoch, last_offset, last_time)
+VALUES ($1, $2, 1, clock_timestamp())
+ON CONFLICT (topic) DO UPDATE
+   SET last_offset = t.last_offset + 1,
+       last_time = greatest(clock_timestamp(), t.last_time)
+RETURNING t.epoch, t.last_offset, t.last_time`
+
+// storeSQL runs after lockSQL in the same transaction, as its own statement
+// so that its snapshot sees every earlier publication of the topic (they
+// committed before lockSQL got the row lock). It stores the publication,
+// trims by size and, when the oldest kept publication has outlived the TTL,
+// by age (never the new one), and queues the notification: a JSON header,
+// then a newline and the payload when it all fits, else the header alone.
+//
+// $1 topic, $2 event, $3 payload, $4 origin, $5 history size, $6 TTL
+// cutoff, $7 channel, $8 payload as text or NULL, $9 schema, $10 max bytes.
+const storeSQL = `WITH t AS (
+    SELECT epoch, last_offset, last_time, trimmed_offset
+      FROM {{schema}}.realtime_topics WHERE topic = $1::text
+), ins AS (
+    INSERT INTO {{schema}}.realtime_history (topic, "offset", event, payload, origin, created_at)
+    SELECT $1::text, t.last_offset, $2::text, $3::bytea, $4::text, t.last_time FROM t
+    RETURNING "offset"
+), aged AS (
+    SELECT coalesce(
+             (SELECT h."offset" - 1 FROM {{schema}}.realtime_history h
+               WHERE h.topic = $1::text AND h."offset" > t.trimmed_offset AND h.created_at >= $6::timestamptz
+               ORDER BY h."offset" LIMIT 1),
+             t.last_offset - 1) AS off
+      FROM t
+     WHERE EXISTS (SELECT 1 FROM {{schema}}.realtime_history h
+                    WHERE h.topic = $1::text AND h."offset" = t.trimmed_offset + 1 AND h.created_at < $6::timestamptz)
+), cut AS (
+    SELECT t.trimmed_offset AS old, greatest(t.last_offset - $5::bigint, (SELECT off FROM aged)) AS off FROM t
+), trimmed AS (
+    UPDATE {{schema}}.realtime_topics tp
+       SET trimmed_offset = c.off,
+           trimmed_time = (SELECT h.created_at FROM {{schema}}.realtime_history h
+                            WHERE h.topic = $1::text AND h."offset" = c.off)
+      FROM cut c
+     WHERE tp.topic = $1::text AND c.off > tp.trimmed_offset
+    RETURNING tp.trimmed_offset
+), del AS (
+    DELETE FROM {{schema}}.realtime_history h USING cut c
+     WHERE h.topic = $1::text AND h."offset" > c.old AND h."offset" <= c.off
+)
+SELECT pg_notify($7::text, CASE
+         WHEN $8::text IS NOT NULL AND octet_length(n.h) + 1 + octet_length($8::text) <= $10::int
+         THEN n.h || chr(10) || $8::text ELSE n.h END)
+  FROM (SELECT json_build_object('s', $9::text, 't', $1::text, 'e', t.epoch, 'o', t.last_offset,
+                                 'us', (extract(epoch FROM t.last_time) * 1000000)::bigint,
+                                 'ev', $2::text, 'or', $4::text)::text AS h
+          FROM t, ins) n`
+
+// historySQL answers a HistoryQuery in one statement (one snapshot). The
+// trim mark is the stored one, moved up past publications that have
+// outlived the TTL but are not deleted yet; ok says whether the query can be
+// complete before Limit.
+//
+// $1 topic, $2 TTL cutoff, $3 after mode, $4 epoch, $5 after, $6 since (NULL
+// in after mode), $7 limit+1 (NULL for none).
+const historySQL = `WITH t AS (
+    SELECT epoch, last_offset, trimmed_offset, trimmed_time
+      FROM {{schema}}.realtime_topics WHERE topic = $1::text
+), aged AS (
+    SELECT coalesce(
+             (SELECT h."offset" - 1 FROM {{schema}}.realtime_history h
+               WHERE h.topic = $1::text AND h."offset" > t.trimmed_offset AND h.created_at >= $2::timestamptz
+               ORDER BY h."offset" LIMIT 1),
+             t.last_offset) AS off
+      FROM t
+     WHERE EXISTS (SELECT 1 FROM {{schema}}.realtime_history h
+                    WHERE h.topic = $1::text AND h."offset" = t.trimmed_offset + 1 AND h.created_at < $2::timestamptz)
+), m AS (
+    SELECT coalesce(t.epoch, '') AS epoch,
+           coalesce(t.last_offset, 0) AS last_offset,
+           coalesce(a.off, t.trimmed_offset, 0) AS toff,
+           CASE WHEN a.off IS NULL THEN t.trimmed_time
+                ELSE (SELECT h.created_at FROM {{schema}}.realtime_history h
+                       WHERE h.topic = $1::text AND h."offset" = a.off) END AS ttime,
+           meta.created_at AS store_created
+      FROM {{schema}}.realtime_meta meta
+      LEFT JOIN t ON true
+      LEFT JOIN aged a ON true
+), q AS (
+    SELECT m.*, CASE WHEN $3::boolean
+                     THEN m.epoch <> '' AND m.epoch = $4::text AND m.toff <= $5::bigint
+                     ELSE $6::timestamptz >= m.store_created AND (m.ttime IS NULL OR $6::timestamptz > m.ttime)
+                END AS ok
+      FROM m
+)
+SELECT q.epoch, q.last_offset, q.ok, p."offset", p.event, p.payload, p.origin, p.created_at
+  FROM q
+  LEFT JOIN LATERAL (
+    SELECT h."offset", h.event, h.payload, h.origin, h.created_at
+      FROM {{schema}}.realtime_history h
+     WHERE q.ok AND h.topic = $1::text AND h."offset" > q.toff AND h."offset" > $5::bigint
+       AND h.created_at >= coalesce($6::timestamptz, '-infinity')
+     ORDER BY h."offset"
+     LIMIT $7::bigint
+  ) p ON true
+ ORDER BY p."offset"`
+
+// sweepSQL trims, in every topic whose oldest kept publication has outlived
+// the TTL, what has; one instance at a time (the advisory lock), so that two
+// sweeps never lock topics in different orders.
+//
+// $1 TTL cutoff, $2 advisory lock key.
+const sweepSQL = `WITH cand AS (
+    SELECT t.topic, t.trimmed_offset AS old, t.last_offset
+      FROM {{schema}}.realtime_topics t
+      JOIN {{schema}}.realtime_history h ON h.topic = t.topic AND h."offset" = t.trimmed_offset + 1
+     WHERE h.created_at < $1::timestamptz AND (SELECT pg_try_advisory_xact_lock(hashtext($2::text)))
+), cut AS (
+    SELECT c.topic, c.old, coalesce(
+             (SELECT h."offset" - 1 FROM {{schema}}.realtime_history h
+               WHERE h.topic = c.topic AND h."offset" > c.old AND h.created_at >= $1::timestamptz
+               ORDER BY h."offset" LIMIT 1),
+             c.last_offset) AS off
+      FROM cand c
+), upd AS (
+    UPDATE {{schema}}.realtime_topics tp
+       SET trimmed_offset = c.off,
+           trimmed_time = (SELECT h.created_at FROM {{schema}}.realtime_history h
+                            WHERE h.topic = c.topic AND h."offset" = c.off)
+      FROM cut c
+     WHERE tp.topic = c.topic AND tp.trimmed_offset < c.off
+    RETURNING tp.topic, c.old, c.off
+)
+DELETE FROM {{schema}}.realtime_history h USING upd u
+ WHERE h.topic = u.topic AND h."offset" > u.old AND h."offset" <= u.off`
+
+// rowSQL reads a publication that was notified by reference.
+const rowSQL = `SELECT payload FROM {{schema}}.realtime_history WHERE topic = $1 AND "offset" = $2`
+
+// Publish implements realtime.Broker in one round trip: two statements
+// pipelined in one implicit transaction (lockSQL, storeSQL). The
+// publication is in history, trimmed and notified when the transaction
+// commits; handlers see it only after that.
+func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (realtime.Publication, error) {
+	if b.isClosed() {
+		return realtime.Publication{}, realtime.ErrBrokerClosed
+	}
+	if len(topic)+len(event)+len(origin) > maxNames {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish: topic, event and origin must total at most %d bytes", maxNames)
+	}
+	body := []byte(payload)
+	if body == nil {
+		body = []byte{}
+	}
+	var inline any // the payload as text when it may travel inline
+	if len(body) < maxNotify && utf8.Valid(body) && bytes.IndexByte(body, 0) < 0 && (b.inlineAny || isASCII(body)) {
+		inline = string(body)
+	}
+	cutoff := b.opts.clock.Now().Add(-b.opts.historyTTL)
+	batch := &pgx.Batch{}
+	batch.Queue(b.lockSQL, topic, rand.Text()[:8])
+	batch.Queue(b.storeSQL, topic, event, body, origin, int64(b.opts.historySize), cutoff,
+		b.opts.channel, inline, b.opts.schema, maxNotify)
+	br := b.pool.SendBatch(ctx, batch)
+	p := realtime.Publication{Topic: topic, Event: event, Payload: payload, Origin: origin}
+	var off int64
+	err := br.QueryRow().Scan(&p.Epoch, &off, &p.Time)
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, err)
+	}
+	p.Offset = uint64(off)
+	p.Time = p.Time.UTC()
+	return p, nil
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// History implements realtime.Broker with the memory broker's semantics,
+// in one statement. A topic never published has Epoch "" and Latest 0: a
+// Since query (at or after the store's creation) is Complete and empty, an
+// After query is never Complete (there is no epoch to continue).
+// Times have microsecond resolution, as in Postgres.
+func (b *Broker) History(ctx context.Context, topic string, q realtime.HistoryQuery) (realtime.HistoryResult, error) {
+	if b.isClosed() {
+		return realtime.HistoryResult{}, realtime.ErrBrokerClosed
+	}
+	cutoff := b.opts.clock.Now().Add(-b.opts.historyTTL)
+	afterMode := q.After > 0 || q.Epoch != ""
+	var since any
+	if !afterMode {
+		// Postgres keeps microseconds: round Since up so that >= and > keep
+		// their meaning for a Since between two microseconds.
+		s := q.Since.Truncate(time.Microsecond)
+		if s.Before(q.Since) {
+			s = s.Add(time.Microsecond)
+		}
+		since = s
+	}
+	if q.After > 1<<63-1 {
+		q.After = 1<<63 - 1
+	}
+	var limit any
+	if q.Limit > 0 {
+		limit = int64(q.Limit) + 1
+	}
+	rows, err := b.pool.Query(ctx, b.historySQL, topic, cutoff, afterMode, q.Epoch, int64(q.After), since, limit)
+	if err != nil {
+		return realtime.HistoryResult{}, fmt.Errorf("pgbroker: history of topic %q: %w", topic, err)
+	}
+	defer rows.Close()
+	var res realtime.HistoryResult
+	for rows.Next() {
+		var (
+			latest  int64
+			off     *int64
+			event   *string
+			payload []byte
+			origin  *string
+			at      *time.Time
+		)
+		if err := rows.Scan(&res.Epoch, &latest, &res.Complete, &off, &event, &payload, &origin, &at); err != nil {
+			return realtime.HistoryResult{}, fmt.Errorf("pgbroker: history of topic %q: %w", topic, err)
+		}
+		res.Latest = uint64(latest)
+		if off == nil {
+			continue
+		}
+		res.Publications = append(res.Publications, realtime.Publication{
+			Topic: topic, Event: *event, Payload: json.RawMessage(payload), Epoch: res.Epoch,
+			Offset: uint64(*off), Time: at.UTC(), Origin: *origin,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return realtime.HistoryResult{}, fmt.Errorf("pgbroker: history of topic %q: %w", topic, err)
+	}
+	if q.Limit > 0 && len(res.Publications) > q.Limit {
+		res.Complete = false
+	}
+	if !res.Complete {
+		res.Publications = nil
+	}
+	return res, nil
+}
+
+// listenConn takes a connection out of the pool for LISTEN (so the pool's
+// connect hooks apply) and names it ApplicationName.
+func (b *Broker) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	pc, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pgbroker: LISTEN connection: acquire: %w", err)
+	}
+	conn := pc.Hijack()
+	fail := func(step string, err error) (*pgx.Conn, error) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+		return nil, fmt.Errorf("pgbroker: LISTEN connection: %s: %w", step, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", ApplicationName); err != nil {
+		return fail("set application_name", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{b.opts.channel}.Sanitize()); err != nil {
+		return fail("LISTEN "+b.opts.channel, err)
+	}
+	b.listenPID.Store(conn.PgConn().PID())
+	return conn, nil
+}
+
+// listen owns the LISTEN connection: it delivers notifications and, when
+// the connection is lost, reconnects with backoff and tells the handler to
+// resync.
+func (b *Broker) listen(conn *pgx.Conn) {
+	defer b.wg.Done()
+	ctx := b.ctx
+	for {
+		up := time.Now()
+		err := b.receive(ctx, conn)
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("pgbroker: LISTEN connection lost; reconnecting", "err", err)
+		// Retry at once, unless the connection flaps.
+		wait := time.Duration(0)
+		if time.Since(up) < b.opts.backoffMax {
+			wait = b.opts.backoffMin
+		}
+		conn = b.reconnect(ctx, wait)
+		if conn == nil {
+			return
+		}
+		b.log.Info("pgbroker: LISTEN connection restored; resyncing")
+		if h := b.currentHandler(); h != nil {
+			h.OnResync()
+		}
+	}
+}
+
+// reconnect retries listenConn after wait, then with doubling backoff,
+// until it succeeds or the broker closes (nil).
+func (b *Broker) reconnect(ctx context.Context, wait time.Duration) *pgx.Conn {
+	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		conn, err := b.listenConn(ctx)
+		if err == nil {
+			return conn
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.log.Warn("pgbroker: LISTEN reconnect failed", "err", err, "retry_in", wait)
+		wait = min(max(wait*2, b.opts.backoffMin), b.opts.backoffMax)
+	}
+}
+
+func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		b.dispatch(ctx, n.Payload)
+	}
+}
+
+// header is the JSON head of a notification (see storeSQL).
+type header struct {
+	Schema string `json:"s"`
+	Topic  string `json:"t"`
+	Epoch  string `json:"e"`
+	Offset uint64 `json:"o"`
+	Micros int64  `json:"us"`
+	Event  string `json:"ev"`
+	Origin string `json:"or"`
+}
+
+func (b *Broker) dispatch(ctx context.Context, msg string) {
+	head, body, inline := strings.Cut(msg, "\n")
+	var h header
+	if err := json.Unmarshal([]byte(head), &h); err != nil {
+		b.log.Warn("pgbroker: ignoring a malformed notification", "channel", b.opts.channel, "err", err)
+		return
+	}
+	if h.Schema != b.opts.schema {
+		return // another schema's broker shares the channel
+	}
+	handler := b.currentHandler()
+	if handler == nil {
+		return
+	}
+	p := realtime.Publication{
+		Topic: h.Topic, Event: h.Event, Epoch: h.Epoch, Offset: h.Offset,
+		Time: time.UnixMicro(h.Micros).UTC(), Origin: h.Origin,
+	}
+	if inline {
+		p.Payload = json.RawMessage(body)
+	} else {
+		var payload []byte
+		err := b.pool.QueryRow(ctx, b.rowSQL, h.Topic, int64(h.Offset)).Scan(&payload)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Trimmed before we could read it, or the database is away:
+			// the handler has a gap to fill from History.
+			b.log.Warn("pgbroker: cannot read a publication notified by reference; resyncing",
+				"topic", h.Topic, "offset", h.Offset, "err", err)
+			handler.OnResync()
+			return
+		}
+		p.Payload = json.RawMessage(payload)
+	}
+	handler.OnPublication(p)
+}
+
+// sweepLoop trims expired history every trim interval, on the clock.
+func (b *Broker) sweepLoop() {
+	defer b.wg.Done()
+	for {
+		t := b.opts.clock.NewTimer(b.opts.trimInterval)
+		select {
+		case <-b.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if _, err := b.sweep(b.ctx); err != nil && b.ctx.Err() == nil {
+			b.log.Warn("pgbroker: history trim sweep failed", "err", err)
+		}
+	}
+}
+
+// sweep deletes history that has outlived the TTL in every topic and
+// reports how many publications it deleted.
+func (b *Broker) sweep(ctx context.Context) (int64, error) {
+	tag, err := b.pool.Exec(ctx, b.sweepSQL, b.opts.clock.Now().Add(-b.opts.historyTTL), b.sweepKey)
+	if err != nil {
+		return 0, fmt.Errorf("pgbroker: trim sweep: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,66 @@
+// Package pgbroker is the Postgres realtime.Broker: every hub instance that
+// shares the database sees every publication, and each topic's bounded
+// history survives a restart.
+//
+// Call Migrate once (at deploy or start-up; concurrent calls are safe), then
+// New on each instance, and pass the broker to the hub:
+//
+//	if err := pgbroker.Migrate(ctx, pool); err != nil { ... }
+//	b, err := pgbroker.New(ctx, pool, pgbroker.WithHistorySize(500))
+//	if err != nil { ... }
+//	defer b.Close()
+//
+// # Tables
+//
+// In the schema (WithSchema, default "wedsync"): realtime_topics holds one
+// row per topic (its epoch, newest offset and time, and the trim mark: the
+// newest publication that left history); realtime_history holds the kept
+// publications, the payload as bytea so it stays byte for byte;
+// realtime_meta records when the history store was created, since a replay
+// from before then can never be complete.
+//
+// # Publish
+//
+// A publish is one round trip: two statements pipelined in one implicit
+// transaction. The first upserts the topic row (INSERT ... ON CONFLICT DO
+// UPDATE SET last_offset = last_offset + 1), which locks it until commit:
+// publishers of one topic queue there, so offsets are gapless and commit in
+// offset order, and the time is greatest(clock_timestamp(), previous time)
+// so it never goes back. The second inserts the history row, trims what is
+// over WithHistorySize (and, when the oldest kept publication has outlived
+// WithHistoryTTL, what has) and queues a NOTIFY on WithChannel. The
+// notification carries the publication inline when it fits under 7,900
+// bytes; otherwise it carries the topic and offset and receivers read the
+// row back. Postgres delivers notifications after commit, in commit order,
+// so handlers see publications in offset order per topic, and only once
+// they are in history.
+//
+// A background sweep (WithTrimInterval) trims expired history of topics
+// nobody publishes to any more; History never returns an expired
+// publication, swept or not.
+//
+// # Delivery
+//
+// Each broker holds one connection taken out of the host's pool (Acquire,
+// then Hijack) with application_name "wedsync-realtime-listen", LISTENs on
+// the channel and calls the attached handler from one goroutine.
+// Notifications that arrive before Attach are dropped. When the connection
+// is lost the broker reconnects with backoff (WithReconnectBackoff) and then
+// calls OnResync, because publications committed in between were missed;
+// it also calls OnResync when a publication notified by reference was
+// trimmed before it could be read. Brokers on different schemas may share a
+// channel: each ignores the others' notifications.
+//
+// # History and epochs
+//
+// History has the memory broker's semantics. A topic's epoch is random,
+// chosen when its row is created, and lasts as long as the row. A topic
+// never published has Epoch "" and Latest 0: a Since query from the
+// store's creation on is Complete and empty, an After query is never
+// Complete. Publication times come from the database clock, with
+// microsecond resolution, in UTC; WithClock only ages history.
+//
+// Postgres caps the NOTIFY queue (8 GB by default); a listener that stops
+// reading for long enough makes publishes fail rather than lose
+// notifications silently.
+package pgbroker
