@@ -1,0 +1,60 @@
+package realtime_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/realtimetest"
+)
+
+// A hub serving dashboards, and a dashboard (here our own Client) that
+// joins its supplier's topic with replay on, so a reconnect never leaves a
+// silent gap.
+func ExampleHub() {
+	secret := []byte("an example secret of at least 32 bytes!")
+	auth, err := realtime.NewJWTAuthenticator(realtime.WithHS256Secret(secret))
+	if err != nil {
+		panic(err)
+	}
+	hub, err := realtime.NewHub(realtime.WithAuthenticator(auth))
+	if err != nil {
+		panic(err)
+	}
+	defer hub.Close()
+	srv := httptest.NewServer(hub) // mount it at /realtime/v1/websocket in a real server
+	defer srv.Close()
+
+	token, _ := realtimetest.HS256Token(secret, "42", time.Now().Add(time.Hour))
+	client, _ := realtime.NewClient("ws"+strings.TrimPrefix(srv.URL, "http"), realtime.WithAPIKey(token))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Connect(ctx); err != nil {
+		panic(err)
+	}
+	got := make(chan realtime.BroadcastMessage, 1)
+	ch := client.Channel(realtime.SupplierTopic("42"), realtime.ChannelConfig{Replay: true})
+	ch.OnBroadcast("kpi.updated", func(m realtime.BroadcastMessage) { got <- m })
+	ch.OnReload(func(reason string) { fmt.Println("reload state:", reason) })
+	if err := ch.Subscribe(ctx); err != nil {
+		panic(err)
+	}
+
+	// The host broadcasts after its business write commits.
+	if _, err := hub.Broadcast(ctx, realtime.SupplierTopic("42"), "kpi.updated", map[string]int{"bookings": 12}); err != nil {
+		panic(err)
+	}
+	m := <-got
+	fmt.Println(m.Event, string(m.Payload), "offset", m.Meta.Offset)
+
+	// Another supplier's topic is refused.
+	err = client.Channel(realtime.SupplierTopic("7"), realtime.ChannelConfig{}).Subscribe(ctx)
+	fmt.Println(err != nil)
+	// Output:
+	// kpi.updated {"bookings":12} offset 1
+	// true
+}
