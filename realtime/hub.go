@@ -42,6 +42,7 @@ type Hub struct {
 	published     atomic.Int64
 	delivered     atomic.Int64
 	slowConsumers atomic.Int64
+	resyncs       atomic.Int64
 }
 
 // HubStats are the hub's counters.
@@ -51,6 +52,7 @@ type HubStats struct {
 	Published     int64 // broadcasts this instance received from the broker
 	Delivered     int64 // frames queued to sockets
 	SlowConsumers int64 // sockets cut off for not keeping up
+	Resyncs       int64 // times a topic's missed broadcasts were read from history
 }
 
 // NewHub returns a hub. WithAuthenticator is required; see the options for
@@ -119,6 +121,7 @@ func (h *Hub) Stats() HubStats {
 	s.Published = h.published.Load()
 	s.Delivered = h.delivered.Load()
 	s.SlowConsumers = h.slowConsumers.Load()
+	s.Resyncs = h.resyncs.Load()
 	return s
 }
 
@@ -496,6 +499,7 @@ func (h *Hub) startResyncLocked(t *hubTopic) {
 		return
 	}
 	t.resyncing, t.missed = true, true
+	h.resyncs.Add(1)
 	h.wg.Add(1)
 	go h.resync(t)
 }

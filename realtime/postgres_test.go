@@ -24,7 +24,9 @@ type pgHub struct {
 
 func startPGHub(t *testing.T, db *pgtest.DB, addr string) *pgHub {
 	t.Helper()
-	b, err := pgbroker.New(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema))
+	// A NOTIFY channel of this test's own, so that cutting its listeners
+	// (found by their LISTEN statement) touches no other test.
+	b, err := pgbroker.New(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema), pgbroker.WithChannel(db.Schema))
 	require.NoError(t, err)
 	hub, err := realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithBroker(b))
 	require.NoError(t, err)
@@ -108,4 +110,44 @@ func TestPostgresTwoHubsShareBroadcastsAndReplaySurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, seen{8, false}, recv(t, onTwo))
 	require.Equal(t, seen{8, false}, recv(t, onOne))
+}
+
+// TestPostgresLostListenConnectionFillsTheGap cuts an instance's LISTEN
+// connection while broadcasts go on elsewhere: the notifications sent
+// meanwhile are lost, and the instance must fill the gap from the history
+// table so its dashboard still sees every broadcast once, in order.
+func TestPostgresLostListenConnectionFillsTheGap(t *testing.T) {
+	db := pgtest.New(t, "realtime")
+	require.NoError(t, pgbroker.Migrate(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema)))
+	one := startPGHub(t, db, "127.0.0.1:0")
+	defer one.stop(t)
+	two := startPGHub(t, db, "127.0.0.1:0")
+	defer two.stop(t)
+
+	c := newTestClient(t, two.url(), "sup:1")
+	ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
+	got := make(chan uint64, 1000)
+	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m.Meta.Offset })
+	ch.OnReload(func(reason string) { t.Errorf("unexpected reload: %s", reason) })
+	require.NoError(t, ch.Subscribe(waitCtx(t)))
+	_, err := one.hub.Broadcast(ctxBG, "supplier:1", "e", nil)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), recv(t, got))
+
+	const n = 200
+	for i := 2; i <= n; i++ {
+		if i == 50 {
+			// Cut both instances' listeners: the harshest case.
+			var cut int
+			require.NoError(t, db.Pool.QueryRow(ctxBG, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE application_name = $1 AND query LIKE '%' || $2 || '%'`, pgbroker.ApplicationName, db.Schema).Scan(&cut))
+			require.Equal(t, 2, cut)
+		}
+		_, err := one.hub.Broadcast(ctxBG, "supplier:1", "e", nil)
+		require.NoError(t, err)
+	}
+	for want := uint64(2); want <= n; want++ {
+		require.Equal(t, want, recv(t, got))
+	}
+	require.GreaterOrEqual(t, two.hub.Stats().Resyncs, int64(1), "the instance read what it missed from history")
 }
