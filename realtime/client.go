@@ -457,11 +457,18 @@ func (c *Client) clRun() {
 			c.clReport(err)
 			c.clSetState(ConnDisconnected)
 		} else {
+			start := clk.Now()
 			c.clServe(sess)
 			if c.ctx.Err() != nil {
 				return
 			}
-			attempt = 0
+			// A session that lived through a heartbeat was healthy: start
+			// the backoff again. One dropped at once (a server that
+			// accepts and closes) keeps backing off, so a flapping server
+			// is not hammered.
+			if clk.Now().Sub(start) >= c.opts.heartbeatInterval {
+				attempt = 0
+			}
 		}
 		d := c.bo.FullJitter(attempt)
 		attempt++
