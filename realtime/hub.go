@@ -155,26 +155,20 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (
 	return h.broker.Publish(ctx, topic, event, raw, "")
 }
 
-func validateTopic(topic string) error {
-	switch {
-	case topic == "":
-		return errors.New("realtime: topic is required")
-	case len(topic) > 200:
-		return fmt.Errorf("realtime: topic is %d bytes, the limit is 200", len(topic))
-	case strings.ContainsAny(topic, "\x00\r\n"):
-		return errors.New("realtime: topic must not contain control characters")
-	}
-	return nil
-}
+func validateTopic(topic string) error { return validateName("topic", topic) }
 
-func validateEvent(event string) error {
+func validateEvent(event string) error { return validateName("event", event) }
+
+// validateName checks a topic or event name: 1 to 200 bytes, no control
+// characters that could split a log line or a frame.
+func validateName(field, v string) error {
 	switch {
-	case event == "":
-		return errors.New("realtime: event is required")
-	case len(event) > 200:
-		return fmt.Errorf("realtime: event is %d bytes, the limit is 200", len(event))
-	case strings.ContainsAny(event, "\x00\r\n"):
-		return errors.New("realtime: event must not contain control characters")
+	case v == "":
+		return fmt.Errorf("realtime: %s is required", field)
+	case len(v) > 200:
+		return fmt.Errorf("realtime: %s is %d bytes, the limit is 200", field, len(v))
+	case strings.ContainsAny(v, "\x00\r\n"):
+		return fmt.Errorf("realtime: %s must not contain control characters", field)
 	}
 	return nil
 }
