@@ -239,7 +239,8 @@ func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
 	for i, b := range in {
 		switch strings.ToUpper(b.Event) {
 		case "*", "INSERT", "UPDATE", "DELETE":
-			b.Event = strings.ToUpper(b.Event)
+			// Echoed as sent: realtime-js checks the reply's bindings
+			// against its own, letter for letter.
 		default:
 			return nil, fmt.Errorf("postgres_changes[%d].event %q must be *, INSERT, UPDATE or DELETE", i, b.Event)
 		}

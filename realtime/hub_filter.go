@@ -32,7 +32,7 @@ func parseFilter(f string) (column, op, value string, err error) {
 
 // matchBinding reports whether a change is selected by a binding.
 func matchBinding(b PostgresChangeFilter, c PostgresChange) bool {
-	if b.Event != "*" && b.Event != c.Type {
+	if b.Event != "*" && !strings.EqualFold(b.Event, c.Type) {
 		return false
 	}
 	if b.Schema != "*" && b.Schema != c.Schema {

@@ -425,3 +425,43 @@ func TestHubBroadcastValidation(t *testing.T) {
 	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "e", nil)
 	require.ErrorIs(t, err, realtime.ErrHubClosed)
 }
+
+func TestHubPostgresChangeFilters(t *testing.T) {
+	env := newHubEnv(t)
+	filters := []string{"bookings=eq.10", "bookings=neq.10", "bookings=lt.9.5", "bookings=lte.10", "bookings=gt.2", "bookings=gte.11", "name=in.(rose,lily)", "name=eq.rose"}
+	bindings := make([]map[string]string, len(filters))
+	for i, f := range filters {
+		bindings[i] = map[string]string{"event": "update", "schema": "public", "table": "kpis", "filter": f}
+	}
+	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	_, r := p.join("supplier:1", map[string]any{"config": map[string]any{"postgres_changes": bindings}})
+	require.Equal(t, "ok", r.Status)
+	var resp realtime.JoinResponse
+	require.NoError(t, json.Unmarshal(r.Response, &resp))
+	require.Equal(t, "update", resp.PostgresChanges[0].Event, "bindings are echoed as sent")
+	p.readEvent("system")
+
+	for _, tc := range []struct {
+		record string
+		ids    []int64
+	}{
+		{`{"bookings":10,"name":"rose"}`, []int64{1, 4, 5, 7, 8}},
+		{`{"bookings":"9","name":"lily"}`, []int64{2, 3, 4, 5, 7}},
+		{`{"bookings":12,"name":"tulip"}`, []int64{2, 5, 6}},
+		{`{"bookings":null}`, nil},
+	} {
+		n, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", realtime.PostgresChange{Schema: "public", Table: "kpis", Type: "UPDATE", Record: json.RawMessage(tc.record)})
+		require.NoError(t, err)
+		if tc.ids == nil {
+			require.Zero(t, n, tc.record)
+			continue
+		}
+		var pc realtime.PostgresChangesPayload
+		require.NoError(t, json.Unmarshal(p.readEvent("postgres_changes").Payload, &pc))
+		require.Equal(t, tc.ids, pc.IDs, tc.record)
+	}
+	_, r = p.join("supplier:1:bad", map[string]any{"config": map[string]any{"postgres_changes": []map[string]string{{"event": "*", "schema": "public", "filter": "x=like.%a"}}}})
+	require.Contains(t, string(r.Response), "operator")
+	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", realtime.PostgresChange{Type: "TRUNCATE"})
+	require.ErrorContains(t, err, "INSERT, UPDATE or DELETE")
+}
