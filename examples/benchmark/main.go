@@ -1,9 +1,11 @@
 // Command benchmark measures webhook delivery on loopback: memory-mode
 // throughput against plain net/http, Postgres-mode throughput against
 // River's own no-op throughput, and send-to-delivery latency at a steady
-// rate. It prints tables and exits; see README.md.
+// rate; and, with -realtime, the realtime hub's WebSocket fan-out against
+// a bare coder/websocket fan-out. It prints tables and exits; see README.md.
 //
-//	go run ./examples/benchmark                  # everything
+//	go run ./examples/benchmark                  # webhook scenarios (a), (b), (c)
+//	go run ./examples/benchmark -realtime -subscribers 1000,5000 -repeat 3
 //	go run ./examples/benchmark -run mem -n 50000
 //	go run ./examples/benchmark -run pg -sweep grid -cpuprofile /tmp/pg.pprof
 package main
@@ -35,26 +37,29 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test"
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 type config struct {
-	run         string
-	n           int
-	payloadSize int
-	workers     int
-	verify      bool
-	dbURL       string
-	poolConns   int
-	insertMode  string
-	insertConc  int
-	batch       int
-	maxWorkers  int
-	cooldown    time.Duration
-	poll        time.Duration
-	sweep       string
-	rate        int
-	duration    time.Duration
-	cpuprofile  string
-	pgSide      string
-	repeat      int
-	timeout     time.Duration
+	run          string
+	n            int
+	payloadSize  int
+	workers      int
+	verify       bool
+	dbURL        string
+	poolConns    int
+	insertMode   string
+	insertConc   int
+	batch        int
+	maxWorkers   int
+	cooldown     time.Duration
+	poll         time.Duration
+	sweep        string
+	rate         int
+	duration     time.Duration
+	cpuprofile   string
+	pgSide       string
+	repeat       int
+	timeout      time.Duration
+	memprofile   string
+	idleWait     time.Duration
+	quietRetries int
 }
 
 func main() {
@@ -63,9 +68,9 @@ func main() {
 	if defURL == "" {
 		defURL = defaultDatabaseURL
 	}
-	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c)")
+	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone")
 	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
-	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object)")
+	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object); (d) defaults to 200")
 	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (webhook.WithMemoryWorkers) and plain-HTTP concurrency")
 	flag.BoolVar(&c.verify, "verify", false, "receiver verifies Standard Webhooks signatures (plain POSTs are then signed too)")
 	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL)")
@@ -77,18 +82,64 @@ func main() {
 	flag.DurationVar(&c.cooldown, "fetch-cooldown", 10*time.Millisecond, "River FetchCooldown of the base configuration")
 	flag.DurationVar(&c.poll, "fetch-poll", 50*time.Millisecond, "River FetchPollInterval")
 	flag.StringVar(&c.sweep, "sweep", "grid", "River configurations tried in (b): none, axes (5), grid (MaxWorkers 100/500/2000 x FetchCooldown 5/10/20ms)")
-	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c)")
-	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c)")
-	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration) to this file")
+	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c); broadcasts per second in (d), where it defaults to 10")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c) and (d); (d) defaults to 10s")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration), or of (d)'s first hub broadcast phase at the largest -subscribers, to this file")
 	flag.StringVar(&c.pgSide, "pg-side", "river,post,manager", "what (b) measures, comma-separated: river (no-op jobs), post (River jobs that POST), manager")
-	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b) this many times and report the median")
+	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
+	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
+	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated")
+	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
+	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
+	flag.StringVar(&c.memprofile, "memprofile", "", "(d) write a heap profile of the hub with the largest -subscribers idle to this file")
+	flag.DurationVar(&c.idleWait, "idle-wait", 0, "(d) before each phase, wait up to this long for a second in which the machine is under 15% busy")
+	flag.IntVar(&c.quietRetries, "quiet-retries", 2, "(d) run a phase again, up to this many times, when other processes used over 10% of the machine during it; the quietest attempt counts")
 	flag.Parse()
+	if *rtOnly {
+		c.run = "realtime"
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	if err := run(c); err != nil {
+	err := func() error {
+		if strings.TrimSpace(c.run) != "realtime" && strings.TrimSpace(c.run) != "d" {
+			return run(c)
+		}
+		rc, err := parseRealtimeConfig(c, set, *subs, *vsns, *bares)
+		if err != nil {
+			return err
+		}
+		return runRealtime(c, rc)
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchmark:", err)
 		os.Exit(1)
 	}
+}
+
+// runRealtime runs scenario (d) on its own: -rate and -duration default to
+// 10/s and 10s there unless given.
+func runRealtime(c config, rc rtConfig) error {
+	if c.repeat <= 0 {
+		return errors.New("-repeat must be positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	fmt.Printf("realtime benchmark  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", time.Now().Format("2006-01-02 15:04"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	idle := begin()
+	time.Sleep(time.Second)
+	if m := idle.end(); m.machine >= 0 {
+		fmt.Printf("machine CPU busy before start: %.0f%%", m.machine)
+		if m.machine > 15 {
+			fmt.Print("  WARNING: something else is running; figures will be high and noisy")
+		}
+		fmt.Println()
+	}
+	return realtimeBench(ctx, rc)
 }
 
 func run(c config) error {
@@ -109,9 +160,11 @@ func run(c config) error {
 			want["pg"] = true
 		case "c", "latency":
 			want["latency"] = true
+		case "d", "realtime":
+			return errors.New("-run: run the realtime scenario on its own: -realtime or -run realtime")
 		case "":
 		default:
-			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency)", s)
+			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime)", s)
 		}
 	}
 	fmt.Printf("webhook benchmark  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", time.Now().Format("2006-01-02 15:04"),
