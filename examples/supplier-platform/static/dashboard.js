@@ -159,8 +159,8 @@
       if (e.code === 1008) {
         notice("The server closed the socket: " + (e.reason || "policy violation"));
       } else if (!opened && attempt >= 3) {
-        notice("Cannot connect. If the server was restarted, its JWT secret may have changed (it is random unless " +
-          "WEDSYNC_JWT_SECRET is set): paste the dashboard token it printed this time.");
+        notice("Cannot connect: the server is down, or it refused the token (a restarted server has a new JWT " +
+          "secret unless WEDSYNC_JWT_SECRET is set; then paste the dashboard token it printed). Still retrying.");
       }
     };
   }
@@ -174,7 +174,9 @@
     };
     // On a rejoin, ask for what was missed since the newest event seen (or,
     // with none seen, since a little before the first join). The hub
-    // replays everything since then, or says replay_incomplete.
+    // replays everything since then, or says replay_incomplete. The first
+    // join asks for nothing: replay fills gaps, it is not a state API (a
+    // real dashboard loads its state from the API when it opens).
     if (joinedOnce) config.broadcast.replay = { since: lastTs || firstJoinAt - 5000 };
     send({ topic: topic, event: "phx_join", payload: { config: config, access_token: token }, ref: joinRef, join_ref: joinRef });
   }
@@ -234,7 +236,7 @@
           resetView();
           notice("Reloading: some events were missed while disconnected and can no longer be replayed; " +
             "the view was reset and shows what arrives from now on.");
-          lastTs = Date.now();
+          lastTs = Date.now() - 5000; // the browser's clock may lag the server's; offsets drop repeats
         } else if (p.code === "token_expired" || p.code === "token_invalid") {
           refuse(p.message || "token refused");
         }
@@ -264,6 +266,8 @@
     if (meta.epoch && meta.epoch === epoch && meta.offset <= offset) return;
     if (meta.epoch) { epoch = meta.epoch; offset = meta.offset || 0; }
     if (meta.ts && meta.ts > lastTs) lastTs = meta.ts;
+    // Live again after a reset: the "Reloading" notice has done its job.
+    if (!meta.replayed && noticeEl.textContent.startsWith("Reloading")) notice("");
     if (p.event === "kpi.updated" && p.payload && typeof p.payload === "object") {
       for (const [k, v] of Object.entries(p.payload)) {
         kpis[k] = v;
