@@ -834,10 +834,11 @@ func rtSummary(rc rtConfig, all []rtResult) {
 			lost += x.want - x.got
 		}
 		m[k] = r
-		rows = append(rows, []string{k.impl, strconv.Itoa(k.n), kib(r.memPerConn), dur(r.p50), dur(r.p90), dur(r.p99), dur(r.max), f0(r.msgsPerSec), strconv.FormatInt(lost, 10)})
+		worst := slices.MaxFunc(rs, func(a, b rtResult) int { return int(a.others() - b.others()) }).others()
+		rows = append(rows, []string{k.impl, strconv.Itoa(k.n), kib(r.memPerConn), dur(r.p50), dur(r.p90), dur(r.p99), dur(r.max), f0(r.msgsPerSec), strconv.FormatInt(lost, 10), f0(worst)})
 	}
-	table("realtime fan-out"+medianOf(rc.repeat)+" (lost: summed over runs)",
-		[]string{"impl", "N", "KiB/idle conn", "p50", "p90", "p99", "max", "msgs/s", "lost"}, rows)
+	table("realtime fan-out"+medianOf(rc.repeat)+" (lost: summed over runs; others: the most other processes used in a run, % of the machine)",
+		[]string{"impl", "N", "KiB/idle conn", "p50", "p90", "p99", "max", "msgs/s", "lost", "others"}, rows)
 
 	if len(rc.bares) == 0 {
 		return
