@@ -43,6 +43,8 @@ type Hub struct {
 	delivered     atomic.Int64
 	slowConsumers atomic.Int64
 	resyncs       atomic.Int64
+
+	writers *writerPool
 }
 
 // HubStats are the hub's counters.
@@ -78,6 +80,7 @@ func NewHub(opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.writers = newWriterPool(h)
 	h.wg.Add(1)
 	go h.sweep()
 	return h, nil

@@ -37,9 +37,10 @@ type conn struct {
 	qmu     sync.Mutex
 	queue   []outFrame
 	qbytes  int
-	writing bool
+	writing bool // queued in the writer pool or being written
+	picked  bool // a writer is draining the queue
 	closing bool
-	wg      sync.WaitGroup // writer and closer goroutines
+	wg      sync.WaitGroup // the drain in progress and the closer
 }
 
 func newConn(h *Hub, ws *websocket.Conn, vsn, token string, _ *Principal) *conn {
@@ -70,6 +71,12 @@ func (c *conn) serve() {
 		c.qmu.Lock()
 		c.closing = true
 		c.queue = nil
+		if c.writing && !c.picked {
+			// Queued in the writer pool but not picked up: the worker
+			// that finds it will skip it.
+			c.writing = false
+			c.wg.Done()
+		}
 		c.qmu.Unlock()
 		c.ws.CloseNow()
 		c.wg.Wait()
@@ -165,20 +172,30 @@ func (c *conn) send(f outFrame) bool {
 	c.qmu.Unlock()
 	c.h.delivered.Add(1)
 	if start {
-		go c.writeLoop()
+		c.h.writers.submit(c)
 	}
 	return true
 }
 
-// writeLoop writes queued frames and exits when the queue is empty, so
-// an idle socket costs no goroutine.
-func (c *conn) writeLoop() {
+// drain writes the socket's queued frames until the queue is empty. It
+// runs on a pool worker (w) or, as a fallback, on a goroutine of its own
+// (w nil). A worker's write that blocks longer than the pool's stall bound
+// detaches the worker from the pool (see writerPool).
+func (c *conn) drain(w *poolWorker) {
+	c.qmu.Lock()
+	if !c.writing || c.picked {
+		// serve gave up on this socket while it waited in the pool.
+		c.qmu.Unlock()
+		return
+	}
+	c.picked = true
+	c.qmu.Unlock()
 	defer c.wg.Done()
 	var batch []outFrame
 	for {
 		c.qmu.Lock()
 		if len(c.queue) == 0 || c.closing {
-			c.writing = false
+			c.writing, c.picked = false, false
 			c.qmu.Unlock()
 			return
 		}
@@ -187,14 +204,20 @@ func (c *conn) writeLoop() {
 		c.qmu.Unlock()
 		for i, f := range batch {
 			ctx, cancel := context.WithTimeout(c.h.ctx, c.h.o.writeTimeout)
+			if w != nil {
+				w.timer.Reset(w.p.stall)
+			}
 			err := c.ws.Write(ctx, f.typ, f.data)
+			if w != nil {
+				w.timer.Stop()
+			}
 			cancel()
 			batch[i] = outFrame{}
 			if err != nil {
 				c.qmu.Lock()
 				c.closing = true
 				c.queue = nil
-				c.writing = false
+				c.writing, c.picked = false, false
 				c.qmu.Unlock()
 				c.ws.CloseNow()
 				return

@@ -45,10 +45,11 @@ func TestHubConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 	}
 	wg.Wait()
 	// Every socket's goroutines end on their own (goleak retries while
-	// they wind down); only the hub's sweeper and the server's accept loop
-	// remain.
+	// they wind down); only the hub's sweeper, its writer pool and the
+	// server's accept loop remain.
 	goleak.VerifyNone(t,
 		goleak.IgnoreAnyFunction("github.com/wedsync/integrations/realtime.(*Hub).sweep"),
+		goleak.IgnoreAnyFunction("github.com/wedsync/integrations/realtime.(*writerPool).work"),
 		goleak.IgnoreAnyFunction("net/http/httptest.(*Server).goServe.func1"))
 	s := env.hub.Stats()
 	require.Zero(t, s.Connections)
