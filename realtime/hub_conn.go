@@ -89,6 +89,8 @@ func (c *conn) serve() {
 		}
 		now := c.h.o.clock.Now()
 		c.lastSeen.Store(now.UnixNano())
+		// Every frame counts against the rate, malformed ones too.
+		limited := !c.msgLimit.AllowN(now, 1)
 		var m Message
 		if typ == websocket.MessageBinary {
 			m, err = DecodeBinary(data)
@@ -97,10 +99,13 @@ func (c *conn) serve() {
 		}
 		if err != nil {
 			c.h.o.logger.Debug("realtime: dropped a malformed frame", "conn", c.id, "err", err)
+			if limited {
+				continue
+			}
 			c.sendText(Message{Topic: PhoenixTopic, Event: EventSystem, Payload: systemJSON(SystemPayload{Extension: "system", Status: "error", Message: err.Error()})})
 			continue
 		}
-		if !c.msgLimit.AllowN(now, 1) {
+		if limited {
 			c.replyError(m, "rate limit exceeded: too many messages")
 			continue
 		}

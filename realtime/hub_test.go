@@ -379,6 +379,18 @@ func TestHubLimits(t *testing.T) {
 	require.JSONEq(t, `{"status":"ok","response":{}}`, string(s.read().Payload))
 	require.JSONEq(t, `{"status":"ok","response":{}}`, string(s.read().Payload))
 	require.Contains(t, string(s.read().Payload), "rate limit")
+
+	// Malformed frames count too: past the limit they get no answer.
+	env4 := newHubEnv(t, realtime.WithMessageRate(0.001, 1))
+	u := dialPeer(t, env4.url, "sup:1", realtime.VSN1)
+	for range 3 {
+		require.NoError(t, u.ws.Write(ctxBG, websocket.MessageText, []byte(`garbage`)))
+	}
+	u.send(realtime.Message{Ref: "9", Topic: "phoenix", Event: "heartbeat"})
+	require.Equal(t, "system", u.read().Event, "the first malformed frame is answered")
+	m := u.read()
+	require.Equal(t, "9", m.Ref, "the next answer is the heartbeat's: two malformed frames went unanswered")
+	require.Contains(t, string(m.Payload), "rate limit")
 }
 
 func TestHubSlowConsumerCutOffOthersKeepFlowing(t *testing.T) {
