@@ -17,7 +17,16 @@ type dropProxy struct {
 	mu     sync.Mutex
 	conns  map[int]net.Conn // client side, by id
 	next   int
+	refuse bool
 	wg     sync.WaitGroup
+}
+
+// setRefusing makes the proxy close new connections at once (the network
+// is down) or accept them again.
+func (p *dropProxy) setRefusing(on bool) {
+	p.mu.Lock()
+	p.refuse = on
+	p.mu.Unlock()
 }
 
 func newDropProxy(t testing.TB, target string) *dropProxy {
@@ -39,6 +48,13 @@ func (p *dropProxy) accept() {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		refuse := p.refuse
+		p.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
 		}
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
