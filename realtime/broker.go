@@ -109,11 +109,10 @@ type brokerOptions struct {
 	historySize int
 	historyTTL  time.Duration
 	clock       clock.Clock
-	schema      string
 }
 
 func defaultBrokerOptions() brokerOptions {
-	return brokerOptions{historySize: 1000, historyTTL: time.Hour, clock: clock.Real{}, schema: "wedsync"}
+	return brokerOptions{historySize: 1000, historyTTL: time.Hour, clock: clock.Real{}}
 }
 
 // WithHistorySize caps how many publications each topic keeps for replay.
@@ -127,10 +126,6 @@ func WithHistoryTTL(d time.Duration) BrokerOption { return func(o *brokerOptions
 // WithBrokerClock sets the clock that stamps publications and ages history.
 // Defaults to the wall clock.
 func WithBrokerClock(c clock.Clock) BrokerOption { return func(o *brokerOptions) { o.clock = c } }
-
-// WithBrokerSchema names the Postgres schema of the broker's tables.
-// Defaults to "wedsync". The memory broker ignores it.
-func WithBrokerSchema(s string) BrokerOption { return func(o *brokerOptions) { o.schema = s } }
 
 func (o brokerOptions) validate() error {
 	if o.historySize < 1 {
