@@ -422,8 +422,12 @@ const sweepSQL = `WITH cand AS (
 DELETE FROM {{schema}}.realtime_history h USING upd u
  WHERE h.topic = u.topic AND h."offset" > u.old AND h."offset" <= u.off`
 
-// rowSQL reads a publication that was notified by reference.
-const rowSQL = `SELECT payload FROM {{schema}}.realtime_history WHERE topic = $1 AND "offset" = $2`
+// rowSQL reads a notified publication back from history. Any role that can
+// connect may NOTIFY any channel, so a notification is only a hint: what a
+// hub delivers is the row the publisher wrote, in the epoch of its topic.
+const rowSQL = `SELECT h.event, h.payload, h.origin, h.created_at, t.epoch
+FROM {{schema}}.realtime_history h JOIN {{schema}}.realtime_topics t ON t.topic = h.topic
+WHERE h.topic = $1 AND h."offset" = $2`
 
 // Publish implements realtime.Broker in one round trip: two statements
 // pipelined in one implicit transaction (lockSQL, storeSQL). The
@@ -659,28 +663,36 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 	if handler == nil {
 		return
 	}
-	p := realtime.Publication{
-		Topic: h.Topic, Event: h.Event, Epoch: h.Epoch, Offset: h.Offset,
-		Time: time.UnixMicro(h.Micros).UTC(), Origin: h.Origin,
-	}
-	if inline {
-		p.Payload = json.RawMessage(body)
-	} else {
-		var payload []byte
-		err := b.pool.QueryRow(ctx, b.rowSQL, h.Topic, int64(h.Offset)).Scan(&payload)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Trimmed before we could read it, or the database is away:
-			// the handler has a gap to fill from History.
-			b.log.Warn("pgbroker: cannot read a publication notified by reference; resyncing",
-				"topic", h.Topic, "offset", h.Offset, "err", err)
-			handler.OnResync()
+	// The notification says which publication; its content comes from the
+	// history table, never from the notification (see rowSQL). The inline
+	// copy only tells that the row exists.
+	_, _ = body, inline
+	p := realtime.Publication{Topic: h.Topic, Offset: h.Offset}
+	var payload []byte
+	var created time.Time
+	err := b.pool.QueryRow(ctx, b.rowSQL, h.Topic, int64(h.Offset)).Scan(&p.Event, &payload, &p.Origin, &created, &p.Epoch)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		// Forged, or trimmed before we could read it: a real gap shows at
+		// the next publication and the hub fills it from History.
+		b.log.Warn("pgbroker: ignoring a notification for a publication that is not in history",
+			"topic", h.Topic, "offset", h.Offset)
+		return
+	case err != nil:
+		if ctx.Err() != nil {
 			return
 		}
-		p.Payload = json.RawMessage(payload)
+		// The database is away: the handler has a gap to fill from History.
+		b.log.Warn("pgbroker: cannot read a notified publication; resyncing", "topic", h.Topic, "offset", h.Offset, "err", err)
+		handler.OnResync()
+		return
 	}
+	if p.Epoch != h.Epoch {
+		b.log.Warn("pgbroker: ignoring a notification whose epoch is not its topic's", "topic", h.Topic, "offset", h.Offset)
+		return
+	}
+	p.Time = created.UTC()
+	p.Payload = json.RawMessage(payload)
 	handler.OnPublication(p)
 }
 

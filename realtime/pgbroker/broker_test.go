@@ -586,3 +586,37 @@ func TestTrimUnderConcurrentPublishers(t *testing.T) {
 	require.True(t, res.Complete)
 	require.Equal(t, []uint64{398, 399, 400}, offsets(res.Publications))
 }
+
+// TestForgedNotificationIsNotDelivered: any role that can connect may
+// NOTIFY any channel, so the broker delivers what the history table holds,
+// never what a notification says.
+func TestForgedNotificationIsNotDelivered(t *testing.T) {
+	db := pgtest.New(t, "pgbroker")
+	ctx := testCtx(t)
+	b := newBroker(t, db, pgbroker.WithChannel(db.Schema))
+	rec := newRecorder()
+	require.NoError(t, b.Attach(rec))
+	first, err := b.Publish(ctx, "supplier:1", "kpi.updated", json.RawMessage(`{"bookings":1}`), "")
+	require.NoError(t, err)
+	require.Equal(t, first, rec.next(t, ctx))
+
+	// A forged next offset, with the right epoch, inline payload and all.
+	forged := `{"s":"` + db.Schema + `","t":"supplier:1","e":"` + first.Epoch + `","o":2,"us":0,"ev":"kpi.updated","or":""}` + "\n" + `{"bookings":-999}`
+	_, err = db.Pool.Exec(ctx, `SELECT pg_notify($1, $2)`, db.Schema, forged)
+	require.NoError(t, err)
+	for i := 2; i <= 3; i++ {
+		_, err := b.Publish(ctx, "supplier:1", "kpi.updated", json.RawMessage(fmt.Sprintf(`{"bookings":%d}`, i)), "")
+		require.NoError(t, err)
+	}
+	// Everything delivered is a real row: the forged notice was dropped
+	// (the row it named did not exist yet) or, read after the real offset
+	// 2 landed, delivered that real row (the hub drops repeats by offset).
+	for {
+		got := rec.next(t, ctx)
+		require.NotContains(t, string(got.Payload), "-999")
+		require.JSONEq(t, fmt.Sprintf(`{"bookings":%d}`, got.Offset), string(got.Payload))
+		if got.Offset == 3 {
+			break
+		}
+	}
+}
