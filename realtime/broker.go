@@ -200,14 +200,16 @@ func (b *MemoryBroker) Close() error {
 	return nil
 }
 
-func (b *MemoryBroker) topic(name string) (*memTopic, BrokerHandler, error) {
+// topic returns the named topic, creating it only when create is set:
+// reads (which clients can cause) never grow the map.
+func (b *MemoryBroker) topic(name string, create bool) (*memTopic, BrokerHandler, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, nil, ErrBrokerClosed
 	}
 	t := b.topics[name]
-	if t == nil {
+	if t == nil && create {
 		t = &memTopic{}
 		b.topics[name] = t
 	}
@@ -219,7 +221,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, topic, event string, payload
 	if err := ctx.Err(); err != nil {
 		return Publication{}, err
 	}
-	t, h, err := b.topic(topic)
+	t, h, err := b.topic(topic, true)
 	if err != nil {
 		return Publication{}, err
 	}
@@ -266,9 +268,15 @@ func (b *MemoryBroker) History(ctx context.Context, topic string, q HistoryQuery
 	if err := ctx.Err(); err != nil {
 		return HistoryResult{}, err
 	}
-	t, _, err := b.topic(topic)
+	t, _, err := b.topic(topic, false)
 	if err != nil {
 		return HistoryResult{}, err
+	}
+	if t == nil {
+		// Never published since the broker started: complete for any
+		// moment since then, and no offset of this epoch to continue from.
+		complete := !q.Since.Before(b.started) && q.After == 0 && (q.Epoch == "" || q.Epoch == b.epoch)
+		return HistoryResult{Epoch: b.epoch, Complete: complete}, nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

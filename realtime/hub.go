@@ -16,6 +16,9 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/wedsync/integrations/internal/backoff"
+	"github.com/wedsync/integrations/internal/clock"
 )
 
 // Hub is the server dashboards connect to with the Supabase Realtime
@@ -31,6 +34,11 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // sweeper, resyncs
 	connWG sync.WaitGroup // ServeHTTP calls that upgraded
+
+	// bgMu guards bgClosed: background goroutines start only before Close
+	// waits for them.
+	bgMu     sync.Mutex
+	bgClosed bool
 
 	mu     sync.Mutex
 	topics map[string]*hubTopic
@@ -104,11 +112,16 @@ func (h *Hub) Close() error {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
-	h.cancel()
+	// Close the sockets first, so each gets its 1001 before the hub's
+	// context ends their reads.
 	for _, c := range conns {
 		c.abort(websocket.StatusGoingAway, "server shutting down")
 	}
 	h.connWG.Wait()
+	h.cancel()
+	h.bgMu.Lock()
+	h.bgClosed = true
+	h.bgMu.Unlock()
 	h.wg.Wait()
 	if h.ownsBroker {
 		return h.broker.Close()
@@ -218,8 +231,22 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 	default:
 		return 0, fmt.Errorf("realtime: change type %q must be INSERT, UPDATE or DELETE", change.Type)
 	}
+	// realtime-js reads columns, record and old_record unconditionally
+	// (columns.find throws on a missing list): send them empty, not absent.
 	if change.Errors == nil {
 		change.Errors = json.RawMessage("null")
+	}
+	if change.Columns == nil {
+		change.Columns = []Column{}
+	}
+	if len(change.Record) == 0 {
+		change.Record = json.RawMessage("{}")
+	}
+	if len(change.OldRecord) == 0 {
+		change.OldRecord = json.RawMessage("{}")
+	}
+	if change.CommitTimestamp == "" {
+		change.CommitTimestamp = h.o.clock.Now().UTC().Format(time.RFC3339Nano)
 	}
 	t := h.lookupTopic(topic)
 	if t == nil {
@@ -502,6 +529,16 @@ func (h *Hub) startResyncLocked(t *hubTopic) {
 		t.missed = true
 		return
 	}
+	if t.dead {
+		return
+	}
+	// bgMu, a leaf lock, orders this Add before Close's Wait (t.mu is held,
+	// so h.mu cannot be taken here).
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	if h.bgClosed {
+		return
+	}
 	t.resyncing, t.missed = true, true
 	h.resyncs.Add(1)
 	h.wg.Add(1)
@@ -510,6 +547,8 @@ func (h *Hub) startResyncLocked(t *hubTopic) {
 
 func (h *Hub) resync(t *hubTopic) {
 	defer h.wg.Done()
+	retry := backoff.Exponential{Base: 100 * time.Millisecond, Max: 10 * time.Second}
+	failures := 0
 	for {
 		t.mu.Lock()
 		if !t.missed || t.dead {
@@ -520,7 +559,10 @@ func (h *Hub) resync(t *hubTopic) {
 		t.missed = false
 		q := HistoryQuery{After: t.last, Epoch: t.epoch}
 		if t.epoch == "" {
-			q = HistoryQuery{Since: t.created}
+			// Nothing delivered yet: from when the topic got its first
+			// socket, with a margin for the broker's clock (a database's)
+			// running behind the hub's. Channels drop what they have.
+			q = HistoryQuery{Since: t.created.Add(-resyncClockMargin)}
 		}
 		t.mu.Unlock()
 		ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
@@ -532,15 +574,29 @@ func (h *Hub) resync(t *hubTopic) {
 			t.resyncing = false
 			t.mu.Unlock()
 			return
-		case err != nil || !res.Complete:
+		case err != nil:
+			// The history is there but could not be read: try again,
+			// still holding live publications back, rather than make
+			// every client reload.
+			t.missed = true
+			t.mu.Unlock()
+			wait := retry.FullJitter(failures)
+			failures++
+			h.o.logger.Warn("realtime: reading history to fill a gap failed; retrying", "topic", t.name, "err", err, "in", wait)
+			if clock.Sleep(h.ctx, h.o.clock, wait) != nil {
+				t.mu.Lock()
+				t.resyncing = false
+				t.mu.Unlock()
+				return
+			}
+			continue
+		case !res.Complete:
 			// The gap cannot be filled: every channel must reload.
-			h.o.logger.Warn("realtime: history gap could not be filled; telling clients to reload", "topic", t.name, "err", err)
+			h.o.logger.Warn("realtime: history gap could not be filled; telling clients to reload", "topic", t.name)
 			for ch := range t.chans {
 				ch.sendReplayIncomplete("messages were missed and the history no longer holds them")
 			}
-			if err == nil {
-				t.epoch, t.last = res.Epoch, res.Latest
-			}
+			t.epoch, t.last = res.Epoch, res.Latest
 		default:
 			for _, p := range res.Publications {
 				if p.Epoch == t.epoch && p.Offset <= t.last {
@@ -552,6 +608,10 @@ func (h *Hub) resync(t *hubTopic) {
 		t.mu.Unlock()
 	}
 }
+
+// resyncClockMargin widens a time-based history read, for clock skew
+// between the hub and the broker.
+const resyncClockMargin = 5 * time.Second
 
 // pubFrames holds a publication's frames, encoded once for all sockets.
 type pubFrames struct {
@@ -575,7 +635,7 @@ func (f *pubFrames) get(vsn string) outFrame {
 func encodePublication(vsn string, p Publication, replayed bool) outFrame {
 	meta := BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
 	metaJSON, _ := json.Marshal(meta)
-	wire := WireTopic(p.Topic)
+	wire := TopicPrefix + p.Topic // not WireTopic: a name may itself start with "realtime:"
 	if vsn == VSN2 {
 		if b, ok := EncodeUserBroadcast(wire, p.Event, metaJSON, p.Payload); ok {
 			return outFrame{typ: websocket.MessageBinary, data: b}

@@ -199,7 +199,10 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
 			limit = r.Limit
 		}
 		var err error
-		res, err = c.h.broker.History(ctx, ch.name, HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit})
+		// Bounded: a stuck database must not hold this socket's reader.
+		hctx, cancel := context.WithTimeout(ctx, historyTimeout)
+		res, err = c.h.broker.History(hctx, ch.name, HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit})
+		cancel()
 		switch {
 		case err != nil:
 			c.h.o.logger.Warn("realtime: history read failed", "topic", ch.name, "err", err)
@@ -232,6 +235,13 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
 	ch.pending = nil
 	ch.syncing = false
 }
+
+// historyTimeout bounds the history read of a join's replay.
+const historyTimeout = 10 * time.Second
+
+// maxPresenceMeta caps one presence payload: it is sent to every socket on
+// the topic, and in every joiner's presence_state.
+const maxPresenceMeta = 4 << 10
 
 // checkBindings validates postgres_changes bindings and numbers them.
 func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
@@ -268,6 +278,10 @@ func (c *conn) presence(ch *channel, m Message) {
 	t := ch.topic
 	switch push.Event {
 	case "track":
+		if len(push.Payload) > maxPresenceMeta {
+			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes, the limit is %d", len(push.Payload), maxPresenceMeta))
+			return
+		}
 		meta := PresenceMeta{}
 		if len(push.Payload) > 0 && string(push.Payload) != "null" {
 			if err := json.Unmarshal(push.Payload, &meta); err != nil {
@@ -278,6 +292,12 @@ func (c *conn) presence(ch *channel, m Message) {
 		ref, _ := json.Marshal(rand.Text()[:12])
 		meta["phx_ref"] = ref
 		t.mu.Lock()
+		if _, member := t.chans[ch]; !member {
+			// The channel left (or was closed) meanwhile: nothing to track.
+			t.mu.Unlock()
+			c.replyError(m, "presence: the channel is closed")
+			return
+		}
 		leaves := t.untrackLocked(ch)
 		if t.presence[ch.presKey] == nil {
 			t.presence[ch.presKey] = map[string]PresenceMeta{}

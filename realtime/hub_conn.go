@@ -362,6 +362,10 @@ func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m Message) {
 		c.replyError(m, "broadcast: "+err.Error())
 		return
 	}
+	if ch.expired(c.h.o.clock.Now()) {
+		c.replyError(m, "broadcast: the channel's token has expired")
+		return
+	}
 	if err := c.h.o.authz.AuthorizeBroadcast(ctx, ch.principalNow(), ch.name, b.Event); err != nil {
 		c.replyError(m, err.Error())
 		return

@@ -33,9 +33,9 @@ func newWriterPool(h *Hub) *writerPool {
 
 // spawn adds a worker unless the hub is closing.
 func (p *writerPool) spawn() {
-	p.h.mu.Lock()
-	defer p.h.mu.Unlock()
-	if p.h.closed {
+	p.h.bgMu.Lock()
+	defer p.h.bgMu.Unlock()
+	if p.h.bgClosed {
 		return
 	}
 	p.h.wg.Add(1)

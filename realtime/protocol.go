@@ -192,9 +192,9 @@ type PostgresChange struct {
 	Table           string          `json:"table"`
 	CommitTimestamp string          `json:"commit_timestamp"`
 	Type            string          `json:"type"`
-	Columns         []Column        `json:"columns,omitempty"`
-	Record          json.RawMessage `json:"record,omitempty"`
-	OldRecord       json.RawMessage `json:"old_record,omitempty"`
+	Columns         []Column        `json:"columns"`
+	Record          json.RawMessage `json:"record"`
+	OldRecord       json.RawMessage `json:"old_record"`
 	Errors          json.RawMessage `json:"errors"`
 }
 
