@@ -36,12 +36,17 @@ type ChannelConfig struct {
 	// OnReload("epoch") first, and a system message with code
 	// CodeReplayIncomplete calls OnReload(CodeReplayIncomplete). When
 	// nothing was received yet, a rejoin asks from ReplaySince or else from
-	// the moment of the first join (client clock). Defaults to false.
+	// 5 s before the first join (client clock; the margin absorbs clock
+	// skew). Defaults to false.
 	Replay bool
 	// ReplaySince, when set with Replay, asks for replay on the very first
 	// join too. Defaults to zero (no replay on first join).
 	ReplaySince time.Time
 }
+
+// clientReplayClockMargin widens a replay that has no broadcast to resume
+// from, for clock skew between this machine and the server.
+const clientReplayClockMargin = 5 * time.Second
 
 // ChannelState is the state of a Channel.
 type ChannelState int
@@ -357,7 +362,10 @@ func (ch *Channel) clJoinPayloadLocked(token string) JoinPayload {
 			cfg.Private = true
 		}
 	case ch.cfg.Replay:
-		since := ch.firstJoinAt.UnixMilli()
+		// Nothing received yet: from the first join, less a margin for
+		// this machine's clock running ahead of the server's (what comes
+		// twice is dropped by offset; nothing was received to repeat).
+		since := ch.firstJoinAt.Add(-clientReplayClockMargin).UnixMilli()
 		if !ch.cfg.ReplaySince.IsZero() {
 			since = ch.cfg.ReplaySince.UnixMilli()
 		}
