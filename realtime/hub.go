@@ -416,8 +416,10 @@ func (h *Hub) lookupTopic(name string) *hubTopic {
 	return h.topics[name]
 }
 
-// addChannel registers ch with its topic, creating the topic if need be.
-func (h *Hub) addChannel(ch *channel) {
+// addChannel registers ch with its topic, creating the topic if need be,
+// and calls registered under the topic's lock: what it queues (the join
+// reply) goes before any frame of the topic.
+func (h *Hub) addChannel(ch *channel, registered func()) {
 	for {
 		h.mu.Lock()
 		t := h.topics[ch.name]
@@ -433,6 +435,7 @@ func (h *Hub) addChannel(ch *channel) {
 		}
 		t.chans[ch] = struct{}{}
 		ch.topic = t
+		registered()
 		t.mu.Unlock()
 		return
 	}

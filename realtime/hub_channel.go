@@ -171,11 +171,10 @@ func (c *conn) join(ctx context.Context, m Message) {
 	if ch.presKey == "" {
 		ch.presKey = rand.Text()[:16]
 	}
-	c.h.addChannel(ch)
+	c.h.addChannel(ch, func() { c.replyOK(m, JoinResponse{PostgresChanges: bindings}) })
 	c.mu.Lock()
 	c.channels[m.Topic] = ch
 	c.mu.Unlock()
-	c.replyOK(m, JoinResponse{PostgresChanges: bindings})
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
 		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventPresenceState, Payload: ch.topic.presenceJSON()})
 	}
