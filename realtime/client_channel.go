@@ -134,6 +134,7 @@ type Channel struct {
 	presence PresenceState
 
 	haveLast   bool
+	joinCursor *BroadcastCursor // the hub's cursor from the last join reply
 	lastEpoch  string
 	lastOffset uint64
 	lastTS     int64
@@ -369,10 +370,15 @@ func (ch *Channel) clJoinPayloadLocked(token string) JoinPayload {
 		if !ch.cfg.ReplaySince.IsZero() {
 			since = ch.cfg.ReplaySince.UnixMilli()
 		}
+		replay := &ReplayConfig{Since: since}
 		if ch.haveLast {
-			since = ch.lastTS
+			// Exact with our hub (epoch and offset); by time elsewhere.
+			replay = &ReplayConfig{Since: ch.lastTS, Epoch: ch.lastEpoch, After: ch.lastOffset}
+			if ch.lastTS == 0 {
+				replay.Since = since
+			}
 		}
-		cfg.Broadcast.Replay = &ReplayConfig{Since: since}
+		cfg.Broadcast.Replay = replay
 		cfg.Private = true
 	}
 	return JoinPayload{Config: cfg, AccessToken: token}
@@ -418,6 +424,17 @@ func (ch *Channel) clApplyJoinReply(ref string, m Message) {
 	}
 	ch.state = ChannelJoined
 	ch.want = true
+	ch.joinCursor = nil
+	if resp.Broadcast != nil && resp.Broadcast.Epoch != "" {
+		cur := *resp.Broadcast
+		ch.joinCursor = &cur
+	}
+	if ch.cfg.Replay && !ch.haveLast && resp.Broadcast != nil && resp.Broadcast.Epoch != "" {
+		// Our hub's cursor: nothing received yet, so resume from the
+		// server's position at this join, not from this machine's clock.
+		ch.haveLast = true
+		ch.lastEpoch, ch.lastOffset = resp.Broadcast.Epoch, resp.Broadcast.Offset
+	}
 	if !ch.everJoined {
 		ch.everJoined = true
 		ch.firstJoinAt = c.opts.clock.Now()
@@ -684,6 +701,12 @@ func (ch *Channel) clHandleSystemLocked(m Message) {
 		c.disp.enqueue(func() { fn(s) })
 	}
 	if s.Code == CodeReplayIncomplete {
+		if ch.cfg.Replay && ch.joinCursor != nil {
+			// After the reload, the stream continues from this join's
+			// cursor: resume from there if the socket drops again.
+			ch.haveLast = true
+			ch.lastEpoch, ch.lastOffset, ch.lastTS = ch.joinCursor.Epoch, ch.joinCursor.Offset, 0
+		}
 		ch.clQueueReloadLocked(CodeReplayIncomplete)
 	}
 }

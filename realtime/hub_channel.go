@@ -171,7 +171,28 @@ func (c *conn) join(ctx context.Context, m Message) {
 	if ch.presKey == "" {
 		ch.presKey = rand.Text()[:16]
 	}
-	c.h.addChannel(ch, func() { c.replyOK(m, JoinResponse{PostgresChanges: bindings}) })
+	// The topic's position, read before the channel is registered: a
+	// publication in between shows as a gap at the next one, which the hub
+	// fills from history.
+	var pos HistoryResult
+	if c.h.lookupTopic(name) == nil {
+		hctx, cancel := context.WithTimeout(ctx, historyTimeout)
+		pos, _ = c.h.broker.History(hctx, name, HistoryQuery{Since: c.h.o.clock.Now(), Limit: 1})
+		cancel()
+	}
+	c.h.addChannel(ch, func() {
+		t := ch.topic
+		if t.epoch == "" && pos.Epoch != "" {
+			t.epoch, t.last = pos.Epoch, pos.Latest
+		}
+		resp := JoinResponse{PostgresChanges: bindings}
+		if t.epoch != "" {
+			// Everything after the topic's last delivery reaches this
+			// channel: that is the client's cursor.
+			resp.Broadcast = &BroadcastCursor{Epoch: t.epoch, Offset: t.last}
+		}
+		c.replyOK(m, resp)
+	})
 	c.mu.Lock()
 	c.channels[m.Topic] = ch
 	c.mu.Unlock()
@@ -200,7 +221,11 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
 		var err error
 		// Bounded: a stuck database must not hold this socket's reader.
 		hctx, cancel := context.WithTimeout(ctx, historyTimeout)
-		res, err = c.h.broker.History(hctx, ch.name, HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit})
+		q := HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit}
+		if r.Epoch != "" {
+			q = HistoryQuery{Epoch: r.Epoch, After: r.After, Limit: limit}
+		}
+		res, err = c.h.broker.History(hctx, ch.name, q)
 		cancel()
 		switch {
 		case err != nil:

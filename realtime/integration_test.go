@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/clock"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
@@ -239,3 +240,39 @@ func TestClientHubRestartReconnectsAndRejoins(t *testing.T) {
 }
 
 var _ sync.Mutex
+
+// skewedClock is the wall clock, off by d: a machine whose clock is wrong.
+type skewedClock struct{ d time.Duration }
+
+func (s skewedClock) Now() time.Time { return time.Now().Add(s.d) }
+func (s skewedClock) NewTimer(d time.Duration) clock.Timer {
+	return clock.Real{}.NewTimer(d)
+}
+
+// TestClientHubResumesFromTheJoinCursorDespiteClockSkew: a dashboard whose
+// clock runs an hour ahead receives nothing, drops, and misses three
+// broadcasts. It resumes from the hub's cursor (epoch and offset from the
+// join reply), not from its clock, so it gets all three replayed.
+func TestClientHubResumesFromTheJoinCursorDespiteClockSkew(t *testing.T) {
+	env := newHubEnv(t)
+	proxy := newDropProxy(t, env.srv.Listener.Addr().String())
+	c := newTestClient(t, "ws://"+proxy.addr()+"/realtime/v1/websocket", "sup:1", realtime.WithClock(skewedClock{time.Hour}))
+	ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
+	got := make(chan realtime.BroadcastMessage, 10)
+	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m })
+	ch.OnReload(func(reason string) { t.Errorf("unexpected reload: %s", reason) })
+	require.NoError(t, ch.Subscribe(waitCtx(t)))
+
+	proxy.setRefusing(true)
+	require.True(t, proxy.dropOne(0))
+	for i := range 3 {
+		_, err := env.hub.Broadcast(ctxBG, "supplier:1", "kpi.updated", map[string]int{"i": i})
+		require.NoError(t, err)
+	}
+	proxy.setRefusing(false)
+	for want := uint64(1); want <= 3; want++ {
+		m := recv(t, got)
+		require.Equal(t, want, m.Meta.Offset)
+		require.True(t, m.Meta.Replayed)
+	}
+}

@@ -74,6 +74,11 @@ type ReplayConfig struct {
 	Since int64 `json:"since"`
 	// Limit caps how many are replayed; 0 means the server's maximum.
 	Limit int `json:"limit,omitempty"`
+	// Epoch and After are the hub's exact alternative to Since: replay
+	// what follows offset After of stream Epoch (a broadcast's meta, or
+	// the join reply's cursor). When Epoch is set, Since is ignored.
+	Epoch string `json:"epoch,omitempty"`
+	After uint64 `json:"after,omitempty"`
 }
 
 // PresenceConfig configures presence on a channel.
@@ -102,6 +107,17 @@ type ReplyPayload struct {
 // JoinResponse is the response of a successful join reply.
 type JoinResponse struct {
 	PostgresChanges []PostgresChangeFilter `json:"postgres_changes"`
+	// Broadcast is the hub's cursor: the topic's stream position at the
+	// join. Every broadcast after it reaches the channel (or the client is
+	// told to reload), so a client that has received nothing yet resumes
+	// from here. Absent from Supabase's replies.
+	Broadcast *BroadcastCursor `json:"broadcast,omitempty"`
+}
+
+// BroadcastCursor is a position in a topic's stream.
+type BroadcastCursor struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
 }
 
 // ErrorResponse is the response of an error reply.

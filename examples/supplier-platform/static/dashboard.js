@@ -43,7 +43,7 @@
   // What was seen, to resume without a gap and drop duplicates: the
   // history epoch and newest offset, and the newest meta.ts (ms) for
   // replay.since.
-  let epoch = "", offset = 0, lastTs = 0;
+  let epoch = "", offset = 0, lastTs = 0, joinCursor = null;
   const presenceKey = "viewer-" + Math.random().toString(36).slice(2, 10);
   let presence = {}; // key -> {phx_ref: meta}
   const kpis = {};
@@ -177,7 +177,13 @@
     // replays everything since then, or says replay_incomplete. The first
     // join asks for nothing: replay fills gaps, it is not a state API (a
     // real dashboard loads its state from the API when it opens).
-    if (joinedOnce) config.broadcast.replay = { since: lastTs || firstJoinAt - 5000 };
+    // With the epoch and offset of the last event (or of the hub's cursor
+    // in the join reply) the hub resumes exactly, whatever this browser's
+    // clock says; since is the fallback.
+    if (joinedOnce) {
+      config.broadcast.replay = { since: lastTs || firstJoinAt - 5000 };
+      if (epoch) { config.broadcast.replay.epoch = epoch; config.broadcast.replay.after = offset; }
+    }
     send({ topic: topic, event: "phx_join", payload: { config: config, access_token: token }, ref: joinRef, join_ref: joinRef });
   }
 
@@ -204,6 +210,9 @@
         if (p.status === "ok") {
           joined = true;
           if (!joinedOnce) firstJoinAt = Date.now();
+          // The hub's cursor: where this dashboard's stream starts.
+          joinCursor = (p.response && p.response.broadcast) || null;
+          if (!epoch && joinCursor && joinCursor.epoch) { epoch = joinCursor.epoch; offset = joinCursor.offset || 0; }
           joinedOnce = true;
           attempt = 0;
           setConn("live", "live");
@@ -237,6 +246,8 @@
           notice("Reloading: some events were missed while disconnected and can no longer be replayed; " +
             "the view was reset and shows what arrives from now on.");
           lastTs = Date.now() - 5000; // the browser's clock may lag the server's; offsets drop repeats
+          // The stream continues from this join's cursor: resume from there.
+          if (joinCursor && joinCursor.epoch) { epoch = joinCursor.epoch; offset = joinCursor.offset || 0; }
         } else if (p.code === "token_expired" || p.code === "token_invalid") {
           refuse(p.message || "token refused");
         }
