@@ -477,3 +477,34 @@ func TestHubPostgresChangeFilters(t *testing.T) {
 	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", realtime.PostgresChange{Type: "TRUNCATE"})
 	require.ErrorContains(t, err, "INSERT, UPDATE or DELETE")
 }
+
+func TestHubJoinCursorAndReplayByOffset(t *testing.T) {
+	env := newHubEnv(t)
+	p := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	_, r := p.join("supplier:3", joinPayload)
+	var resp realtime.JoinResponse
+	require.NoError(t, json.Unmarshal(r.Response, &resp))
+	require.NotNil(t, resp.Broadcast, "the hub's cursor")
+	require.Equal(t, uint64(0), resp.Broadcast.Offset)
+	epoch := resp.Broadcast.Epoch
+	for range 3 {
+		_, err := env.hub.Broadcast(ctxBG, "supplier:3", "e", nil)
+		require.NoError(t, err)
+	}
+	q := dialPeer(t, env.url, "sup:3", realtime.VSN2)
+	_, r = q.join("supplier:3", map[string]any{"config": map[string]any{"private": true,
+		"broadcast": map[string]any{"replay": map[string]any{"epoch": epoch, "after": 1, "since": 9_999_999_999_999}}}})
+	require.NoError(t, json.Unmarshal(r.Response, &resp))
+	require.Equal(t, realtime.BroadcastCursor{Epoch: epoch, Offset: 3}, *resp.Broadcast)
+	// By offset, the (absurd) since is ignored: 2 and 3 come back.
+	for want := uint64(2); want <= 3; want++ {
+		b := q.readBroadcast()
+		require.Equal(t, want, b.Meta.Offset)
+		require.True(t, b.Meta.Replayed)
+	}
+	require.Contains(t, string(q.readEvent("system").Payload), realtime.CodeReplayComplete)
+
+	s := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	s.mustJoin("supplier:3", map[string]any{"config": map[string]any{"broadcast": map[string]any{"replay": map[string]any{"epoch": "other", "after": 1}}}})
+	require.Contains(t, string(s.readEvent("system").Payload), realtime.CodeReplayIncomplete, "another epoch's offsets mean nothing here")
+}
