@@ -1,7 +1,6 @@
 package pgbroker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,13 +32,8 @@ const component = "realtime"
 // an operator can find it in pg_stat_activity.
 const ApplicationName = "wedsync-realtime-listen"
 
-// maxNotify is the largest notification this broker sends; Postgres refuses
-// payloads of 8000 bytes or more. A publication whose notification would be
-// larger travels by reference and receivers read it from the history table.
-const maxNotify = 7900
-
-// maxNames caps topic, event and origin together, so that a notification
-// by reference always fits.
+// maxNames caps topic, event and origin together (the topic travels in the
+// notification, which Postgres caps below 8000 bytes).
 const maxNames = 4096
 
 // ErrNotMigrated is returned by New when the broker's tables are missing
@@ -176,9 +169,6 @@ type Broker struct {
 
 	lockSQL, storeSQL, historySQL, sweepSQL, rowSQL string
 	sweepKey                                        string
-	// inlineAny reports that the server keeps any UTF-8 text byte for byte
-	// (UTF8 or SQL_ASCII), so non-ASCII payloads may travel inline.
-	inlineAny bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -213,8 +203,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowSQL: x(rowSQL),
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
 	}
-	var encoding string
-	err := pool.QueryRow(ctx, x(`SELECT current_setting('server_encoding') FROM {{schema}}.realtime_meta`)).Scan(&encoding)
+	var one int
+	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
@@ -225,7 +215,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		}
 		return nil, fmt.Errorf("pgbroker: check tables in schema %q: %w", o.schema, err)
 	}
-	b.inlineAny = encoding == "UTF8" || encoding == "SQL_ASCII"
 
 	conn, err := b.listenConn(ctx)
 	if err != nil {
@@ -336,13 +325,8 @@ const storeSQL = `WITH t AS (
     DELETE FROM {{schema}}.realtime_history h USING cut c
      WHERE h.topic = $1::text AND h."offset" > c.old AND h."offset" <= c.off
 )
-SELECT pg_notify($7::text, CASE
-         WHEN $8::text IS NOT NULL AND octet_length(n.h) + 1 + octet_length($8::text) <= $10::int
-         THEN n.h || chr(10) || $8::text ELSE n.h END)
-  FROM (SELECT json_build_object('s', $9::text, 't', $1::text, 'e', t.epoch, 'o', t.last_offset,
-                                 'us', (extract(epoch FROM t.last_time) * 1000000)::bigint,
-                                 'ev', $2::text, 'or', $4::text)::text AS h
-          FROM t, ins) n`
+SELECT pg_notify($7::text, json_build_object('s', $8::text, 't', $1::text, 'e', t.epoch, 'o', t.last_offset)::text)
+  FROM t, ins`
 
 // historySQL answers a HistoryQuery in one statement (one snapshot). The
 // trim mark is the stored one, moved up past publications that have
@@ -444,15 +428,11 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	if body == nil {
 		body = []byte{}
 	}
-	var inline any // the payload as text when it may travel inline
-	if len(body) < maxNotify && utf8.Valid(body) && bytes.IndexByte(body, 0) < 0 && (b.inlineAny || isASCII(body)) {
-		inline = string(body)
-	}
 	cutoff := b.opts.clock.Now().Add(-b.opts.historyTTL)
 	batch := &pgx.Batch{}
 	batch.Queue(b.lockSQL, topic, rand.Text()[:8])
 	batch.Queue(b.storeSQL, topic, event, body, origin, int64(b.opts.historySize), cutoff,
-		b.opts.channel, inline, b.opts.schema, maxNotify)
+		b.opts.channel, b.opts.schema)
 	br := b.pool.SendBatch(ctx, batch)
 	p := realtime.Publication{Topic: topic, Event: event, Payload: payload, Origin: origin}
 	var off int64
@@ -469,15 +449,6 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	p.Offset = uint64(off)
 	p.Time = p.Time.UTC()
 	return p, nil
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // History implements realtime.Broker with the memory broker's semantics,
@@ -638,21 +609,17 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// header is the JSON head of a notification (see storeSQL).
+// header is a notification: which publication (see storeSQL).
 type header struct {
 	Schema string `json:"s"`
 	Topic  string `json:"t"`
 	Epoch  string `json:"e"`
 	Offset uint64 `json:"o"`
-	Micros int64  `json:"us"`
-	Event  string `json:"ev"`
-	Origin string `json:"or"`
 }
 
 func (b *Broker) dispatch(ctx context.Context, msg string) {
-	head, body, inline := strings.Cut(msg, "\n")
 	var h header
-	if err := json.Unmarshal([]byte(head), &h); err != nil {
+	if err := json.Unmarshal([]byte(msg), &h); err != nil {
 		b.log.Warn("pgbroker: ignoring a malformed notification", "channel", b.opts.channel, "err", err)
 		return
 	}
@@ -664,9 +631,7 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 		return
 	}
 	// The notification says which publication; its content comes from the
-	// history table, never from the notification (see rowSQL). The inline
-	// copy only tells that the row exists.
-	_, _ = body, inline
+	// history table, never from the notification (see rowSQL).
 	p := realtime.Publication{Topic: h.Topic, Offset: h.Offset}
 	var payload []byte
 	var created time.Time

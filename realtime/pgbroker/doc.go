@@ -29,9 +29,10 @@
 // so it never goes back. The second inserts the history row, trims what is
 // over WithHistorySize (and, when the oldest kept publication has outlived
 // WithHistoryTTL, what has) and queues a NOTIFY on WithChannel. The
-// notification carries the publication inline when it fits under 7,900
-// bytes; otherwise it carries the topic and offset and receivers read the
-// row back. Postgres delivers notifications after commit, in commit order,
+// notification names the publication (schema, topic, epoch, offset) and
+// receivers read the row back: any role that can connect may NOTIFY any
+// channel, so a notification is a hint, never content. Postgres delivers
+// notifications after commit, in commit order,
 // so handlers see publications in offset order per topic, and only once
 // they are in history.
 //
@@ -47,8 +48,8 @@
 // Notifications that arrive before Attach are dropped. When the connection
 // is lost the broker reconnects with backoff (WithReconnectBackoff) and then
 // calls OnResync, because publications committed in between were missed;
-// it also calls OnResync when a publication notified by reference was
-// trimmed before it could be read. Brokers on different schemas may share a
+// it also calls OnResync when a notified publication cannot be read (the
+// database is away). Brokers on different schemas may share a
 // channel: each ignores the others' notifications.
 //
 // # History and epochs
