@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -327,7 +326,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has written the error response.
 	}
 	ws.SetReadLimit(h.o.maxFrame)
-	c := newConn(h, ws, vsn, token, p)
+	c := newConn(h, ws, vsn, token)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -654,6 +653,3 @@ func encodePublication(vsn string, p Publication, replayed bool) outFrame {
 	b = append(b, '}')
 	return outFrame{typ: websocket.MessageText, data: EncodeText(vsn, Message{Topic: wire, Event: EventBroadcast, Payload: b})}
 }
-
-// formatRef formats a numeric ref.
-func formatRef(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // channel is one socket's membership of one topic.
@@ -70,7 +72,7 @@ func (ch *channel) deliver(p Publication, f *pubFrames) {
 			ch.closed = true
 			ch.pending = nil
 			ch.conn.h.slowConsumers.Add(1)
-			ch.conn.abort(1008, "slow consumer: too much to replay")
+			ch.conn.abort(websocket.StatusPolicyViolation, "slow consumer: too much to replay")
 			return
 		}
 		ch.pending = append(ch.pending, p)

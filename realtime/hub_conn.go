@@ -43,7 +43,7 @@ type conn struct {
 	wg      sync.WaitGroup // the drain in progress and the closer
 }
 
-func newConn(h *Hub, ws *websocket.Conn, vsn, token string, _ *Principal) *conn {
+func newConn(h *Hub, ws *websocket.Conn, vsn, token string) *conn {
 	c := &conn{
 		h: h, ws: ws, vsn: vsn, token: token, id: h.nextConn.Add(1),
 		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),

@@ -3,7 +3,6 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -172,7 +171,3 @@ func (p *peer) readEvent(event string) realtime.Message {
 func closeStatus(err error) websocket.StatusCode { return websocket.CloseStatus(err) }
 
 func fakeClock() *clock.Fake { return clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC)) }
-
-var errTimeout = errors.New("timeout")
-
-var _ = errTimeout

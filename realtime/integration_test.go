@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -238,8 +237,6 @@ func TestClientHubRestartReconnectsAndRejoins(t *testing.T) {
 	require.Equal(t, "after", recv(t, got))
 	require.GreaterOrEqual(t, c.Stats().Reconnects, int64(1))
 }
-
-var _ sync.Mutex
 
 // skewedClock is the wall clock, off by d: a machine whose clock is wrong.
 type skewedClock struct{ d time.Duration }

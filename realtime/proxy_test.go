@@ -2,7 +2,9 @@ package realtime_test
 
 import (
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 
@@ -89,16 +91,8 @@ func (p *dropProxy) dropOne(pick int) bool {
 	if len(p.conns) == 0 {
 		return false
 	}
-	ids := make([]int, 0, len(p.conns))
-	for id := range p.conns {
-		ids = append(ids, id)
-	}
-	// Map iteration order is random; sort for a reproducible pick.
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j] < ids[j-1]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
+	// Sorted, for a pick the seed reproduces.
+	ids := slices.Sorted(maps.Keys(p.conns))
 	c := p.conns[ids[pick%len(ids)]]
 	delete(p.conns, ids[pick%len(ids)])
 	c.Close()

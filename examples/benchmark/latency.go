@@ -167,9 +167,16 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	defer cancel()
 	werr := wait(wctx, t, "deliveries")
 	arrivals := recv.stopRecording()
-	res.e2e = make([]time.Duration, 0, len(sentAt))
-	for id, t := range sentAt {
-		if a, ok := arrivals[id]; ok {
+	collect(&res, sentAt, arrivals)
+	return res, werr
+}
+
+// collect fills the latencies from when each message was sent (call and
+// return) and when it arrived, counts the ones that never did, and sorts.
+func collect[K comparable](res *latencyResult, sent map[K][2]time.Time, arrived map[K]time.Time) {
+	res.e2e = make([]time.Duration, 0, len(sent))
+	for id, t := range sent {
+		if a, ok := arrived[id]; ok {
 			res.e2e = append(res.e2e, a.Sub(t[0]))
 			res.queued = append(res.queued, max(0, a.Sub(t[1])))
 		} else {
@@ -179,7 +186,6 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	sortDurations(res.e2e)
 	sortDurations(res.queued)
 	sortDurations(res.sendCall)
-	return res, werr
 }
 
 // riverLatency is the River floor for (c): no-op jobs inserted one per
@@ -282,16 +288,6 @@ drain:
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for id, t := range inserted {
-		if a, ok := started[id]; ok {
-			res.e2e = append(res.e2e, a.Sub(t[0]))
-			res.queued = append(res.queued, max(0, a.Sub(t[1])))
-		} else {
-			res.missing++
-		}
-	}
-	sortDurations(res.e2e)
-	sortDurations(res.queued)
-	sortDurations(res.sendCall)
+	collect(&res, inserted, started)
 	return res, nil
 }

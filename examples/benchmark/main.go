@@ -128,18 +128,25 @@ func runRealtime(c config, rc rtConfig) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	fmt.Printf("realtime benchmark  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", time.Now().Format("2006-01-02 15:04"),
+	printHeader("realtime benchmark", "high")
+	return realtimeBench(ctx, rc)
+}
+
+// printHeader names the run and the machine, and measures how busy the
+// machine is for a second first: other work skews every figure (throughput
+// figures come out low, latencies high), so say so.
+func printHeader(name, skew string) {
+	fmt.Printf("%s  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", name, time.Now().Format("2006-01-02 15:04"),
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	idle := begin()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a measuring window, not synchronisation
 	if m := idle.end(); m.machine >= 0 {
 		fmt.Printf("machine CPU busy before start: %.0f%%", m.machine)
 		if m.machine > 15 {
-			fmt.Print("  WARNING: something else is running; figures will be high and noisy")
+			fmt.Printf("  WARNING: something else is running; figures will be %s and noisy", skew)
 		}
 		fmt.Println()
 	}
-	return realtimeBench(ctx, rc)
 }
 
 func run(c config) error {
@@ -167,19 +174,8 @@ func run(c config) error {
 			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime)", s)
 		}
 	}
-	fmt.Printf("webhook benchmark  %s  %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", time.Now().Format("2006-01-02 15:04"),
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	printHeader("webhook benchmark", "low")
 	fmt.Printf("payload %d B JSON, receiver signature verification %s\n", c.payloadSize, onOff(c.verify))
-	// Other work on the machine skews every figure: say so.
-	idle := begin()
-	time.Sleep(time.Second)
-	if m := idle.end(); m.machine >= 0 {
-		fmt.Printf("machine CPU busy before start: %.0f%%", m.machine)
-		if m.machine > 15 {
-			fmt.Print("  WARNING: something else is running; figures will be low and noisy")
-		}
-		fmt.Println()
-	}
 	fmt.Println()
 
 	recv, err := newReceiver()
