@@ -22,7 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
 )
 
 // The algorithms a JWTAuthenticator accepts. Anything else, "none" above
@@ -69,7 +69,7 @@ type jwtOptions struct {
 	issSet     bool
 	leeway     time.Duration
 	requireExp bool
-	clock      clock.Clock
+	clock      clockwork.Clock
 }
 
 func defaultJWTOptions() jwtOptions {
@@ -78,7 +78,7 @@ func defaultJWTOptions() jwtOptions {
 		claimPath:  "app_metadata.supplier_id",
 		leeway:     30 * time.Second,
 		requireExp: true,
-		clock:      clock.Real{},
+		clock:      clockwork.NewRealClock(),
 	}
 }
 
@@ -163,7 +163,7 @@ func WithRequireExpiry(require bool) JWTOption {
 
 // WithJWTClock sets the clock for the exp, nbf and iat checks and for the
 // JWKS cache. Defaults to the wall clock.
-func WithJWTClock(c clock.Clock) JWTOption {
+func WithJWTClock(c clockwork.Clock) JWTOption {
 	return func(o *jwtOptions) { o.clock = c }
 }
 
@@ -615,7 +615,7 @@ type jwksRemote struct {
 	url    string
 	client *http.Client
 	ttl    time.Duration
-	clock  clock.Clock
+	clock  clockwork.Clock
 
 	mu        sync.Mutex
 	keys      []jwksKey

@@ -27,7 +27,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
@@ -113,9 +114,9 @@ func jwtSign(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.MapC
 	return s
 }
 
-func jwtNew(t testing.TB, opts ...realtime.JWTOption) (*realtime.JWTAuthenticator, *clock.Fake) {
+func jwtNew(t testing.TB, opts ...realtime.JWTOption) (*realtime.JWTAuthenticator, *clockwork.FakeClock) {
 	t.Helper()
-	fc := clock.NewFake(jwtTestNow)
+	fc := clockwork.NewFakeClockAt(jwtTestNow)
 	a, err := realtime.NewJWTAuthenticator(append([]realtime.JWTOption{realtime.WithJWTClock(fc)}, opts...)...)
 	require.NoError(t, err)
 	return a, fc
@@ -813,7 +814,7 @@ func TestSupplierAuthorizer(t *testing.T) {
 // token, and a token it accepts must verify by an independent check.
 func FuzzJWTAuthenticate(f *testing.F) {
 	ek := jwtTestECKey(f)
-	fc := clock.NewFake(jwtTestNow)
+	fc := clockwork.NewFakeClockAt(jwtTestNow)
 	a, err := realtime.NewJWTAuthenticator(
 		realtime.WithHS256Secret(jwtTestSecret),
 		realtime.WithJWKS(jwtSet(jwtECJWK("ec1", &ek.PublicKey))),

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
 )
 
 // Publication is one broadcast in a topic's history.
@@ -108,11 +108,11 @@ type BrokerOption func(*brokerOptions)
 type brokerOptions struct {
 	historySize int
 	historyTTL  time.Duration
-	clock       clock.Clock
+	clock       clockwork.Clock
 }
 
 func defaultBrokerOptions() brokerOptions {
-	return brokerOptions{historySize: 1000, historyTTL: time.Hour, clock: clock.Real{}}
+	return brokerOptions{historySize: 1000, historyTTL: time.Hour, clock: clockwork.NewRealClock()}
 }
 
 // WithHistorySize caps how many publications each topic keeps for replay.
@@ -125,7 +125,7 @@ func WithHistoryTTL(d time.Duration) BrokerOption { return func(o *brokerOptions
 
 // WithBrokerClock sets the clock that stamps publications and ages history.
 // Defaults to the wall clock.
-func WithBrokerClock(c clock.Clock) BrokerOption { return func(o *brokerOptions) { o.clock = c } }
+func WithBrokerClock(c clockwork.Clock) BrokerOption { return func(o *brokerOptions) { o.clock = c } }
 
 func (o brokerOptions) validate() error {
 	if o.historySize < 1 {

@@ -14,8 +14,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/internal/backoff"
-	"github.com/wedsync/integrations/internal/clock"
+
+	"github.com/wedsync/integrations/internal/loop"
 )
 
 // Client errors.
@@ -392,7 +395,7 @@ func (c *Client) clRefreshLoop() {
 		c.mu.Lock()
 		exp, changed := c.tokenExp, c.tokenChanged
 		c.mu.Unlock()
-		var t clock.Timer
+		var t clockwork.Timer
 		var fire <-chan time.Time
 		switch {
 		case retryIn > 0:
@@ -401,7 +404,7 @@ func (c *Client) clRefreshLoop() {
 			t = clk.NewTimer(clRefreshDelay(clk.Now(), exp))
 		}
 		if t != nil {
-			fire = t.C()
+			fire = t.Chan()
 		}
 		select {
 		case <-c.ctx.Done():
@@ -473,7 +476,7 @@ func (c *Client) clRun() {
 		d := c.bo.FullJitter(attempt)
 		attempt++
 		c.opts.logger.Debug("realtime client reconnect scheduled", "in", d)
-		if clock.Sleep(c.ctx, clk, d) != nil {
+		if loop.Sleep(c.ctx, clk, d) != nil {
 			return
 		}
 	}
@@ -612,7 +615,7 @@ func (c *Client) clHeartbeat(sess *clientSession) {
 		case <-sess.done:
 			t.Stop()
 			return
-		case <-t.C():
+		case <-t.Chan():
 		}
 		sess.mu.Lock()
 		unanswered := sess.hbRef
@@ -741,7 +744,7 @@ func (c *Client) clScheduleRejoin(sess *clientSession, ch *Channel) {
 	ch.rejoinAttempt++
 	ch.mu.Unlock()
 	sess.wg.Go(func() {
-		err := clock.Sleep(sess.ctx, c.opts.clock, d)
+		err := loop.Sleep(sess.ctx, c.opts.clock, d)
 		ch.mu.Lock()
 		ch.rejoinScheduled = false
 		again := err == nil && ch.want && ch.state == ChannelErrored

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
 )
 
 // TokenSource returns a fresh access token and when it expires (zero means
@@ -30,7 +30,7 @@ type clientOptions struct {
 	backoffMax        time.Duration
 	dialOptions       *websocket.DialOptions
 	logger            *slog.Logger
-	clock             clock.Clock
+	clock             clockwork.Clock
 	readLimit         int64
 	onStateChange     func(ConnState)
 	onResync          func(ctx context.Context)
@@ -60,7 +60,7 @@ func defaultClientOptions() clientOptions {
 		backoffMin:        DefaultClientBackoffMin,
 		backoffMax:        DefaultClientBackoffMax,
 		logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-		clock:             clock.Real{},
+		clock:             clockwork.NewRealClock(),
 		readLimit:         DefaultClientReadLimit,
 	}
 }
@@ -139,7 +139,7 @@ func WithLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o
 
 // WithClock sets the clock that drives heartbeats, backoff and token
 // refresh. Defaults to the wall clock.
-func WithClock(c clock.Clock) ClientOption { return func(o *clientOptions) { o.clock = c } }
+func WithClock(c clockwork.Clock) ClientOption { return func(o *clientOptions) { o.clock = c } }
 
 // WithReadLimit sets the largest frame, in bytes, the client accepts; a
 // larger one closes the socket. Defaults to 1 MiB.

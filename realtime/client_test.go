@@ -17,7 +17,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/realtime"
 )
 
@@ -537,7 +538,7 @@ func TestClientPresence(t *testing.T) {
 func TestClientHeartbeatUnansweredReconnects(t *testing.T) {
 	fs := startClFakeServer(t, realtime.VSN1)
 	fs.noHeartbeatReply.Store(true)
-	fclk := clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+	fclk := clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 	resync := make(chan struct{}, 4)
 	errs := make(chan error, 16)
 	c := clNewClient(t, fs,
@@ -553,16 +554,16 @@ func TestClientHeartbeatUnansweredReconnects(t *testing.T) {
 	require.NoError(t, ch.Subscribe(ctx))
 	join1 := fc.expectEvent(t, "realtime:supplier:1", realtime.EventJoin)
 
-	require.NoError(t, fclk.BlockUntil(ctx, 1)) // the heartbeat timer
+	require.NoError(t, fclk.BlockUntilContext(ctx, 1)) // the heartbeat timer
 	fclk.Advance(10 * time.Second)
 	hb := fc.expectEvent(t, realtime.PhoenixTopic, realtime.EventHeartbeat)
 	require.NotEmpty(t, hb.Ref)
 	require.Empty(t, hb.JoinRef)
 	require.JSONEq(t, `{}`, string(hb.Payload))
 
-	require.NoError(t, fclk.BlockUntil(ctx, 1)) // the next heartbeat timer
-	fclk.Advance(10 * time.Second)              // the first is still unanswered
-	require.NoError(t, fclk.BlockUntil(ctx, 1)) // the reconnect backoff (or the new session's heartbeat)
+	require.NoError(t, fclk.BlockUntilContext(ctx, 1)) // the next heartbeat timer
+	fclk.Advance(10 * time.Second)                     // the first is still unanswered
+	require.NoError(t, fclk.BlockUntilContext(ctx, 1)) // the reconnect backoff (or the new session's heartbeat)
 	fclk.Advance(time.Second)
 
 	fc2 := fs.nextConn(t)
@@ -582,7 +583,7 @@ func TestClientHeartbeatUnansweredReconnects(t *testing.T) {
 // another heartbeat on the same socket.
 func TestClientHeartbeatAnsweredKeepsSocket(t *testing.T) {
 	fs := startClFakeServer(t, realtime.VSN2)
-	fclk := clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+	fclk := clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 	c := clNewClient(t, fs, realtime.WithClock(fclk), realtime.WithHeartbeatInterval(time.Second))
 	ctx := clCtx(t)
 	fc := fs.nextConn(t)
@@ -592,7 +593,7 @@ func TestClientHeartbeatAnsweredKeepsSocket(t *testing.T) {
 	require.NoError(t, ch.Subscribe(ctx))
 	var refs []string
 	for i := range 3 {
-		require.NoError(t, fclk.BlockUntil(ctx, 1))
+		require.NoError(t, fclk.BlockUntilContext(ctx, 1))
 		fclk.Advance(time.Second)
 		refs = append(refs, fc.expectEvent(t, realtime.PhoenixTopic, realtime.EventHeartbeat).Ref)
 		// The server answered before recording the heartbeat; a broadcast
@@ -747,7 +748,7 @@ func TestClientSetAccessToken(t *testing.T) {
 // joined channels, and again before a reconnect.
 func TestClientTokenSourceRefresh(t *testing.T) {
 	fs := startClFakeServer(t, realtime.VSN1)
-	fclk := clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+	fclk := clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 	var calls atomic.Int32
 	src := func(ctx context.Context) (string, time.Time, error) {
 		n := calls.Add(1)
@@ -766,7 +767,7 @@ func TestClientTokenSourceRefresh(t *testing.T) {
 	require.Equal(t, "jwt-1", clJoinPayload(t, join).AccessToken)
 
 	// Heartbeat and refresh timers; the refresh is due at 8 minutes.
-	require.NoError(t, fclk.WaitFor(ctx, func(n int, next time.Time) bool { return n >= 2 }))
+	require.NoError(t, fclk.BlockUntilContext(ctx, 2))
 	fclk.Advance(8 * time.Minute)
 	m := fc.expectEvent(t, "realtime:supplier:1", realtime.EventAccessToken)
 	require.Equal(t, join.JoinRef, m.JoinRef)

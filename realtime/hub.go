@@ -17,7 +17,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/backoff"
-	"github.com/wedsync/integrations/internal/clock"
+
+	"github.com/wedsync/integrations/internal/loop"
 )
 
 // Hub is the server dashboards connect to with the Supabase Realtime
@@ -374,7 +375,7 @@ func (h *Hub) sweep() {
 		case <-h.ctx.Done():
 			t.Stop()
 			return
-		case <-t.C():
+		case <-t.Chan():
 		}
 		now := h.o.clock.Now()
 		h.mu.Lock()
@@ -585,7 +586,7 @@ func (h *Hub) resync(t *hubTopic) {
 			wait := retry.FullJitter(failures)
 			failures++
 			h.o.logger.Warn("realtime: reading history to fill a gap failed; retrying", "topic", t.name, "err", err, "in", wait)
-			if clock.Sleep(h.ctx, h.o.clock, wait) != nil {
+			if loop.Sleep(h.ctx, h.o.clock, wait) != nil {
 				t.mu.Lock()
 				t.resyncing = false
 				t.mu.Unlock()

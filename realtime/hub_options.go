@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
 )
 
 // Option configures a Hub.
@@ -18,7 +18,7 @@ type hubOptions struct {
 	auth           Authenticator
 	authz          Authorizer
 	broker         Broker
-	clock          clock.Clock
+	clock          clockwork.Clock
 	logger         *slog.Logger
 	sendQueue      int
 	sendQueueBytes int
@@ -40,7 +40,7 @@ type hubOptions struct {
 func defaultHubOptions() hubOptions {
 	return hubOptions{
 		authz:          SupplierAuthorizer{},
-		clock:          clock.Real{},
+		clock:          clockwork.NewRealClock(),
 		logger:         slog.New(slog.DiscardHandler),
 		sendQueue:      1024,
 		sendQueueBytes: 8 << 20,
@@ -76,7 +76,7 @@ func WithBroker(b Broker) Option { return func(o *hubOptions) { o.broker = b } }
 
 // WithHubClock sets the clock for idle and token-expiry checks. Defaults to the
 // wall clock.
-func WithHubClock(c clock.Clock) Option { return func(o *hubOptions) { o.clock = c } }
+func WithHubClock(c clockwork.Clock) Option { return func(o *hubOptions) { o.clock = c } }
 
 // WithHubLogger sets the logger. Defaults to discarding. Tokens and payloads
 // are never logged.

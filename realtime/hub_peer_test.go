@@ -15,7 +15,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/realtime"
 )
 
@@ -170,4 +171,6 @@ func (p *peer) readEvent(event string) realtime.Message {
 
 func closeStatus(err error) websocket.StatusCode { return websocket.CloseStatus(err) }
 
-func fakeClock() *clock.Fake { return clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC)) }
+func fakeClock() *clockwork.FakeClock {
+	return clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+}

@@ -13,7 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
@@ -239,12 +240,12 @@ func TestClientHubRestartReconnectsAndRejoins(t *testing.T) {
 }
 
 // skewedClock is the wall clock, off by d: a machine whose clock is wrong.
-type skewedClock struct{ d time.Duration }
+type skewedClock struct {
+	clockwork.Clock
+	d time.Duration
+}
 
 func (s skewedClock) Now() time.Time { return time.Now().Add(s.d) }
-func (s skewedClock) NewTimer(d time.Duration) clock.Timer {
-	return clock.Real{}.NewTimer(d)
-}
 
 // TestClientHubResumesFromTheJoinCursorDespiteClockSkew: a dashboard whose
 // clock runs an hour ahead receives nothing, drops, and misses three
@@ -253,7 +254,7 @@ func (s skewedClock) NewTimer(d time.Duration) clock.Timer {
 func TestClientHubResumesFromTheJoinCursorDespiteClockSkew(t *testing.T) {
 	env := newHubEnv(t)
 	proxy := newDropProxy(t, env.srv.Listener.Addr().String())
-	c := newTestClient(t, "ws://"+proxy.addr()+"/realtime/v1/websocket", "sup:1", realtime.WithClock(skewedClock{time.Hour}))
+	c := newTestClient(t, "ws://"+proxy.addr()+"/realtime/v1/websocket", "sup:1", realtime.WithClock(skewedClock{clockwork.NewRealClock(), time.Hour}))
 	ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
 	got := make(chan realtime.BroadcastMessage, 10)
 	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m })

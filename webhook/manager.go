@@ -188,7 +188,7 @@ func (m *Manager) pruneLoop(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-t.C():
+		case <-t.Chan():
 		}
 	}
 }

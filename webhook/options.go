@@ -8,7 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/internal/jobs"
 )
 
@@ -23,7 +24,7 @@ type options struct {
 	httpClient     *http.Client
 	allowed        []netip.Prefix
 	allowHTTP      bool
-	clock          clock.Clock
+	clock          clockwork.Clock
 	schedule       []time.Duration
 	jitter         float64
 	timeout        time.Duration
@@ -53,7 +54,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		schema:         "wedsync",
-		clock:          clock.Real{},
+		clock:          clockwork.NewRealClock(),
 		schedule:       []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
 		jitter:         0.2,
 		timeout:        30 * time.Second,
@@ -114,7 +115,7 @@ func WithInsecureHTTP(allow bool) Option { return func(o *options) { o.allowHTTP
 
 // WithClock sets the time source; tests pass a fake clock (see
 // webhooktest.NewClock). Default: the wall clock.
-func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+func WithClock(c clockwork.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithRetrySchedule sets the delay before each attempt, the first included
 // (usually 0: at once). Default Svix's: 0, 5s, 5m, 30m, 2h, 5h, 10h, 10h

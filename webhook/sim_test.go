@@ -18,7 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	. "github.com/wedsync/integrations/webhook"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
@@ -28,7 +29,7 @@ var clockT0 = time.Date(2026, 6, 6, 9, 0, 0, 0, time.UTC)
 type simEnv struct {
 	t    *testing.T
 	m    *Manager
-	clk  *clock.Fake
+	clk  *clockwork.FakeClock
 	log  chan Attempt
 	logs *syncBuffer
 }
@@ -52,7 +53,7 @@ func (s *syncBuffer) String() string {
 
 func newSim(t *testing.T, opts ...Option) *simEnv {
 	t.Helper()
-	e := &simEnv{t: t, clk: clock.NewFake(clockT0), log: make(chan Attempt, 4096), logs: &syncBuffer{}}
+	e := &simEnv{t: t, clk: clockwork.NewFakeClockAt(clockT0), log: make(chan Attempt, 4096), logs: &syncBuffer{}}
 	base := []Option{
 		WithClock(e.clk),
 		WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8")),
@@ -153,7 +154,7 @@ func TestRetryScheduleRunsToTheEndOnSimulatedClock(t *testing.T) {
 		require.GreaterOrEqual(t, gap, d*8/10, "attempt %d waits about %s", i+2, d)
 		require.LessOrEqual(t, gap, d*12/10, "attempt %d waits about %s", i+2, d)
 		e.settle()
-		e.clk.Set(a.NextAttemptAt)
+		e.clk.Advance(max(0, a.NextAttemptAt.Sub(e.clk.Now())))
 		a = e.next()
 		require.Equal(t, i+2, a.Number)
 	}
@@ -279,7 +280,7 @@ func TestEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, EndpointEnabled, got.Status, "still enabled after %s of failures", a.At.Sub(clockT0))
 		e.settle()
-		e.clk.Set(a.NextAttemptAt)
+		e.clk.Advance(max(0, a.NextAttemptAt.Sub(e.clk.Now())))
 	}
 	require.Equal(t, clockT0.Add(5*24*time.Hour), a.At, "disabled on the first failure five days in")
 	got, err := e.m.GetEndpoint(context.Background(), ep.ID)
@@ -309,7 +310,7 @@ func TestSuccessResetsTheFailureRun(t *testing.T) {
 	require.Equal(t, AttemptSucceeded, e.next().Status)
 	e.settle()
 	for range 2 {
-		e.clk.Set(a.NextAttemptAt)
+		e.clk.Advance(max(0, a.NextAttemptAt.Sub(e.clk.Now())))
 		a = e.next()
 		e.settle()
 	}

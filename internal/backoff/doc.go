@@ -1,7 +1,7 @@
 // Package backoff computes how long to wait before the next attempt of
 // something that failed: a webhook delivery, a provider call, a calendar
 // write. It only computes durations; sleeping is the caller's business (see
-// internal/clock), so the same numbers work for in-process retries and for
+// internal/loop), so the same numbers work for in-process retries and for
 // durable jobs that are rescheduled in the database.
 //
 // Two shapes are offered. A Schedule is a fixed list of delays, one per

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Args is a job's payload. Kind names the handler; the value is stored as
@@ -64,12 +65,44 @@ type Queue interface {
 	// Insert enqueues jobs outside any host transaction.
 	Insert(ctx context.Context, params ...InsertParams) error
 	// InsertTx enqueues jobs inside the host's transaction: they exist only
-	// if tx commits. Memory queues return ErrNoDatabase.
+	// if tx commits. A nil tx means Insert; memory queues return
+	// ErrNoDatabase for a real one.
 	InsertTx(ctx context.Context, tx pgx.Tx, params ...InsertParams) error
-	// Start begins working jobs until Stop is called or ctx ends.
+	// InTx runs fn in a transaction of the queue's database, committed when
+	// fn returns nil; memory queues call fn with a nil tx. A package writes
+	// its rows and the jobs that follow from them in one InTx, and its
+	// stores accept the nil tx of memory mode.
+	InTx(ctx context.Context, fn func(tx pgx.Tx) error) error
+	// Start begins working jobs until Stop is called.
 	Start(ctx context.Context) error
-	// Stop stops fetching and waits for running handlers (or ctx) to finish.
+	// Stop stops fetching and waits for running handlers to finish, or for
+	// ctx to end: then it cancels the handlers and returns ctx.Err() at
+	// once. Jobs not yet finished stay queued (for good in Postgres mode).
 	Stop(ctx context.Context) error
+	// WaitIdle blocks until no job is running and none is due now (jobs
+	// scheduled for later do not count), or ctx ends. Tests use it to know
+	// the queue has settled before they move a fake clock or read results.
+	WaitIdle(ctx context.Context) error
+}
+
+// Config chooses and tunes a queue for Open.
+type Config struct {
+	// Pool switches to Postgres mode (River) when not nil. Defaults to nil:
+	// memory mode.
+	Pool *pgxpool.Pool
+	// River tunes the Postgres-mode queue.
+	River RiverConfig
+	// Memory tunes the memory-mode queue.
+	Memory MemoryConfig
+}
+
+// Open returns a River queue on cfg.Pool, or a memory queue when there is
+// no pool: the one switch between the SDK's two modes.
+func Open(ws *Workers, cfg Config) (Queue, error) {
+	if cfg.Pool != nil {
+		return NewRiver(cfg.Pool, ws, cfg.River)
+	}
+	return NewMemory(ws, cfg.Memory), nil
 }
 
 // ErrNoDatabase is returned by memory-mode calls that need Postgres.

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wedsync/integrations/internal/clock"
 	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/pgtest"
 )
@@ -72,7 +73,7 @@ func (r *recorder) wait(t *testing.T, n int) {
 
 func TestMemoryOrderPriorityThenTime(t *testing.T) {
 	ctx := context.Background()
-	fake := clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+	fake := clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 	rec := newRecorder()
 	ws := jobs.NewWorkers()
 	jobs.Register(ws, rec.handler(nil))
@@ -100,7 +101,7 @@ func TestMemoryOrderPriorityThenTime(t *testing.T) {
 
 func TestMemorySnoozeAndRetryOnFakeClock(t *testing.T) {
 	ctx := context.Background()
-	fake := clock.NewFake(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
+	fake := clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 	rec := newRecorder()
 	ws := jobs.NewWorkers()
 	jobs.Register(ws, rec.handler(map[int]int{1: 2, 2: 2}))
@@ -113,7 +114,7 @@ func TestMemorySnoozeAndRetryOnFakeClock(t *testing.T) {
 	for range 4 {
 		next, ok := q.NextRunAt()
 		require.True(t, ok)
-		fake.Set(next)
+		fake.Advance(next.Sub(fake.Now()))
 		require.NoError(t, q.WaitIdle(ctx))
 	}
 	rec.wait(t, 2)
@@ -134,9 +135,15 @@ func TestMemoryUniqueAndNoTx(t *testing.T) {
 	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: echoArgs{N: 7}, Unique: true}, jobs.InsertParams{Args: echoArgs{N: 7}, Unique: true}))
 	w, _ := q.Len()
 	require.Equal(t, 1, w)
-	require.ErrorIs(t, q.InsertTx(ctx, nil, jobs.InsertParams{Args: echoArgs{N: 1}}), jobs.ErrNoDatabase)
+	require.ErrorIs(t, q.InsertTx(ctx, fakeTx{}, jobs.InsertParams{Args: echoArgs{N: 1}}), jobs.ErrNoDatabase)
+	require.NoError(t, q.InsertTx(ctx, nil, jobs.InsertParams{Args: echoArgs{N: 8}}), "a nil tx is a plain insert")
+	w, _ = q.Len()
+	require.Equal(t, 2, w)
 	require.ErrorIs(t, q.Insert(ctx, jobs.InsertParams{Args: otherArgs{}}), jobs.ErrUnknownKind)
 }
+
+// fakeTx stands for a host transaction memory mode cannot join.
+type fakeTx struct{ pgx.Tx }
 
 type otherArgs struct{}
 
@@ -180,4 +187,71 @@ func TestRiverInsertTxCommitAndRollback(t *testing.T) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	require.ElementsMatch(t, []int{2, 4}, []int{rec.seen[0].N, rec.seen[1].N})
+}
+
+// The memory queue on the wall clock: one job due in an hour must leave the
+// dispatcher asleep, not spinning, and Stop must return within its context
+// even when a handler ignores its own.
+
+// idleWindow is how long the idle test watches the dispatcher. Idleness can
+// only be observed over real time; nothing here waits for an event.
+const idleWindow = 300 * time.Millisecond
+
+func TestMemoryIdleOnTheRealClockDoesNotSpin(t *testing.T) {
+	ctx := context.Background()
+	ws := jobs.NewWorkers()
+	rec := newRecorder()
+	jobs.Register(ws, rec.handler(map[int]int{2: 1}))
+	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
+	require.NoError(t, q.Start(ctx))
+	defer func() { require.NoError(t, q.Stop(ctx)) }()
+	// One job an hour away, one that snoozes for a minute after its first run.
+	require.NoError(t, q.Insert(ctx,
+		jobs.InsertParams{Args: echoArgs{N: 1}, RunAt: time.Now().Add(time.Hour)},
+		jobs.InsertParams{Args: echoArgs{N: 2, Mode: "snooze"}}))
+	require.NoError(t, q.WaitIdle(ctx))
+	before := q.Wakeups()
+	<-time.After(idleWindow)
+	turns := q.Wakeups() - before
+	t.Logf("dispatcher turns in %s with two jobs waiting: %d", idleWindow, turns)
+	require.LessOrEqual(t, turns, int64(2), "the dispatcher must sleep until the next job is due")
+	waiting, running := q.Len()
+	require.Equal(t, 2, waiting)
+	require.Zero(t, running)
+}
+
+func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
+	ctx := context.Background()
+	ws := jobs.NewWorkers()
+	started, release := make(chan struct{}), make(chan struct{})
+	jobs.Register(ws, func(context.Context, *jobs.Job[echoArgs]) error {
+		close(started)
+		<-release // ignores its context on purpose
+		return nil
+	})
+	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
+	require.NoError(t, q.Start(ctx))
+	require.NoError(t, q.Insert(ctx,
+		jobs.InsertParams{Args: echoArgs{N: 1}},
+		jobs.InsertParams{Args: echoArgs{N: 2}, RunAt: time.Now().Add(time.Hour)}))
+	<-started
+
+	stopCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- q.Stop(stopCtx) }()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(time.Minute):
+		t.Fatal("Stop did not return after its context ended")
+	}
+	require.ErrorContains(t, q.Start(ctx), "still stopping", "Start waits for the stuck handler")
+
+	close(release)
+	require.NoError(t, q.Stop(ctx), "a second Stop waits for what the first left running")
+	require.NoError(t, q.Start(ctx), "and then the queue can start again")
+	require.NoError(t, q.Stop(ctx))
+	waiting, _ := q.Len()
+	require.Equal(t, 1, waiting, "the job due in an hour is kept")
 }

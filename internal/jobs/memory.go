@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
 )
 
 // MemoryConfig tunes the memory queue. Zero fields take the defaults.
@@ -23,7 +23,7 @@ type MemoryConfig struct {
 	// Defaults to 25, as River.
 	MaxAttempts int
 	// Clock drives due times. Defaults to the wall clock.
-	Clock clock.Clock
+	Clock clockwork.Clock
 }
 
 // MemoryQueue is the memory-mode Queue: an in-process scheduler with River's
@@ -40,11 +40,14 @@ type MemoryQueue struct {
 	active    map[string]bool
 	wake      chan struct{}
 	running   bool
+	stopping  chan struct{}      // closed when a Stop that gave up waiting has seen everything end
 	stopFetch context.CancelFunc // stops the dispatcher
 	stopWork  context.CancelFunc // cancels running handlers
 	wg        sync.WaitGroup
 	busy      int           // handed to a worker and not finished
 	changed   chan struct{} // closed and replaced when a job finishes
+
+	wakeups atomic.Int64 // dispatcher loop turns, for the idle test
 }
 
 type memJob struct {
@@ -67,7 +70,7 @@ func NewMemory(ws *Workers, cfg MemoryConfig) *MemoryQueue {
 		cfg.MaxAttempts = 25
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real{}
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	return &MemoryQueue{
 		cfg:     cfg,
@@ -117,10 +120,18 @@ func (q *MemoryQueue) Insert(ctx context.Context, ps ...InsertParams) error {
 	return nil
 }
 
-// InsertTx returns ErrNoDatabase: memory mode has no transactions.
-func (q *MemoryQueue) InsertTx(context.Context, pgx.Tx, ...InsertParams) error {
-	return ErrNoDatabase
+// InsertTx with a nil tx is Insert; with a transaction it returns
+// ErrNoDatabase: memory mode has no transactions.
+func (q *MemoryQueue) InsertTx(ctx context.Context, tx pgx.Tx, ps ...InsertParams) error {
+	if tx != nil {
+		return ErrNoDatabase
+	}
+	return q.Insert(ctx, ps...)
 }
+
+// InTx calls fn with a nil transaction: memory mode has none, and the
+// stores of memory mode take nil.
+func (q *MemoryQueue) InTx(_ context.Context, fn func(tx pgx.Tx) error) error { return fn(nil) }
 
 func (q *MemoryQueue) poke() {
 	select {
@@ -136,6 +147,14 @@ func (q *MemoryQueue) Start(ctx context.Context) error {
 	if q.running {
 		return errors.New("jobs: memory queue already started")
 	}
+	if q.stopping != nil {
+		select {
+		case <-q.stopping:
+			q.stopping = nil
+		default:
+			return errors.New("jobs: memory queue is still stopping: a handler has not returned since Stop gave up waiting")
+		}
+	}
 	q.running = true
 	base := context.WithoutCancel(ctx)
 	var fetchCtx, workCtx context.Context
@@ -150,40 +169,69 @@ func (q *MemoryQueue) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops dispatching, waits for running handlers (or ctx), and keeps
-// jobs not yet started so Start may resume them.
+// Stop stops dispatching and waits for running handlers to return, or for
+// ctx to end: then it cancels the handlers' contexts and returns ctx.Err()
+// at once, without waiting for handlers that ignore their context (they
+// finish in the background; Start fails until they have). Jobs not yet
+// started are kept, so Start may resume them.
 func (q *MemoryQueue) Stop(ctx context.Context) error {
 	q.mu.Lock()
 	if !q.running {
+		stopping := q.stopping
 		q.mu.Unlock()
-		return nil
+		if stopping == nil {
+			return nil
+		}
+		// An earlier Stop gave up waiting: wait again.
+		select {
+		case <-stopping:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	q.running = false
 	stopFetch, stopWork := q.stopFetch, q.stopWork
 	q.mu.Unlock()
 	stopFetch()
 	done := make(chan struct{})
 	go func() { q.wg.Wait(); close(done) }()
-	var err error
 	select {
 	case <-done:
+		stopWork()
+		return nil
 	case <-ctx.Done():
-		err = ctx.Err()
 	}
 	stopWork()
-	<-done
+	select {
+	case <-done:
+		return nil
+	default:
+	}
 	q.mu.Lock()
-	q.running = false
+	q.stopping = done
 	q.mu.Unlock()
-	return err
+	return ctx.Err()
 }
 
+// maxClockDrift is how far the clock may move between reading it and
+// arming the dispatcher's timer before the dispatcher looks again. On the
+// wall clock the two readings are microseconds apart; a fake clock can jump
+// by hours in between, and the timer would then fire that much late.
+const maxClockDrift = time.Millisecond
+
 // dispatch moves due jobs to the ready heap and hands the best to workers.
+// Between jobs it blocks on one timer (the next due time), a wake-up (an
+// insert or a finished job) or ctx: it never polls.
 func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 	defer q.wg.Done()
 	defer close(work)
-	for {
+	clk := q.cfg.Clock
+	rearmed := false
+	for ctx.Err() == nil {
+		q.wakeups.Add(1)
 		q.mu.Lock()
-		now := q.cfg.Clock.Now()
+		now := clk.Now()
 		for q.scheduled.Len() > 0 && !q.scheduled[0].runAt.After(now) {
 			heap.Push(&q.ready, heap.Pop(&q.scheduled))
 		}
@@ -199,6 +247,7 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 		q.mu.Unlock()
 
 		if next != nil {
+			rearmed = false
 			select {
 			case work <- next:
 				continue
@@ -210,25 +259,21 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 				return
 			}
 		}
-		var timer clock.Timer
+		var timer clockwork.Timer
 		var fire <-chan time.Time
 		if wait >= 0 {
-			timer = q.cfg.Clock.NewTimer(wait)
-			fire = timer.C()
-			// The clock may have moved between reading it and starting the
-			// timer (a fake clock can jump by hours); the timer would then
-			// fire late. Look again instead.
-			if !q.cfg.Clock.Now().Equal(now) {
+			timer = clk.NewTimer(wait)
+			fire = timer.Chan()
+			// Look again, once, if the clock jumped meanwhile.
+			if !rearmed && clk.Since(now) > maxClockDrift {
 				timer.Stop()
+				rearmed = true
 				continue
 			}
 		}
+		rearmed = false
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return
 		case <-q.wake:
 		case <-fire:
 		}
@@ -296,6 +341,11 @@ func (q *MemoryQueue) NextRunAt() (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// Wakeups counts the dispatcher's loop turns since the queue was made: one
+// per job handed out, insert, finished job or timer. A queue whose only job
+// waits an hour turns it once or twice, not continuously.
+func (q *MemoryQueue) Wakeups() int64 { return q.wakeups.Load() }
 
 // WaitIdle blocks until no job is running and none is due before the clock
 // moves; jobs scheduled in the future do not count. Tests use it to know the

@@ -75,6 +75,7 @@ func (c RiverConfig) withDefaults() RiverConfig {
 // RiverQueue is the Postgres-mode Queue.
 type RiverQueue struct {
 	cfg    RiverConfig
+	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]
 	kinds  map[string]bool
 }
@@ -120,7 +121,7 @@ func NewRiver(pool *pgxpool.Pool, ws *Workers, cfg RiverConfig) (*RiverQueue, er
 	if err != nil {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
-	return &RiverQueue{cfg: cfg, client: client, kinds: kinds}, nil
+	return &RiverQueue{cfg: cfg, pool: pool, client: client, kinds: kinds}, nil
 }
 
 func (q *RiverQueue) params(ps []InsertParams) ([]river.InsertManyParams, error) {
@@ -164,8 +165,11 @@ func (q *RiverQueue) Insert(ctx context.Context, ps ...InsertParams) error {
 	return err
 }
 
-// InsertTx enqueues jobs in the host's transaction.
+// InsertTx enqueues jobs in the host's transaction; a nil tx means Insert.
 func (q *RiverQueue) InsertTx(ctx context.Context, tx pgx.Tx, ps ...InsertParams) error {
+	if tx == nil {
+		return q.Insert(ctx, ps...)
+	}
 	if len(ps) == 0 {
 		return nil
 	}
@@ -194,13 +198,48 @@ func anyUnique(ps []InsertParams) bool {
 // Start begins working jobs.
 func (q *RiverQueue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 
-// Stop stops fetching and waits for running jobs or ctx.
+// InTx runs fn in a transaction on the queue's pool.
+func (q *RiverQueue) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, q.pool, fn)
+}
+
+// Stop stops fetching and waits for running jobs. When ctx ends first, it
+// cancels the running jobs' contexts and returns ctx.Err() at once; River
+// rescues any job whose completion was not recorded.
 func (q *RiverQueue) Stop(ctx context.Context) error {
 	err := q.client.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return q.client.StopAndCancel(context.WithoutCancel(ctx))
+	if ctx.Err() != nil {
+		_ = q.client.StopAndCancel(ctx) // cancels the jobs, returns at once
+		return ctx.Err()
 	}
 	return err
+}
+
+// waitIdlePoll is how often WaitIdle looks at the job table.
+const waitIdlePoll = 20 * time.Millisecond
+
+// WaitIdle polls the queue's rows until none is running or due. River
+// promotes scheduled jobs every few seconds, so a job that fell due a
+// moment ago counts as due until it has run.
+func (q *RiverQueue) WaitIdle(ctx context.Context) error {
+	sql := `SELECT count(*) FROM ` + pgx.Identifier{q.cfg.Schema, "river_job"}.Sanitize() + `
+		WHERE queue = $1 AND (state = 'running' OR (state IN ('available', 'retryable', 'scheduled') AND scheduled_at <= now()))`
+	for {
+		var n int
+		if err := q.pool.QueryRow(ctx, sql, q.cfg.Queue).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		t := time.NewTimer(waitIdlePoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Client exposes the River client, for benchmarks and operators.

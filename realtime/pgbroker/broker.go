@@ -17,7 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/realtime"
 )
@@ -49,7 +50,7 @@ type options struct {
 	schema          string
 	historySize     int
 	historyTTL      time.Duration
-	clock           clock.Clock
+	clock           clockwork.Clock
 	logger          *slog.Logger
 	channel         string
 	backoffMin      time.Duration
@@ -63,7 +64,7 @@ func defaultOptions() options {
 		schema:      migrate.DefaultSchema,
 		historySize: 1000,
 		historyTTL:  time.Hour,
-		clock:       clock.Real{},
+		clock:       clockwork.NewRealClock(),
 		logger:      slog.New(slog.DiscardHandler),
 		channel:     "wedsync_realtime",
 		backoffMin:  100 * time.Millisecond,
@@ -86,7 +87,7 @@ func WithHistoryTTL(d time.Duration) Option { return func(o *options) { o.histor
 // WithClock sets the clock that ages history (TTL trimming and the trim
 // sweep's timer). Publication times come from the database's
 // clock_timestamp(), not from this clock. Defaults to the wall clock.
-func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+func WithClock(c clockwork.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithLogger sets the logger for the LISTEN connection's losses and
 // reconnects and for trim sweeps. Payloads are never logged. Defaults to
@@ -670,7 +671,7 @@ func (b *Broker) sweepLoop() {
 		case <-b.ctx.Done():
 			t.Stop()
 			return
-		case <-t.C():
+		case <-t.Chan():
 		}
 		if _, err := b.sweep(b.ctx); err != nil && b.ctx.Err() == nil {
 			b.log.Warn("pgbroker: history trim sweep failed", "err", err)

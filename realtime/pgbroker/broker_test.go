@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
@@ -237,7 +238,7 @@ func TestTrimByTTL(t *testing.T) {
 	ctx := testCtx(t)
 	// Publication times come from the database clock; the fake clock only
 	// ages them. It starts an hour behind, so nothing has expired.
-	fake := clock.NewFake(time.Now().Add(-time.Hour))
+	fake := clockwork.NewFakeClockAt(time.Now().Add(-time.Hour))
 	b := newBroker(t, db, pgbroker.WithClock(fake), pgbroker.WithHistoryTTL(time.Minute), pgbroker.WithTrimInterval(1000*time.Hour)) // no background sweep here
 	idle, err := b.Publish(ctx, "idle", "e", json.RawMessage(`1`), "")
 	require.NoError(t, err)
@@ -254,7 +255,7 @@ func TestTrimByTTL(t *testing.T) {
 	require.Len(t, res.Publications, 3)
 
 	// Now everything published so far is just over the TTL old.
-	fake.Set(pubs[2].Time.Add(time.Minute + time.Microsecond))
+	fake.Advance(max(0, (pubs[2].Time.Add(time.Minute + time.Microsecond)).Sub(fake.Now())))
 	res, err = b.History(ctx, "t", realtime.HistoryQuery{After: 0, Epoch: epoch})
 	require.NoError(t, err)
 	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 3}, res, "expired, even before anything is deleted")

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wedsync/integrations/internal/clock"
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/webhook"
 )
 
 // NewClock returns a fake clock for webhook.WithClock. Move it with Advance
 // or Set; BlockUntil waits until code under test is waiting on it.
-func NewClock(start time.Time) *clock.Fake { return clock.NewFake(start) }
+func NewClock(start time.Time) *clockwork.FakeClock { return clockwork.NewFakeClockAt(start) }
 
 // Delivery is one request the receiver got.
 type Delivery struct {
