@@ -1,46 +1,26 @@
-// Package webhook signs, sends and verifies webhooks to vendors' CRMs and
-// tools, following Standard Webhooks (https://www.standardwebhooks.com).
+// Package webhook signs and verifies webhooks the Standard Webhooks way
+// (https://www.standardwebhooks.com). It imports the standard library only,
+// so a vendor or integrator who embeds the verifier gets nothing else: no
+// database driver, no job queue.
 //
-// # Receiving: Verifier (for vendors and integrators)
+// # Receiving: Verifier
 //
 // NewVerifier, Verifier.Verify and Verifier.Middleware check the
 // webhook-id, webhook-timestamp and webhook-signature headers against the raw
 // body: v1 (HMAC-SHA256, whsec_ secrets) and v1a (Ed25519, whpk_ keys),
 // several signatures per header (secret rotation), a tolerance window (5
-// minutes by default) and constant-time comparison. signature.go and
-// middleware.go use the standard library only, so a third party can embed
-// them without pulling in the rest of this module's dependencies' behaviour.
-// Errors are typed (ErrMissingHeader, ErrTimestampTooOld, ...) for
-// errors.Is.
+// minutes by default) and constant-time comparison. Middleware has the
+// net/http middleware shape, func(http.Handler) http.Handler, so it fits any
+// router's chain. Errors are typed (ErrMissingHeader, ErrTimestampTooOld,
+// ...) for errors.Is.
 //
-// # Sending: Manager (for the WedSync backend)
+// # Sending: Signer
 //
-// A Manager keeps endpoints per supplier (URL, event-type filter, status,
-// rate limit, signing secrets encrypted at rest with AES-256-GCM) and
-// delivers messages to them durably:
+// NewSigner and Signer.SetHeaders sign an outgoing request; several secrets
+// sign side by side while a secret is rotated.
 //
-//   - Send and SendTx fan a message out to every matching endpoint of its
-//     supplier. SendTx writes the message and its delivery jobs in the host's
-//     own pgx.Tx (the transactional outbox): a committed booking always
-//     produces its webhook, a rolled-back one never does.
-//   - Each delivery is a River job in Postgres mode (WithPostgres): it
-//     survives a crash of the host process, and every host instance shares
-//     the work. Without WithPostgres the manager runs in memory mode, which is
-//     for demos and tests and loses everything on exit.
-//   - Failed deliveries are retried on Svix's schedule (at once, 5s, 5m, 30m,
-//     2h, 5h, 10h, 10h, with 20% jitter); Retry-After is honoured up to a day;
-//     a timeout or 429 waits at least a minute; 410 Gone disables the
-//     endpoint, and so does failing without a break for 5 days. A
-//     per-endpoint circuit breaker stops hammering a dead endpoint while the
-//     others flow, and a per-supplier fair share keeps one supplier's burst
-//     from starving the rest.
-//   - Every attempt is logged (time, status, latency, first 4 KiB of the
-//     response, error) for ListAttempts, Stats, Resend and Recover.
-//   - Outbound requests are SSRF-safe: private, loopback, link-local and
-//     metadata addresses are refused when dialling, unless the host allows a
-//     range with WithAllowedNetworks; https is required unless
-//     WithInsecureHTTP.
-//
-// Deliveries are at least once: a receiver deduplicates on webhook-id.
-// docs/webhooks.md in the repository is the specification vendors read.
+// The durable sender that WedSync runs (endpoints, fan-out, retries, the
+// attempt log) is the sub-package webhook/delivery; test helpers are in
+// webhook/webhooktest. docs/webhooks.md in the repository is the
+// specification vendors read.
 package webhook

@@ -9,15 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/wedsync/integrations/webhook"
 )
 
-// A receiver checks a delivery against its endpoint secret. WithNow pins the
+// A receiver checks a delivery against its endpoint secret. WithClock pins the
 // clock to the message's time so that the example's output does not change;
 // real receivers leave the default wall clock.
 func ExampleVerifier_Verify() {
 	v, err := webhook.NewVerifier("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-		webhook.WithNow(func() time.Time { return time.Unix(1614265330, 0) }))
+		webhook.WithClock(clockwork.NewFakeClockAt(time.Unix(1614265330, 0))))
 	if err != nil {
 		panic(err)
 	}

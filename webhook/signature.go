@@ -543,10 +543,23 @@ func WithTolerance(d time.Duration) VerifierOption {
 	return func(o *verifierOptions) { o.tolerance = d }
 }
 
-// WithNow sets the clock the verifier compares timestamps with; tests pass a
-// fixed time. A nil func restores the default. Defaults to [time.Now].
-func WithNow(now func() time.Time) VerifierOption {
-	return func(o *verifierOptions) { o.now = now }
+// Clock tells the time. A *clockwork.FakeClock (github.com/jonboulle/clockwork)
+// satisfies it, and so does any type with a Now method.
+type Clock interface {
+	Now() time.Time
+}
+
+// WithClock sets the clock the verifier compares timestamps with; tests
+// pass a fake or fixed one. A nil Clock restores the default. Defaults to
+// the wall clock ([time.Now]).
+func WithClock(c Clock) VerifierOption {
+	return func(o *verifierOptions) {
+		if c == nil {
+			o.now = nil
+			return
+		}
+		o.now = c.Now
+	}
 }
 
 // NewVerifier returns a Verifier for secret, which is one of

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 const (
@@ -33,7 +35,7 @@ func FuzzVerify(f *testing.F) {
 	pk := PrefixEd25519PublicKey + base64.StdEncoding.EncodeToString(pub)
 	other := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-secret-of-32-bytes-long!"))
 	now := time.Unix(1614265330, 0)
-	v, err := NewVerifier(fuzzSecret, WithSecrets(pk, other), WithNow(func() time.Time { return now }))
+	v, err := NewVerifier(fuzzSecret, WithSecrets(pk, other), WithClock(clockwork.NewFakeClockAt(now)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -34,7 +34,7 @@ const (
 var vecTime = time.Unix(vecTS, 0)
 
 func fixedNow(t time.Time) webhook.VerifierOption {
-	return webhook.WithNow(func() time.Time { return t })
+	return webhook.WithClock(fixedClock(t))
 }
 
 func b64(n int, fill byte) string {
@@ -218,8 +218,8 @@ func TestVerifyTolerance(t *testing.T) {
 		_, err := webhook.NewVerifier(vecSecret, webhook.WithTolerance(d))
 		require.ErrorContains(t, err, "WithTolerance")
 	}
-	// WithNow(nil) falls back to the wall clock.
-	v := newVerifier(t, vecSecret, webhook.WithNow(nil))
+	// WithClock(nil) falls back to the wall clock.
+	v := newVerifier(t, vecSecret, webhook.WithClock(nil))
 	h, err := s.Headers(vecID, time.Now(), body)
 	require.NoError(t, err)
 	require.NoError(t, v.Verify(h, body))
@@ -696,3 +696,8 @@ func TestMiddlewareOverHTTP(t *testing.T) {
 	require.Contains(t, string(msg), "no matching signature")
 	require.Empty(t, received)
 }
+
+// fixedClock is a clock stopped at one instant.
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }

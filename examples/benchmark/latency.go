@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 type latencyResult struct {
@@ -40,16 +40,16 @@ func latency(ctx context.Context, c config, recv *receiver, db *benchDB) error {
 		opts := baseOptions(sink)
 		name := fmt.Sprintf("memory, %d workers", c.workers)
 		if mode == "memory" {
-			opts = append(opts, webhook.WithMemoryWorkers(c.workers))
+			opts = append(opts, delivery.WithMemoryWorkers(c.workers))
 		} else {
 			if err := db.reset(ctx); err != nil {
 				return err
 			}
-			opts = append(opts, webhook.WithPostgres(db.pool), webhook.WithSchema(db.schema), webhook.WithEncryptionKey(db.key),
-				webhook.WithQueueConfig(webhook.QueueConfig{MaxWorkers: c.maxWorkers, FetchCooldown: c.cooldown, FetchPollInterval: c.poll}))
+			opts = append(opts, delivery.WithPostgres(db.pool), delivery.WithSchema(db.schema), delivery.WithEncryptionKey(db.key),
+				delivery.WithQueueConfig(delivery.QueueConfig{MaxWorkers: c.maxWorkers, FetchCooldown: c.cooldown, FetchPollInterval: c.poll}))
 			name = fmt.Sprintf("postgres, %s, poll %s", riverConfig{c.maxWorkers, c.cooldown, c.poll}, c.poll)
 		}
-		m, err := webhook.NewManager(opts...)
+		m, err := delivery.NewManager(opts...)
 		if err != nil {
 			return err
 		}
@@ -91,9 +91,9 @@ func latency(ctx context.Context, c config, recv *receiver, db *benchDB) error {
 	return nil
 }
 
-func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m *webhook.Manager, body []byte) (latencyResult, error) {
+func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m *delivery.Manager, body []byte) (latencyResult, error) {
 	var res latencyResult
-	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
 	if err != nil {
 		return res, err
 	}
@@ -108,7 +108,7 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 		defer cancel()
 		_ = m.Stop(sctx)
 	}()
-	msg := webhook.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
+	msg := delivery.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
 
 	// Warm-up: connections to the receiver and to Postgres.
 	t := sink.expect(100)

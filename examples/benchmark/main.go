@@ -29,7 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test"
@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone")
 	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
 	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object); (d) defaults to 200")
-	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (webhook.WithMemoryWorkers) and plain-HTTP concurrency")
+	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers) and plain-HTTP concurrency")
 	flag.BoolVar(&c.verify, "verify", false, "receiver verifies Standard Webhooks signatures (plain POSTs are then signed too)")
 	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL)")
 	flag.IntVar(&c.poolConns, "pool-conns", 0, "pgxpool MaxConns for the manager and for River (0: pgx default, max(4, cores))")
@@ -362,9 +362,9 @@ func target(ok bool) string {
 }
 
 // manager options shared by every scenario.
-func baseOptions(sink *hookSink) []webhook.Option {
-	return []webhook.Option{
-		webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true),
-		webhook.WithAttemptHook(sink.hook),
+func baseOptions(sink *hookSink) []delivery.Option {
+	return []delivery.Option{
+		delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true),
+		delivery.WithAttemptHook(sink.hook),
 	}
 }

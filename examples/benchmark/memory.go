@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // memoryThroughput is scenario (a): n messages through a memory-mode manager
@@ -67,15 +68,15 @@ func memoryThroughput(ctx context.Context, c config, recv *receiver) error {
 // memory-mode manager and times first Send to last logged attempt.
 func memoryManagerRun(ctx context.Context, c config, recv *receiver, body []byte, client *http.Client) (measured, error) {
 	sink := &hookSink{}
-	opts := append(baseOptions(sink), webhook.WithMemoryWorkers(c.workers))
+	opts := append(baseOptions(sink), delivery.WithMemoryWorkers(c.workers))
 	if client != nil {
-		opts = append(opts, webhook.WithHTTPClient(client))
+		opts = append(opts, delivery.WithHTTPClient(client))
 	}
-	m, err := webhook.NewManager(opts...)
+	m, err := delivery.NewManager(opts...)
 	if err != nil {
 		return measured{}, err
 	}
-	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
 	if err != nil {
 		return measured{}, err
 	}
@@ -90,7 +91,7 @@ func memoryManagerRun(ctx context.Context, c config, recv *receiver, body []byte
 		defer cancel()
 		_ = m.Stop(sctx)
 	}()
-	msg := webhook.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
+	msg := delivery.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
 
 	// Warm-up: open connections, grow heaps.
 	warm := min(1000, c.n/10)
@@ -124,7 +125,7 @@ func memoryManagerRun(ctx context.Context, c config, recv *receiver, body []byte
 
 // setVerify points the receiver's verifier at the endpoint's secret when
 // -verify is on.
-func setVerify(ctx context.Context, c config, recv *receiver, m *webhook.Manager, epID string) error {
+func setVerify(ctx context.Context, c config, recv *receiver, m *delivery.Manager, epID string) error {
 	if !c.verify {
 		return recv.verify("")
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // queueName is the River queue the webhook manager works (see NewManager).
@@ -56,7 +56,7 @@ func openDB(ctx context.Context, c config) (*benchDB, error) {
 	db := &benchDB{pool: pool, schema: "bench_" + randomHex(4), key: make([]byte, 32)}
 	db.riverSchema = db.schema + "_river"
 	_, _ = rand.Read(db.key)
-	if err := webhook.Migrate(ctx, pool, db.schema); err != nil {
+	if err := delivery.Migrate(ctx, pool, db.schema); err != nil {
 		db.close()
 		return nil, err
 	}
@@ -323,21 +323,21 @@ func insertPath(c config) string {
 // it and times until every delivery has been logged.
 func managerPostgres(ctx context.Context, c config, recv *receiver, db *benchDB, rc riverConfig, body []byte, profile string) (insert, deliver measured, err error) {
 	sink := &hookSink{}
-	m, err := webhook.NewManager(append(baseOptions(sink),
-		webhook.WithPostgres(db.pool), webhook.WithSchema(db.schema), webhook.WithEncryptionKey(db.key),
-		webhook.WithQueueConfig(webhook.QueueConfig{MaxWorkers: rc.maxWorkers, FetchCooldown: rc.cooldown, FetchPollInterval: rc.poll}),
+	m, err := delivery.NewManager(append(baseOptions(sink),
+		delivery.WithPostgres(db.pool), delivery.WithSchema(db.schema), delivery.WithEncryptionKey(db.key),
+		delivery.WithQueueConfig(delivery.QueueConfig{MaxWorkers: rc.maxWorkers, FetchCooldown: rc.cooldown, FetchPollInterval: rc.poll}),
 	)...)
 	if err != nil {
 		return insert, deliver, err
 	}
-	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_bench", URL: recv.URL})
 	if err != nil {
 		return insert, deliver, err
 	}
 	if err := setVerify(ctx, c, recv, m, ep.ID); err != nil {
 		return insert, deliver, err
 	}
-	msg := webhook.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
+	msg := delivery.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
 
 	sp := begin()
 	if err := insertMessages(ctx, c, db, m, msg); err != nil {
@@ -380,7 +380,7 @@ func managerPostgres(ctx context.Context, c config, recv *receiver, db *benchDB,
 
 // insertMessages stores n messages (with their delivery jobs) by the
 // configured path from c.insertConc goroutines.
-func insertMessages(ctx context.Context, c config, db *benchDB, m *webhook.Manager, msg webhook.Message) error {
+func insertMessages(ctx context.Context, c config, db *benchDB, m *delivery.Manager, msg delivery.Message) error {
 	per := c.batch
 	if c.insertMode == "send" {
 		per = 1
@@ -396,7 +396,7 @@ func insertMessages(ctx context.Context, c config, db *benchDB, m *webhook.Manag
 		}
 		mu.Unlock()
 	}
-	batch := make([]webhook.Message, per)
+	batch := make([]delivery.Message, per)
 	for i := range batch {
 		batch[i] = msg
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // receiver is a loopback HTTP server that answers 204 and counts requests.
@@ -110,7 +111,7 @@ func (r *receiver) close() {
 	_ = r.srv.Shutdown(ctx)
 }
 
-// tracker counts attempts reported by webhook.WithAttemptHook and closes
+// tracker counts attempts reported by delivery.WithAttemptHook and closes
 // done when want of them have been seen.
 type tracker struct {
 	want   int64
@@ -118,7 +119,7 @@ type tracker struct {
 	failed atomic.Int64
 	done   chan struct{}
 	once   sync.Once
-	first  atomic.Pointer[webhook.Attempt]
+	first  atomic.Pointer[delivery.Attempt]
 }
 
 func newTracker(want int) *tracker {
@@ -129,9 +130,9 @@ func newTracker(want int) *tracker {
 	return t
 }
 
-func (t *tracker) add(a webhook.Attempt) {
+func (t *tracker) add(a delivery.Attempt) {
 	var n int64
-	if a.Status == webhook.AttemptSucceeded {
+	if a.Status == delivery.AttemptSucceeded {
 		n = t.ok.Add(1) + t.failed.Load()
 	} else {
 		t.first.CompareAndSwap(nil, &a)
@@ -146,7 +147,7 @@ func (t *tracker) add(a webhook.Attempt) {
 // phases (warm-up, measurement).
 type hookSink struct{ cur atomic.Pointer[tracker] }
 
-func (s *hookSink) hook(a webhook.Attempt) {
+func (s *hookSink) hook(a delivery.Attempt) {
 	if t := s.cur.Load(); t != nil {
 		t.add(a)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/wedsync/integrations/realtime"
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // maxBodyBytes caps API request bodies: room for a 256 KiB payload (the
@@ -30,7 +30,7 @@ var static embed.FS
 // behind a bearer token, the realtime hub itself, and the page that shows
 // a supplier's KPIs live and recent attempts.
 type api struct {
-	m      *webhook.Manager
+	m      *delivery.Manager
 	hub    *realtime.Hub
 	vendor *vendor
 	out    *console
@@ -123,7 +123,7 @@ func (a *api) handle(fn func(w http.ResponseWriter, r *http.Request) error) http
 		}
 		body := map[string]string{}
 		var ae *apiError
-		var ve *webhook.ValidationError
+		var ve *delivery.ValidationError
 		status := http.StatusInternalServerError
 		switch {
 		case errors.As(err, &ae):
@@ -135,11 +135,11 @@ func (a *api) handle(fn func(w http.ResponseWriter, r *http.Request) error) http
 			// Some rules repeat their field ("url: url: ..."): say it once.
 			rule := strings.TrimPrefix(ve.Rule, ve.Field+": ")
 			status, body["error"], body["field"] = http.StatusBadRequest, ve.Field+": "+rule, ve.Field
-		case errors.Is(err, webhook.ErrInvalid):
+		case errors.Is(err, delivery.ErrInvalid):
 			status, body["error"] = http.StatusBadRequest, err.Error()
-		case errors.Is(err, webhook.ErrPayloadTooLarge):
+		case errors.Is(err, delivery.ErrPayloadTooLarge):
 			status, body["error"], body["field"] = http.StatusRequestEntityTooLarge, strings.TrimPrefix(err.Error(), "webhook: "), "payload"
-		case errors.Is(err, webhook.ErrNotFound):
+		case errors.Is(err, delivery.ErrNotFound):
 			status, body["error"] = http.StatusNotFound, "not found: "+r.PathValue("id")
 		default:
 			// The details are for the operator's console, not the caller.
@@ -235,7 +235,7 @@ type endpointJSON struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-func toEndpointJSON(ep *webhook.Endpoint) endpointJSON {
+func toEndpointJSON(ep *delivery.Endpoint) endpointJSON {
 	ev := ep.EventTypes
 	if ev == nil {
 		ev = []string{}
@@ -275,7 +275,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	ep, err := a.m.CreateEndpoint(r.Context(), webhook.EndpointInput{
+	ep, err := a.m.CreateEndpoint(r.Context(), delivery.EndpointInput{
 		SupplierID: in.SupplierID, URL: in.URL, EventTypes: in.EventTypes, Description: in.Description, RateLimit: in.RateLimit,
 	})
 	if err != nil {
@@ -296,7 +296,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 // vendorLearns hands a secret to the in-process vendor when the endpoint
 // is one of its hooks, so that endpoints made through the API to
 // {vendor}/hooks/{name} are verified like the demo's.
-func (a *api) vendorLearns(ep *webhook.Endpoint, secret string) {
+func (a *api) vendorLearns(ep *delivery.Endpoint, secret string) {
 	name, ok := a.vendor.hookName(ep.URL)
 	if !ok {
 		return
@@ -424,7 +424,7 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	id, err := a.m.Send(r.Context(), webhook.Message{
+	id, err := a.m.Send(r.Context(), delivery.Message{
 		SupplierID: in.SupplierID, EventType: in.EventType, Payload: in.Payload, IdempotencyKey: in.IdempotencyKey,
 	})
 	if err != nil {
@@ -438,9 +438,9 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 // GET /api/attempts?message_id=&endpoint_id=&supplier_id=&status=&limit=&before_id=
 func (a *api) listAttempts(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
-	q := webhook.AttemptQuery{
+	q := delivery.AttemptQuery{
 		MessageID: qs.Get("message_id"), EndpointID: qs.Get("endpoint_id"), SupplierID: qs.Get("supplier_id"),
-		Status: webhook.AttemptStatus(qs.Get("status")),
+		Status: delivery.AttemptStatus(qs.Get("status")),
 	}
 	if s := qs.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // console prints plain lines from many goroutines without interleaving
@@ -57,9 +57,9 @@ func (c *console) endpointName(id string) string {
 }
 
 // attempt prints one line per delivery attempt (the manager's attempt hook).
-func (c *console) attempt(a webhook.Attempt) {
+func (c *console) attempt(a delivery.Attempt) {
 	head := fmt.Sprintf("%-17s %s -> %s, attempt %d", a.EventType, a.MessageID, c.endpointName(a.EndpointID), a.Number)
-	if a.Status == webhook.AttemptSucceeded {
+	if a.Status == delivery.AttemptSucceeded {
 		c.printf("DELIVERED  %s: HTTP %d in %s", head, a.ResponseStatus, a.Latency.Round(time.Microsecond*100))
 		return
 	}

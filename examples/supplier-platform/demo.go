@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wedsync/integrations/realtime"
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // demoSupplier is the sample supplier of the scripted demo.
@@ -51,7 +51,7 @@ const demoPace = 300 * time.Millisecond
 
 // demo is the scripted tour run at start-up.
 type demo struct {
-	m         *webhook.Manager
+	m         *delivery.Manager
 	hub       *realtime.Hub
 	pool      *pgxpool.Pool // nil in memory mode
 	vendor    *vendor
@@ -108,7 +108,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	run := strings.ToLower(rand.Text()[:8]) // idempotency keys must not collide with an earlier run's
-	var first webhook.Message
+	var first delivery.Message
 	var firstID string
 	pace := time.NewTicker(demoPace) // a person can follow one event at a time
 	defer pace.Stop()
@@ -123,7 +123,7 @@ func (d *demo) run(ctx context.Context) error {
 			}
 		}
 		payload := fmt.Sprintf(`{"type":%q,"timestamp":%q,"data":%s}`, s.event, time.Now().UTC().Format(time.RFC3339), s.data)
-		msg := webhook.Message{
+		msg := delivery.Message{
 			SupplierID:     demoSupplier,
 			EventType:      s.event,
 			Payload:        json.RawMessage(payload),
@@ -211,7 +211,7 @@ func (d *demo) removeStale(ctx context.Context) error {
 		return fmt.Errorf("demo: list endpoints: %w", err)
 	}
 	for _, ep := range eps {
-		if err := d.m.DeleteEndpoint(ctx, ep.ID); err != nil && !errors.Is(err, webhook.ErrNotFound) {
+		if err := d.m.DeleteEndpoint(ctx, ep.ID); err != nil && !errors.Is(err, delivery.ErrNotFound) {
 			return fmt.Errorf("demo: delete stale endpoint: %w", err)
 		}
 	}
@@ -224,7 +224,7 @@ func (d *demo) removeStale(ctx context.Context) error {
 // endpoint registers one of the vendor's hooks and gives the vendor its
 // secret.
 func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript) (string, error) {
-	ep, err := d.m.CreateEndpoint(ctx, webhook.EndpointInput{
+	ep, err := d.m.CreateEndpoint(ctx, delivery.EndpointInput{
 		SupplierID: demoSupplier, URL: d.vendor.hookURL(name), Description: desc, EventTypes: events, RateLimit: rate,
 	})
 	if err != nil {
@@ -274,7 +274,7 @@ func (d *demo) forged(ctx context.Context, url string) error {
 
 // send is Send in memory mode, and SendTx inside a transaction in Postgres
 // mode, which is how a host sends: with its own business write.
-func (d *demo) send(ctx context.Context, msg webhook.Message) (string, error) {
+func (d *demo) send(ctx context.Context, msg delivery.Message) (string, error) {
 	if d.pool == nil {
 		return d.m.Send(ctx, msg)
 	}
@@ -309,14 +309,14 @@ func newTracker() *tracker {
 
 // observe records an attempt. Attempts can arrive before Send returns, so
 // they are kept whether expected yet or not.
-func (t *tracker) observe(a webhook.Attempt) {
+func (t *tracker) observe(a delivery.Attempt) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return
 	}
 	p := pair{a.MessageID, a.EndpointID}
-	if a.Status == webhook.AttemptSucceeded {
+	if a.Status == delivery.AttemptSucceeded {
 		t.delivered[p] = true
 	} else {
 		t.failed[p] = true

@@ -44,7 +44,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // Environment variables the server reads.
@@ -86,7 +86,7 @@ type config struct {
 
 	// Test hooks.
 	onReady   func(apiURL, vendorURL string)
-	onAttempt func(webhook.Attempt)
+	onAttempt func(delivery.Attempt)
 }
 
 func main() {
@@ -220,14 +220,14 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	vend := newVendor("http://"+vendorLn.Addr().String(), out)
 
 	logger := slog.New(skipAttemptLogs{slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})})
-	opts := []webhook.Option{
+	opts := []delivery.Option{
 		// The vendor CRM listens on loopback over plain http, which the
 		// default SSRF rules refuse: a demo allows exactly that.
-		webhook.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")),
-		webhook.WithInsecureHTTP(true),
-		webhook.WithRetrySchedule(demoSchedule...),
-		webhook.WithLogger(logger),
-		webhook.WithAttemptHook(func(a webhook.Attempt) {
+		delivery.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")),
+		delivery.WithInsecureHTTP(true),
+		delivery.WithRetrySchedule(demoSchedule...),
+		delivery.WithLogger(logger),
+		delivery.WithAttemptHook(func(a delivery.Attempt) {
 			out.attempt(a)
 			tracker.observe(a)
 			if cfg.onAttempt != nil {
@@ -245,18 +245,18 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("connect to Postgres: %w", err)
 		}
-		if err := webhook.Migrate(ctx, pool); err != nil {
+		if err := delivery.Migrate(ctx, pool); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		cc := pool.Config().ConnConfig
 		mode = fmt.Sprintf("Postgres mode: database %q on %s:%d, schema wedsync", cc.Database, cc.Host, cc.Port)
-		opts = append(opts, webhook.WithPostgres(pool), webhook.WithEncryptionKey(encKey))
+		opts = append(opts, delivery.WithPostgres(pool), delivery.WithEncryptionKey(encKey))
 	}
 	hub, closeHub, err := newHub(ctx, pool, secret, logger)
 	if err != nil {
 		return err
 	}
-	m, err := webhook.NewManager(opts...)
+	m, err := delivery.NewManager(opts...)
 	if err != nil {
 		return errors.Join(err, closeHub())
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 func TestMain(m *testing.M) {
@@ -143,12 +143,12 @@ func TestDemoAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	type urls struct{ api, vendor string }
 	ready := make(chan urls, 1)
-	attempts := make(chan webhook.Attempt, 64)
+	attempts := make(chan delivery.Attempt, 64)
 	var out lockedBuffer
 	cfg := config{
 		Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", AdminToken: token,
 		onReady: func(api, vendor string) { ready <- urls{api, vendor} },
-		onAttempt: func(a webhook.Attempt) {
+		onAttempt: func(a delivery.Attempt) {
 			select {
 			case attempts <- a:
 			default:
@@ -174,14 +174,14 @@ func TestDemoAPI(t *testing.T) {
 	wrong := &apiClient{t: t, base: u.api, token: "nope", c: api.c}
 
 	// waitDelivered waits for the attempt hook to report msg delivered.
-	waitDelivered := func(msg string) webhook.Attempt {
+	waitDelivered := func(msg string) delivery.Attempt {
 		t.Helper()
 		timeout := time.NewTimer(30 * time.Second)
 		defer timeout.Stop()
 		for {
 			select {
 			case a := <-attempts:
-				if a.MessageID == msg && a.Status == webhook.AttemptSucceeded {
+				if a.MessageID == msg && a.Status == delivery.AttemptSucceeded {
 					return a
 				}
 			case <-timeout.C:

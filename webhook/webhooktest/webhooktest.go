@@ -84,7 +84,7 @@ func (r *Receiver) Verify(secret string, more ...string) error {
 }
 
 // SetVerifier replaces the verifier (nil stops verifying), e.g. one built
-// with webhook.WithNow for a test that runs on a fake clock.
+// with webhook.WithClock for a test that runs on a fake clock.
 func (r *Receiver) SetVerifier(v *webhook.Verifier) {
 	r.mu.Lock()
 	r.verify = v

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"bytes"
@@ -12,20 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/internal/pgtest"
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
 
 // newPGManager builds a Postgres-mode manager on db's schema (not started).
-func newPGManager(t *testing.T, db *pgtest.DB, opts ...webhook.Option) *webhook.Manager {
+func newPGManager(t *testing.T, db *pgtest.DB, opts ...delivery.Option) *delivery.Manager {
 	t.Helper()
-	base := []webhook.Option{
-		webhook.WithPostgres(db.Pool), webhook.WithSchema(db.Schema), webhook.WithEncryptionKey(testKey),
-		webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true),
+	base := []delivery.Option{
+		delivery.WithPostgres(db.Pool), delivery.WithSchema(db.Schema), delivery.WithEncryptionKey(testKey),
+		delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true),
 	}
-	m, err := webhook.NewManager(append(base, opts...)...)
+	m, err := delivery.NewManager(append(base, opts...)...)
 	require.NoError(t, err)
 	return m
 }
@@ -33,12 +33,12 @@ func newPGManager(t *testing.T, db *pgtest.DB, opts ...webhook.Option) *webhook.
 func migrated(t *testing.T) *pgtest.DB {
 	t.Helper()
 	db := pgtest.New(t, "webhook")
-	require.NoError(t, webhook.Migrate(context.Background(), db.Pool, db.Schema))
-	require.NoError(t, webhook.Migrate(context.Background(), db.Pool, db.Schema), "Migrate is idempotent")
+	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, db.Schema))
+	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, db.Schema), "Migrate is idempotent")
 	return db
 }
 
-func start(t *testing.T, m *webhook.Manager) {
+func start(t *testing.T, m *delivery.Manager) {
 	t.Helper()
 	require.NoError(t, m.Start(context.Background()))
 	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
@@ -50,7 +50,7 @@ func TestPostgresSendTxRollbackSendsNothingCommitDelivers(t *testing.T) {
 	log := newAttempts()
 	m := newPGManager(t, db, log.hook())
 	recv := webhooktest.NewReceiver(t)
-	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
 	secret, err := m.EndpointSecret(ctx, ep.ID)
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestPostgresSendTxRollbackSendsNothingCommitDelivers(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, "INSERT INTO bookings VALUES ('bk_rolled_back')")
 	require.NoError(t, err)
-	rolledBack, err := m.SendTx(ctx, tx, webhook.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"id":"bk_rolled_back"}`)})
+	rolledBack, err := m.SendTx(ctx, tx, delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"id":"bk_rolled_back"}`)})
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback(ctx))
 
@@ -73,7 +73,7 @@ func TestPostgresSendTxRollbackSendsNothingCommitDelivers(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, "INSERT INTO bookings VALUES ('bk_committed')")
 	require.NoError(t, err)
-	committed, err := m.SendTx(ctx, tx, webhook.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"id":"bk_committed"}`)})
+	committed, err := m.SendTx(ctx, tx, delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"id":"bk_committed"}`)})
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 
@@ -84,7 +84,7 @@ func TestPostgresSendTxRollbackSendsNothingCommitDelivers(t *testing.T) {
 
 	// A marker message sent after both: once it arrives, anything the
 	// rolled-back transaction could have queued would have arrived too.
-	marker, err := m.Send(ctx, webhook.Message{SupplierID: "sup_1", EventType: "marker", Payload: json.RawMessage(`{}`)})
+	marker, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "marker", Payload: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 	require.Equal(t, marker, log.next(t).MessageID)
 	for _, d := range recv.Deliveries() {
@@ -93,7 +93,7 @@ func TestPostgresSendTxRollbackSendsNothingCommitDelivers(t *testing.T) {
 	var n int
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM webhook_messages WHERE id = $1", rolledBack).Scan(&n))
 	require.Zero(t, n)
-	a, err := m.ListAttempts(ctx, webhook.AttemptQuery{EndpointID: ep.ID, Status: webhook.AttemptSucceeded})
+	a, err := m.ListAttempts(ctx, delivery.AttemptQuery{EndpointID: ep.ID, Status: delivery.AttemptSucceeded})
 	require.NoError(t, err)
 	require.Len(t, a, 2)
 }
@@ -102,7 +102,7 @@ func TestPostgresSecretsEncryptedAtRestAndKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	db := migrated(t)
 	m := newPGManager(t, db)
-	ep, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: "https://vendor.example/hooks"})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: "https://vendor.example/hooks"})
 	require.NoError(t, err)
 	secret, err := m.EndpointSecret(ctx, ep.ID)
 	require.NoError(t, err)
@@ -115,16 +115,16 @@ func TestPostgresSecretsEncryptedAtRestAndKeyRotation(t *testing.T) {
 
 	// The host rotates its key: new key first, old key still opens.
 	newKey := bytes.Repeat([]byte{0x43}, 32)
-	m2 := newPGManager(t, db, webhook.WithEncryptionKey(newKey, testKey))
+	m2 := newPGManager(t, db, delivery.WithEncryptionKey(newKey, testKey))
 	got, err := m2.EndpointSecret(ctx, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, secret, got)
-	m3 := newPGManager(t, db, webhook.WithEncryptionKey(newKey))
+	m3 := newPGManager(t, db, delivery.WithEncryptionKey(newKey))
 	_, err = m3.EndpointSecret(ctx, ep.ID)
 	require.Error(t, err, "without the old key the secret cannot be read")
 
-	_, err = webhook.NewManager(webhook.WithPostgres(db.Pool))
-	require.ErrorIs(t, err, webhook.ErrInvalid)
+	_, err = delivery.NewManager(delivery.WithPostgres(db.Pool))
+	require.ErrorIs(t, err, delivery.ErrInvalid)
 	require.ErrorContains(t, err, "encryption key")
 }
 
@@ -132,41 +132,41 @@ func TestPostgresIdempotencyStatsAndQueries(t *testing.T) {
 	ctx := context.Background()
 	db := migrated(t)
 	log := newAttempts()
-	m := newPGManager(t, db, log.hook(), webhook.WithRetrySchedule(0))
+	m := newPGManager(t, db, log.hook(), delivery.WithRetrySchedule(0))
 	ok := webhooktest.NewReceiver(t)
 	bad := webhooktest.NewReceiver(t)
 	bad.Respond(func(int, *http.Request) webhooktest.Response { return webhooktest.Response{Status: 500, Body: "down"} })
-	epOK, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: ok.URL})
+	epOK, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: ok.URL})
 	require.NoError(t, err)
-	epBad, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: bad.URL, EventTypes: []string{"booking.*"}})
+	epBad, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: bad.URL, EventTypes: []string{"booking.*"}})
 	require.NoError(t, err)
 	start(t, m)
 
-	msg := webhook.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"b":1}`), IdempotencyKey: "k1"}
+	msg := delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{"b":1}`), IdempotencyKey: "k1"}
 	id1, err := m.Send(ctx, msg)
 	require.NoError(t, err)
 	id2, err := m.Send(ctx, msg)
 	require.NoError(t, err)
 	require.Equal(t, id1, id2, "same key, same message")
-	_, err = m.Send(ctx, webhook.Message{SupplierID: "sup_1", EventType: "client.updated", Payload: json.RawMessage(`{}`)})
+	_, err = m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "client.updated", Payload: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 	for range 3 {
 		log.next(t)
 	}
 
-	failed, err := m.ListAttempts(ctx, webhook.AttemptQuery{Status: webhook.AttemptFailed})
+	failed, err := m.ListAttempts(ctx, delivery.AttemptQuery{Status: delivery.AttemptFailed})
 	require.NoError(t, err)
 	require.Len(t, failed, 1)
 	require.Equal(t, epBad.ID, failed[0].EndpointID)
 	require.Equal(t, "down", failed[0].ResponseBody)
 	require.Equal(t, 500, failed[0].ResponseStatus)
-	byMsg, err := m.ListAttempts(ctx, webhook.AttemptQuery{MessageID: id1})
+	byMsg, err := m.ListAttempts(ctx, delivery.AttemptQuery{MessageID: id1})
 	require.NoError(t, err)
 	require.Len(t, byMsg, 2, "one message, two endpoints")
-	page, err := m.ListAttempts(ctx, webhook.AttemptQuery{SupplierID: "sup_1", Limit: 2})
+	page, err := m.ListAttempts(ctx, delivery.AttemptQuery{SupplierID: "sup_1", Limit: 2})
 	require.NoError(t, err)
 	require.Len(t, page, 2)
-	rest, err := m.ListAttempts(ctx, webhook.AttemptQuery{SupplierID: "sup_1", BeforeID: page[1].ID})
+	rest, err := m.ListAttempts(ctx, delivery.AttemptQuery{SupplierID: "sup_1", BeforeID: page[1].ID})
 	require.NoError(t, err)
 	require.Len(t, rest, 1)
 
@@ -183,11 +183,11 @@ func TestPostgresIdempotencyStatsAndQueries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, epBad.ID, log.next(t).EndpointID)
-	require.ErrorIs(t, m.Resend(ctx, "msg_missing", epOK.ID), webhook.ErrNotFound)
+	require.ErrorIs(t, m.Resend(ctx, "msg_missing", epOK.ID), delivery.ErrNotFound)
 	require.NoError(t, m.Resend(ctx, id1, epOK.ID))
 	a := log.next(t)
 	require.Equal(t, id1, a.MessageID)
-	require.Equal(t, webhook.AttemptSucceeded, a.Status)
+	require.Equal(t, delivery.AttemptSucceeded, a.Status)
 }
 
 func TestPostgresInstancesShareTheWork(t *testing.T) {
@@ -197,11 +197,11 @@ func TestPostgresInstancesShareTheWork(t *testing.T) {
 	log := newAttempts()
 	a := newPGManager(t, db, log.hook())
 	b := newPGManager(t, db, log.hook())
-	_, err := a.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
+	_, err := a.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
-	msgs := make([]webhook.Message, 500)
+	msgs := make([]delivery.Message, 500)
 	for i := range msgs {
-		msgs[i] = webhook.Message{SupplierID: "sup_1", EventType: "kpi.updated", Payload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
+		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: "kpi.updated", Payload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
 	}
 	ids, err := b.SendBatch(ctx, msgs)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 // Tests of the delivery policy on a simulated clock: no test here sleeps.
 // The memory queue runs on the fake clock, so a retry scheduled for "in 5
@@ -20,7 +20,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	. "github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook"
+	. "github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
 
@@ -112,7 +113,7 @@ func (e *simEnv) endpoint(recv *webhooktest.Receiver, in EndpointInput) *Endpoin
 	require.NoError(e.t, err)
 	secret, err := e.m.EndpointSecret(context.Background(), ep.ID)
 	require.NoError(e.t, err)
-	v, err := NewVerifier(secret, WithNow(e.clk.Now))
+	v, err := webhook.NewVerifier(secret, webhook.WithClock(e.clk))
 	require.NoError(e.t, err)
 	recv.SetVerifier(v)
 	return ep
@@ -421,7 +422,7 @@ func TestRotationSignsWithBothSecretsDuringGrace(t *testing.T) {
 	require.Equal(t, newSecret, cur)
 
 	verifyWith := func(secret string, d webhooktest.Delivery) error {
-		v, err := NewVerifier(secret, WithNow(e.clk.Now))
+		v, err := webhook.NewVerifier(secret, webhook.WithClock(e.clk))
 		require.NoError(t, err)
 		return v.Verify(d.Header, d.Body)
 	}
@@ -438,7 +439,7 @@ func TestRotationSignsWithBothSecretsDuringGrace(t *testing.T) {
 	d = recv.Deliveries()[1]
 	require.Len(t, strings.Fields(d.Header.Get("webhook-signature")), 1)
 	require.NoError(t, verifyWith(newSecret, d))
-	require.ErrorIs(t, verifyWith(oldSecret, d), ErrNoMatchingSignature, "the old secret expired after the grace period")
+	require.ErrorIs(t, verifyWith(oldSecret, d), webhook.ErrNoMatchingSignature, "the old secret expired after the grace period")
 }
 
 func TestIdempotencyKeyWindow(t *testing.T) {

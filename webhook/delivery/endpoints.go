@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/wedsync/integrations/webhook"
 )
 
 // secretEntry is one signing secret; Expires is zero for the current one.
@@ -28,11 +30,11 @@ func (m *Manager) seal(id string, secrets []secretEntry) []byte {
 func (m *Manager) open(id string, sealed []byte) ([]secretEntry, error) {
 	b, err := m.keys.Open(sealed, []byte(id))
 	if err != nil {
-		return nil, fmt.Errorf("webhook: endpoint %s secrets: %w", id, err)
+		return nil, fmt.Errorf("delivery: endpoint %s secrets: %w", id, err)
 	}
 	var s []secretEntry
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("webhook: endpoint %s secrets: %w", id, err)
+		return nil, fmt.Errorf("delivery: endpoint %s secrets: %w", id, err)
 	}
 	return s, nil
 }
@@ -75,7 +77,7 @@ func (m *Manager) CreateEndpoint(ctx context.Context, in EndpointInput) (*Endpoi
 	if len(in.Description) > maxDescription {
 		return nil, invalid("description", "must be at most %d bytes", maxDescription)
 	}
-	secret, err := GenerateSecret()
+	secret, err := webhook.GenerateSecret()
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +227,7 @@ func (m *Manager) EndpointSecret(ctx context.Context, id string) (string, error)
 // one keeps signing alongside it for the grace period (24 hours by default,
 // see WithRotationGrace), so the vendor can switch without losing a message.
 func (m *Manager) RotateSecret(ctx context.Context, id string) (string, error) {
-	secret, err := GenerateSecret()
+	secret, err := webhook.GenerateSecret()
 	if err != nil {
 		return "", err
 	}
@@ -270,7 +272,7 @@ func (m *Manager) disable(ctx context.Context, id, reason string) {
 // cachedEndpoint is an endpoint with its ready signer.
 type cachedEndpoint struct {
 	ep      Endpoint
-	signer  *Signer
+	signer  *webhook.Signer
 	fetched time.Time
 }
 
@@ -314,9 +316,9 @@ func (m *Manager) endpoint(ctx context.Context, id string) (*cachedEndpoint, err
 			extra = append(extra, s.Secret)
 		}
 	}
-	signer, err := NewSigner(secrets[0].Secret, WithAdditionalSecrets(extra...))
+	signer, err := webhook.NewSigner(secrets[0].Secret, webhook.WithAdditionalSecrets(extra...))
 	if err != nil {
-		return nil, fmt.Errorf("webhook: endpoint %s: %w", id, err)
+		return nil, fmt.Errorf("delivery: endpoint %s: %w", id, err)
 	}
 	c = &cachedEndpoint{ep: row.Endpoint, signer: signer, fetched: now}
 	if len(extra) > 0 {

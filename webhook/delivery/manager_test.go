@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
 
@@ -19,31 +19,31 @@ var t0 = time.Date(2026, 6, 6, 9, 0, 0, 0, time.UTC)
 
 // attempts collects logged attempts through WithAttemptHook so tests can
 // wait for them instead of polling.
-type attempts struct{ ch chan webhook.Attempt }
+type attempts struct{ ch chan delivery.Attempt }
 
-func newAttempts() *attempts { return &attempts{ch: make(chan webhook.Attempt, 1<<16)} }
+func newAttempts() *attempts { return &attempts{ch: make(chan delivery.Attempt, 1<<16)} }
 
-func (a *attempts) hook() webhook.Option {
-	return webhook.WithAttemptHook(func(at webhook.Attempt) { a.ch <- at })
+func (a *attempts) hook() delivery.Option {
+	return delivery.WithAttemptHook(func(at delivery.Attempt) { a.ch <- at })
 }
 
 // next waits for the next logged attempt.
-func (a *attempts) next(t *testing.T) webhook.Attempt {
+func (a *attempts) next(t *testing.T) delivery.Attempt {
 	t.Helper()
 	select {
 	case at := <-a.ch:
 		return at
 	case <-time.After(time.Minute):
 		t.Fatal("no attempt logged within a minute")
-		return webhook.Attempt{}
+		return delivery.Attempt{}
 	}
 }
 
 // newMemManager starts a memory-mode manager allowed to reach loopback.
-func newMemManager(t *testing.T, opts ...webhook.Option) *webhook.Manager {
+func newMemManager(t *testing.T, opts ...delivery.Option) *delivery.Manager {
 	t.Helper()
-	base := []webhook.Option{webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true)}
-	m, err := webhook.NewManager(append(base, opts...)...)
+	base := []delivery.Option{delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true)}
+	m, err := delivery.NewManager(append(base, opts...)...)
 	require.NoError(t, err)
 	require.NoError(t, m.Start(context.Background()))
 	t.Cleanup(func() { require.NoError(t, m.Stop(context.Background())) })
@@ -56,11 +56,11 @@ func TestSendDeliversSignedPayloadToMatchingEndpoints(t *testing.T) {
 	m := newMemManager(t, log.hook())
 	recvA := webhooktest.NewReceiver(t)
 	recvB := webhooktest.NewReceiver(t)
-	epA, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: recvA.URL + "/hooks", EventTypes: []string{"booking.*"}})
+	epA, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recvA.URL + "/hooks", EventTypes: []string{"booking.*"}})
 	require.NoError(t, err)
-	epB, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: recvB.URL, EventTypes: []string{"payment.received"}})
+	epB, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recvB.URL, EventTypes: []string{"payment.received"}})
 	require.NoError(t, err)
-	_, err = m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_2", URL: recvB.URL})
+	_, err = m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_2", URL: recvB.URL})
 	require.NoError(t, err)
 	secretA, err := m.EndpointSecret(ctx, epA.ID)
 	require.NoError(t, err)
@@ -70,9 +70,9 @@ func TestSendDeliversSignedPayloadToMatchingEndpoints(t *testing.T) {
 	require.NoError(t, recvB.Verify(secretB))
 
 	payload := json.RawMessage(`{"booking_id": "bk_1",   "date":"2027-05-01"}`)
-	id, err := m.Send(ctx, webhook.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: payload})
+	id, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: payload})
 	require.NoError(t, err)
-	id2, err := m.Send(ctx, webhook.Message{SupplierID: "sup_1", EventType: "payment.received", Payload: json.RawMessage(`{"amount":100}`)})
+	id2, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "payment.received", Payload: json.RawMessage(`{"amount":100}`)})
 	require.NoError(t, err)
 
 	got := recvA.Wait(t, 1)[0]
@@ -88,13 +88,13 @@ func TestSendDeliversSignedPayloadToMatchingEndpoints(t *testing.T) {
 
 	log.next(t)
 	log.next(t)
-	all, err := m.ListAttempts(ctx, webhook.AttemptQuery{SupplierID: "sup_1"})
+	all, err := m.ListAttempts(ctx, delivery.AttemptQuery{SupplierID: "sup_1"})
 	require.NoError(t, err)
 	require.Len(t, all, 2)
-	a, err := m.ListAttempts(ctx, webhook.AttemptQuery{MessageID: id})
+	a, err := m.ListAttempts(ctx, delivery.AttemptQuery{MessageID: id})
 	require.NoError(t, err)
 	require.Len(t, a, 1)
-	require.Equal(t, webhook.AttemptSucceeded, a[0].Status)
+	require.Equal(t, delivery.AttemptSucceeded, a[0].Status)
 	require.Equal(t, 204, a[0].ResponseStatus)
 	require.Equal(t, epA.ID, a[0].EndpointID)
 	require.Equal(t, 1, recvA.Count(), "endpoint A's filter excludes payment.received")

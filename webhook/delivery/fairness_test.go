@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -7,19 +7,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
 
 // burst queues n messages for one supplier in batches.
-func burst(t *testing.T, m *webhook.Manager, supplier string, n int) {
+func burst(t *testing.T, m *delivery.Manager, supplier string, n int) {
 	t.Helper()
 	const batch = 10_000
-	msgs := make([]webhook.Message, 0, batch)
+	msgs := make([]delivery.Message, 0, batch)
 	for sent := 0; sent < n; {
 		msgs = msgs[:0]
 		for i := 0; i < batch && sent+i < n; i++ {
-			msgs = append(msgs, webhook.Message{SupplierID: supplier, EventType: "client.imported", Payload: json.RawMessage(`{"x":1}`)})
+			msgs = append(msgs, delivery.Message{SupplierID: supplier, EventType: "client.imported", Payload: json.RawMessage(`{"x":1}`)})
 		}
 		_, err := m.SendBatch(context.Background(), msgs)
 		require.NoError(t, err)
@@ -30,15 +30,15 @@ func burst(t *testing.T, m *webhook.Manager, supplier string, n int) {
 // checkFair sends one message for a quiet supplier behind a 100,000-message
 // burst from a busy one, and checks that it is delivered long before the
 // burst drains.
-func checkFair(t *testing.T, m *webhook.Manager, busyRecv, quietRecv *webhooktest.Receiver) {
+func checkFair(t *testing.T, m *delivery.Manager, busyRecv, quietRecv *webhooktest.Receiver) {
 	ctx := context.Background()
 	const n = 100_000
-	_, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_busy", URL: busyRecv.URL})
+	_, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_busy", URL: busyRecv.URL})
 	require.NoError(t, err)
-	_, err = m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_quiet", URL: quietRecv.URL})
+	_, err = m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_quiet", URL: quietRecv.URL})
 	require.NoError(t, err)
 	burst(t, m, "sup_busy", n)
-	quietID, err := m.Send(ctx, webhook.Message{SupplierID: "sup_quiet", EventType: "booking.confirmed", Payload: json.RawMessage(`{}`)})
+	quietID, err := m.Send(ctx, delivery.Message{SupplierID: "sup_quiet", EventType: "booking.confirmed", Payload: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 
 	require.NoError(t, m.Start(ctx))
@@ -51,7 +51,7 @@ func checkFair(t *testing.T, m *webhook.Manager, busyRecv, quietRecv *webhooktes
 }
 
 func TestFairnessMemory(t *testing.T) {
-	m, err := webhook.NewManager(webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true))
+	m, err := delivery.NewManager(delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true))
 	require.NoError(t, err)
 	checkFair(t, m, webhooktest.NewReceiver(t), webhooktest.NewReceiver(t))
 }

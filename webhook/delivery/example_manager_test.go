@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -9,17 +9,18 @@ import (
 	"net/netip"
 
 	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 // A memory-mode manager delivering one signed message to a vendor's
 // receiver that verifies it with the same package.
 func ExampleManager() {
 	ctx := context.Background()
-	m, err := webhook.NewManager(
+	m, err := delivery.NewManager(
 		// The receiver below listens on loopback, which the default SSRF
 		// rules refuse; a demo allows it explicitly.
-		webhook.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8")),
-		webhook.WithInsecureHTTP(true),
+		delivery.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+		delivery.WithInsecureHTTP(true),
 	)
 	if err != nil {
 		panic(err)
@@ -35,13 +36,13 @@ func ExampleManager() {
 	}))
 	defer vendor.Close()
 
-	ep, _ := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_florist", URL: vendor.URL, EventTypes: []string{"booking.*"}})
+	ep, _ := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_florist", URL: vendor.URL, EventTypes: []string{"booking.*"}})
 	secret, _ := m.EndpointSecret(ctx, ep.ID) // the vendor configures this
 	verifier, _ = webhook.NewVerifier(secret)
 
 	_ = m.Start(ctx)
 	defer func() { _ = m.Stop(ctx) }()
-	id, err := m.Send(ctx, webhook.Message{
+	id, err := m.Send(ctx, delivery.Message{
 		SupplierID: "sup_florist",
 		EventType:  "booking.confirmed",
 		Payload:    json.RawMessage(`{"booking_id":"bk_123","ceremony":"2027-05-01T14:00:00Z"}`),

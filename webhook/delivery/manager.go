@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func NewManager(opts ...Option) (*Manager, error) {
 	switch {
 	case o.encKey != nil:
 		if m.keys, err = keyring.New(o.encKey, o.encPrevious...); err != nil {
-			return nil, fmt.Errorf("webhook: encryption key: %w", err)
+			return nil, fmt.Errorf("delivery: encryption key: %w", err)
 		}
 	case o.pool != nil:
 		return nil, invalid("encryption key", "is required in Postgres mode (WithEncryptionKey, 32 bytes)")
@@ -142,7 +142,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.started {
-		return errors.New("webhook: manager already started")
+		return errors.New("delivery: manager already started")
 	}
 	if err := m.queue.Start(ctx); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/webhook"
+	"github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
 
@@ -28,10 +28,10 @@ const (
 // crashChildOptions make a killed worker's jobs come back quickly: River
 // rescues a job running longer than RescueAfter (its rescuer looks every
 // 30 s).
-func crashChildOptions() []webhook.Option {
-	return []webhook.Option{
-		webhook.WithTimeout(2 * time.Second),
-		webhook.WithQueueConfig(webhook.QueueConfig{JobTimeout: 4 * time.Second, RescueAfter: 5 * time.Second}),
+func crashChildOptions() []delivery.Option {
+	return []delivery.Option{
+		delivery.WithTimeout(2 * time.Second),
+		delivery.WithQueueConfig(delivery.QueueConfig{JobTimeout: 4 * time.Second, RescueAfter: 5 * time.Second}),
 	}
 }
 
@@ -45,11 +45,11 @@ func crashChild() int {
 		return 2
 	}
 	defer pool.Close()
-	opts := append([]webhook.Option{
-		webhook.WithPostgres(pool), webhook.WithSchema(os.Getenv(crashSchemaEnv)), webhook.WithEncryptionKey(testKey),
-		webhook.WithAllowedNetworks(loopback...), webhook.WithInsecureHTTP(true),
+	opts := append([]delivery.Option{
+		delivery.WithPostgres(pool), delivery.WithSchema(os.Getenv(crashSchemaEnv)), delivery.WithEncryptionKey(testKey),
+		delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true),
 	}, crashChildOptions()...)
-	m, err := webhook.NewManager(opts...)
+	m, err := delivery.NewManager(opts...)
 	if err == nil {
 		err = m.Start(ctx)
 	}
@@ -74,11 +74,11 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 	db := migrated(t)
 	recv := webhooktest.NewReceiver(t)
 	m := newPGManager(t, db)
-	_, err := m.CreateEndpoint(ctx, webhook.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
+	_, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
-	msgs := make([]webhook.Message, messages)
+	msgs := make([]delivery.Message, messages)
 	for i := range msgs {
-		msgs[i] = webhook.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
 	}
 	ids, err := m.SendBatch(ctx, msgs)
 	require.NoError(t, err)

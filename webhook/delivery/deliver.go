@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"bytes"
@@ -206,7 +206,7 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("webhook: record attempt: %w", err)
+		return fmt.Errorf("delivery: record attempt: %w", err)
 	}
 	m.logAttempt(att)
 	if m.o.attemptHook != nil {

@@ -1,10 +1,11 @@
-package webhook
+package delivery
 
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"time"
+		"time"
+
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 // EndpointStatus says whether an endpoint receives messages.
@@ -135,29 +136,22 @@ type EndpointStats struct {
 
 // Errors callers can match with errors.Is.
 var (
-	// ErrInvalid is wrapped by every *ValidationError.
-	ErrInvalid = errors.New("webhook: invalid input")
+	// ErrInvalid is matched by every *ValidationError: bad input, named by
+	// field and rule.
+	ErrInvalid = validate.ErrInvalid
 	// ErrNotFound means no endpoint or message has that id.
-	ErrNotFound = errors.New("webhook: not found")
+	ErrNotFound = errors.New("delivery: not found")
 	// ErrPayloadTooLarge is returned for a payload over the cap (256 KiB by default).
-	ErrPayloadTooLarge = errors.New("webhook: payload too large")
+	ErrPayloadTooLarge = errors.New("delivery: payload too large")
 	// ErrNoDatabase is returned by SendTx in memory mode.
-	ErrNoDatabase = errors.New("webhook: SendTx needs Postgres mode (WithPostgres)")
+	ErrNoDatabase = errors.New("delivery: SendTx needs Postgres mode (WithPostgres)")
 )
 
-// ValidationError names the field and the rule it broke.
-type ValidationError struct {
-	Field string
-	Rule  string
-}
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("webhook: %s: %s", e.Field, e.Rule)
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+// ValidationError names the field and the rule it broke; it matches
+// ErrInvalid. Field is the input's JSON name ("supplier_id", "url"), an
+// option's name ("WithTimeout") or a path ("messages[3].payload").
+type ValidationError = validate.Error
 
 func invalid(field, rule string, args ...any) error {
-	return &ValidationError{Field: field, Rule: fmt.Sprintf(rule, args...)}
+	return validate.New("delivery", field, rule, args...)
 }
