@@ -56,7 +56,7 @@ func openDB(ctx context.Context, c config) (*benchDB, error) {
 	db := &benchDB{pool: pool, schema: "bench_" + randomHex(4), key: make([]byte, 32)}
 	db.riverSchema = db.schema + "_river"
 	_, _ = rand.Read(db.key)
-	if err := delivery.Migrate(ctx, pool, db.schema); err != nil {
+	if err := delivery.Migrate(ctx, pool, delivery.WithSchema(db.schema)); err != nil {
 		db.close()
 		return nil, err
 	}

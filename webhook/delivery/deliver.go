@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/sony/gobreaker/v2"
 
+	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/backoff"
 	"github.com/wedsync/integrations/internal/jobs"
 )
@@ -22,46 +22,33 @@ import (
 // maxLoggedBody is how much of a response body the attempt log keeps.
 const maxLoggedBody = 4 << 10
 
-var (
-	errAttemptFailed = errors.New("attempt failed")
-	// errNotAttempted tells the breaker a request it allowed was not made.
-	errNotAttempted = errors.New("not attempted")
-)
-
 // outcome is what one HTTP attempt produced.
 type outcome struct {
-	status     int
-	body       string
-	latency    time.Duration
-	err        error
-	timeout    bool
-	retryAfter time.Duration
-	hasRA      bool
+	attempt.Outcome
+	status  int
+	body    string
+	latency time.Duration
+	err     error
 }
 
 func (o *outcome) ok() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
 
-// deliver works one delivery job.
+// deliver works one delivery job: one attempt of one message to one
+// endpoint, on the attempt chain of internal/attempt.
 func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error {
 	a := job.Args
-	if job.Attempt > 1 {
-		// This job ran before and its process died or its completion was
-		// lost. If that run logged its attempt (and queued the next one),
-		// the work is done: do not deliver twice.
-		done, err := m.store.attemptRecorded(ctx, a.MessageID, a.EndpointID, a.Number, job.CreatedAt)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
+	done, err := attempt.AlreadyDone(ctx, job.Attempt, job.CreatedAt, func(ctx context.Context, since time.Time) (bool, error) {
+		return m.store.attemptRecorded(ctx, a.MessageID, a.EndpointID, a.Number, since)
+	})
+	if err != nil || done {
+		return err
 	}
 	ce, err := m.endpoint(ctx, a.EndpointID)
 	if errors.Is(err, ErrNotFound) {
 		return jobs.Cancel(fmt.Errorf("endpoint %s was deleted", a.EndpointID))
 	}
 	if err != nil {
-		return err // a database error: River retries the job
+		return err // a database error: the queue retries the job
 	}
 	ep := &ce.ep
 	now := m.o.clock.Now()
@@ -81,41 +68,12 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		return m.record(ctx, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
 	}
 
-	g := m.guard(ep)
-	m.mu.Lock()
-	openUntil := g.openUntil
-	m.mu.Unlock()
-	if now.Before(openUntil) {
-		return jobs.Snooze(openUntil.Sub(now) + backoff.Jitter(time.Second, 1, nil))
-	}
-	if r := g.limiter.ReserveN(now, 1); r.DelayFrom(now) > 0 {
-		d := r.DelayFrom(now)
-		r.CancelAt(now)
-		return jobs.Snooze(d)
-	}
-	done, err := g.breaker.Allow()
-	if err != nil {
-		// Half-open and its one probe is out: wait for the probe's verdict.
-		if errors.Is(err, gobreaker.ErrTooManyRequests) {
-			return jobs.Snooze(backoff.Jitter(5*time.Second, 0.5, nil))
-		}
-		return jobs.Snooze(m.o.breakerOpenFor)
-	}
-	// Another delivery's probe may have failed and reopened the breaker
-	// between the check above and Allow: look again.
-	m.mu.Lock()
-	openUntil = g.openUntil
-	m.mu.Unlock()
-	if now = m.o.clock.Now(); now.Before(openUntil) {
-		done(errNotAttempted)
-		return jobs.Snooze(openUntil.Sub(now) + backoff.Jitter(time.Second, 1, nil))
+	permit, wait := m.guards.Acquire(ep.ID, ep.RateLimit)
+	if permit == nil {
+		return jobs.Snooze(wait)
 	}
 	out := m.post(ctx, ce, msg)
-	if out.ok() {
-		done(nil)
-	} else {
-		done(errAttemptFailed)
-	}
+	permit.Done(out.ok())
 
 	at := m.o.clock.Now()
 	if out.ok() {
@@ -135,26 +93,10 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		return m.record(ctx, msg, a, out, at, time.Time{})
 	}
 	var next time.Time
-	if d, ok := m.retryDelay(a.Number, out); ok {
+	if d, ok := m.o.policy.Next(a.Number, out.Outcome); ok {
 		next = at.Add(d)
 	}
 	return m.record(ctx, msg, a, out, at, next)
-}
-
-// retryDelay is the wait before attempt number+1, or false when the
-// schedule is spent.
-func (m *Manager) retryDelay(number int, out *outcome) (time.Duration, bool) {
-	if number >= len(m.o.schedule) {
-		return 0, false
-	}
-	d := backoff.Jitter(m.o.schedule[number], m.o.jitter, nil)
-	if out.timeout || out.status == http.StatusTooManyRequests {
-		d = max(d, m.o.minSlowRetry)
-	}
-	if out.hasRA {
-		d = max(d, min(out.retryAfter, m.o.maxRetryAfter))
-	}
-	return d, true
 }
 
 func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
@@ -174,7 +116,7 @@ func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
 }
 
 // record writes the attempt and, when next is set, queues the next attempt
-// in the same transaction.
+// in the same transaction (internal/attempt's Recorder).
 func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs, out *outcome, at, next time.Time) error {
 	att := &Attempt{
 		MessageID: msg.ID, EndpointID: a.EndpointID, SupplierID: msg.SupplierID, EventType: msg.EventType,
@@ -188,24 +130,26 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 	} else {
 		att.Error = fmt.Sprintf("endpoint answered %d", out.status)
 	}
-	// Do not let a shutdown cut the bookkeeping of an attempt already made.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	var err error
-	if next.IsZero() {
-		err = m.store.insertFinalAttempt(ctx, att)
-	} else {
-		err = m.withTx(ctx, func(tx pgx.Tx) error {
-			if err := m.store.insertAttempt(ctx, tx, att); err != nil {
-				return err
-			}
-			return m.insertJobs(ctx, tx, jobs.InsertParams{
-				Args:  deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
-				RunAt: next, Unique: true,
-			})
-		})
+	e := attempt.Entry{
+		Write:      func(ctx context.Context, tx pgx.Tx) error { return m.store.insertAttempt(ctx, tx, att) },
+		WriteFinal: func(ctx context.Context) error { return m.store.insertFinalAttempt(ctx, att) },
 	}
-	if err != nil {
+	if !next.IsZero() {
+		e.Next = &jobs.InsertParams{
+			Args:  deliverArgs{MessageID: a.MessageID, EndpointID: a.EndpointID, Number: a.Number + 1, Resend: a.Resend},
+			RunAt: next, Unique: true,
+		}
+	}
+	rec := m.recorder
+	rec.OnRetry = func(err error, try int, wait time.Duration) {
+		m.o.logger.Warn("webhook: could not record an attempt; retrying", "message", a.MessageID, "endpoint", a.EndpointID,
+			"attempt", a.Number, "try", try+1, "retry_in", wait, "err", err)
+	}
+	if err := rec.Record(ctx, e); err != nil {
+		// The request was made but its bookkeeping is lost: the job runs
+		// again and sends again (at least once). Say so.
+		m.o.logger.Warn("webhook: could not record an attempt; it will be sent again", "message", a.MessageID,
+			"endpoint", a.EndpointID, "attempt", a.Number, "status", att.Status, "err", err)
 		return fmt.Errorf("delivery: record attempt: %w", err)
 	}
 	m.logAttempt(att)
@@ -256,7 +200,7 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 		out.err = err
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			out.timeout = true
+			out.Timeout = true
 			out.err = fmt.Errorf("timed out after %s: %w", m.o.timeout, err)
 		}
 		return out
@@ -265,11 +209,9 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	_ = resp.Body.Close()
 	out.latency = time.Since(start)
+	out.Outcome = attempt.OutcomeOf(resp, m.o.clock.Now())
 	out.status = resp.StatusCode
 	out.body = cleanBody(body)
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		out.retryAfter, out.hasRA = backoff.ParseRetryAfter(ra, m.o.clock.Now())
-	}
 	return out
 }
 

@@ -3,16 +3,12 @@ package delivery
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-	"golang.org/x/time/rate"
-
+	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/webhook"
 )
 
@@ -52,12 +48,9 @@ func (m *Manager) validateURL(u string) error {
 	return nil
 }
 
-func validateRate(r float64) error {
-	if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		return invalid("rate_limit", "must be a finite number >= 0 (0 means no limit)")
-	}
-	return nil
-}
+// validateRate checks an endpoint's rate limit: 0 (none) or at least one
+// delivery a minute, so that a limit cannot silently stop an endpoint.
+func validateRate(r float64) error { return attempt.ValidateRate("delivery", "rate_limit", r) }
 
 // CreateEndpoint registers a URL for a supplier and generates its signing
 // secret (32 random bytes, shown by EndpointSecret).
@@ -177,6 +170,9 @@ func (m *Manager) update(ctx context.Context, id string, fn func(ep *endpointRow
 func (m *Manager) DeleteEndpoint(ctx context.Context, id string) error {
 	err := m.store.deleteEndpoint(ctx, id)
 	m.forget(id)
+	if err == nil {
+		m.guards.Reset(id)
+	}
 	return err
 }
 
@@ -202,9 +198,7 @@ func (m *Manager) ResumeEndpoint(ctx context.Context, id string) (*Endpoint, err
 		return nil
 	})
 	if err == nil {
-		m.mu.Lock()
-		delete(m.guards, id) // a fresh breaker
-		m.mu.Unlock()
+		m.guards.Reset(id) // a fresh breaker
 	}
 	return ep, err
 }
@@ -276,14 +270,6 @@ type cachedEndpoint struct {
 	fetched time.Time
 }
 
-// endpointGuard holds an endpoint's breaker and rate limiter, which outlive
-// cache refreshes.
-type endpointGuard struct {
-	breaker   *gobreaker.TwoStepCircuitBreaker[struct{}]
-	limiter   *rate.Limiter
-	openUntil time.Time // guarded by Manager.mu
-}
-
 func (m *Manager) forget(id string) {
 	m.mu.Lock()
 	delete(m.cache, id)
@@ -333,50 +319,4 @@ func (m *Manager) endpoint(ctx context.Context, id string) (*cachedEndpoint, err
 	m.cache[id] = c
 	m.mu.Unlock()
 	return c, nil
-}
-
-// guard returns the endpoint's breaker and limiter, creating them once.
-func (m *Manager) guard(ep *Endpoint) *endpointGuard {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	g := m.guards[ep.ID]
-	if g == nil {
-		g = &endpointGuard{}
-		id := ep.ID
-		g.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        id,
-			MaxRequests: 1,
-			Interval:    m.o.breakerWindow,
-			// gobreaker measures its open period on the wall clock; the
-			// manager keeps its own open period on its clock (openUntil),
-			// so gobreaker may move to half-open at once.
-			Timeout: time.Nanosecond,
-			ReadyToTrip: func(c gobreaker.Counts) bool {
-				return c.Requests >= m.o.breakerMin && float64(c.TotalFailures) >= m.o.breakerRatio*float64(c.Requests)
-			},
-			IsExcluded: func(err error) bool { return errors.Is(err, errNotAttempted) },
-			OnStateChange: func(_ string, from, to gobreaker.State) {
-				if to == gobreaker.StateOpen {
-					// Called with gobreaker's lock held, never with m.mu.
-					until := m.o.clock.Now().Add(m.o.breakerOpenFor)
-					m.mu.Lock()
-					g.openUntil = until
-					m.mu.Unlock()
-					m.o.logger.Warn("webhook: circuit breaker opened", "endpoint", id, "until", until)
-				}
-			},
-		})
-		m.guards[ep.ID] = g
-	}
-	limit := rate.Inf
-	if ep.RateLimit > 0 {
-		limit = rate.Limit(ep.RateLimit)
-	}
-	if g.limiter == nil {
-		g.limiter = rate.NewLimiter(limit, max(1, int(math.Ceil(ep.RateLimit))))
-	} else if g.limiter.Limit() != limit {
-		g.limiter.SetLimitAt(m.o.clock.Now(), limit)
-		g.limiter.SetBurstAt(m.o.clock.Now(), max(1, int(math.Ceil(ep.RateLimit))))
-	}
-	return g
 }

@@ -4,55 +4,58 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 
+	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/keyring"
+	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/netguard"
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or upgrades the webhook tables, and River's, in schema
-// (default "wedsync"). It is safe to call from several instances at once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, schema ...string) error {
-	s := migrate.DefaultSchema
-	if len(schema) > 0 && schema[0] != "" {
-		s = schema[0]
+// Migrate creates or upgrades the delivery tables, and River's, in the
+// schema WithSchema names (default "wedsync"); other options are ignored.
+// It is safe to call from several instances at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if err := migrate.ValidateSchema(s); err != nil {
+	if err := migrate.ValidateSchema(o.schema); err != nil {
+		return invalid("WithSchema", "%v", err)
+	}
+	if err := jobs.Migrate(ctx, pool, o.schema); err != nil {
 		return err
 	}
-	if err := jobs.Migrate(ctx, pool, s); err != nil {
-		return err
-	}
-	return migrate.Run(ctx, pool, s, "webhook", migrations, "migrations")
+	return migrate.Run(ctx, pool, o.schema, "webhook", migrations, "migrations")
 }
 
 // Manager owns endpoints and sends messages to them durably. Create one per
 // host process with NewManager, call Start, and Stop on shutdown. All methods
 // are safe for concurrent use.
 type Manager struct {
-	o      options
-	store  store
-	queue  jobs.Queue
-	keys   *keyring.Keyring
-	client *http.Client
-	net    *netguard.Guard
+	o        options
+	store    store
+	queue    jobs.Queue
+	recorder attempt.Recorder
+	guards   *attempt.Guards
+	keys     *keyring.Keyring
+	client   *http.Client
+	net      *netguard.Guard
 
 	mu      sync.Mutex
 	cache   map[string]*cachedEndpoint
-	guards  map[string]*endpointGuard
 	fair    map[string]*rate.Limiter
 	started bool
 	stopBg  context.CancelFunc
@@ -69,19 +72,18 @@ func NewManager(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		o:      o,
-		cache:  map[string]*cachedEndpoint{},
-		guards: map[string]*endpointGuard{},
-		fair:   map[string]*rate.Limiter{},
+		o:     o,
+		cache: map[string]*cachedEndpoint{},
+		fair:  map[string]*rate.Limiter{},
 	}
 	var err error
 	switch {
 	case o.encKey != nil:
 		if m.keys, err = keyring.New(o.encKey, o.encPrevious...); err != nil {
-			return nil, fmt.Errorf("delivery: encryption key: %w", err)
+			return nil, invalid("WithEncryptionKey", "%v", err)
 		}
 	case o.pool != nil:
-		return nil, invalid("encryption key", "is required in Postgres mode (WithEncryptionKey, 32 bytes)")
+		return nil, invalid("WithEncryptionKey", "is required in Postgres mode (32 bytes)")
 	default:
 		m.keys = keyring.Generate()
 	}
@@ -90,50 +92,53 @@ func NewManager(opts ...Option) (*Manager, error) {
 	if m.client == nil {
 		m.client = m.net.Client(o.timeout)
 	}
+	m.guards = attempt.NewGuards(o.breaker, o.clock, func(endpoint string, until time.Time) {
+		o.logger.Warn("webhook: circuit breaker opened", "endpoint", endpoint, "until", until)
+	})
 
 	ws := jobs.NewWorkers()
 	jobs.Register(ws, m.deliver)
+	rc := o.river
+	rc.Schema = o.schema
+	rc.Queue = "wedsync_webhook"
+	rc.Logger = o.logger
+	if rc.JobTimeout == 0 {
+		rc.JobTimeout = o.timeout + 30*time.Second
+	}
+	if m.queue, err = jobs.Open(ws, jobs.Config{
+		Pool:   o.pool,
+		River:  rc,
+		Memory: jobs.MemoryConfig{Workers: o.memoryWorkers, Clock: o.clock},
+	}); err != nil {
+		return nil, err
+	}
 	if o.pool != nil {
 		m.store = newPGStore(o.pool, o.schema)
-		rc := o.river
-		rc.Schema = o.schema
-		rc.Queue = "wedsync_webhook"
-		if rc.JobTimeout == 0 {
-			rc.JobTimeout = o.timeout + 30*time.Second
-		}
-		if m.queue, err = jobs.NewRiver(o.pool, ws, rc); err != nil {
-			return nil, err
-		}
 	} else {
 		m.store = newMemStore()
-		m.queue = jobs.NewMemory(ws, jobs.MemoryConfig{Workers: o.memoryWorkers, Clock: o.clock})
 	}
+	m.recorder = attempt.Recorder{Queue: m.queue, Clock: o.clock}
 	return m, nil
 }
 
 func (o *options) validate() error {
+	c := validate.NewChecker("delivery")
 	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return invalid("schema", "%v", err)
+		c.Check(false, "WithSchema", "%v", err)
 	}
-	switch {
-	case len(o.schedule) == 0:
-		return invalid("retry schedule", "needs at least one delay")
-	case o.jitter < 0 || o.jitter >= 1:
-		return invalid("retry jitter", "must be in [0, 1)")
-	case o.timeout <= 0:
-		return invalid("timeout", "must be positive")
-	case o.maxPayload <= 0:
-		return invalid("max payload size", "must be positive")
-	case o.retention < 48*time.Hour:
-		return invalid("retention", "must be at least 48h so no retry outlives its message")
-	case o.disableAfter <= 0 || o.rotationGrace < 0:
-		return invalid("disable window", "must be positive")
-	case o.breakerRatio <= 0 || o.breakerRatio > 1 || o.breakerOpenFor <= 0:
-		return invalid("circuit breaker", "ratio must be in (0, 1] and open time positive")
-	case o.fairRate <= 0 || o.fairBurst <= 0:
-		return invalid("fairness", "rate and burst must be positive")
-	}
-	return nil
+	c.Add(o.policy.Validate("delivery"))
+	c.Add(o.breaker.Validate("delivery", "WithCircuitBreaker"))
+	c.Check(o.clock != nil, "WithClock", "must not be nil")
+	c.Check(o.logger != nil, "WithLogger", "must not be nil")
+	c.Check(o.timeout > 0, "WithTimeout", "must be positive, got %s", o.timeout)
+	c.Check(o.maxPayload > 0, "WithMaxPayloadSize", "must be positive, got %d", o.maxPayload)
+	c.Check(o.retention >= 48*time.Hour, "WithRetention", "must be at least 48h so no retry outlives its message, got %s", o.retention)
+	c.Check(o.disableAfter > 0, "WithDisableAfter", "must be positive, got %s", o.disableAfter)
+	c.Check(o.rotationGrace >= 0, "WithRotationGrace", "must not be negative, got %s", o.rotationGrace)
+	c.Check(o.fairRate > 0 && o.fairBurst > 0, "WithFairness", "rate and burst must be positive, got %g and %d", o.fairRate, o.fairBurst)
+	c.Check(o.memoryWorkers > 0, "WithMemoryWorkers", "must be positive, got %d", o.memoryWorkers)
+	c.Check(o.endpointTTL > 0, "WithEndpointCacheTTL", "must be positive, got %s", o.endpointTTL)
+	return c.Err()
 }
 
 // Start begins delivering. In Postgres mode every started instance shares
@@ -151,12 +156,17 @@ func (m *Manager) Start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopBg = cancel
 	m.bgDone = make(chan struct{})
-	go m.pruneLoop(bg)
+	go func() {
+		defer close(m.bgDone)
+		loop.Every(bg, m.o.clock, 0, m.o.pruneEvery, m.prune)
+	}()
 	return nil
 }
 
-// Stop stops taking new deliveries and waits for running ones to finish or
-// ctx to end. Unfinished work stays queued (Postgres mode) for the next start.
+// Stop stops taking new deliveries and waits for running ones to finish, or
+// for ctx to end: then it cancels them and returns ctx.Err() at once (their
+// attempts are still recorded, within 15 s). Unfinished work stays queued
+// (in Postgres mode, for the next start of any instance).
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	if !m.started {
@@ -166,30 +176,33 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.started = false
 	m.mu.Unlock()
 	m.stopBg()
-	<-m.bgDone
 	err := m.queue.Stop(ctx)
+	select {
+	case <-m.bgDone:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
 	if m.o.httpClient == nil {
 		m.client.CloseIdleConnections() // ours: leave no keep-alive goroutines
 	}
 	return err
 }
 
-// pruneLoop deletes attempts and messages past the retention window.
-func (m *Manager) pruneLoop(ctx context.Context) {
-	defer close(m.bgDone)
-	for {
-		if n, err := m.store.prune(ctx, m.o.clock.Now().Add(-m.o.retention)); err != nil && ctx.Err() == nil {
-			m.o.logger.Warn("webhook: prune failed", "err", err)
-		} else if n > 0 {
-			m.o.logger.Info("webhook: pruned attempt log", "attempts", n)
-		}
-		t := m.o.clock.NewTimer(m.o.pruneEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.Chan():
-		}
+// WaitIdle blocks until no delivery is running and none is due now, or ctx
+// ends. Deliveries scheduled for later (retries) do not count. Host tests
+// use it with a fake clock (WithClock): wait, then advance the clock.
+func (m *Manager) WaitIdle(ctx context.Context) error { return m.queue.WaitIdle(ctx) }
+
+// prune deletes attempts and messages past the retention window.
+func (m *Manager) prune(ctx context.Context) {
+	n, err := m.store.prune(ctx, m.o.clock.Now().Add(-m.o.retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		m.o.logger.Warn("webhook: prune failed", "err", err)
+	case n > 0:
+		m.o.logger.Info("webhook: pruned attempt log", "attempts", n)
 	}
 }
 
@@ -205,20 +218,4 @@ func newID(prefix string) string {
 		b = append(b, hexd[c>>4], hexd[c&15])
 	}
 	return string(b)
-}
-
-// withTx runs fn in a transaction in Postgres mode, or with a nil tx in
-// memory mode.
-func (m *Manager) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if m.o.pool == nil {
-		return fn(nil)
-	}
-	return pgx.BeginFunc(ctx, m.o.pool, fn)
-}
-
-func (m *Manager) insertJobs(ctx context.Context, tx pgx.Tx, ps ...jobs.InsertParams) error {
-	if tx == nil {
-		return m.queue.Insert(ctx, ps...)
-	}
-	return m.queue.InsertTx(ctx, tx, ps...)
 }

@@ -63,7 +63,7 @@ func (m *Manager) resend(ctx context.Context, endpointID string, messageIDs []st
 		if n == 1 {
 			ps[0].Priority = priorityNormal
 		}
-		if err := m.withTx(ctx, func(tx pgx.Tx) error { return m.insertJobs(ctx, tx, ps...) }); err != nil {
+		if err := m.queue.InTx(ctx, func(tx pgx.Tx) error { return m.queue.InsertTx(ctx, tx, ps...) }); err != nil {
 			return err
 		}
 		messageIDs = messageIDs[n:]

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/wedsync/integrations/internal/attempt"
+	"github.com/wedsync/integrations/internal/backoff"
 	"github.com/wedsync/integrations/internal/jobs"
 )
 
@@ -25,8 +27,7 @@ type options struct {
 	allowed        []netip.Prefix
 	allowHTTP      bool
 	clock          clockwork.Clock
-	schedule       []time.Duration
-	jitter         float64
+	policy         attempt.Policy
 	timeout        time.Duration
 	maxPayload     int
 	logger         *slog.Logger
@@ -34,12 +35,7 @@ type options struct {
 	retention      time.Duration
 	disableAfter   time.Duration
 	rotationGrace  time.Duration
-	minSlowRetry   time.Duration
-	maxRetryAfter  time.Duration
-	breakerMin     uint32
-	breakerRatio   float64
-	breakerWindow  time.Duration
-	breakerOpenFor time.Duration
+	breaker        attempt.BreakerConfig
 	pausedRecheck  time.Duration
 	endpointTTL    time.Duration
 	idempotencyTTL time.Duration
@@ -53,10 +49,14 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		schema:         "wedsync",
-		clock:          clockwork.NewRealClock(),
-		schedule:       []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
-		jitter:         0.2,
+		schema: "wedsync",
+		clock:  clockwork.NewRealClock(),
+		policy: attempt.Policy{
+			Schedule:      backoff.DefaultSchedule(),
+			Jitter:        backoff.DefaultJitter,
+			MinSlowRetry:  time.Minute,
+			MaxRetryAfter: 24 * time.Hour,
+		},
 		timeout:        30 * time.Second,
 		maxPayload:     256 << 10,
 		logger:         slog.New(slog.DiscardHandler),
@@ -64,12 +64,7 @@ func defaultOptions() options {
 		retention:      30 * 24 * time.Hour,
 		disableAfter:   5 * 24 * time.Hour,
 		rotationGrace:  24 * time.Hour,
-		minSlowRetry:   60 * time.Second,
-		maxRetryAfter:  24 * time.Hour,
-		breakerMin:     10,
-		breakerRatio:   0.7,
-		breakerWindow:  5 * time.Minute,
-		breakerOpenFor: 30 * time.Second,
+		breaker:        attempt.DefaultBreaker,
 		pausedRecheck:  time.Minute,
 		endpointTTL:    time.Second,
 		idempotencyTTL: 24 * time.Hour,
@@ -123,12 +118,14 @@ func WithClock(c clockwork.Clock) Option { return func(o *options) { o.clock = c
 // mode River promotes scheduled jobs every 5 seconds, so a retry may start
 // up to 5 s after its time.
 func WithRetrySchedule(delays ...time.Duration) Option {
-	return func(o *options) { o.schedule = delays }
+	return func(o *options) { o.policy.Schedule = delays }
 }
 
 // WithRetryJitter sets the random spread applied to each retry delay as a
 // fraction (0.2 means ±20%). Default 0.2.
-func WithRetryJitter(fraction float64) Option { return func(o *options) { o.jitter = fraction } }
+func WithRetryJitter(fraction float64) Option {
+	return func(o *options) { o.policy.Jitter = fraction }
+}
 
 // WithTimeout bounds each delivery request. Default 30s.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
@@ -163,7 +160,7 @@ func WithRotationGrace(d time.Duration) Option { return func(o *options) { o.rot
 // (Convoy's).
 func WithCircuitBreaker(minRequests uint32, ratio float64, window, openFor time.Duration) Option {
 	return func(o *options) {
-		o.breakerMin, o.breakerRatio, o.breakerWindow, o.breakerOpenFor = minRequests, ratio, window, openFor
+		o.breaker = attempt.BreakerConfig{MinRequests: minRequests, FailureRatio: ratio, Window: window, OpenFor: openFor}
 	}
 }
 

@@ -33,8 +33,8 @@ func newPGManager(t *testing.T, db *pgtest.DB, opts ...delivery.Option) *deliver
 func migrated(t *testing.T) *pgtest.DB {
 	t.Helper()
 	db := pgtest.New(t, "webhook")
-	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, db.Schema))
-	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, db.Schema), "Migrate is idempotent")
+	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, delivery.WithSchema(db.Schema)))
+	require.NoError(t, delivery.Migrate(context.Background(), db.Pool, delivery.WithSchema(db.Schema)), "Migrate is idempotent")
 	return db
 }
 
@@ -125,7 +125,7 @@ func TestPostgresSecretsEncryptedAtRestAndKeyRotation(t *testing.T) {
 
 	_, err = delivery.NewManager(delivery.WithPostgres(db.Pool))
 	require.ErrorIs(t, err, delivery.ErrInvalid)
-	require.ErrorContains(t, err, "encryption key")
+	require.ErrorContains(t, err, "WithEncryptionKey: is required in Postgres mode")
 }
 
 func TestPostgresIdempotencyStatsAndQueries(t *testing.T) {

@@ -64,7 +64,7 @@ func (m *Manager) Send(ctx context.Context, msg Message) (string, error) {
 		return "", err
 	}
 	var id string
-	err := m.withTx(ctx, func(tx pgx.Tx) error {
+	err := m.queue.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		id, err = m.send(ctx, tx, &msg)
 		return err
@@ -106,7 +106,7 @@ func (m *Manager) SendBatch(ctx context.Context, msgs []Message) ([]string, erro
 		}
 	}
 	ids := make([]string, len(msgs))
-	err := m.withTx(ctx, func(tx pgx.Tx) error {
+	err := m.queue.InTx(ctx, func(tx pgx.Tx) error {
 		now := m.o.clock.Now()
 		var plain []*storedMessage
 		var plainIdx []int
@@ -143,7 +143,7 @@ func (m *Manager) SendBatch(ctx context.Context, msgs []Message) ([]string, erro
 			}
 			ps = append(ps, m.fanOut(sm.ID, sm.SupplierID, sm.EventType, eps)...)
 		}
-		return m.insertJobs(ctx, tx, ps...)
+		return m.queue.InsertTx(ctx, tx, ps...)
 	})
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (m *Manager) fanOut(id, supplier, eventType string, eps []*Endpoint) []jobs
 	if len(ps) > 0 {
 		prio := m.fairPriority(supplier, len(ps))
 		var runAt time.Time
-		if first := m.o.schedule[0]; first > 0 {
+		if first := m.o.policy.First(); first > 0 {
 			runAt = m.o.clock.Now().Add(first)
 		}
 		for i := range ps {
@@ -186,7 +186,7 @@ func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, er
 	if err != nil {
 		return "", err
 	}
-	return id, m.insertJobs(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...)
+	return id, m.queue.InsertTx(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...)
 }
 
 // fairPriority takes n tokens from the supplier's bucket: within its fair

@@ -90,7 +90,7 @@ func (e *simEnv) settle() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(e.t, WaitIdle(ctx, e.m))
+	require.NoError(e.t, e.m.WaitIdle(ctx))
 }
 
 func (e *simEnv) noMoreAttempts() {

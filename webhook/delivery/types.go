@@ -3,7 +3,7 @@ package delivery
 import (
 	"encoding/json"
 	"errors"
-		"time"
+	"time"
 
 	"github.com/wedsync/integrations/internal/validate"
 )

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,10 @@ func TestBadInputNamesFieldAndRule(t *testing.T) {
 		{delivery.EndpointInput{SupplierID: "s1", URL: "https://169.254.169.254/latest"}, "url", "metadata"},
 		{delivery.EndpointInput{SupplierID: "s1", URL: "https://[::ffff:10.0.0.1]/h"}, "url", "IPv4-mapped"},
 		{delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", EventTypes: []string{"booking.**"}}, "event_types", "pattern"},
-		{delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", RateLimit: -1}, "rate_limit", ">= 0"},
+		{delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", RateLimit: -1}, "rate_limit", "at least"},
+		// A rate so low the endpoint would never deliver again.
+		{delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", RateLimit: 1e-300}, "rate_limit", "one a minute"},
+		{delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", RateLimit: math.Inf(1)}, "rate_limit", "finite"},
 	}
 	for _, c := range endpointCases {
 		_, err := m.CreateEndpoint(ctx, c.in)
@@ -68,8 +72,21 @@ func TestBadInputNamesFieldAndRule(t *testing.T) {
 	_, err = m.SendTx(ctx, nil, delivery.Message{SupplierID: "s1", EventType: "a.b", Payload: json.RawMessage(`{}`)})
 	require.ErrorIs(t, err, delivery.ErrNoDatabase)
 
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "s1", URL: "https://crm.example/h", RateLimit: 1.0 / 60})
+	require.NoError(t, err, "one a minute is the slowest rate allowed")
+	tiny := 1e-300
+	_, err = m.UpdateEndpoint(ctx, ep.ID, delivery.EndpointUpdate{RateLimit: &tiny})
+	require.ErrorIs(t, err, delivery.ErrInvalid)
+	got, err := m.GetEndpoint(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1.0/60, got.RateLimit, "a refused update changes nothing")
+
 	_, err = delivery.NewManager(delivery.WithRetention(time.Hour))
-	require.ErrorContains(t, err, "retention")
+	require.ErrorIs(t, err, delivery.ErrInvalid)
+	require.ErrorContains(t, err, "WithRetention: must be at least 48h")
+	_, err = delivery.NewManager(delivery.WithRetrySchedule(), delivery.WithTimeout(-1))
+	require.ErrorContains(t, err, "WithRetrySchedule: needs at least one delay")
+	require.ErrorContains(t, err, "WithTimeout: must be positive", "every bad option is reported at once")
 }
 
 func TestSendBatchIsAllOrNothing(t *testing.T) {
