@@ -4,12 +4,17 @@
 // at 127.0.0.1, at a database on the private network, or at the cloud metadata
 // service (169.254.169.254) and read the answer back through our attempt log.
 //
-// A Guard refuses loopback, private, link-local, multicast, unspecified,
-// carrier-grade NAT, reserved and cloud-metadata addresses in both families,
-// plus IPv6 forms that can embed an IPv4 address (IPv4-mapped, NAT64, 6to4,
-// Teredo). IsBlocked holds the list and is exported for reuse. Ranges passed to
-// WithAllowedRanges override the list; tests and demos use it to reach
-// 127.0.0.0/8 and ::1/128.
+// A Guard refuses every entry of the IANA IPv4 and IPv6 Special-Purpose
+// Address Registries (loopback, private, link-local, unspecified,
+// carrier-grade NAT, documentation, benchmarking, reserved and the rest),
+// including the few entries IANA marks globally reachable: those are anycast
+// service addresses, DNS sinks, overlay identifiers and the NAT64 prefix, not
+// servers. It also refuses multicast, deprecated site-local and
+// cloud-metadata addresses, and the well-known IPv6 prefixes that embed an
+// IPv4 address (IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64, 6to4,
+// Teredo), whatever IPv4 address they carry. IsBlocked holds the list and is
+// exported for reuse. Ranges passed to WithAllowedRanges override the list;
+// tests and demos use it to reach 127.0.0.0/8 and ::1/128.
 //
 // The check that matters happens at dial time: Guard.DialContext installs a
 // net.Dialer Control hook that sees the IP address the socket is about to

@@ -58,7 +58,9 @@ func (e *BlockedError) Is(target error) bool { return target == ErrBlockedAddres
 // always blocked, whatever the IPv4 address it carries: nothing legitimate
 // needs that form on the wire, and it is a classic way around filters that
 // only look at one family. The reason then also names the embedded address's
-// own rule, if any. The zero Addr is blocked.
+// own rule, if any. The IPv4-translated form ::ffff:0:a.b.c.d (RFC 6145) and
+// the other well-known prefixes that embed an IPv4 address (IPv4-compatible,
+// NAT64, 6to4, Teredo) are on the list and are blocked whole too. The zero Addr is blocked.
 func IsBlocked(ip netip.Addr) (reason string, blocked bool) {
 	if !ip.IsValid() {
 		return "invalid address", true
