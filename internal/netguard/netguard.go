@@ -60,7 +60,9 @@ func (e *BlockedError) Is(target error) bool { return target == ErrBlockedAddres
 // only look at one family. The reason then also names the embedded address's
 // own rule, if any. The IPv4-translated form ::ffff:0:a.b.c.d (RFC 6145) and
 // the other well-known prefixes that embed an IPv4 address (IPv4-compatible,
-// NAT64, 6to4, Teredo) are on the list and are blocked whole too. The zero Addr is blocked.
+// NAT64, 6to4, Teredo) are on the list and are blocked whole too, and so is
+// every IPv6 address outside global unicast space (2000::/3). The zero Addr
+// is blocked.
 func IsBlocked(ip netip.Addr) (reason string, blocked bool) {
 	if !ip.IsValid() {
 		return "invalid address", true
@@ -78,6 +80,12 @@ func IsBlocked(ip netip.Addr) (reason string, blocked bool) {
 			return rl.reason, true
 		}
 	}
+	// IPv6 servers live in global unicast space; everything outside it is
+	// reserved, special or not yet allocated, and a deny list cannot keep
+	// up with it (::ffff:0:0:0/96 was once missed that way).
+	if ip.Is6() && !globalUnicast6.Contains(ip) {
+		return "not an IPv6 global unicast address (outside 2000::/3)", true
+	}
 	// Backstop in case the table above misses something the standard
 	// library classifies as non-public.
 	switch {
@@ -94,6 +102,9 @@ func IsBlocked(ip netip.Addr) (reason string, blocked bool) {
 	}
 	return "", false
 }
+
+// globalUnicast6 is IPv6 global unicast space (RFC 4291, section 2.4).
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
 
 // Option configures a Guard.
 type Option func(*options)

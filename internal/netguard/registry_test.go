@@ -410,3 +410,20 @@ func TestOrdinaryAddressesAllowed(t *testing.T) {
 		checkAddr(t, netip.MustParseAddr(s), allow, "")
 	}
 }
+
+// TestIPv6OutsideGlobalUnicast covers IPv6 space that no registry entry
+// names: only 2000::/3 holds servers, so the rest is refused whole.
+func TestIPv6OutsideGlobalUnicast(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"::fffe:1:2", "::2", "4000::1", "1fff:ffff::1", "e000::1", "fbff::1"} {
+		reason, blocked := netguard.IsBlocked(netip.MustParseAddr(s))
+		require.True(t, blocked, "%s allowed", s)
+		require.NotEmpty(t, reason, s)
+	}
+	reason, _ := netguard.IsBlocked(netip.MustParseAddr("4000::1"))
+	require.Contains(t, reason, "outside 2000::/3")
+	for _, s := range []string{"2000::1", "2606:4700:4700::1111", "3ffe:ffff::1", "2a00:1450:4009:81f::200e"} {
+		_, blocked := netguard.IsBlocked(netip.MustParseAddr(s))
+		require.False(t, blocked, "%s refused", s)
+	}
+}
