@@ -1,0 +1,102 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+
+	"github.com/wedsync/integrations/internal/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestHTTPClientSpanAndDuration(t *testing.T) {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	tel := telemetry.New("webhook/delivery", mp, tp)
+	hc := tel.HTTPClient()
+	require.NoError(t, tel.Err())
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/hooks?token=s3cret", nil)
+	require.NoError(t, err)
+	rctx, r := hc.Start(ctx, req, attribute.String("wedsync.webhook.endpoint_id", "ep_1"))
+	resp, err := http.DefaultClient.Do(req.WithContext(rctx))
+	require.NoError(t, err)
+	resp.Body.Close()
+	r.End(ctx, resp, nil)
+
+	_, r = hc.Start(ctx, req)
+	r.End(ctx, nil, &url.Error{Op: "Post", URL: "x", Err: context.DeadlineExceeded})
+
+	ended := spans.Ended()
+	require.Len(t, ended, 2)
+	s := ended[0]
+	require.Equal(t, "POST", s.Name())
+	require.Equal(t, trace.SpanKindClient, s.SpanKind())
+	require.Equal(t, codes.Error, s.Status().Code)
+	attrs := map[attribute.Key]attribute.Value{}
+	for _, a := range s.Attributes() {
+		attrs[a.Key] = a.Value
+	}
+	require.Equal(t, int64(503), attrs["http.response.status_code"].AsInt64())
+	require.Equal(t, "503", attrs["error.type"].AsString())
+	require.Equal(t, "ep_1", attrs["wedsync.webhook.endpoint_id"].AsString())
+	require.NotContains(t, attrs["url.full"].AsString(), "s3cret", "query values are redacted")
+	require.Contains(t, attrs["url.full"].AsString(), "token=REDACTED")
+	require.Equal(t, "timeout", attrOf(ended[1].Attributes(), "error.type"))
+	require.Equal(t, "github.com/wedsync/integrations/webhook/delivery", s.InstrumentationScope().Name)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	require.Len(t, rm.ScopeMetrics, 1)
+	m := rm.ScopeMetrics[0].Metrics[0]
+	require.Equal(t, "http.client.request.duration", m.Name)
+	require.Equal(t, "s", m.Unit)
+	h := m.Data.(metricdata.Histogram[float64])
+	require.Len(t, h.DataPoints, 2, "one series per status / error type")
+	for _, dp := range h.DataPoints {
+		_, hasEndpoint := dp.Attributes.Value("wedsync.webhook.endpoint_id")
+		require.False(t, hasEndpoint, "ids stay off the metric")
+	}
+	require.NoError(t, mp.Shutdown(ctx))
+	require.NoError(t, tp.Shutdown(ctx))
+}
+
+func attrOf(attrs []attribute.KeyValue, key string) string {
+	for _, a := range attrs {
+		if string(a.Key) == key {
+			return a.Value.Emit()
+		}
+	}
+	return ""
+}
+
+func TestDefaultsToTheGlobalProvidersAndErrorType(t *testing.T) {
+	tel := telemetry.New("x", nil, nil)
+	tel.Counter("wedsync.x", "{x}", "x").Add(context.Background(), 1)
+	require.NoError(t, tel.Err())
+	require.Equal(t, "_OTHER", telemetry.ErrorType(errors.New("boom")))
+	require.Equal(t, "canceled", telemetry.ErrorType(context.Canceled))
+	u, _ := url.Parse("https://user:pw@crm.example/h?a=1&b=2#frag")
+	require.Equal(t, "https://crm.example/h?a=REDACTED&b=REDACTED", telemetry.RedactURL(u))
+}
