@@ -67,26 +67,17 @@ func (h *verifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		var buf bytes.Buffer
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength))
-		}
-		// Read one byte past the cap to tell "exactly the cap" from "more".
-		_, err := buf.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
+		var err error
+		body, err = readBody(r.Body, r.ContentLength, h.maxBody)
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
 				tooLarge(w)
 				return
 			}
 			http.Error(w, "webhook: cannot read request body", http.StatusBadRequest)
 			return
 		}
-		if int64(buf.Len()) > h.maxBody {
-			tooLarge(w)
-			return
-		}
-		body = buf.Bytes()
 	}
 	if err := h.v.Verify(r.Header, body); err != nil {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
@@ -99,6 +90,56 @@ func (h *verifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return io.NopCloser(bytes.NewReader(body)), nil
 	}
 	h.next.ServeHTTP(w, &r2)
+}
+
+// errTooLarge is readBody's answer to a body longer than its cap.
+var errTooLarge = errors.New("webhook: request body too large")
+
+// firstReadSize is the largest buffer readBody starts with.
+const firstReadSize = 512
+
+// readBody reads r to its end and returns the bytes, or errTooLarge when r
+// holds more than max bytes. contentLength is the announced length, -1 when
+// unknown.
+//
+// The buffer grows with what arrives, never with what the client announced:
+// it starts at firstReadSize bytes and doubles only once full, so it never
+// holds more than about twice the bytes received. A client that announces a
+// large Content-Length and then stalls costs firstReadSize bytes, not its
+// claim: nothing has been verified yet, so the claim is anyone's. The
+// announced length only shapes the growth: the step that would reach it
+// stops there (plus one byte, to read the end), so an honest body ends in a
+// buffer of its own size rather than the next power of two.
+func readBody(r io.Reader, contentLength, max int64) ([]byte, error) {
+	// One byte past the cap tells "exactly the cap" from "more".
+	limit := max + 1
+	size := int64(firstReadSize)
+	if contentLength >= 0 && contentLength < size {
+		size = contentLength + 1
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= limit {
+				return nil, errTooLarge
+			}
+			next := 2 * int64(cap(buf))
+			if int64(len(buf)) <= contentLength && contentLength < next {
+				next = contentLength + 1
+			}
+			grown := make([]byte, len(buf), min(next, limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func tooLarge(w http.ResponseWriter) {
