@@ -9,49 +9,30 @@ import (
 	"net/http"
 )
 
-// DefaultMaxBodyBytes is the largest body [Verifier.Middleware] reads unless
-// [WithMaxBodyBytes] says otherwise: 1 MiB.
-const DefaultMaxBodyBytes int64 = 1 << 20
-
-// MiddlewareOption configures [Verifier.Middleware].
-type MiddlewareOption func(*middlewareOptions)
-
-type middlewareOptions struct {
-	maxBody int64
-}
-
-// WithMaxBodyBytes sets the largest request body the middleware reads; a
-// larger body is answered with 413 Request Entity Too Large without calling
-// the next handler. n <= 0 restores the default. Defaults to
-// [DefaultMaxBodyBytes] (1 MiB).
-func WithMaxBodyBytes(n int64) MiddlewareOption {
-	return func(o *middlewareOptions) { o.maxBody = n }
-}
-
-// Middleware returns an [http.Handler] that verifies each request with v
-// before passing it to next.
+// Middleware wraps next in a handler that verifies each request with v
+// before passing it on. It has the net/http middleware shape,
+// func(http.Handler) http.Handler, so it fits any router's chain:
 //
-// It reads the raw body (up to the size cap), verifies the headers and those
-// exact bytes, and on success calls next with a request whose Body yields the
-// same bytes, untouched, and whose ContentLength is their count. It answers
-// without calling next:
+//	mux.Handle("POST /webhooks", v.Middleware(handler))
+//	r.Use(v.Middleware) // chi, gorilla/mux, ...
 //
-//   - 413 with a short plain-text reason when the body exceeds the cap;
+// It reads the raw body, up to the cap set with [WithMaxBodyBytes] on
+// [NewVerifier] (1 MiB by default), verifies the headers and those exact
+// bytes, and on success calls next with a request whose Body yields the same
+// bytes, untouched, and whose ContentLength is their count. The body buffer
+// grows with the bytes that arrive, never with the Content-Length a client
+// announces. It answers without calling next:
+//
+//   - 413 with a short plain-text reason when the body exceeds the cap
+//     (including an announced Content-Length over the cap, before reading);
 //   - 400 when the body cannot be read;
 //   - 401 with a short plain-text reason (the error's message, which never
 //     contains a secret) when [Verifier.Verify] fails.
 //
 // The middleware does not drop replays: next should remember the webhook-id
 // of the messages it has processed.
-func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.Handler {
-	o := middlewareOptions{maxBody: DefaultMaxBodyBytes}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.maxBody <= 0 {
-		o.maxBody = DefaultMaxBodyBytes
-	}
-	return &verifyHandler{v: v, next: next, maxBody: o.maxBody}
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return &verifyHandler{v: v, next: next, maxBody: v.maxBody}
 }
 
 type verifyHandler struct {

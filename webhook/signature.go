@@ -79,6 +79,11 @@ const (
 	// a longer header is rejected with [ErrMalformedSignature] so that a
 	// sender cannot make the verifier run unbounded Ed25519 checks.
 	MaxSignatures = 32
+	// DefaultMaxBodyBytes is the largest request body [Verifier.Middleware]
+	// reads unless [WithMaxBodyBytes] says otherwise: 1 MiB.
+	DefaultMaxBodyBytes int64 = 1 << 20
+	// MaxBodyBytesLimit is the largest value [WithMaxBodyBytes] accepts: 1 GiB.
+	MaxBodyBytesLimit int64 = 1 << 30
 )
 
 const (
@@ -119,9 +124,38 @@ var (
 	// [ErrNoMatchingSignature].
 	ErrMalformedSignature error = &childError{"webhook: malformed webhook-signature", ErrNoMatchingSignature}
 	// ErrMalformedSecret means a secret string has an unknown prefix, is not
-	// valid base64, or decodes to the wrong length for its kind.
-	ErrMalformedSecret = errors.New("webhook: malformed secret")
+	// valid base64, decodes to the wrong length for its kind, or (for a whpk_
+	// key) is not a usable Ed25519 public key. Errors that match it also
+	// match [ErrInvalid].
+	ErrMalformedSecret error = &childError{"webhook: malformed secret", ErrInvalid}
 )
+
+// ErrInvalid is matched by every error that reports bad input to
+// [NewSigner] or [NewVerifier]: a [*ValidationError] for an option, an error
+// matching [ErrMalformedSecret] for a secret.
+var ErrInvalid = errors.New("webhook: invalid input")
+
+// ValidationError names the input that broke a rule and the rule it broke;
+// it matches [ErrInvalid] with [errors.Is]. Its message is
+// "webhook: <Field>: <Rule>", for example
+// "webhook: WithTolerance: must be positive, got 0s".
+//
+// It has the shape of the validation error of every other package of this
+// module (each re-exports the same ValidationError and ErrInvalid, with a
+// Package field besides Field and Rule); package webhook declares its own
+// because it imports the standard library only.
+type ValidationError struct {
+	// Field names the bad input as the caller wrote it, such as the option
+	// "WithMaxBodyBytes".
+	Field string
+	// Rule says what the value must be, and what it was.
+	Rule string
+}
+
+func (e *ValidationError) Error() string { return "webhook: " + e.Field + ": " + e.Rule }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // childError is a sentinel error that also matches its parent.
 type childError struct {
@@ -516,6 +550,7 @@ type Verifier struct {
 	pubKeys   []ed25519.PublicKey
 	tolerance time.Duration
 	now       func() time.Time
+	maxBody   int64 // for Middleware
 }
 
 // VerifierOption configures [NewVerifier].
@@ -525,6 +560,7 @@ type verifierOptions struct {
 	more      []string
 	tolerance time.Duration
 	now       func() time.Time
+	maxBody   int64
 }
 
 // WithSecrets adds secrets the verifier accepts besides the first one; a
@@ -537,10 +573,21 @@ func WithSecrets(more ...string) VerifierOption {
 
 // WithTolerance sets how far the webhook-timestamp may lie from the clock in
 // either direction: older than now-d fails with [ErrTimestampTooOld], newer
-// than now+d with [ErrTimestampTooNew]. d must be positive. Defaults to
-// [DefaultTolerance] (5 minutes).
+// than now+d with [ErrTimestampTooNew]. d must be positive; otherwise
+// [NewVerifier] returns a [*ValidationError]. Defaults to [DefaultTolerance]
+// (5 minutes).
 func WithTolerance(d time.Duration) VerifierOption {
 	return func(o *verifierOptions) { o.tolerance = d }
+}
+
+// WithMaxBodyBytes sets the largest request body [Verifier.Middleware]
+// reads; a larger body is answered with 413 Request Entity Too Large without
+// calling the next handler. n must be between 1 and [MaxBodyBytesLimit]
+// (1 GiB); otherwise [NewVerifier] returns a [*ValidationError]. It does not
+// affect [Verifier.Verify], which checks the body it is given. Defaults to
+// [DefaultMaxBodyBytes] (1 MiB).
+func WithMaxBodyBytes(n int64) VerifierOption {
+	return func(o *verifierOptions) { o.maxBody = n }
 }
 
 // Clock tells the time. A *clockwork.FakeClock (github.com/jonboulle/clockwork)
@@ -571,19 +618,34 @@ func WithClock(c Clock) VerifierOption {
 //   - "whsk_" + base64 of an Ed25519 private key or seed: checks "v1a"
 //     signatures with the derived public key.
 //
-// Errors match [ErrMalformedSecret], or name the bad option.
+// A bad option is reported as a [*ValidationError] naming it (all bad
+// options at once, joined with [errors.Join]); a bad secret as an error
+// matching [ErrMalformedSecret] that names it ("secret", "WithSecrets[0]")
+// without echoing it. Both match [ErrInvalid].
 func NewVerifier(secret string, opts ...VerifierOption) (*Verifier, error) {
-	o := verifierOptions{tolerance: DefaultTolerance}
+	o := verifierOptions{tolerance: DefaultTolerance, maxBody: DefaultMaxBodyBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var errs []error
 	if o.tolerance <= 0 {
-		return nil, fmt.Errorf("webhook: WithTolerance: must be positive, got %v", o.tolerance)
+		errs = append(errs, &ValidationError{Field: "WithTolerance", Rule: fmt.Sprintf("must be positive, got %v", o.tolerance)})
+	}
+	if o.maxBody < 1 || o.maxBody > MaxBodyBytesLimit {
+		errs = append(errs, &ValidationError{Field: "WithMaxBodyBytes",
+			Rule: fmt.Sprintf("must be between 1 and %d bytes, got %d", MaxBodyBytesLimit, o.maxBody)})
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, errors.Join(errs...)
 	}
 	if o.now == nil {
 		o.now = time.Now
 	}
-	v := &Verifier{tolerance: o.tolerance, now: o.now}
+	v := &Verifier{tolerance: o.tolerance, now: o.now, maxBody: o.maxBody}
 	for i, sec := range append([]string{secret}, o.more...) {
 		field := "secret"
 		if i > 0 {
