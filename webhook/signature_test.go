@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,6 +39,15 @@ func fixedNow(t time.Time) webhook.VerifierOption {
 
 func b64(n int, fill byte) string {
 	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n))
+}
+
+// hex64 is the base64 of the bytes that h spells in hex.
+func hex64(h string) string {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func headers(id, ts, sig string) http.Header {
@@ -355,6 +365,9 @@ func TestMalformedSecrets(t *testing.T) {
 		"whsk 33 bytes":       "whsk_" + b64(33, 1),
 		"whsk bad base64":     "whsk_***",
 		"whsk mismatched pub": mismatched,
+		"whpk all zero":       "whpk_" + b64(32, 0), // a point of order 4
+		"whpk not on curve":   "whpk_" + hex64("0200000000000000000000000000000000000000000000000000000000000000"),
+		"whpk y >= p":         "whpk_" + hex64("f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
 	}
 	for name, secret := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -377,12 +390,15 @@ func TestMalformedSecrets(t *testing.T) {
 	_, err = webhook.NewSigner(vecSecret, webhook.WithAdditionalSecrets("whsec_"+b64(23, 1)))
 	require.ErrorContains(t, err, "WithAdditionalSecrets[0]")
 
+	_, pk, err := webhook.GenerateKeyPair()
+	require.NoError(t, err)
 	good := []string{
+		pk,
+		"whpk_" + hex64("0300000000000000000000000000000000000000000000000000000000000000"), // y = 3: a point, and not a small one
 		"whsec_" + b64(24, 1),
 		"whsec_" + b64(64, 1),
 		"whsec_" + strings.TrimRight(b64(32, 1), "="), // unpadded
 		b64(40, 2),           // bare base64
-		"whpk_" + b64(32, 3), // any 32 bytes are accepted as a public key
 		"whsk_" + b64(32, 4), // a seed
 	}
 	for _, secret := range good {
