@@ -65,17 +65,20 @@ func ExampleNewSigner() {
 }
 
 // The middleware verifies before the handler runs, and hands it the exact
-// bytes that were signed.
+// bytes that were signed. Its options (here a 64 KiB body cap) are the
+// verifier's, so v.Middleware has the plain func(http.Handler) http.Handler
+// shape that routers' Use methods take.
 func ExampleVerifier_Middleware() {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	v, err := webhook.NewVerifier(secret)
+	v, err := webhook.NewVerifier(secret, webhook.WithMaxBodyBytes(64<<10))
 	if err != nil {
 		panic(err)
 	}
-	handler := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var verify func(http.Handler) http.Handler = v.Middleware // e.g. router.Use(v.Middleware)
+	handler := verify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		fmt.Printf("handler got %q\n", body)
-	}), webhook.WithMaxBodyBytes(64<<10))
+	}))
 
 	s, err := webhook.NewSigner(secret)
 	if err != nil {

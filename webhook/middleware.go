@@ -9,49 +9,30 @@ import (
 	"net/http"
 )
 
-// DefaultMaxBodyBytes is the largest body [Verifier.Middleware] reads unless
-// [WithMaxBodyBytes] says otherwise: 1 MiB.
-const DefaultMaxBodyBytes int64 = 1 << 20
-
-// MiddlewareOption configures [Verifier.Middleware].
-type MiddlewareOption func(*middlewareOptions)
-
-type middlewareOptions struct {
-	maxBody int64
-}
-
-// WithMaxBodyBytes sets the largest request body the middleware reads; a
-// larger body is answered with 413 Request Entity Too Large without calling
-// the next handler. n <= 0 restores the default. Defaults to
-// [DefaultMaxBodyBytes] (1 MiB).
-func WithMaxBodyBytes(n int64) MiddlewareOption {
-	return func(o *middlewareOptions) { o.maxBody = n }
-}
-
-// Middleware returns an [http.Handler] that verifies each request with v
-// before passing it to next.
+// Middleware wraps next in a handler that verifies each request with v
+// before passing it on. It has the net/http middleware shape,
+// func(http.Handler) http.Handler, so it fits any router's chain:
 //
-// It reads the raw body (up to the size cap), verifies the headers and those
-// exact bytes, and on success calls next with a request whose Body yields the
-// same bytes, untouched, and whose ContentLength is their count. It answers
-// without calling next:
+//	mux.Handle("POST /webhooks", v.Middleware(handler))
+//	r.Use(v.Middleware) // chi, gorilla/mux, ...
 //
-//   - 413 with a short plain-text reason when the body exceeds the cap;
+// It reads the raw body, up to the cap set with [WithMaxBodyBytes] on
+// [NewVerifier] (1 MiB by default), verifies the headers and those exact
+// bytes, and on success calls next with a request whose Body yields the same
+// bytes, untouched, and whose ContentLength is their count. The body buffer
+// grows with the bytes that arrive, never with the Content-Length a client
+// announces. It answers without calling next:
+//
+//   - 413 with a short plain-text reason when the body exceeds the cap
+//     (including an announced Content-Length over the cap, before reading);
 //   - 400 when the body cannot be read;
 //   - 401 with a short plain-text reason (the error's message, which never
 //     contains a secret) when [Verifier.Verify] fails.
 //
 // The middleware does not drop replays: next should remember the webhook-id
 // of the messages it has processed.
-func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.Handler {
-	o := middlewareOptions{maxBody: DefaultMaxBodyBytes}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.maxBody <= 0 {
-		o.maxBody = DefaultMaxBodyBytes
-	}
-	return &verifyHandler{v: v, next: next, maxBody: o.maxBody}
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return &verifyHandler{v: v, next: next, maxBody: v.maxBody}
 }
 
 type verifyHandler struct {
@@ -67,26 +48,17 @@ func (h *verifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		var buf bytes.Buffer
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength))
-		}
-		// Read one byte past the cap to tell "exactly the cap" from "more".
-		_, err := buf.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
+		var err error
+		body, err = readBody(r.Body, r.ContentLength, h.maxBody)
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
 				tooLarge(w)
 				return
 			}
 			http.Error(w, "webhook: cannot read request body", http.StatusBadRequest)
 			return
 		}
-		if int64(buf.Len()) > h.maxBody {
-			tooLarge(w)
-			return
-		}
-		body = buf.Bytes()
 	}
 	if err := h.v.Verify(r.Header, body); err != nil {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
@@ -99,6 +71,56 @@ func (h *verifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return io.NopCloser(bytes.NewReader(body)), nil
 	}
 	h.next.ServeHTTP(w, &r2)
+}
+
+// errTooLarge is readBody's answer to a body longer than its cap.
+var errTooLarge = errors.New("webhook: request body too large")
+
+// firstReadSize is the largest buffer readBody starts with.
+const firstReadSize = 512
+
+// readBody reads r to its end and returns the bytes, or errTooLarge when r
+// holds more than max bytes. contentLength is the announced length, -1 when
+// unknown.
+//
+// The buffer grows with what arrives, never with what the client announced:
+// it starts at firstReadSize bytes and doubles only once full, so it never
+// holds more than about twice the bytes received. A client that announces a
+// large Content-Length and then stalls costs firstReadSize bytes, not its
+// claim: nothing has been verified yet, so the claim is anyone's. The
+// announced length only shapes the growth: the step that would reach it
+// stops there (plus one byte, to read the end), so an honest body ends in a
+// buffer of its own size rather than the next power of two.
+func readBody(r io.Reader, contentLength, max int64) ([]byte, error) {
+	// One byte past the cap tells "exactly the cap" from "more".
+	limit := max + 1
+	size := int64(firstReadSize)
+	if contentLength >= 0 && contentLength < size {
+		size = contentLength + 1
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= limit {
+				return nil, errTooLarge
+			}
+			next := 2 * int64(cap(buf))
+			if int64(len(buf)) <= contentLength && contentLength < next {
+				next = contentLength + 1
+			}
+			grown := make([]byte, len(buf), min(next, limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func tooLarge(w http.ResponseWriter) {

@@ -10,9 +10,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,7 +53,7 @@ const (
 	// seed. It signs "v1a" signatures.
 	PrefixEd25519SecretKey = "whsk_"
 	// PrefixEd25519PublicKey starts an Ed25519 public key: "whpk_" + base64
-	// of 32 bytes. It verifies "v1a" signatures only.
+	// of its 32-byte encoding. It verifies "v1a" signatures only.
 	PrefixEd25519PublicKey = "whpk_"
 )
 
@@ -79,6 +81,11 @@ const (
 	// a longer header is rejected with [ErrMalformedSignature] so that a
 	// sender cannot make the verifier run unbounded Ed25519 checks.
 	MaxSignatures = 32
+	// DefaultMaxBodyBytes is the largest request body [Verifier.Middleware]
+	// reads unless [WithMaxBodyBytes] says otherwise: 1 MiB.
+	DefaultMaxBodyBytes int64 = 1 << 20
+	// MaxBodyBytesLimit is the largest value [WithMaxBodyBytes] accepts: 1 GiB.
+	MaxBodyBytesLimit int64 = 1 << 30
 )
 
 const (
@@ -119,9 +126,38 @@ var (
 	// [ErrNoMatchingSignature].
 	ErrMalformedSignature error = &childError{"webhook: malformed webhook-signature", ErrNoMatchingSignature}
 	// ErrMalformedSecret means a secret string has an unknown prefix, is not
-	// valid base64, or decodes to the wrong length for its kind.
-	ErrMalformedSecret = errors.New("webhook: malformed secret")
+	// valid base64, decodes to the wrong length for its kind, or (for a whpk_
+	// key) is not a usable Ed25519 public key. Errors that match it also
+	// match [ErrInvalid].
+	ErrMalformedSecret error = &childError{"webhook: malformed secret", ErrInvalid}
 )
+
+// ErrInvalid is matched by every error that reports bad input to
+// [NewSigner] or [NewVerifier]: a [*ValidationError] for an option, an error
+// matching [ErrMalformedSecret] for a secret.
+var ErrInvalid = errors.New("webhook: invalid input")
+
+// ValidationError names the input that broke a rule and the rule it broke;
+// it matches [ErrInvalid] with [errors.Is]. Its message is
+// "webhook: <Field>: <Rule>", for example
+// "webhook: WithTolerance: must be positive, got 0s".
+//
+// It has the shape of the validation error of every other package of this
+// module (each re-exports the same ValidationError and ErrInvalid, with a
+// Package field besides Field and Rule); package webhook declares its own
+// because it imports the standard library only.
+type ValidationError struct {
+	// Field names the bad input as the caller wrote it, such as the option
+	// "WithMaxBodyBytes".
+	Field string
+	// Rule says what the value must be, and what it was.
+	Rule string
+}
+
+func (e *ValidationError) Error() string { return "webhook: " + e.Field + ": " + e.Rule }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // childError is a sentinel error that also matches its parent.
 type childError struct {
@@ -195,6 +231,9 @@ func parseSecret(field, s string) (parsedSecret, error) {
 			return parsedSecret{}, fmt.Errorf("%w: %s: whpk_ key must decode to %d bytes, got %d",
 				ErrMalformedSecret, field, ed25519.PublicKeySize, len(b))
 		}
+		if reason := checkEd25519PublicKey(b); reason != "" {
+			return parsedSecret{}, fmt.Errorf("%w: %s: whpk_ key %s", ErrMalformedSecret, field, reason)
+		}
 		return parsedSecret{kind: kindEd25519Public, pub: ed25519.PublicKey(b)}, nil
 
 	default:
@@ -213,6 +252,84 @@ func parseSecret(field, s string) (parsedSecret, error) {
 		}
 		return parsedSecret{kind: kindHMAC, hmac: b}, nil
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Ed25519 public key checks
+
+// smallOrderPoints are the canonical encodings of the 8 points of the
+// Ed25519 curve whose order divides 8: with such a public key A, [k]A takes
+// at most 8 values whatever the message, so a signature (R, S) made without
+// any private key, such as R = the identity and S = 0, verifies for a
+// good share of messages (all of them for the identity). crypto/ed25519
+// accepts these keys, as RFC 8032 allows. The list is the one libsodium
+// blocks; TestSmallOrderPointsAreTheTorsionSubgroup recomputes it. Their
+// non-canonical encodings are refused by checkEd25519PublicKey's canonical
+// checks before this list is consulted.
+var smallOrderPoints = [...]string{
+	"0100000000000000000000000000000000000000000000000000000000000000", // the identity (0, 1)
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 2: (0, -1)
+	"0000000000000000000000000000000000000000000000000000000000000000", // order 4: (sqrt(-1), 0)
+	"0000000000000000000000000000000000000000000000000000000000000080", // order 4: (-sqrt(-1), 0)
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", // order 8
+}
+
+// edwards25519 holds the field prime p = 2^255 - 19 and the curve constant
+// d = -121665/121666 mod p of -x^2 + y^2 = 1 + d x^2 y^2, computed on first
+// use.
+var edwards25519 = sync.OnceValue(func() (c struct{ p, d *big.Int }) {
+	c.p = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	c.d = new(big.Int).ModInverse(big.NewInt(121666), c.p)
+	c.d.Mul(c.d, big.NewInt(-121665)).Mod(c.d, c.p)
+	return c
+})
+
+// checkEd25519PublicKey returns why the 32-byte Ed25519 public key pub must
+// not be used, or "" when it is a canonical encoding of a curve point whose
+// order does not divide 8. The reason never quotes the key.
+//
+// An encoding (RFC 8032, 5.1.3) is the little-endian y coordinate with the
+// sign (low bit) of x in its top bit. crypto/ed25519 also accepts y >= p and
+// x = 0 with the sign bit set, which are other spellings of the same points;
+// a key that any genuine key pair generates never looks like that.
+func checkEd25519PublicKey(pub []byte) string {
+	c := edwards25519()
+	var be [ed25519.PublicKeySize]byte // big-endian y, for big.Int
+	for i, b := range pub {
+		be[len(be)-1-i] = b
+	}
+	sign := be[0] >> 7
+	be[0] &= 0x7f
+	y := new(big.Int).SetBytes(be[:])
+	if y.Cmp(c.p) >= 0 {
+		return "is not a canonical encoding: its y coordinate is not below 2^255-19"
+	}
+	// x^2 = (y^2 - 1) / (d y^2 + 1). The denominator is never 0: -1/d is
+	// not a square mod p.
+	y2 := new(big.Int).Mul(y, y)
+	y2.Mod(y2, c.p)
+	u := new(big.Int).Sub(y2, big.NewInt(1))
+	v := new(big.Int).Mul(c.d, y2)
+	v.Add(v, big.NewInt(1)).Mod(v, c.p)
+	x2 := u.Mul(u, v.ModInverse(v, c.p))
+	x2.Mod(x2, c.p)
+	if x2.Sign() == 0 {
+		if sign != 0 {
+			return "is not a canonical encoding: x is 0 but its sign bit is set"
+		}
+	} else if big.Jacobi(x2, c.p) != 1 {
+		return "is not a point on the Ed25519 curve"
+	}
+	enc := hex.EncodeToString(pub)
+	for _, p := range smallOrderPoints {
+		if enc == p {
+			return "is a point of small order, which would verify signatures made without the private key"
+		}
+	}
+	return ""
 }
 
 // GenerateSecret returns a new symmetric secret: "whsec_" followed by the
@@ -516,6 +633,7 @@ type Verifier struct {
 	pubKeys   []ed25519.PublicKey
 	tolerance time.Duration
 	now       func() time.Time
+	maxBody   int64 // for Middleware
 }
 
 // VerifierOption configures [NewVerifier].
@@ -525,6 +643,7 @@ type verifierOptions struct {
 	more      []string
 	tolerance time.Duration
 	now       func() time.Time
+	maxBody   int64
 }
 
 // WithSecrets adds secrets the verifier accepts besides the first one; a
@@ -537,10 +656,21 @@ func WithSecrets(more ...string) VerifierOption {
 
 // WithTolerance sets how far the webhook-timestamp may lie from the clock in
 // either direction: older than now-d fails with [ErrTimestampTooOld], newer
-// than now+d with [ErrTimestampTooNew]. d must be positive. Defaults to
-// [DefaultTolerance] (5 minutes).
+// than now+d with [ErrTimestampTooNew]. d must be positive; otherwise
+// [NewVerifier] returns a [*ValidationError]. Defaults to [DefaultTolerance]
+// (5 minutes).
 func WithTolerance(d time.Duration) VerifierOption {
 	return func(o *verifierOptions) { o.tolerance = d }
+}
+
+// WithMaxBodyBytes sets the largest request body [Verifier.Middleware]
+// reads; a larger body is answered with 413 Request Entity Too Large without
+// calling the next handler. n must be between 1 and [MaxBodyBytesLimit]
+// (1 GiB); otherwise [NewVerifier] returns a [*ValidationError]. It does not
+// affect [Verifier.Verify], which checks the body it is given. Defaults to
+// [DefaultMaxBodyBytes] (1 MiB).
+func WithMaxBodyBytes(n int64) VerifierOption {
+	return func(o *verifierOptions) { o.maxBody = n }
 }
 
 // Clock tells the time. A *clockwork.FakeClock (github.com/jonboulle/clockwork)
@@ -567,23 +697,41 @@ func WithClock(c Clock) VerifierOption {
 //   - "whsec_" + base64 of 24 to 64 bytes (or that base64 alone):
 //     checks "v1" (HMAC-SHA256) signatures;
 //   - "whpk_" + base64 of a 32-byte Ed25519 public key: checks "v1a"
-//     signatures;
+//     signatures. The key must be the canonical encoding of a curve point
+//     outside the 8 points of small order, as every generated key is: a
+//     small-order key (such as 32 zero bytes) would verify signatures that
+//     nobody made with a private key;
 //   - "whsk_" + base64 of an Ed25519 private key or seed: checks "v1a"
 //     signatures with the derived public key.
 //
-// Errors match [ErrMalformedSecret], or name the bad option.
+// A bad option is reported as a [*ValidationError] naming it (all bad
+// options at once, joined with [errors.Join]); a bad secret as an error
+// matching [ErrMalformedSecret] that names it ("secret", "WithSecrets[0]")
+// without echoing it. Both match [ErrInvalid].
 func NewVerifier(secret string, opts ...VerifierOption) (*Verifier, error) {
-	o := verifierOptions{tolerance: DefaultTolerance}
+	o := verifierOptions{tolerance: DefaultTolerance, maxBody: DefaultMaxBodyBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var errs []error
 	if o.tolerance <= 0 {
-		return nil, fmt.Errorf("webhook: WithTolerance: must be positive, got %v", o.tolerance)
+		errs = append(errs, &ValidationError{Field: "WithTolerance", Rule: fmt.Sprintf("must be positive, got %v", o.tolerance)})
+	}
+	if o.maxBody < 1 || o.maxBody > MaxBodyBytesLimit {
+		errs = append(errs, &ValidationError{Field: "WithMaxBodyBytes",
+			Rule: fmt.Sprintf("must be between 1 and %d bytes, got %d", MaxBodyBytesLimit, o.maxBody)})
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, errors.Join(errs...)
 	}
 	if o.now == nil {
 		o.now = time.Now
 	}
-	v := &Verifier{tolerance: o.tolerance, now: o.now}
+	v := &Verifier{tolerance: o.tolerance, now: o.now, maxBody: o.maxBody}
 	for i, sec := range append([]string{secret}, o.more...) {
 		field := "secret"
 		if i > 0 {

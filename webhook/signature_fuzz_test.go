@@ -1,11 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,6 +170,94 @@ func FuzzParseSignatureHeader(f *testing.F) {
 
 		if n, ok := parseTimestamp(header); ok && strconv.FormatInt(n, 10) != header {
 			t.Fatalf("parseTimestamp accepted non-canonical %q", header)
+		}
+	})
+}
+
+// FuzzNewVerifier feeds arbitrary strings to NewVerifier as the secret. It
+// must never panic; a refusal must match ErrMalformedSecret (and ErrInvalid),
+// name the field and not echo the secret, and NewSigner must refuse the
+// same string. An accepted whsec_ (or bare base64) or whsk_ secret must
+// verify what NewSigner signs with it, and nothing else; an accepted whpk_
+// key must be, by the independent curve model of
+// ed25519key_internal_test.go, a canonical point not of small order.
+func FuzzNewVerifier(f *testing.F) {
+	sk := ed25519.NewKeyFromSeed(fuzzSeed)
+	f.Add(fuzzSecret)
+	f.Add(strings.TrimPrefix(fuzzSecret, PrefixHMACSecret))
+	f.Add(PrefixHMACSecret + base64.RawStdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 24)))
+	f.Add(PrefixHMACSecret + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 65)))
+	f.Add(PrefixEd25519SecretKey + base64.StdEncoding.EncodeToString(sk))
+	f.Add(PrefixEd25519SecretKey + base64.StdEncoding.EncodeToString(fuzzSeed))
+	f.Add(PrefixEd25519PublicKey + base64.StdEncoding.EncodeToString(sk.Public().(ed25519.PublicKey)))
+	for _, h := range smallOrderPoints {
+		b, _ := hex.DecodeString(h)
+		f.Add(PrefixEd25519PublicKey + base64.StdEncoding.EncodeToString(b))
+	}
+	yMax := append(bytes.Repeat([]byte{0xff}, 31), 0x7f) // y = 2^255 - 1 = p + 18
+	f.Add(PrefixEd25519PublicKey + base64.StdEncoding.EncodeToString(yMax))
+	y3 := append([]byte{3}, make([]byte, 31)...) // y = 3: a point, not small
+	f.Add(PrefixEd25519PublicKey + base64.RawStdEncoding.EncodeToString(y3))
+	f.Add("")
+	f.Add("whsec_")
+	f.Add("whpk_")
+	f.Add("whsk_====")
+	f.Add("whsec_ MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	f.Add("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+
+	now := time.Unix(1614265330, 0)
+	clock := clockwork.NewFakeClockAt(now)
+	f.Fuzz(func(t *testing.T, secret string) {
+		v, err := NewVerifier(secret, WithClock(clock))
+		if err != nil {
+			if !errors.Is(err, ErrMalformedSecret) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not match ErrMalformedSecret and ErrInvalid: %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), "webhook: malformed secret: secret: ") {
+				t.Fatalf("error does not name the field: %v", err)
+			}
+			payload := secret
+			for _, p := range []string{PrefixHMACSecret, PrefixEd25519SecretKey, PrefixEd25519PublicKey} {
+				payload = strings.TrimPrefix(payload, p)
+			}
+			if len(payload) >= 16 && strings.Contains(err.Error(), payload) {
+				t.Fatalf("error echoes the secret: %v", err)
+			}
+			if _, err := NewSigner(secret); err == nil {
+				t.Fatal("NewSigner accepts a secret NewVerifier refuses")
+			}
+			return
+		}
+
+		if raw, ok := strings.CutPrefix(secret, PrefixEd25519PublicKey); ok {
+			if _, err := NewSigner(secret); err == nil {
+				t.Fatal("NewSigner accepts a public key")
+			}
+			pub, err := decodeBase64(raw)
+			if err != nil || len(pub) != ed25519.PublicKeySize {
+				t.Fatalf("accepted a whpk_ key that does not decode to 32 bytes")
+			}
+			P, onCurve, canonical := tDecode(pub)
+			if !onCurve || !canonical || tMul(big.NewInt(8), P).equal(tIdentity()) {
+				t.Fatalf("accepted whpk_ %x: point=%v canonical=%v (or small order)", pub, onCurve, canonical)
+			}
+			return
+		}
+
+		s, err := NewSigner(secret)
+		if err != nil {
+			t.Fatalf("NewVerifier accepts a secret NewSigner refuses: %v", err)
+		}
+		body := []byte(secret)
+		h, err := s.Headers("msg_fuzz", now, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(h, body); err != nil {
+			t.Fatalf("does not verify its own signature: %v", err)
+		}
+		if err := v.Verify(h, append(body, '!')); !errors.Is(err, ErrNoMatchingSignature) {
+			t.Fatalf("verified a tampered body: %v", err)
 		}
 	})
 }

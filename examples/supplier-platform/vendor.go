@@ -74,7 +74,7 @@ func (v *vendor) configure(name, secret string, fail failScript) error {
 	defer h.mu.Unlock()
 	secrets := append([]string{secret}, h.secrets...)
 	secrets = secrets[:min(len(secrets), 2)]
-	ver, err := webhook.NewVerifier(secrets[0], webhook.WithSecrets(secrets[1:]...))
+	ver, err := webhook.NewVerifier(secrets[0], webhook.WithSecrets(secrets[1:]...), webhook.WithMaxBodyBytes(512<<10))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (v *vendor) serveHook(w http.ResponseWriter, r *http.Request) {
 
 	rec := &statusRecorder{ResponseWriter: w}
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.receive(w, r, v.out) })
-	ver.Middleware(next, webhook.WithMaxBodyBytes(512<<10)).ServeHTTP(rec, r)
+	ver.Middleware(next).ServeHTTP(rec, r)
 	if rec.rejected != "" {
 		v.out.printf("VENDOR     %s <- rejected a request (webhook-id %q): HTTP %d %s", name, r.Header.Get("webhook-id"), rec.status, rec.rejected)
 	}
