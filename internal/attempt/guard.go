@@ -107,39 +107,50 @@ func (p *Permit) Done(ok bool) {
 // NotAttempted returns the permit unused: the breaker does not count it.
 func (p *Permit) NotAttempted() { p.done(errNotAttempted) }
 
+// Reason says why Acquire gave no permit.
+type Reason string
+
+// Reasons for waiting.
+const (
+	// BreakerOpen: the target's breaker is open, or its one probe is out.
+	BreakerOpen Reason = "breaker_open"
+	// RateLimited: the target's rate limit is spent.
+	RateLimited Reason = "rate_limited"
+)
+
 // Acquire asks to make one attempt to target now, at most limit attempts a
 // second (0: no limit; a change of limit applies at once). It returns a
-// Permit, or nil and how long to wait: the target's breaker is open (until
-// it may probe, with up to a second of jitter), its probe is out (about 5
-// s), or its rate limit is spent (until the next token). A wait is a snooze,
-// not a failure.
-func (gs *Guards) Acquire(target string, limit float64) (*Permit, time.Duration) {
+// Permit, or nil, how long to wait and why: the target's breaker is open
+// (until it may probe, with up to a second of jitter), its probe is out
+// (about 5 s), or its rate limit is spent (until the next token). A wait is
+// a snooze, not a failure.
+func (gs *Guards) Acquire(target string, limit float64) (*Permit, time.Duration, Reason) {
 	g := gs.get(target, limit)
 	now := gs.clock.Now()
 	if until := gs.openUntil(g); now.Before(until) {
-		return nil, until.Sub(now) + backoff.Jitter(time.Second, 1, nil)
+		return nil, until.Sub(now) + backoff.Jitter(time.Second, 1, nil), BreakerOpen
 	}
 	if r := g.limiter.ReserveN(now, 1); r.DelayFrom(now) > 0 {
 		d := r.DelayFrom(now)
 		r.CancelAt(now)
-		return nil, d
+		return nil, d, RateLimited
 	}
 	done, err := g.breaker.Allow()
 	if err != nil {
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
 			// Half-open and its one probe is out: wait for its verdict.
-			return nil, backoff.Jitter(5*time.Second, 0.5, nil)
+			return nil, backoff.Jitter(5*time.Second, 0.5, nil), BreakerOpen
 		}
-		return nil, gs.cfg.OpenFor
+		return nil, gs.cfg.OpenFor, BreakerOpen
 	}
 	// Another attempt's probe may have failed and reopened the breaker
 	// between the check above and Allow: look again.
 	now = gs.clock.Now()
 	if until := gs.openUntil(g); now.Before(until) {
 		done(errNotAttempted)
-		return nil, until.Sub(now) + backoff.Jitter(time.Second, 1, nil)
+		return nil, until.Sub(now) + backoff.Jitter(time.Second, 1, nil), BreakerOpen
 	}
-	return &Permit{done: done}, 0
+	return &Permit{done: done}, 0, ""
 }
 
 // Reset forgets target's breaker and limiter (after an operator resumed

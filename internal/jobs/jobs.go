@@ -79,10 +79,22 @@ type Queue interface {
 	// ctx to end: then it cancels the handlers and returns ctx.Err() at
 	// once. Jobs not yet finished stay queued (for good in Postgres mode).
 	Stop(ctx context.Context) error
+	// Stats counts the queue's jobs, for the queue-depth gauge.
+	Stats(ctx context.Context) (Stats, error)
 	// WaitIdle blocks until no job is running and none is due now (jobs
 	// scheduled for later do not count), or ctx ends. Tests use it to know
 	// the queue has settled before they move a fake clock or read results.
 	WaitIdle(ctx context.Context) error
+}
+
+// Stats counts a queue's unfinished jobs.
+type Stats struct {
+	// Due jobs wait for a worker.
+	Due int64
+	// Scheduled jobs wait for their time (retries, snoozes).
+	Scheduled int64
+	// Running jobs are being worked.
+	Running int64
 }
 
 // Config chooses and tunes a queue for Open.

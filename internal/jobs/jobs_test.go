@@ -136,9 +136,12 @@ func TestMemoryUniqueAndNoTx(t *testing.T) {
 	w, _ := q.Len()
 	require.Equal(t, 1, w)
 	require.ErrorIs(t, q.InsertTx(ctx, fakeTx{}, jobs.InsertParams{Args: echoArgs{N: 1}}), jobs.ErrNoDatabase)
-	require.NoError(t, q.InsertTx(ctx, nil, jobs.InsertParams{Args: echoArgs{N: 8}}), "a nil tx is a plain insert")
+	require.NoError(t, q.InsertTx(ctx, nil, jobs.InsertParams{Args: echoArgs{N: 8}, RunAt: time.Now().Add(time.Hour)}), "a nil tx is a plain insert")
 	w, _ = q.Len()
 	require.Equal(t, 2, w)
+	st, err := q.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Stats{Due: 1, Scheduled: 1}, st)
 	require.ErrorIs(t, q.Insert(ctx, jobs.InsertParams{Args: otherArgs{}}), jobs.ErrUnknownKind)
 }
 
@@ -174,10 +177,17 @@ func TestRiverInsertTxCommitAndRollback(t *testing.T) {
 	var n int
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM river_job").Scan(&n))
 	require.Equal(t, 3, n, "rolled-back insert and duplicate unique insert leave no row")
+	st, err := q.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Stats{Due: 3}, st)
 
 	require.NoError(t, q.Start(ctx))
 	rec.wait(t, 2)
+	require.NoError(t, q.WaitIdle(ctx))
 	require.NoError(t, q.Stop(ctx))
+	st, err = q.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Stats{Scheduled: 1}, st, "the snoozed job waits a minute")
 	// Job 3 snoozed for a minute; it must be scheduled, not failed.
 	var state string
 	var attempt int

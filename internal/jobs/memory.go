@@ -329,6 +329,22 @@ func (q *MemoryQueue) Len() (waiting, running int) {
 	return q.scheduled.Len() + q.ready.Len(), q.busy
 }
 
+// Stats counts the queue's jobs.
+func (q *MemoryQueue) Stats(context.Context) (Stats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.cfg.Clock.Now()
+	st := Stats{Due: int64(q.ready.Len()), Running: int64(q.busy)}
+	for _, j := range q.scheduled {
+		if j.runAt.After(now) {
+			st.Scheduled++
+		} else {
+			st.Due++
+		}
+	}
+	return st, nil
+}
+
 // NextRunAt reports the earliest due time among waiting jobs.
 func (q *MemoryQueue) NextRunAt() (time.Time, bool) {
 	q.mu.Lock()

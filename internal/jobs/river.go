@@ -215,6 +215,19 @@ func (q *RiverQueue) Stop(ctx context.Context) error {
 	return err
 }
 
+// Stats counts the queue's unfinished rows in one query.
+func (q *RiverQueue) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := q.pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE state IN ('available', 'retryable', 'scheduled') AND scheduled_at <= now()),
+			count(*) FILTER (WHERE state IN ('retryable', 'scheduled') AND scheduled_at > now()),
+			count(*) FILTER (WHERE state = 'running')
+		FROM `+pgx.Identifier{q.cfg.Schema, "river_job"}.Sanitize()+`
+		WHERE queue = $1 AND state IN ('available', 'retryable', 'scheduled', 'running')`, q.cfg.Queue).
+		Scan(&st.Due, &st.Scheduled, &st.Running)
+	return st, err
+}
+
 // waitIdlePoll is how often WaitIdle looks at the job table.
 const waitIdlePoll = 20 * time.Millisecond
 

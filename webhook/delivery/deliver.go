@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/backoff"
@@ -55,6 +56,7 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 	if ep.Status == EndpointPaused {
 		// Checked before the message is read: a paused endpoint's jobs
 		// come back every minute and need no I/O until it resumes.
+		m.tel.deferred(ctx, "paused")
 		return jobs.Snooze(backoff.Jitter(m.o.pausedRecheck, 0.2, nil))
 	}
 	msg, err := m.store.getMessage(ctx, a.MessageID)
@@ -68,11 +70,12 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		return m.record(ctx, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
 	}
 
-	permit, wait := m.guards.Acquire(ep.ID, ep.RateLimit)
+	permit, wait, why := m.guards.Acquire(ep.ID, ep.RateLimit)
 	if permit == nil {
+		m.tel.deferred(ctx, string(why))
 		return jobs.Snooze(wait)
 	}
-	out := m.post(ctx, ce, msg)
+	out := m.post(ctx, ce, msg, a.Number)
 	permit.Done(out.ok())
 
 	at := m.o.clock.Now()
@@ -153,6 +156,7 @@ func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs,
 		return fmt.Errorf("delivery: record attempt: %w", err)
 	}
 	m.logAttempt(att)
+	m.tel.attempted(ctx, att)
 	if m.o.attemptHook != nil {
 		m.o.attemptHook(*att)
 	}
@@ -175,8 +179,8 @@ func (m *Manager) logAttempt(a *Attempt) {
 	}
 }
 
-// post makes one signed POST.
-func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessage) *outcome {
+// post makes one signed POST, as an HTTP client span.
+func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessage, number int) *outcome {
 	out := &outcome{}
 	ctx, cancel := context.WithTimeout(ctx, m.o.timeout)
 	defer cancel()
@@ -193,10 +197,15 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", m.o.userAgent)
-	start := time.Now()
-	resp, err := m.client.Do(req)
+	spanCtx, span := m.tel.http.Start(ctx, req,
+		attribute.String("wedsync.webhook.message_id", msg.ID),
+		attribute.String("wedsync.webhook.endpoint_id", ce.ep.ID),
+		attribute.String("wedsync.supplier_id", msg.SupplierID),
+		attribute.String("wedsync.webhook.event_type", msg.EventType),
+		attribute.Int("wedsync.webhook.attempt", number))
+	resp, err := m.client.Do(req.WithContext(spanCtx))
 	if err != nil {
-		out.latency = time.Since(start)
+		out.latency = span.End(ctx, nil, err)
 		out.err = err
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -208,7 +217,7 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxLoggedBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	_ = resp.Body.Close()
-	out.latency = time.Since(start)
+	out.latency = span.End(ctx, resp, nil)
 	out.Outcome = attempt.OutcomeOf(resp, m.o.clock.Now())
 	out.status = resp.StatusCode
 	out.body = cleanBody(body)

@@ -18,6 +18,7 @@ import (
 	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/netguard"
+	"github.com/wedsync/integrations/internal/telemetry"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -53,6 +54,7 @@ type Manager struct {
 	keys     *keyring.Keyring
 	client   *http.Client
 	net      *netguard.Guard
+	tel      *metrics
 
 	mu      sync.Mutex
 	cache   map[string]*cachedEndpoint
@@ -118,6 +120,7 @@ func NewManager(opts ...Option) (*Manager, error) {
 		m.store = newMemStore()
 	}
 	m.recorder = attempt.Recorder{Queue: m.queue, Clock: o.clock}
+	m.tel = newMetrics(o.meterProvider, o.tracerProvider)
 	return m, nil
 }
 
@@ -152,6 +155,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.queue.Start(ctx); err != nil {
 		return err
 	}
+	if err := m.tel.observeQueue(m.queue); err != nil {
+		telemetry.Handle(err)
+	}
 	m.started = true
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopBg = cancel
@@ -176,6 +182,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.started = false
 	m.mu.Unlock()
 	m.stopBg()
+	m.tel.stopObserving()
 	err := m.queue.Stop(ctx)
 	select {
 	case <-m.bgDone:

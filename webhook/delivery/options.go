@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jonboulle/clockwork"
 
@@ -44,6 +46,8 @@ type options struct {
 	river          jobs.RiverConfig
 	memoryWorkers  int
 	attemptHook    func(Attempt)
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 	pruneEvery     time.Duration
 }
 
@@ -212,3 +216,18 @@ func WithAttemptHook(fn func(Attempt)) Option { return func(o *options) { o.atte
 // of an endpoint; changes made through another instance take effect within
 // it. Default 1s.
 func WithEndpointCacheTTL(d time.Duration) Option { return func(o *options) { o.endpointTTL = d } }
+
+// WithMeterProvider sets where the manager's metrics go (see
+// docs/telemetry.md). Defaults to the global provider
+// (otel.GetMeterProvider), a no-op until the host installs an
+// OpenTelemetry SDK.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
+
+// WithTracerProvider sets where the manager's spans go: one HTTP client span
+// per delivery attempt. Defaults to the global provider
+// (otel.GetTracerProvider), a no-op until the host installs an SDK.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}

@@ -143,7 +143,11 @@ func (m *Manager) SendBatch(ctx context.Context, msgs []Message) ([]string, erro
 			}
 			ps = append(ps, m.fanOut(sm.ID, sm.SupplierID, sm.EventType, eps)...)
 		}
-		return m.queue.InsertTx(ctx, tx, ps...)
+		if err := m.queue.InsertTx(ctx, tx, ps...); err != nil {
+			return err
+		}
+		m.tel.messages.Add(ctx, int64(len(plain)))
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -186,7 +190,11 @@ func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, er
 	if err != nil {
 		return "", err
 	}
-	return id, m.queue.InsertTx(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...)
+	if err := m.queue.InsertTx(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...); err != nil {
+		return "", err
+	}
+	m.tel.messages.Add(ctx, 1)
+	return id, nil
 }
 
 // fairPriority takes n tokens from the supplier's bucket: within its fair

@@ -1,0 +1,113 @@
+package delivery_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	. "github.com/wedsync/integrations/webhook/delivery"
+	"github.com/wedsync/integrations/webhook/webhooktest"
+)
+
+// A failed attempt and its successful retry show as two HTTP client spans
+// and in the metrics documented in docs/telemetry.md.
+func TestTelemetrySpansAndMetrics(t *testing.T) {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(ctx)); require.NoError(t, tp.Shutdown(ctx)) })
+
+	e := newSim(t, WithMeterProvider(mp), WithTracerProvider(tp))
+	recv := webhooktest.NewReceiver(t)
+	recv.Respond(func(n int, _ *http.Request) webhooktest.Response {
+		if n == 1 {
+			return webhooktest.Response{Status: http.StatusServiceUnavailable}
+		}
+		return webhooktest.Response{Status: http.StatusNoContent}
+	})
+	ep := e.endpoint(recv, EndpointInput{})
+	id := e.send("sup_1", "booking.confirmed")
+	a := e.next()
+	require.Equal(t, AttemptFailed, a.Status)
+	e.settle()
+
+	m := collect(t, reader)
+	require.Equal(t, map[string]int64{"due": 0, "scheduled": 1, "running": 0}, m.gauge("wedsync.webhook.queue.depth", "wedsync.queue.state"),
+		"the retry waits for its time")
+
+	e.clk.Advance(a.NextAttemptAt.Sub(e.clk.Now()))
+	require.Equal(t, AttemptSucceeded, e.next().Status)
+	e.settle()
+
+	m = collect(t, reader)
+	require.Equal(t, map[string]int64{"retrying": 1, "succeeded": 1}, m.sum("wedsync.webhook.attempts", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"": 1}, m.sum("wedsync.webhook.messages", ""))
+	require.Equal(t, uint64(2), m.histogramCount("http.client.request.duration"))
+
+	ended := spans.Ended()
+	require.Len(t, ended, 2)
+	for i, s := range ended {
+		require.Equal(t, "POST", s.Name())
+		attrs := attribute.NewSet(s.Attributes()...)
+		v, _ := attrs.Value("wedsync.webhook.message_id")
+		require.Equal(t, id, v.AsString())
+		v, _ = attrs.Value("wedsync.webhook.endpoint_id")
+		require.Equal(t, ep.ID, v.AsString())
+		v, _ = attrs.Value("wedsync.webhook.attempt")
+		require.Equal(t, int64(i+1), v.AsInt64())
+	}
+	require.Equal(t, codes.Error, ended[0].Status().Code, "the 503")
+	require.NotEqual(t, codes.Error, ended[1].Status().Code)
+}
+
+// metricsView indexes one collection by metric name.
+type metricsView map[string]metricdata.Aggregation
+
+func collect(t *testing.T, r sdkmetric.Reader) metricsView {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, r.Collect(context.Background(), &rm))
+	v := metricsView{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			v[m.Name] = m.Data
+		}
+	}
+	return v
+}
+
+func (v metricsView) sum(name string, key attribute.Key) map[string]int64 {
+	out := map[string]int64{}
+	for _, dp := range v[name].(metricdata.Sum[int64]).DataPoints {
+		val, _ := dp.Attributes.Value(key)
+		out[val.AsString()] += dp.Value
+	}
+	return out
+}
+
+func (v metricsView) gauge(name string, key attribute.Key) map[string]int64 {
+	out := map[string]int64{}
+	for _, dp := range v[name].(metricdata.Gauge[int64]).DataPoints {
+		val, _ := dp.Attributes.Value(key)
+		out[val.AsString()] = dp.Value
+	}
+	return out
+}
+
+func (v metricsView) histogramCount(name string) uint64 {
+	var n uint64
+	for _, dp := range v[name].(metricdata.Histogram[float64]).DataPoints {
+		n += dp.Count
+	}
+	return n
+}
