@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	pgtest.Main(m)
 }
 
 // lockedBuffer is a bytes.Buffer safe to read while run writes to it.

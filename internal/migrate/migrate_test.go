@@ -6,13 +6,12 @@ import (
 	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestValidateSchema(t *testing.T) {
 	require.NoError(t, migrate.ValidateSchema("wedsync"))

@@ -6,6 +6,13 @@
 // Each call gives the test a fresh schema of its own, named after the package
 // and dropped when the test ends, so packages and parallel tests never see
 // each other's rows.
+//
+// A package whose tests use the harness runs them through Main (in its
+// TestMain), which checks for leaked goroutines with goleak and, when tests
+// were skipped for want of a database, prints one line that names them and
+// says how to run them. go test prints nothing of a passing package but its
+// "ok" line, so Main writes that line to the terminal (/dev/tty) as well as
+// to the test output (seen with -v).
 package pgtest
 
 import (
@@ -14,13 +21,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
 )
 
 // EnvURL names the variable that holds the test database URL.
@@ -38,9 +49,67 @@ func URL(t testing.TB) string {
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatalf("%s is empty but %s=1: Postgres tests must run", EnvURL, EnvRequire)
 		}
+		skipped.Lock()
+		skipped.names = append(skipped.names, t.Name())
+		skipped.Unlock()
 		t.Skipf("Postgres test skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test) to run it", EnvURL)
 	}
 	return url
+}
+
+// skipped records the tests URL skipped, for Main's summary.
+var skipped struct {
+	sync.Mutex
+	names []string
+}
+
+// ExampleURL is the database URL the summary suggests.
+const ExampleURL = "postgres://postgres@127.0.0.1:5432/test"
+
+// Main runs the package's tests (m.Run), then checks that they leaked no
+// goroutine (goleak, with opts) and reports the tests skipped for want of a
+// database in one line, then exits. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M, opts ...goleak.Option) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	if line := Summary(); line != "" {
+		fmt.Println(line)
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprintln(tty, line)
+			_ = tty.Close()
+		}
+	}
+	os.Exit(code)
+}
+
+// Summary is the line Main prints: the package, how many tests skipped
+// for want of a database and which, and how to run them; "" when none was.
+func Summary() string {
+	skipped.Lock()
+	defer skipped.Unlock()
+	if len(skipped.names) == 0 {
+		return ""
+	}
+	pkg := "this package"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Path != "" {
+		pkg = strings.TrimSuffix(bi.Path, ".test")
+	} else if exe, err := os.Executable(); err == nil {
+		pkg = strings.TrimSuffix(filepath.Base(exe), ".test")
+	}
+	names := skipped.names
+	list := strings.Join(names, ", ")
+	if len(names) > 4 {
+		list = strings.Join(names[:4], ", ") + fmt.Sprintf(" and %d more", len(names)-4)
+	}
+	return fmt.Sprintf("%s: %d Postgres test(s) skipped (%s): set %s=%s to run them",
+		pkg, len(names), list, EnvURL, ExampleURL)
 }
 
 // DB is a schema of its own on the test database.
