@@ -56,12 +56,13 @@ type Manager struct {
 	net      *netguard.Guard
 	tel      *metrics
 
-	mu      sync.Mutex
-	cache   map[string]*cachedEndpoint
-	fair    map[string]*rate.Limiter
-	started bool
-	stopBg  context.CancelFunc
-	bgDone  chan struct{}
+	mu       sync.Mutex
+	cache    map[string]*cachedEndpoint
+	fair     map[string]*rate.Limiter
+	started  bool
+	draining bool // stopped, but a Stop gave up waiting for running work
+	stopBg   context.CancelFunc
+	bgDone   chan struct{}
 }
 
 // NewManager builds a manager. Without WithPostgres it runs in memory mode.
@@ -152,6 +153,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.started {
 		return errors.New("delivery: manager already started")
 	}
+	if m.draining {
+		return errors.New("delivery: manager is still stopping: call Stop again to wait for running deliveries")
+	}
 	if err := m.queue.Start(ctx); err != nil {
 		return err
 	}
@@ -171,30 +175,40 @@ func (m *Manager) Start(ctx context.Context) error {
 
 // Stop stops taking new deliveries and waits for running ones to finish, or
 // for ctx to end: then it cancels them and returns ctx.Err() at once (their
-// attempts are still recorded, within 15 s). Unfinished work stays queued
-// (in Postgres mode, for the next start of any instance).
+// attempts are still recorded, within 15 s). A later Stop waits again for
+// what an earlier one left running. Unfinished work stays queued (in
+// Postgres mode, for the next start of any instance).
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
-	if !m.started {
+	if !m.started && !m.draining {
 		m.mu.Unlock()
 		return nil
 	}
-	m.started = false
+	if m.started {
+		m.started, m.draining = false, true
+		m.stopBg()
+		m.tel.stopObserving()
+	}
+	bgDone := m.bgDone
 	m.mu.Unlock()
-	m.stopBg()
-	m.tel.stopObserving()
 	err := m.queue.Stop(ctx)
 	select {
-	case <-m.bgDone:
+	case <-bgDone:
 	case <-ctx.Done():
 		if err == nil {
 			err = ctx.Err()
 		}
 	}
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.draining = false
+	m.mu.Unlock()
 	if m.o.httpClient == nil {
 		m.client.CloseIdleConnections() // ours: leave no keep-alive goroutines
 	}
-	return err
+	return nil
 }
 
 // WaitIdle blocks until no delivery is running and none is due now, or ctx

@@ -100,7 +100,7 @@ func (s *memStore) setFailing(_ context.Context, id string, at time.Time) error 
 	defer s.mu.Unlock()
 	ep, ok := s.endpoints[id]
 	if !ok {
-		return ErrNotFound
+		return nil // deleted meanwhile, as in Postgres mode
 	}
 	if at.IsZero() || ep.FailingSince.IsZero() {
 		ep.FailingSince = at

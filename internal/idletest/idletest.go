@@ -1,0 +1,47 @@
+// Package idletest checks, on the wall clock, that a long-running component
+// costs nothing while it waits: a simulated clock once hid a dispatcher that
+// spun at full speed on the real one. Over a short window it measures the
+// CPU time the whole test process used; a component that waits on timers
+// and channels uses next to none, a spinning one uses the whole window.
+package idletest
+
+import (
+	"testing"
+	"time"
+)
+
+// Window is how long CPU is watched. Idleness can only be observed over
+// real time: nothing here waits for an event.
+const Window = 300 * time.Millisecond
+
+// MaxShare is the most CPU, as a share of the window, an idle process may
+// use (the runtime, the race detector's bookkeeping and the test's own
+// timers account for a little). A spinning goroutine uses 100%.
+const MaxShare = 0.2
+
+// CPU returns the CPU time (user and system, all threads) the process
+// used during window.
+func CPU(t testing.TB, window time.Duration) time.Duration {
+	t.Helper()
+	before, err := processCPU()
+	if err != nil {
+		t.Skipf("idletest: cannot read process CPU time here: %v", err)
+	}
+	<-time.After(window)
+	after, err := processCPU()
+	if err != nil {
+		t.Fatalf("idletest: %v", err)
+	}
+	return after - before
+}
+
+// RequireIdle fails t if the process used more than MaxShare of a Window
+// of CPU while what describes waits.
+func RequireIdle(t testing.TB, what string) {
+	t.Helper()
+	used := CPU(t, Window)
+	t.Logf("CPU used in %s while %s: %s", Window, what, used)
+	if limit := time.Duration(float64(Window) * MaxShare); used > limit {
+		t.Fatalf("%s: the process used %s of CPU in %s (limit %s): something spins", what, used, Window, limit)
+	}
+}

@@ -1,0 +1,29 @@
+package idletest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/wedsync/integrations/internal/idletest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestCPUSeesASpinningGoroutine(t *testing.T) {
+	idletest.RequireIdle(t, "nothing runs")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+		}
+	}()
+	used := idletest.CPU(t, 100*time.Millisecond)
+	cancel()
+	<-done
+	require.Greater(t, used, 50*time.Millisecond, "a busy loop uses about the whole window")
+}
