@@ -17,8 +17,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/backoff"
-
 	"github.com/wedsync/integrations/internal/loop"
+	"github.com/wedsync/integrations/internal/validate"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // Hub is the server dashboards connect to with the Supabase Realtime
@@ -70,7 +71,9 @@ type HubStats struct {
 func NewHub(opts ...Option) (*Hub, error) {
 	o := defaultHubOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt.applyHub(&o)
+		}
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -78,7 +81,7 @@ func NewHub(opts ...Option) (*Hub, error) {
 	h := &Hub{o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10]}
 	h.broker = o.broker
 	if h.broker == nil {
-		b, err := NewMemoryBroker(WithBrokerClock(o.clock))
+		b, err := NewMemoryBroker(WithClock(o.clock))
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +151,7 @@ func (h *Hub) Stats() HubStats {
 // byte for byte (it must be a JSON object), or any value json.Marshal
 // turns into an object.
 func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (Publication, error) {
-	topic = TopicName(topic)
+	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
 		return Publication{}, err
 	}
@@ -160,7 +163,7 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (
 		return Publication{}, err
 	}
 	if int64(len(raw)) > h.o.maxFrame {
-		return Publication{}, fmt.Errorf("realtime: payload is %d bytes, over the %d-byte frame limit", len(raw), h.o.maxFrame)
+		return Publication{}, validate.New(pkg, "payload", "is %d bytes, over the %d-byte frame limit (WithMaxFrameSize)", len(raw), h.o.maxFrame)
 	}
 	h.mu.Lock()
 	closed := h.closed
@@ -180,11 +183,11 @@ func validateEvent(event string) error { return validateName("event", event) }
 func validateName(field, v string) error {
 	switch {
 	case v == "":
-		return fmt.Errorf("realtime: %s is required", field)
+		return validate.New(pkg, field, "is required")
 	case len(v) > 200:
-		return fmt.Errorf("realtime: %s is %d bytes, the limit is 200", field, len(v))
+		return validate.New(pkg, field, "is %d bytes, the limit is 200", len(v))
 	case strings.ContainsAny(v, "\x00\r\n"):
-		return fmt.Errorf("realtime: %s must not contain control characters", field)
+		return validate.New(pkg, field, "must not contain control characters")
 	}
 	return nil
 }
@@ -202,13 +205,13 @@ func payloadJSON(payload any) (json.RawMessage, error) {
 	default:
 		b, err := json.Marshal(p)
 		if err != nil {
-			return nil, fmt.Errorf("realtime: payload: %w", err)
+			return nil, &validate.Error{Package: pkg, Field: "payload", Rule: "must encode as JSON: " + err.Error()}
 		}
 		raw = b
 	}
 	trimmed := strings.TrimSpace(string(raw))
 	if !json.Valid(raw) || !strings.HasPrefix(trimmed, "{") {
-		return nil, errors.New("realtime: payload must be a JSON object")
+		return nil, validate.New(pkg, "payload", "must be a JSON object")
 	}
 	return json.RawMessage(trimmed), nil
 }
@@ -218,18 +221,26 @@ func payloadJSON(payload any) (json.RawMessage, error) {
 // the ids of the matching bindings, as Supabase does. It returns how many
 // channels it reached. Changes are live only: they are neither kept in
 // history nor carried by the broker.
-func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change PostgresChange) (int, error) {
+func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change protocol.PostgresChange) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	topic = TopicName(topic)
+	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
 		return 0, err
 	}
 	switch change.Type {
 	case "INSERT", "UPDATE", "DELETE":
 	default:
-		return 0, fmt.Errorf("realtime: change type %q must be INSERT, UPDATE or DELETE", change.Type)
+		return 0, validate.New(pkg, "change.Type", "must be INSERT, UPDATE or DELETE, got %q", change.Type)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"change.Record", change.Record}, {"change.OldRecord", change.OldRecord}, {"change.Errors", change.Errors}} {
+		if len(f.raw) > 0 && !json.Valid(f.raw) {
+			return 0, validate.New(pkg, f.name, "must be valid JSON")
+		}
 	}
 	// realtime-js reads columns, record and old_record unconditionally
 	// (columns.find throws on a missing list): send them empty, not absent.
@@ -237,7 +248,7 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 		change.Errors = json.RawMessage("null")
 	}
 	if change.Columns == nil {
-		change.Columns = []Column{}
+		change.Columns = []protocol.Column{}
 	}
 	if len(change.Record) == 0 {
 		change.Record = json.RawMessage("{}")
@@ -264,11 +275,11 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 		if len(ids) == 0 {
 			continue
 		}
-		body, err := json.Marshal(PostgresChangesPayload{IDs: ids, Data: change})
+		body, err := json.Marshal(protocol.PostgresChangesPayload{IDs: ids, Data: change})
 		if err != nil {
 			return n, fmt.Errorf("realtime: change: %w", err)
 		}
-		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPostgresChanges, Payload: body})
+		ch.conn.sendText(protocol.Message{Topic: ch.wire, Event: protocol.EventPostgresChanges, Payload: body})
 		n++
 	}
 	return n, nil
@@ -286,8 +297,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	vsn := r.URL.Query().Get("vsn")
 	switch vsn {
 	case "":
-		vsn = VSN1
-	case VSN1, VSN2:
+		vsn = protocol.VSN1
+	case protocol.VSN1, protocol.VSN2:
 	default:
 		http.Error(w, fmt.Sprintf("unsupported vsn %q: use 1.0.0 or 2.0.0", vsn), http.StatusBadRequest)
 		return
@@ -365,33 +376,29 @@ func (h *Hub) allowConnect(r *http.Request) bool {
 	return l.AllowN(h.o.clock.Now(), 1)
 }
 
-// sweep closes idle sockets and channels whose token expired, and forgets
-// rate limiters that are full again.
+// sweep runs sweepOnce every sweep interval until the hub closes.
 func (h *Hub) sweep() {
 	defer h.wg.Done()
-	for {
-		t := h.o.clock.NewTimer(h.o.sweepEvery)
-		select {
-		case <-h.ctx.Done():
-			t.Stop()
-			return
-		case <-t.Chan():
+	loop.Every(h.ctx, h.o.clock, h.o.sweepEvery, h.o.sweepEvery, h.sweepOnce)
+}
+
+// sweepOnce closes idle sockets and channels whose token expired, and
+// forgets rate limiters that are full again.
+func (h *Hub) sweepOnce(context.Context) {
+	now := h.o.clock.Now()
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	for ip, l := range h.ips {
+		if l.TokensAt(now) >= float64(h.o.connBurst) {
+			delete(h.ips, ip)
 		}
-		now := h.o.clock.Now()
-		h.mu.Lock()
-		conns := make([]*conn, 0, len(h.conns))
-		for c := range h.conns {
-			conns = append(conns, c)
-		}
-		for ip, l := range h.ips {
-			if l.TokensAt(now) >= float64(h.o.connBurst) {
-				delete(h.ips, ip)
-			}
-		}
-		h.mu.Unlock()
-		for _, c := range conns {
-			c.check(now)
-		}
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.check(now)
 	}
 }
 
@@ -407,7 +414,7 @@ type hubTopic struct {
 	last      uint64
 	resyncing bool
 	missed    bool
-	presence  map[string]map[string]PresenceMeta // key -> phx_ref -> meta
+	presence  map[string]map[string]protocol.PresenceMeta // key -> phx_ref -> meta
 }
 
 func (h *Hub) lookupTopic(name string) *hubTopic {
@@ -424,7 +431,7 @@ func (h *Hub) addChannel(ch *channel, registered func()) {
 		h.mu.Lock()
 		t := h.topics[ch.name]
 		if t == nil {
-			t = &hubTopic{name: ch.name, created: h.o.clock.Now(), chans: map[*channel]struct{}{}, presence: map[string]map[string]PresenceMeta{}}
+			t = &hubTopic{name: ch.name, created: h.o.clock.Now(), chans: map[*channel]struct{}{}, presence: map[string]map[string]protocol.PresenceMeta{}}
 			h.topics[ch.name] = t
 		}
 		h.mu.Unlock()
@@ -627,30 +634,22 @@ func newPubFrames(p Publication) *pubFrames { return &pubFrames{p: p} }
 
 func (f *pubFrames) get(vsn string) outFrame {
 	i := 0
-	if vsn == VSN2 {
+	if vsn == protocol.VSN2 {
 		i = 1
 	}
 	f.once[i].Do(func() { f.frames[i] = encodePublication(vsn, f.p, false) })
 	return f.frames[i]
 }
 
-// encodePublication encodes a broadcast frame for a serializer version.
+// encodePublication encodes p for a serializer version with
+// protocol.EncodeBroadcast, the one encoder of broadcasts: the live path
+// (through pubFrames, once per serializer) and the replay path use it.
 func encodePublication(vsn string, p Publication, replayed bool) outFrame {
-	meta := BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
-	metaJSON, _ := json.Marshal(meta)
-	wire := TopicPrefix + p.Topic // not WireTopic: a name may itself start with "realtime:"
-	if vsn == VSN2 {
-		if b, ok := EncodeUserBroadcast(wire, p.Event, metaJSON, p.Payload); ok {
-			return outFrame{typ: websocket.MessageBinary, data: b}
-		}
+	meta := protocol.BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
+	// Not WireTopic: a name may itself start with "realtime:".
+	data, binary := protocol.EncodeBroadcast(vsn, protocol.TopicPrefix+p.Topic, p.Event, meta, p.Payload)
+	if binary {
+		return outFrame{typ: websocket.MessageBinary, data: data}
 	}
-	b := make([]byte, 0, len(p.Payload)+len(p.Event)+len(metaJSON)+48)
-	b = append(b, `{"type":"broadcast","event":`...)
-	b = appendJSONString(b, p.Event)
-	b = append(b, `,"payload":`...)
-	b = append(b, p.Payload...)
-	b = append(b, `,"meta":`...)
-	b = append(b, metaJSON...)
-	b = append(b, '}')
-	return outFrame{typ: websocket.MessageText, data: EncodeText(vsn, Message{Topic: wire, Event: EventBroadcast, Payload: b})}
+	return outFrame{typ: websocket.MessageText, data: data}
 }

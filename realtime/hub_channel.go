@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // channel is one socket's membership of one topic.
@@ -20,8 +22,8 @@ type channel struct {
 	wire     string // "realtime:supplier:42"
 	joinRef  string
 	origin   string // Publication.Origin of its own broadcasts
-	cfg      JoinConfig
-	bindings []PostgresChangeFilter
+	cfg      protocol.JoinConfig
+	bindings []protocol.PostgresChangeFilter
 	presKey  string
 	topic    *hubTopic
 
@@ -97,14 +99,14 @@ func (ch *channel) sendLocked(p Publication, f outFrame, replayed bool) {
 }
 
 func (ch *channel) sendReplayIncomplete(why string) {
-	ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
-		Extension: "broadcast", Status: "error", Code: CodeReplayIncomplete, Channel: ch.name,
+	ch.conn.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
+		Extension: "broadcast", Status: "error", Code: protocol.CodeReplayIncomplete, Channel: ch.name,
 		Message: "replay incomplete: " + why + "; reload the state",
 	})})
 }
 
 // matchChange returns the ids of the bindings that select change.
-func (ch *channel) matchChange(c PostgresChange) []int64 {
+func (ch *channel) matchChange(c protocol.PostgresChange) []int64 {
 	var ids []int64
 	for _, b := range ch.bindings {
 		if matchBinding(b, c) {
@@ -115,17 +117,17 @@ func (ch *channel) matchChange(c PostgresChange) []int64 {
 }
 
 // join handles phx_join.
-func (c *conn) join(ctx context.Context, m Message) {
+func (c *conn) join(ctx context.Context, m protocol.Message) {
 	if !c.joinLimit.AllowN(c.h.o.clock.Now(), 1) {
 		c.replyError(m, "rate limit exceeded: too many joins")
 		return
 	}
-	name := TopicName(m.Topic)
-	if !strings.HasPrefix(m.Topic, TopicPrefix) || validateTopic(name) != nil {
+	name := protocol.TopicName(m.Topic)
+	if !strings.HasPrefix(m.Topic, protocol.TopicPrefix) || validateTopic(name) != nil {
 		c.replyError(m, fmt.Sprintf("topic %q must be \"realtime:<name>\" with a name of 1 to 200 characters", m.Topic))
 		return
 	}
-	var jp JoinPayload
+	var jp protocol.JoinPayload
 	if err := json.Unmarshal(m.Payload, &jp); err != nil {
 		c.replyError(m, "join payload: "+err.Error())
 		return
@@ -187,11 +189,11 @@ func (c *conn) join(ctx context.Context, m Message) {
 		if t.epoch == "" && pos.Epoch != "" {
 			t.epoch, t.last = pos.Epoch, pos.Latest
 		}
-		resp := JoinResponse{PostgresChanges: bindings}
+		resp := protocol.JoinResponse{PostgresChanges: bindings}
 		if t.epoch != "" {
 			// Everything after the topic's last delivery reaches this
 			// channel: that is the client's cursor.
-			resp.Broadcast = &BroadcastCursor{Epoch: t.epoch, Offset: t.last}
+			resp.Broadcast = &protocol.BroadcastCursor{Epoch: t.epoch, Offset: t.last}
 		}
 		c.replyOK(m, resp)
 	})
@@ -199,10 +201,10 @@ func (c *conn) join(ctx context.Context, m Message) {
 	c.channels[m.Topic] = ch
 	c.mu.Unlock()
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
-		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventPresenceState, Payload: ch.topic.presenceJSON()})
+		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()})
 	}
 	if len(bindings) > 0 {
-		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
+		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
 			Extension: "postgres_changes", Status: "ok", Message: "Subscribed to PostgreSQL", Channel: name})})
 	}
 	c.replay(ctx, ch, jp.Config.Broadcast.Replay)
@@ -212,7 +214,7 @@ func (c *conn) join(ctx context.Context, m Message) {
 // held meanwhile, and makes the channel live. It never sends part of a
 // history: when the broker cannot prove it has everything since the moment
 // asked for, the client is told to reload instead.
-func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
+func (c *conn) replay(ctx context.Context, ch *channel, r *protocol.ReplayConfig) {
 	var res HistoryResult
 	complete := false
 	if r != nil {
@@ -251,8 +253,8 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
 		if res.Epoch != "" && ch.epoch == "" {
 			ch.epoch, ch.last = res.Epoch, res.Latest
 		}
-		ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
-			Extension: "broadcast", Status: "ok", Code: CodeReplayComplete, Channel: ch.name,
+		ch.conn.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
+			Extension: "broadcast", Status: "ok", Code: protocol.CodeReplayComplete, Channel: ch.name,
 			Message: fmt.Sprintf("replayed %d broadcasts", len(res.Publications))})})
 	}
 	for _, p := range ch.pending {
@@ -270,8 +272,8 @@ const historyTimeout = 10 * time.Second
 const maxPresenceMeta = 4 << 10
 
 // checkBindings validates postgres_changes bindings and numbers them.
-func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
-	out := make([]PostgresChangeFilter, 0, len(in))
+func checkBindings(in []protocol.PostgresChangeFilter) ([]protocol.PostgresChangeFilter, error) {
+	out := make([]protocol.PostgresChangeFilter, 0, len(in))
 	for i, b := range in {
 		switch strings.ToUpper(b.Event) {
 		case "*", "INSERT", "UPDATE", "DELETE":
@@ -295,8 +297,8 @@ func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
 }
 
 // presence handles track and untrack.
-func (c *conn) presence(ch *channel, m Message) {
-	var push PresencePush
+func (c *conn) presence(ch *channel, m protocol.Message) {
+	var push protocol.PresencePush
 	if err := json.Unmarshal(m.Payload, &push); err != nil {
 		c.replyError(m, "presence: payload must be {type, event, payload}")
 		return
@@ -308,7 +310,7 @@ func (c *conn) presence(ch *channel, m Message) {
 			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes, the limit is %d", len(push.Payload), maxPresenceMeta))
 			return
 		}
-		meta := PresenceMeta{}
+		meta := protocol.PresenceMeta{}
 		if len(push.Payload) > 0 && string(push.Payload) != "null" {
 			if err := json.Unmarshal(push.Payload, &meta); err != nil {
 				c.replyError(m, "presence: payload.payload must be a JSON object")
@@ -326,12 +328,12 @@ func (c *conn) presence(ch *channel, m Message) {
 		}
 		leaves := t.untrackLocked(ch)
 		if t.presence[ch.presKey] == nil {
-			t.presence[ch.presKey] = map[string]PresenceMeta{}
+			t.presence[ch.presKey] = map[string]protocol.PresenceMeta{}
 		}
 		t.presence[ch.presKey][ch.origin] = meta
 		t.mu.Unlock()
 		c.replyOK(m, struct{}{})
-		c.h.sendPresenceDiff(t, PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}, leaves)
+		c.h.sendPresenceDiff(t, protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}, leaves)
 	case "untrack":
 		t.mu.Lock()
 		leaves := t.untrackLocked(ch)
@@ -346,7 +348,7 @@ func (c *conn) presence(ch *channel, m Message) {
 }
 
 // untrackLocked removes ch's presence and returns it as leaves; t.mu is held.
-func (t *hubTopic) untrackLocked(ch *channel) PresenceState {
+func (t *hubTopic) untrackLocked(ch *channel) protocol.PresenceState {
 	metas := t.presence[ch.presKey]
 	meta, ok := metas[ch.origin]
 	if !ok {
@@ -356,15 +358,15 @@ func (t *hubTopic) untrackLocked(ch *channel) PresenceState {
 	if len(metas) == 0 {
 		delete(t.presence, ch.presKey)
 	}
-	return PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}
+	return protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}
 }
 
 func (t *hubTopic) presenceJSON() json.RawMessage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	state := PresenceState{}
+	state := protocol.PresenceState{}
 	for key, metas := range t.presence {
-		e := PresenceEntry{}
+		e := protocol.PresenceEntry{}
 		for _, m := range metas {
 			e.Metas = append(e.Metas, m)
 		}
@@ -375,14 +377,14 @@ func (t *hubTopic) presenceJSON() json.RawMessage {
 }
 
 // sendPresenceDiff sends a presence_diff to every channel of t.
-func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves PresenceState) {
+func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves protocol.PresenceState) {
 	if joins == nil {
-		joins = PresenceState{}
+		joins = protocol.PresenceState{}
 	}
 	if leaves == nil {
-		leaves = PresenceState{}
+		leaves = protocol.PresenceState{}
 	}
-	body, _ := json.Marshal(PresenceDiff{Joins: joins, Leaves: leaves})
+	body, _ := json.Marshal(protocol.PresenceDiff{Joins: joins, Leaves: leaves})
 	t.mu.Lock()
 	chans := make([]*channel, 0, len(t.chans))
 	for ch := range t.chans {
@@ -390,6 +392,6 @@ func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves PresenceState) {
 	}
 	t.mu.Unlock()
 	for _, ch := range chans {
-		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPresenceDiff, Payload: body})
+		ch.conn.sendText(protocol.Message{Topic: ch.wire, Event: protocol.EventPresenceDiff, Payload: body})
 	}
 }

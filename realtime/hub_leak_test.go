@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // TestHubConnectDisconnectCyclesLeaveNothing runs 10,000 sockets through
@@ -29,7 +29,7 @@ func TestHubConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 				if i > cycles {
 					return
 				}
-				p, err := tryDialPeer(t, env.url, "sup:1", realtime.VSN2)
+				p, err := tryDialPeer(t, env.url, "sup:1", protocol.VSN2)
 				if err != nil {
 					t.Errorf("cycle %d: dial: %v", i, err)
 					return
