@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,12 +48,18 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	ips    map[string]*rate.Limiter
 	closed bool
+	// Open sockets (and handshakes past authentication) per client IP and
+	// per principal, for WithMaxConnectionsPerIP and
+	// WithMaxConnectionsPerPrincipal.
+	connsByIP        map[string]int
+	connsByPrincipal map[string]int
 
 	nextConn      atomic.Uint64
 	published     atomic.Int64
 	delivered     atomic.Int64
 	slowConsumers atomic.Int64
 	resyncs       atomic.Int64
+	presenceBytes atomic.Int64
 
 	writers *writerPool
 }
@@ -64,6 +72,9 @@ type HubStats struct {
 	Delivered     int64 // frames queued to sockets
 	SlowConsumers int64 // sockets cut off for not keeping up
 	Resyncs       int64 // times a topic's missed broadcasts were read from history
+	// PresenceBytes counts the bytes of presence frames (presence_state
+	// and presence_diff) queued to sockets.
+	PresenceBytes int64
 }
 
 // NewHub returns a hub. WithAuthenticator is required; see the options for
@@ -78,7 +89,10 @@ func NewHub(opts ...Option) (*Hub, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10]}
+	h := &Hub{
+		o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10],
+		connsByIP: map[string]int{}, connsByPrincipal: map[string]int{},
+	}
 	h.broker = o.broker
 	if h.broker == nil {
 		b, err := NewMemoryBroker(WithClock(o.clock))
@@ -141,6 +155,7 @@ func (h *Hub) Stats() HubStats {
 	s.Delivered = h.delivered.Load()
 	s.SlowConsumers = h.slowConsumers.Load()
 	s.Resyncs = h.resyncs.Load()
+	s.PresenceBytes = h.presenceBytes.Load()
 	return s
 }
 
@@ -288,10 +303,15 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change proto
 // ServeHTTP upgrades the request to a WebSocket speaking the Supabase
 // Realtime protocol. The token comes from the apikey query parameter or the
 // x-api-key header; without a valid one the handshake gets 401. The vsn
-// query parameter picks the serializer: 1.0.0 (the default) or 2.0.0.
+// query parameter picks the serializer: 1.0.0 (the default) or 2.0.0. Over
+// the handshake rate of its IP (WithConnectRate), or with as many sockets
+// open as its IP (WithMaxConnectionsPerIP) or its principal
+// (WithMaxConnectionsPerPrincipal) may have, the handshake gets 429 with
+// a message naming the limit.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.allowConnect(r) {
-		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+	ip := clientIP(r)
+	if !h.allowConnect(ip) {
+		http.Error(w, "too many connections from this address: over the handshake rate", http.StatusTooManyRequests)
 		return
 	}
 	vsn := r.URL.Query().Get("vsn")
@@ -320,21 +340,47 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token has expired", http.StatusUnauthorized)
 		return
 	}
+	who := principalID(p, token)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if n := h.o.maxConnIP; n > 0 && h.connsByIP[ip] >= n {
+		h.mu.Unlock()
+		http.Error(w, fmt.Sprintf("too many connections from this address: the limit is %d open sockets per address", n), http.StatusTooManyRequests)
+		return
+	}
+	if n := h.o.maxConnPrincipal; n > 0 && h.connsByPrincipal[who] >= n {
+		h.mu.Unlock()
+		http.Error(w, fmt.Sprintf("too many connections for this user: the limit is %d open sockets per user", n), http.StatusTooManyRequests)
+		return
+	}
+	// The socket's slots are taken before the upgrade, so that concurrent
+	// handshakes cannot all pass the caps; release gives them back.
+	h.connsByIP[ip]++
+	h.connsByPrincipal[who]++
 	h.connWG.Add(1)
 	h.mu.Unlock()
+	release := func() {
+		h.mu.Lock()
+		if h.connsByIP[ip]--; h.connsByIP[ip] <= 0 {
+			delete(h.connsByIP, ip)
+		}
+		if h.connsByPrincipal[who]--; h.connsByPrincipal[who] <= 0 {
+			delete(h.connsByPrincipal, who)
+		}
+		h.mu.Unlock()
+		h.connWG.Done()
+	}
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.o.originPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		h.connWG.Done()
+		release()
 		return // Accept has written the error response.
 	}
 	ws.SetReadLimit(h.o.maxFrame)
@@ -343,7 +389,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
-		h.connWG.Done()
+		release()
 		return
 	}
 	h.conns[c] = struct{}{}
@@ -352,7 +398,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
 	go func() {
-		defer h.connWG.Done()
+		defer release()
 		c.serve()
 		h.mu.Lock()
 		delete(h.conns, c)
@@ -360,12 +406,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// allowConnect applies the per-IP handshake rate limit.
-func (h *Hub) allowConnect(r *http.Request) bool {
+// clientIP is the request's remote address without its port.
+func clientIP(r *http.Request) string {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		ip = r.RemoteAddr
+		return r.RemoteAddr
 	}
+	return ip
+}
+
+// principalID names a principal for WithMaxConnectionsPerPrincipal: its
+// subject, or its token (hashed) when it has no subject.
+func principalID(p *Principal, token string) string {
+	if p.Subject != "" {
+		return "sub:" + p.Subject
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "tok:" + hex.EncodeToString(sum[:])
+}
+
+// allowConnect applies the per-IP handshake rate limit.
+func (h *Hub) allowConnect(ip string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.ips[ip]
@@ -414,7 +475,8 @@ type hubTopic struct {
 	last      uint64
 	resyncing bool
 	missed    bool
-	presence  map[string]map[string]protocol.PresenceMeta // key -> phx_ref -> meta
+	presence  map[string]map[string]protocol.PresenceMeta // key -> channel origin -> meta
+	metas     int                                         // metas in presence, for WithMaxPresencePerTopic
 }
 
 func (h *Hub) lookupTopic(name string) *hubTopic {

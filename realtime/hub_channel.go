@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -137,6 +139,10 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 		c.replyError(m, err.Error())
 		return
 	}
+	if key := jp.Config.Presence.Key; c.h.o.clientPresenceKeys && len(key) > maxPresenceKey {
+		c.replyError(m, fmt.Sprintf("config.presence.key is %d bytes, the limit is %d", len(key), maxPresenceKey))
+		return
+	}
 	c.mu.Lock()
 	old := c.channels[m.Topic]
 	if old == nil && len(c.channels) >= c.h.o.maxChannels {
@@ -171,9 +177,9 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 	if ch.joinRef == "" {
 		ch.joinRef = m.Ref
 	}
-	ch.presKey = jp.Config.Presence.Key
-	if ch.presKey == "" {
-		ch.presKey = rand.Text()[:16]
+	ch.presKey = presenceKey(p, token)
+	if key := jp.Config.Presence.Key; key != "" && c.h.o.clientPresenceKeys {
+		ch.presKey = key
 	}
 	// The topic's position, read before the channel is registered: a
 	// publication in between shows as a gap at the next one, which the hub
@@ -201,7 +207,7 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 	c.channels[m.Topic] = ch
 	c.mu.Unlock()
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
-		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()})
+		c.sendPresence(protocol.EncodeText(c.vsn, protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()}))
 	}
 	if len(bindings) > 0 {
 		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
@@ -271,6 +277,27 @@ const historyTimeout = 10 * time.Second
 // the topic, and in every joiner's presence_state.
 const maxPresenceMeta = 4 << 10
 
+// maxPresenceKey caps a presence key, which travels with every meta: a
+// longer subject is hashed, a longer client key (WithClientPresenceKeys)
+// refused.
+const maxPresenceKey = 200
+
+// presenceKey is the key a channel of principal p is tracked under: the
+// token's subject, as Phoenix presence keys a user; a hash of it when it
+// is longer than maxPresenceKey; a hash of the token when there is no
+// subject (so that sockets of one token still share a key).
+func presenceKey(p *Principal, token string) string {
+	if p.Subject != "" && len(p.Subject) <= maxPresenceKey {
+		return p.Subject
+	}
+	what, prefix := token, "token-"
+	if p.Subject != "" {
+		what, prefix = p.Subject, "subject-"
+	}
+	sum := sha256.Sum256([]byte(what))
+	return prefix + hex.EncodeToString(sum[:12])
+}
+
 // checkBindings validates postgres_changes bindings and numbers them.
 func checkBindings(in []protocol.PostgresChangeFilter) ([]protocol.PostgresChangeFilter, error) {
 	out := make([]protocol.PostgresChangeFilter, 0, len(in))
@@ -296,7 +323,10 @@ func checkBindings(in []protocol.PostgresChangeFilter) ([]protocol.PostgresChang
 	return out, nil
 }
 
-// presence handles track and untrack.
+// presence handles track and untrack. A track is refused (an error reply,
+// and nothing fanned out) over the socket's presence rate
+// (WithPresenceRate) or, when the channel is not tracked yet, when the
+// topic holds WithMaxPresencePerTopic metas already.
 func (c *conn) presence(ch *channel, m protocol.Message) {
 	var push protocol.PresencePush
 	if err := json.Unmarshal(m.Payload, &push); err != nil {
@@ -306,6 +336,10 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 	t := ch.topic
 	switch push.Event {
 	case "track":
+		if !c.presenceLimit.AllowN(c.h.o.clock.Now(), 1) {
+			c.replyError(m, fmt.Sprintf("presence rate limit exceeded: at most %g tracks a second, in bursts of %d", float64(c.h.o.presenceRate), c.h.o.presenceBurst))
+			return
+		}
 		if len(push.Payload) > maxPresenceMeta {
 			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes, the limit is %d", len(push.Payload), maxPresenceMeta))
 			return
@@ -326,11 +360,17 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 			c.replyError(m, "presence: the channel is closed")
 			return
 		}
+		if _, tracked := t.presence[ch.presKey][ch.origin]; !tracked && t.metas >= c.h.o.maxPresence {
+			t.mu.Unlock()
+			c.replyError(m, fmt.Sprintf("presence is full: this topic tracks %d already, the limit", c.h.o.maxPresence))
+			return
+		}
 		leaves := t.untrackLocked(ch)
 		if t.presence[ch.presKey] == nil {
 			t.presence[ch.presKey] = map[string]protocol.PresenceMeta{}
 		}
 		t.presence[ch.presKey][ch.origin] = meta
+		t.metas++
 		t.mu.Unlock()
 		c.replyOK(m, struct{}{})
 		c.h.sendPresenceDiff(t, protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}, leaves)
@@ -355,6 +395,7 @@ func (t *hubTopic) untrackLocked(ch *channel) protocol.PresenceState {
 		return nil
 	}
 	delete(metas, ch.origin)
+	t.metas--
 	if len(metas) == 0 {
 		delete(t.presence, ch.presKey)
 	}
@@ -376,7 +417,8 @@ func (t *hubTopic) presenceJSON() json.RawMessage {
 	return b
 }
 
-// sendPresenceDiff sends a presence_diff to every channel of t.
+// sendPresenceDiff sends a presence_diff to every channel of t, encoded
+// once per serializer.
 func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves protocol.PresenceState) {
 	if joins == nil {
 		joins = protocol.PresenceState{}
@@ -391,7 +433,15 @@ func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves protocol.PresenceState
 		chans = append(chans, ch)
 	}
 	t.mu.Unlock()
+	var frames [2][]byte // vsn 1.0.0, vsn 2.0.0
 	for _, ch := range chans {
-		ch.conn.sendText(protocol.Message{Topic: ch.wire, Event: protocol.EventPresenceDiff, Payload: body})
+		i := 0
+		if ch.conn.vsn == protocol.VSN2 {
+			i = 1
+		}
+		if frames[i] == nil {
+			frames[i] = protocol.EncodeText(ch.conn.vsn, protocol.Message{Topic: ch.wire, Event: protocol.EventPresenceDiff, Payload: body})
+		}
+		ch.conn.sendPresence(frames[i])
 	}
 }

@@ -29,8 +29,9 @@ type conn struct {
 	token    string // the socket's apikey, used by joins that bring none
 	lastSeen atomic.Int64
 
-	joinLimit *rate.Limiter
-	msgLimit  *rate.Limiter
+	joinLimit     *rate.Limiter
+	msgLimit      *rate.Limiter
+	presenceLimit *rate.Limiter
 
 	mu       sync.Mutex
 	channels map[string]*channel // by wire topic
@@ -51,6 +52,8 @@ func newConn(h *Hub, ws *websocket.Conn, vsn, token string) *conn {
 		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),
 		msgLimit:  rate.NewLimiter(h.o.msgRate, h.o.msgBurst),
 		channels:  map[string]*channel{},
+
+		presenceLimit: rate.NewLimiter(h.o.presenceRate, h.o.presenceBurst),
 	}
 	c.lastSeen.Store(h.o.clock.Now().UnixNano())
 	return c
@@ -235,6 +238,14 @@ func (c *conn) drain(w *poolWorker) {
 
 func (c *conn) sendText(m protocol.Message) bool {
 	return c.send(outFrame{typ: websocket.MessageText, data: protocol.EncodeText(c.vsn, m)})
+}
+
+// sendPresence queues a presence frame and counts its bytes in
+// HubStats.PresenceBytes.
+func (c *conn) sendPresence(data []byte) {
+	if c.send(outFrame{typ: websocket.MessageText, data: data}) {
+		c.h.presenceBytes.Add(int64(len(data)))
+	}
 }
 
 func (c *conn) reply(m protocol.Message, status string, response any) {

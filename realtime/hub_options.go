@@ -28,6 +28,13 @@ type hubOptions struct {
 	connBurst      int
 	replayLimit    int
 	originPatterns []string
+
+	clientPresenceKeys bool
+	maxPresence        int
+	presenceRate       rate.Limit
+	presenceBurst      int
+	maxConnPrincipal   int
+	maxConnIP          int
 }
 
 func defaultHubOptions() hubOptions {
@@ -48,6 +55,12 @@ func defaultHubOptions() hubOptions {
 		connRate:       20,
 		connBurst:      100,
 		replayLimit:    1000,
+
+		maxPresence:      1000,
+		presenceRate:     2,
+		presenceBurst:    5,
+		maxConnPrincipal: 20,
+		maxConnIP:        200,
 	}
 }
 
@@ -127,6 +140,57 @@ func WithOriginPatterns(patterns ...string) Option {
 	return hubOption(func(o *hubOptions) { o.originPatterns = patterns })
 }
 
+// WithClientPresenceKeys sets whether a join's config.presence.key is
+// honoured. By default (false) it is ignored: a channel is tracked under
+// its principal's key, the token's subject (Principal.Subject, or a hash
+// of the token when it has none), so that no socket can speak for another
+// user's presence, and the sockets of one user share one key with one
+// meta each (told apart by phx_ref), as Phoenix presence does per user.
+// With true, a non-empty key from the client is used as sent (an empty one
+// still gets the principal's key): only for hosts whose clients are
+// trusted to name themselves. Defaults to false.
+func WithClientPresenceKeys(allow bool) Option {
+	return hubOption(func(o *hubOptions) { o.clientPresenceKeys = allow })
+}
+
+// WithMaxPresencePerTopic caps the presence metas (tracked channels) of
+// one topic on this instance; a track that would add one more gets an
+// error reply and is not fanned out (a channel that is tracked already may
+// always update its meta). Each meta is at most 4 KiB and is sent to every
+// joiner in presence_state, so the cap bounds that frame too. Defaults to
+// 1,000.
+func WithMaxPresencePerTopic(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxPresence = n })
+}
+
+// WithPresenceRate limits the presence tracks one connection sends, over
+// all its channels: a track over the rate gets an error reply and is not
+// fanned out. Every accepted track is sent to every channel on its topic,
+// so this rate, times the sockets a principal may open, bounds the
+// presence traffic one user can cause. Untracks are not limited (they fan
+// out only what a track put there). Defaults to 2/s with bursts of 5.
+func WithPresenceRate(perSecond float64, burst int) Option {
+	return hubOption(func(o *hubOptions) { o.presenceRate, o.presenceBurst = rate.Limit(perSecond), burst })
+}
+
+// WithMaxConnectionsPerPrincipal caps the sockets one principal may have
+// open on this hub at once; the principal is the token's subject
+// (Principal.Subject), or the token itself when it names none. A handshake
+// over the cap gets HTTP 429 naming the limit. 0 means no cap. Defaults
+// to 20.
+func WithMaxConnectionsPerPrincipal(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxConnPrincipal = n })
+}
+
+// WithMaxConnectionsPerIP caps the sockets one client IP (the request's
+// RemoteAddr) may have open on this hub at once; a handshake over the cap
+// gets HTTP 429 naming the limit. Behind a reverse proxy every client has
+// the proxy's address: raise the cap, or set 0, which means no cap.
+// Defaults to 200.
+func WithMaxConnectionsPerIP(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxConnIP = n })
+}
+
 // validate reports every bad option at once.
 func (o hubOptions) validate() error {
 	c := validate.NewChecker(pkg)
@@ -143,5 +207,9 @@ func (o hubOptions) validate() error {
 	c.Check(o.msgRate > 0 && o.msgBurst >= 1, "WithMessageRate", "needs a positive rate and burst, got %v/s and %d", float64(o.msgRate), o.msgBurst)
 	c.Check(o.connRate > 0 && o.connBurst >= 1, "WithConnectRate", "needs a positive rate and burst, got %v/s and %d", float64(o.connRate), o.connBurst)
 	c.Check(o.replayLimit >= 1, "WithReplayLimit", "must be at least 1, got %d", o.replayLimit)
+	c.Check(o.maxPresence >= 1, "WithMaxPresencePerTopic", "must be at least 1, got %d", o.maxPresence)
+	c.Check(o.presenceRate > 0 && o.presenceBurst >= 1, "WithPresenceRate", "needs a positive rate and burst, got %v/s and %d", float64(o.presenceRate), o.presenceBurst)
+	c.Check(o.maxConnPrincipal >= 0, "WithMaxConnectionsPerPrincipal", "must be 0 (no cap) or more, got %d", o.maxConnPrincipal)
+	c.Check(o.maxConnIP >= 0, "WithMaxConnectionsPerIP", "must be 0 (no cap) or more, got %d", o.maxConnIP)
 	return c.Err()
 }

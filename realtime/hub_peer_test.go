@@ -20,14 +20,19 @@ import (
 	"github.com/wedsync/integrations/realtime/protocol"
 )
 
-// testAuth accepts tokens "sup:<supplier>" and "sup:<supplier>:<exp unix>".
+// testAuth accepts tokens "sup:<supplier>", "sup:<supplier>:<exp unix>"
+// and "sup:<supplier>:<exp unix or empty>:<subject>"; the subject defaults
+// to "user-<supplier>".
 var testAuth = realtime.AuthenticatorFunc(func(_ context.Context, token string) (*realtime.Principal, error) {
 	parts := strings.Split(token, ":")
-	if len(parts) < 2 || parts[0] != "sup" {
+	if len(parts) < 2 || len(parts) > 4 || parts[0] != "sup" {
 		return nil, fmt.Errorf("%w: unknown token", realtime.ErrUnauthenticated)
 	}
 	p := &realtime.Principal{Subject: "user-" + parts[1], SupplierID: parts[1], Role: "authenticated"}
-	if len(parts) == 3 {
+	if len(parts) == 4 {
+		p.Subject = parts[3]
+	}
+	if len(parts) >= 3 && parts[2] != "" {
 		sec, err := strconv.ParseInt(parts[2], 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: bad exp", realtime.ErrUnauthenticated)

@@ -265,8 +265,8 @@ func TestHubIdleSocketClosed(t *testing.T) {
 
 func TestHubPresence(t *testing.T) {
 	env := newHubEnv(t)
-	a := dialPeer(t, env.url, "sup:8", protocol.VSN1)
-	a.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"key": "anna", "enabled": true}}})
+	a := dialPeer(t, env.url, "sup:8::anna", protocol.VSN1)
+	a.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"enabled": true}}})
 	require.Equal(t, "presence_state", a.read().Event)
 	a.send(protocol.Message{Ref: "20", JoinRef: "1", Topic: "realtime:supplier:8", Event: "presence",
 		Payload: json.RawMessage(`{"type":"presence","event":"track","payload":{"page":"dashboard"}}`)})
@@ -274,8 +274,8 @@ func TestHubPresence(t *testing.T) {
 	diff := a.readEvent("presence_diff")
 	require.Contains(t, string(diff.Payload), `"anna"`)
 
-	b := dialPeer(t, env.url, "sup:8", protocol.VSN2)
-	b.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"key": "ben", "enabled": true}}})
+	b := dialPeer(t, env.url, "sup:8::ben", protocol.VSN2)
+	b.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"enabled": true}}})
 	st := b.read()
 	require.Equal(t, "presence_state", st.Event)
 	var state protocol.PresenceState
@@ -457,8 +457,10 @@ func TestHubBroadcastValidation(t *testing.T) {
 	require.ErrorIs(t, err, realtime.ErrInvalid)
 	require.ErrorContains(t, err, "realtime: WithAuthenticator: is required")
 	// Every bad option at once, each naming its option.
-	_, err = realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithIdleTimeout(0), realtime.WithMaxChannels(0), realtime.WithClock(nil), nil)
-	for _, field := range []string{"WithIdleTimeout", "WithMaxChannels", "WithClock"} {
+	_, err = realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithIdleTimeout(0), realtime.WithMaxChannels(0), realtime.WithClock(nil), nil,
+		realtime.WithMaxPresencePerTopic(0), realtime.WithPresenceRate(0, 1), realtime.WithMaxConnectionsPerPrincipal(-1), realtime.WithMaxConnectionsPerIP(-1))
+	for _, field := range []string{"WithIdleTimeout", "WithMaxChannels", "WithClock", "WithMaxPresencePerTopic", "WithPresenceRate",
+		"WithMaxConnectionsPerPrincipal", "WithMaxConnectionsPerIP"} {
 		require.ErrorContains(t, err, "realtime: "+field+": ")
 	}
 	_, err = realtime.NewMemoryBroker(realtime.WithHistorySize(0), realtime.WithHistoryTTL(0))

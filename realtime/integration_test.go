@@ -112,13 +112,13 @@ func TestClientHubPostgresChangesRoutedByIDs(t *testing.T) {
 
 func TestClientHubPresence(t *testing.T) {
 	env := newHubEnv(t)
-	a := newTestClient(t, env.url, "sup:8")
-	b := newTestClient(t, env.url, "sup:8", client.WithVSN(protocol.VSN2))
-	cha := a.Channel("supplier:8", client.ChannelConfig{Presence: true, PresenceKey: "anna"})
+	a := newTestClient(t, env.url, "sup:8::anna") // presence keys are the tokens' subjects
+	b := newTestClient(t, env.url, "sup:8::ben", client.WithVSN(protocol.VSN2))
+	cha := a.Channel("supplier:8", client.ChannelConfig{Presence: true})
 	require.NoError(t, cha.Subscribe(waitCtx(t)))
 	require.NoError(t, cha.Track(waitCtx(t), map[string]string{"page": "dashboard"}))
 
-	chb := b.Channel("supplier:8", client.ChannelConfig{Presence: true, PresenceKey: "ben"})
+	chb := b.Channel("supplier:8", client.ChannelConfig{Presence: true})
 	events := make(chan client.PresenceEvent, 10)
 	chb.OnPresence(func(e client.PresenceEvent) { events <- e })
 	require.NoError(t, chb.Subscribe(waitCtx(t)))

@@ -23,8 +23,10 @@ type ChannelConfig struct {
 	// server echoes this client's broadcasts). Replay, when set, is sent on
 	// the first join only. Defaults to neither.
 	Broadcast protocol.BroadcastConfig
-	// PresenceKey is the key this client is tracked under. Defaults to ""
-	// (the server picks one).
+	// PresenceKey is the key this client asks to be tracked under.
+	// Supabase uses it as sent; a realtime.Hub ignores it unless the host
+	// allows client keys (realtime.WithClientPresenceKeys) and tracks the
+	// client under its token's subject. Defaults to "" (the server picks).
 	PresenceKey string
 	// Presence enables presence on the channel. Defaults to false.
 	Presence bool
