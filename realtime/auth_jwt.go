@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/big"
 	"net/http"
@@ -21,8 +22,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/jonboulle/clockwork"
+
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 // The algorithms a JWTAuthenticator accepts. Anything else, "none" above
@@ -50,10 +52,8 @@ const (
 	jwksMinRSABits = 2048
 )
 
-// JWTOption configures NewJWTAuthenticator.
-type JWTOption func(*jwtOptions)
-
 type jwtOptions struct {
+	sharedOptions
 	secret     []byte
 	secretSet  bool
 	jwks       []byte
@@ -69,16 +69,15 @@ type jwtOptions struct {
 	issSet     bool
 	leeway     time.Duration
 	requireExp bool
-	clock      clockwork.Clock
 }
 
 func defaultJWTOptions() jwtOptions {
 	return jwtOptions{
-		cacheTTL:   10 * time.Minute,
-		claimPath:  "app_metadata.supplier_id",
-		leeway:     30 * time.Second,
-		requireExp: true,
-		clock:      clockwork.NewRealClock(),
+		sharedOptions: defaultSharedOptions(),
+		cacheTTL:      10 * time.Minute,
+		claimPath:     "app_metadata.supplier_id",
+		leeway:        30 * time.Second,
+		requireExp:    true,
 	}
 }
 
@@ -88,7 +87,7 @@ func defaultJWTOptions() jwtOptions {
 // HS256 tokens are refused.
 func WithHS256Secret(secret []byte) JWTOption {
 	s := append([]byte(nil), secret...)
-	return func(o *jwtOptions) { o.secret, o.secretSet = s, true }
+	return jwtOption(func(o *jwtOptions) { o.secret, o.secretSet = s, true })
 }
 
 // WithJWKS accepts ES256 (EC P-256) and RS256 tokens signed by a key in the
@@ -101,7 +100,7 @@ func WithHS256Secret(secret []byte) JWTOption {
 // Defaults to none.
 func WithJWKS(jwksJSON []byte) JWTOption {
 	b := append([]byte(nil), jwksJSON...)
-	return func(o *jwtOptions) { o.jwks, o.jwksSet = b, true }
+	return jwtOption(func(o *jwtOptions) { o.jwks, o.jwksSet = b, true })
 }
 
 // WithJWKSURL accepts ES256 and RS256 tokens signed by a key in the JWK set
@@ -117,14 +116,14 @@ func WithJWKS(jwksJSON []byte) JWTOption {
 // SSRF-guarded. It may be combined with WithHS256Secret but not with
 // WithJWKS. Defaults to none.
 func WithJWKSURL(rawURL string, client *http.Client) JWTOption {
-	return func(o *jwtOptions) { o.jwksURL, o.httpClient, o.jwksURLSet = rawURL, client, true }
+	return jwtOption(func(o *jwtOptions) { o.jwksURL, o.httpClient, o.jwksURLSet = rawURL, client, true })
 }
 
 // WithJWKSCacheTTL sets how long a fetched JWK set is used before it is
 // fetched again. Defaults to 10 minutes. Refetches are never more frequent
 // than one every 30 seconds, whatever the TTL.
 func WithJWKSCacheTTL(d time.Duration) JWTOption {
-	return func(o *jwtOptions) { o.cacheTTL = d }
+	return jwtOption(func(o *jwtOptions) { o.cacheTTL = d })
 }
 
 // WithSupplierClaim sets the dot-separated path, into the token's claims, of
@@ -134,74 +133,50 @@ func WithJWKSCacheTTL(d time.Duration) JWTOption {
 // authenticates with an empty SupplierID and is left to the Authorizer.
 // Defaults to "app_metadata.supplier_id".
 func WithSupplierClaim(path string) JWTOption {
-	return func(o *jwtOptions) { o.claimPath = path }
+	return jwtOption(func(o *jwtOptions) { o.claimPath = path })
 }
 
 // WithAudience requires the token's aud claim to be, or to contain, aud.
 // Supabase user tokens carry "authenticated". Defaults to no audience check.
 func WithAudience(aud string) JWTOption {
-	return func(o *jwtOptions) { o.audience, o.audSet = aud, true }
+	return jwtOption(func(o *jwtOptions) { o.audience, o.audSet = aud, true })
 }
 
 // WithIssuer requires the token's iss claim to equal iss, such as
 // "https://<project>.supabase.co/auth/v1". Defaults to no issuer check.
 func WithIssuer(iss string) JWTOption {
-	return func(o *jwtOptions) { o.issuer, o.issSet = iss, true }
+	return jwtOption(func(o *jwtOptions) { o.issuer, o.issSet = iss, true })
 }
 
 // WithLeeway sets the clock skew tolerated in the exp, nbf and iat checks.
 // Defaults to 30 seconds.
 func WithLeeway(d time.Duration) JWTOption {
-	return func(o *jwtOptions) { o.leeway = d }
+	return jwtOption(func(o *jwtOptions) { o.leeway = d })
 }
 
 // WithRequireExpiry sets whether a token without an exp claim is refused.
 // Defaults to true.
 func WithRequireExpiry(require bool) JWTOption {
-	return func(o *jwtOptions) { o.requireExp = require }
+	return jwtOption(func(o *jwtOptions) { o.requireExp = require })
 }
 
-// WithJWTClock sets the clock for the exp, nbf and iat checks and for the
-// JWKS cache. Defaults to the wall clock.
-func WithJWTClock(c clockwork.Clock) JWTOption {
-	return func(o *jwtOptions) { o.clock = c }
-}
-
+// validate reports every bad option at once.
 func (o *jwtOptions) validate() error {
-	if !o.secretSet && !o.jwksSet && !o.jwksURLSet {
-		return errors.New("realtime: NewJWTAuthenticator: no key source: use WithHS256Secret, WithJWKS or WithJWKSURL")
-	}
-	if o.secretSet && len(o.secret) < jwtMinSecretLen {
-		return fmt.Errorf("realtime: WithHS256Secret: the secret is %d bytes, it must be at least %d", len(o.secret), jwtMinSecretLen)
-	}
-	if o.jwksSet && o.jwksURLSet {
-		return errors.New("realtime: WithJWKS and WithJWKSURL cannot be used together")
-	}
+	c := validate.NewChecker(pkg)
+	c.Check(o.secretSet || o.jwksSet || o.jwksURLSet, "NewJWTAuthenticator", "needs a key source: use WithHS256Secret, WithJWKS or WithJWKSURL")
+	c.Check(!o.secretSet || len(o.secret) >= jwtMinSecretLen, "WithHS256Secret", "the secret must be at least %d bytes, got %d", jwtMinSecretLen, len(o.secret))
+	c.Check(!o.jwksSet || !o.jwksURLSet, "WithJWKS", "cannot be used together with WithJWKSURL")
 	if o.jwksURLSet {
 		u, err := url.Parse(o.jwksURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("realtime: WithJWKSURL: the URL must be an absolute http or https URL")
-		}
+		c.Check(err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "", "WithJWKSURL", "the URL must be an absolute http or https URL")
 	}
-	if o.cacheTTL <= 0 {
-		return errors.New("realtime: WithJWKSCacheTTL: the TTL must be positive")
-	}
-	if o.claimPath == "" || strings.Contains("."+o.claimPath+".", "..") {
-		return fmt.Errorf("realtime: WithSupplierClaim: %q is not a dot path of claim names", o.claimPath)
-	}
-	if o.audSet && o.audience == "" {
-		return errors.New("realtime: WithAudience: the audience must not be empty")
-	}
-	if o.issSet && o.issuer == "" {
-		return errors.New("realtime: WithIssuer: the issuer must not be empty")
-	}
-	if o.leeway < 0 {
-		return errors.New("realtime: WithLeeway: the leeway must not be negative")
-	}
-	if o.clock == nil {
-		return errors.New("realtime: WithJWTClock: the clock must not be nil")
-	}
-	return nil
+	c.Check(o.cacheTTL > 0, "WithJWKSCacheTTL", "the TTL must be positive, got %s", o.cacheTTL)
+	c.Check(o.claimPath != "" && !strings.Contains("."+o.claimPath+".", ".."), "WithSupplierClaim", "%q is not a dot path of claim names", o.claimPath)
+	c.Check(!o.audSet || o.audience != "", "WithAudience", "the audience must not be empty")
+	c.Check(!o.issSet || o.issuer != "", "WithIssuer", "the issuer must not be empty")
+	c.Check(o.leeway >= 0, "WithLeeway", "the leeway must not be negative, got %s", o.leeway)
+	o.sharedOptions.validate(c)
+	return c.Err()
 }
 
 // JWTAuthenticator is the default Authenticator: it accepts Supabase-style
@@ -235,7 +210,7 @@ func NewJWTAuthenticator(opts ...JWTOption) (*JWTAuthenticator, error) {
 	o := defaultJWTOptions()
 	for _, opt := range opts {
 		if opt != nil {
-			opt(&o)
+			opt.applyJWT(&o)
 		}
 	}
 	if err := o.validate(); err != nil {
@@ -245,7 +220,7 @@ func NewJWTAuthenticator(opts ...JWTOption) (*JWTAuthenticator, error) {
 	if o.jwksSet {
 		keys, err := jwksParse(o.jwks, true)
 		if err != nil {
-			return nil, fmt.Errorf("realtime: WithJWKS: %w", err)
+			return nil, validate.New(pkg, "WithJWKS", "%v", err)
 		}
 		a.static = keys
 	}
@@ -254,7 +229,7 @@ func NewJWTAuthenticator(opts ...JWTOption) (*JWTAuthenticator, error) {
 		if client == nil {
 			client = &http.Client{Timeout: 10 * time.Second}
 		}
-		a.remote = &jwksRemote{url: o.jwksURL, client: client, ttl: o.cacheTTL, clock: o.clock}
+		a.remote = &jwksRemote{url: o.jwksURL, client: client, ttl: o.cacheTTL, clock: o.clock, log: o.logger}
 	}
 	var methods []string
 	if o.secretSet {
@@ -616,6 +591,7 @@ type jwksRemote struct {
 	client *http.Client
 	ttl    time.Duration
 	clock  clockwork.Clock
+	log    *slog.Logger
 
 	mu        sync.Mutex
 	keys      []jwksKey
@@ -664,8 +640,12 @@ func (r *jwksRemote) find(ctx context.Context, kid, alg string) (any, error) {
 			if ferr == nil {
 				r.keys, r.fetchedAt = keys, r.triedAt
 			}
+			cached := len(r.keys)
 			r.mu.Unlock()
-			if ferr != nil && r.keys == nil {
+			if ferr != nil {
+				r.log.Warn("realtime: fetching the JWK set failed", "url", r.url, "err", ferr, "cached_keys", cached)
+			}
+			if ferr != nil && cached == 0 {
 				return nil, &jwtKeyError{"signing keys unavailable"}
 			}
 			// Look again with what is now cached, without fetching: the

@@ -24,10 +24,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/realtimetest"
@@ -117,7 +116,7 @@ func jwtSign(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.MapC
 func jwtNew(t testing.TB, opts ...realtime.JWTOption) (*realtime.JWTAuthenticator, *clockwork.FakeClock) {
 	t.Helper()
 	fc := clockwork.NewFakeClockAt(jwtTestNow)
-	a, err := realtime.NewJWTAuthenticator(append([]realtime.JWTOption{realtime.WithJWTClock(fc)}, opts...)...)
+	a, err := realtime.NewJWTAuthenticator(append([]realtime.JWTOption{realtime.WithClock(fc)}, opts...)...)
 	require.NoError(t, err)
 	return a, fc
 }
@@ -745,7 +744,7 @@ func TestJWTConfigErrors(t *testing.T) {
 		opts []realtime.JWTOption
 		want string
 	}{
-		{"no key source", nil, "no key source"},
+		{"no key source", nil, "needs a key source"},
 		{"short secret", []realtime.JWTOption{realtime.WithHS256Secret([]byte("short"))}, "WithHS256Secret"},
 		{"empty secret", []realtime.JWTOption{realtime.WithHS256Secret(nil)}, "WithHS256Secret"},
 		{"both jwks", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithJWKSURL("https://x.test/jwks", nil)}, "WithJWKSURL"},
@@ -763,12 +762,17 @@ func TestJWTConfigErrors(t *testing.T) {
 		{"audience", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithAudience("")}, "WithAudience"},
 		{"issuer", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithIssuer("")}, "WithIssuer"},
 		{"leeway", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithLeeway(-time.Second)}, "WithLeeway"},
-		{"clock", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithJWTClock(nil)}, "WithJWTClock"},
+		{"clock", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithClock(nil)}, "WithClock"},
+		{"logger", []realtime.JWTOption{realtime.WithJWKS(good), realtime.WithLogger(nil)}, "WithLogger"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, err := realtime.NewJWTAuthenticator(c.opts...)
 			require.Nil(t, a)
 			require.ErrorContains(t, err, c.want)
+			require.ErrorIs(t, err, realtime.ErrInvalid)
+			var ve *realtime.ValidationError
+			require.ErrorAs(t, err, &ve)
+			require.Equal(t, "realtime", ve.Package)
 		})
 	}
 }
@@ -818,7 +822,7 @@ func FuzzJWTAuthenticate(f *testing.F) {
 	a, err := realtime.NewJWTAuthenticator(
 		realtime.WithHS256Secret(jwtTestSecret),
 		realtime.WithJWKS(jwtSet(jwtECJWK("ec1", &ek.PublicKey))),
-		realtime.WithJWTClock(fc),
+		realtime.WithClock(fc),
 	)
 	require.NoError(f, err)
 

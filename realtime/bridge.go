@@ -10,6 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wedsync/integrations/internal/validate"
+	"github.com/wedsync/integrations/realtime/client"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // Broadcaster is what a Bridge forwards to; *Hub implements it.
@@ -20,7 +24,7 @@ type Broadcaster interface {
 // BridgeConfig configures a Bridge.
 type BridgeConfig struct {
 	// Client is connected to the Supabase Realtime server. Required.
-	Client *Client
+	Client *client.Client
 	// Hub receives the forwarded changes. Required.
 	Hub Broadcaster
 	// Schema of the table. Defaults to "public".
@@ -40,10 +44,10 @@ type BridgeConfig struct {
 	// payload to broadcast. Defaults to forwarding
 	// {"type","table","commit_timestamp","record","old_record"} when the
 	// record is a JSON object with a supplier id.
-	Validate func(PostgresChange) (any, error)
+	Validate func(protocol.PostgresChange) (any, error)
 	// OnInvalid is told about each refused change. Defaults to a warning
 	// in Logger.
-	OnInvalid func(PostgresChange, error)
+	OnInvalid func(protocol.PostgresChange, error)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -55,7 +59,7 @@ type BridgeConfig struct {
 // OnResync with a reload of what the dashboards show.
 type Bridge struct {
 	cfg       BridgeConfig
-	ch        *Channel
+	ch        *client.Channel
 	forwarded atomic.Int64
 	rejected  atomic.Int64
 	mu        sync.Mutex
@@ -73,15 +77,10 @@ var ErrInvalidChange = errors.New("realtime: invalid change")
 
 // NewBridge checks the configuration and fills defaults.
 func NewBridge(cfg BridgeConfig) (*Bridge, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("realtime: BridgeConfig.Client is required")
-	}
-	if cfg.Hub == nil {
-		return nil, errors.New("realtime: BridgeConfig.Hub is required")
-	}
-	if cfg.Table == "" {
-		return nil, errors.New("realtime: BridgeConfig.Table is required")
-	}
+	c := validate.NewChecker(pkg)
+	c.Check(cfg.Client != nil, "BridgeConfig.Client", "is required")
+	c.Check(cfg.Hub != nil, "BridgeConfig.Hub", "is required")
+	c.Check(cfg.Table != "", "BridgeConfig.Table", "is required")
 	if cfg.Schema == "" {
 		cfg.Schema = "public"
 	}
@@ -91,13 +90,13 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Event == "" {
 		cfg.Event = cfg.Table + ".changed"
 	}
-	if err := validateEvent(cfg.Event); err != nil {
-		return nil, fmt.Errorf("realtime: BridgeConfig.Event: %w", err)
-	}
+	c.Add(validateName("BridgeConfig.Event", cfg.Event))
 	for i, s := range cfg.Suppliers {
-		if s == "" || strings.ContainsAny(s, ",()") {
-			return nil, fmt.Errorf("realtime: BridgeConfig.Suppliers[%d] %q must be a non-empty id without commas or parentheses", i, s)
-		}
+		c.Check(s != "" && !strings.ContainsAny(s, ",()"), fmt.Sprintf("BridgeConfig.Suppliers[%d]", i),
+			"must be a non-empty id without commas or parentheses, got %q", s)
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -107,7 +106,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 		b.cfg.Validate = b.defaultValidate
 	}
 	if cfg.OnInvalid == nil {
-		b.cfg.OnInvalid = func(c PostgresChange, err error) {
+		b.cfg.OnInvalid = func(c protocol.PostgresChange, err error) {
 			b.cfg.Logger.Warn("realtime: bridge refused a change", "table", c.Table, "type", c.Type, "err", err)
 		}
 	}
@@ -122,7 +121,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if b.started {
 		return errors.New("realtime: bridge already started")
 	}
-	ch := b.cfg.Client.Channel("bridge:"+b.cfg.Schema+"."+b.cfg.Table, ChannelConfig{})
+	ch := b.cfg.Client.Channel("bridge:"+b.cfg.Schema+"."+b.cfg.Table, client.ChannelConfig{})
 	filters := []string{""}
 	if len(b.cfg.Suppliers) > 0 {
 		filters = filters[:0]
@@ -131,7 +130,7 @@ func (b *Bridge) Start(ctx context.Context) error {
 		}
 	}
 	for _, f := range filters {
-		ch.OnPostgresChanges(PostgresChangeFilter{Event: "*", Schema: b.cfg.Schema, Table: b.cfg.Table, Filter: f}, func(c PostgresChange) {
+		ch.OnPostgresChanges(protocol.PostgresChangeFilter{Event: "*", Schema: b.cfg.Schema, Table: b.cfg.Table, Filter: f}, func(c protocol.PostgresChange) {
 			b.handle(ctx, c)
 		})
 	}
@@ -158,7 +157,7 @@ func (b *Bridge) Stats() BridgeStats {
 	return BridgeStats{Forwarded: b.forwarded.Load(), Rejected: b.rejected.Load()}
 }
 
-func (b *Bridge) handle(ctx context.Context, c PostgresChange) {
+func (b *Bridge) handle(ctx context.Context, c protocol.PostgresChange) {
 	supplier, err := b.supplierOf(c)
 	if err == nil {
 		var payload any
@@ -176,7 +175,7 @@ func (b *Bridge) handle(ctx context.Context, c PostgresChange) {
 
 // supplierOf reads the supplier id from the row (the old row for a
 // delete) and checks it against the configured suppliers.
-func (b *Bridge) supplierOf(c PostgresChange) (string, error) {
+func (b *Bridge) supplierOf(c protocol.PostgresChange) (string, error) {
 	if c.Schema != b.cfg.Schema || c.Table != b.cfg.Table {
 		return "", fmt.Errorf("%w: change of %s.%s, want %s.%s", ErrInvalidChange, c.Schema, c.Table, b.cfg.Schema, b.cfg.Table)
 	}
@@ -212,7 +211,7 @@ func (b *Bridge) supplierOf(c PostgresChange) (string, error) {
 	return id, nil
 }
 
-func (b *Bridge) defaultValidate(c PostgresChange) (any, error) {
+func (b *Bridge) defaultValidate(c protocol.PostgresChange) (any, error) {
 	out := map[string]any{"type": c.Type, "table": c.Table, "commit_timestamp": c.CommitTimestamp}
 	if len(c.Record) > 0 {
 		out["record"] = c.Record

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // allowAll stands in for Supabase's own authorisation of the backend's
@@ -27,29 +28,29 @@ func (allowAll) AuthorizeBroadcast(context.Context, *realtime.Principal, string,
 func TestBridgeForwardsValidChangesToTheSuppliersTopic(t *testing.T) {
 	supabase := newHubEnv(t, realtime.WithAuthorizer(allowAll{}))
 	dashboards := newHubEnv(t)
-	client := newTestClient(t, supabase.url, "sup:service")
+	supa := newTestClient(t, supabase.url, "sup:service")
 
 	refused := make(chan error, 10)
 	bridge, err := realtime.NewBridge(realtime.BridgeConfig{
-		Client: client, Hub: dashboards.hub, Table: "supplier_kpis", Event: "kpi.updated",
-		OnInvalid: func(_ realtime.PostgresChange, err error) { refused <- err },
+		Client: supa, Hub: dashboards.hub, Table: "supplier_kpis", Event: "kpi.updated",
+		OnInvalid: func(_ protocol.PostgresChange, err error) { refused <- err },
 	})
 	require.NoError(t, err)
 	require.NoError(t, bridge.Start(waitCtx(t)))
 
-	one := dialPeer(t, dashboards.url, "sup:1", realtime.VSN1)
+	one := dialPeer(t, dashboards.url, "sup:1", protocol.VSN1)
 	one.mustJoin("supplier:1", joinPayload)
-	two := dialPeer(t, dashboards.url, "sup:2", realtime.VSN2)
+	two := dialPeer(t, dashboards.url, "sup:2", protocol.VSN2)
 	two.mustJoin("supplier:2", joinPayload)
 
-	emit := func(c realtime.PostgresChange) {
+	emit := func(c protocol.PostgresChange) {
 		t.Helper()
 		c.Schema = "public"
 		c.Table = "supplier_kpis"
 		_, err := supabase.hub.EmitPostgresChange(ctxBG, "bridge:public.supplier_kpis", c)
 		require.NoError(t, err)
 	}
-	emit(realtime.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":"1","bookings":12}`)})
+	emit(protocol.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":"1","bookings":12}`)})
 	b := one.readBroadcast()
 	require.Equal(t, "kpi.updated", b.Event)
 	var got struct {
@@ -60,27 +61,32 @@ func TestBridgeForwardsValidChangesToTheSuppliersTopic(t *testing.T) {
 	require.Equal(t, "UPDATE", got.Type)
 	require.JSONEq(t, `{"supplier_id":"1","bookings":12}`, string(got.Record))
 
-	emit(realtime.PostgresChange{Type: "INSERT", Record: json.RawMessage(`{"supplier_id":2,"bookings":1}`)})
+	emit(protocol.PostgresChange{Type: "INSERT", Record: json.RawMessage(`{"supplier_id":2,"bookings":1}`)})
 	require.Equal(t, "kpi.updated", two.readBroadcast().Event)
 
 	// A supplier id that could reach another topic, a row without one, a
 	// row that is not an object: refused, and nothing reaches a dashboard.
-	emit(realtime.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":"1:admin"}`)})
-	emit(realtime.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"bookings":5}`)})
-	emit(realtime.PostgresChange{Type: "DELETE", OldRecord: json.RawMessage(`{"supplier_id":{"x":1}}`)})
+	emit(protocol.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":"1:admin"}`)})
+	emit(protocol.PostgresChange{Type: "UPDATE", Record: json.RawMessage(`{"bookings":5}`)})
+	emit(protocol.PostgresChange{Type: "DELETE", OldRecord: json.RawMessage(`{"supplier_id":{"x":1}}`)})
 	for range 3 {
 		err := recv(t, refused)
 		require.True(t, errors.Is(err, realtime.ErrInvalidChange), "%v", err)
 	}
-	emit(realtime.PostgresChange{Type: "DELETE", OldRecord: json.RawMessage(`{"supplier_id":"1","bookings":12}`)})
+	emit(protocol.PostgresChange{Type: "DELETE", OldRecord: json.RawMessage(`{"supplier_id":"1","bookings":12}`)})
 	require.Contains(t, string(one.readBroadcast().Payload), `"DELETE"`, "the next frame supplier 1 sees is the delete")
 	require.Equal(t, bridgeStats(3, 3), bridge.Stats())
 	require.NoError(t, bridge.Stop(waitCtx(t)))
 
-	_, err = realtime.NewBridge(realtime.BridgeConfig{Client: client, Hub: dashboards.hub})
-	require.ErrorContains(t, err, "Table is required")
-	_, err = realtime.NewBridge(realtime.BridgeConfig{Client: client, Hub: dashboards.hub, Table: "t", Suppliers: []string{"a,b"}})
-	require.ErrorContains(t, err, "Suppliers[0]")
+	_, err = realtime.NewBridge(realtime.BridgeConfig{Client: supa, Hub: dashboards.hub})
+	require.ErrorIs(t, err, realtime.ErrInvalid)
+	require.ErrorContains(t, err, "realtime: BridgeConfig.Table: is required")
+	_, err = realtime.NewBridge(realtime.BridgeConfig{Client: supa, Hub: dashboards.hub, Table: "t", Suppliers: []string{"a,b"}})
+	require.ErrorContains(t, err, "realtime: BridgeConfig.Suppliers[0]: ")
+	_, err = realtime.NewBridge(realtime.BridgeConfig{Event: "a\nb"})
+	for _, field := range []string{"Client", "Hub", "Table", "Event"} {
+		require.ErrorContains(t, err, "realtime: BridgeConfig."+field+": ", "every bad field at once")
+	}
 }
 
 func bridgeStats(forwarded, rejected int64) realtime.BridgeStats {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jonboulle/clockwork"
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 // Publication is one broadcast in a topic's history.
@@ -102,42 +102,35 @@ type Broker interface {
 // ErrBrokerClosed is returned by a broker used after Close.
 var ErrBrokerClosed = errors.New("realtime: broker closed")
 
-// BrokerOption configures a broker.
-type BrokerOption func(*brokerOptions)
-
 type brokerOptions struct {
+	sharedOptions
 	historySize int
 	historyTTL  time.Duration
-	clock       clockwork.Clock
 }
 
 func defaultBrokerOptions() brokerOptions {
-	return brokerOptions{historySize: 1000, historyTTL: time.Hour, clock: clockwork.NewRealClock()}
+	return brokerOptions{sharedOptions: defaultSharedOptions(), historySize: 1000, historyTTL: time.Hour}
 }
 
 // WithHistorySize caps how many publications each topic keeps for replay.
 // Defaults to 1000.
-func WithHistorySize(n int) BrokerOption { return func(o *brokerOptions) { o.historySize = n } }
+func WithHistorySize(n int) BrokerOption {
+	return brokerOption(func(o *brokerOptions) { o.historySize = n })
+}
 
 // WithHistoryTTL caps how long a publication stays in history. Defaults to
 // one hour.
-func WithHistoryTTL(d time.Duration) BrokerOption { return func(o *brokerOptions) { o.historyTTL = d } }
+func WithHistoryTTL(d time.Duration) BrokerOption {
+	return brokerOption(func(o *brokerOptions) { o.historyTTL = d })
+}
 
-// WithBrokerClock sets the clock that stamps publications and ages history.
-// Defaults to the wall clock.
-func WithBrokerClock(c clockwork.Clock) BrokerOption { return func(o *brokerOptions) { o.clock = c } }
-
+// validate reports every bad option at once.
 func (o brokerOptions) validate() error {
-	if o.historySize < 1 {
-		return errors.New("realtime: WithHistorySize must be at least 1")
-	}
-	if o.historyTTL <= 0 {
-		return errors.New("realtime: WithHistoryTTL must be positive")
-	}
-	if o.clock == nil {
-		return errors.New("realtime: WithBrokerClock must not be nil")
-	}
-	return nil
+	c := validate.NewChecker(pkg)
+	c.Check(o.historySize >= 1, "WithHistorySize", "must be at least 1, got %d", o.historySize)
+	c.Check(o.historyTTL > 0, "WithHistoryTTL", "must be positive, got %s", o.historyTTL)
+	o.sharedOptions.validate(c)
+	return c.Err()
 }
 
 // MemoryBroker is the in-process Broker: history lives in this process and
@@ -166,11 +159,14 @@ type memTopic struct {
 }
 
 // NewMemoryBroker returns an in-process broker. Options: WithHistorySize,
-// WithHistoryTTL, WithBrokerClock.
+// WithHistoryTTL, and the shared WithClock (which stamps publications and
+// ages history).
 func NewMemoryBroker(opts ...BrokerOption) (*MemoryBroker, error) {
 	o := defaultBrokerOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt.applyBroker(&o)
+		}
 	}
 	if err := o.validate(); err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func (r *recordingHandler) OnResync() {}
 
 func TestMemoryBrokerHistory(t *testing.T) {
 	clk := fakeClock()
-	b, err := realtime.NewMemoryBroker(realtime.WithHistorySize(3), realtime.WithHistoryTTL(time.Minute), realtime.WithBrokerClock(clk))
+	b, err := realtime.NewMemoryBroker(realtime.WithHistorySize(3), realtime.WithHistoryTTL(time.Minute), realtime.WithClock(clk))
 	require.NoError(t, err)
 	defer b.Close()
 	rec := &recordingHandler{}

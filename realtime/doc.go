@@ -1,21 +1,17 @@
-// Package realtime keeps suppliers' dashboards live. It has two halves that
-// speak the same wire protocol, Supabase Realtime (Phoenix channels):
+// Package realtime keeps suppliers' dashboards live. Hub is the server
+// dashboards connect to, speaking the Supabase Realtime protocol (Phoenix
+// channels; the wire format is package realtime/protocol): a dashboard
+// built on @supabase/realtime-js connects unchanged to
+// <base>/realtime/v1/websocket?apikey=<jwt> and joins
+// realtime:supplier:<id>. Both serializers are spoken (vsn 1.0.0 JSON
+// objects, the default; vsn 2.0.0 JSON arrays and binary user broadcasts).
+// The host calls Hub.Broadcast after its business write commits.
 //
-//   - Client is our backend's client for a Supabase Realtime server:
-//     postgres_changes routed by the ids of the join reply, broadcast,
-//     presence, heartbeats, reconnects with jittered backoff and rejoins,
-//     token refresh. Supabase keeps no log and replays nothing, so every
-//     reconnect calls the host's OnResync to reload state from the database.
-//
-//   - Hub is the server dashboards connect to. A dashboard built on
-//     @supabase/realtime-js connects unchanged to
-//     <base>/realtime/v1/websocket?apikey=<jwt> and joins
-//     realtime:supplier:<id>. Both serializers are spoken (vsn 1.0.0 JSON
-//     objects, the default; vsn 2.0.0 JSON arrays and binary user
-//     broadcasts). Every socket and every join is authenticated (an
-//     Authenticator; NewJWTAuthenticator verifies Supabase-style JWTs) and
-//     authorised (an Authorizer; by default a principal joins only its own
-//     supplier's topics).
+// Every socket and every join is authenticated (an Authenticator;
+// NewJWTAuthenticator verifies Supabase-style JWTs, HS256 or ES256/RS256
+// through a JWKS) and authorised (an Authorizer; by default
+// SupplierAuthorizer, under which a principal joins only its own
+// supplier's topics, SupplierTopic).
 //
 // Unlike Supabase, the hub does not drop what a dashboard missed while its
 // Wi-Fi was down. Every topic keeps a bounded history (size and age) in a
@@ -26,20 +22,38 @@
 // longer reaches back that far, a system message with code
 // replay_incomplete and nothing else, so the client reloads its state. A
 // replay is never partial: after Centrifugo's recovery model, there is no
-// silent gap. Client does this for you with ChannelConfig.Replay.
+// silent gap. The client in realtime/client does this for you with
+// ChannelConfig.Replay.
 //
 // The broker carries broadcasts between hub instances. MemoryBroker (the
 // default) serves one process and loses its history on exit (a new epoch
 // then makes old replays incomplete). The Postgres broker in
 // realtime/pgbroker serves every instance that shares the database, and its
-// history survives restarts.
+// history survives restarts. Bridge follows a Supabase table through a
+// client.Client and re-broadcasts each valid change to its supplier's
+// topic, so that changes get the hub's history and replay.
 //
 // Limits protect the hub from its clients: a bounded send buffer per socket
 // (a slow consumer is disconnected with close code 1008 rather than allowed
 // to stall others or grow memory), a maximum number of channels per socket,
-// join and message rates per socket, a handshake rate per IP, and a maximum
-// frame size. A socket silent for 60 s is closed; a channel whose token
-// expires is closed with a system message, as Supabase does.
+// join and message rates per socket, a handshake rate per IP, caps on the
+// sockets open per principal (20) and per IP (200), and a maximum frame
+// size. A socket silent for 60 s is closed; a channel whose token expires
+// is closed with a system message, as Supabase does.
+//
+// Presence is fanned out to every channel on a topic, so it is bounded
+// too: a channel is tracked under its principal's key (the token's
+// subject; a client-chosen key only with WithClientPresenceKeys), a meta
+// is at most 4 KiB, a socket tracks at most 2 a second (bursts of 5), and
+// a topic holds at most 1,000 metas. What one token can make the hub send
+// is then bounded by its socket cap and its track rate.
+//
+// Constructors take options: Option for NewHub, JWTOption for
+// NewJWTAuthenticator, BrokerOption for NewMemoryBroker; WithClock and
+// WithLogger are all three, so one clock (a clockwork.Clock; tests pass a
+// fake one) and one logger configure everything. Bad input, an option or
+// an argument, is an error that matches ErrInvalid and names the field and
+// the rule (ValidationError).
 //
 // Realtime is for live screens. Anything that must arrive goes through a
 // durable path (webhooks, notifications); the hub's history makes a

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/client"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // gapClient records what one dashboard saw.
@@ -26,8 +28,8 @@ type gapClient struct {
 	closed   bool
 }
 
-func (g *gapClient) onBroadcast(total uint64) func(realtime.BroadcastMessage) {
-	return func(m realtime.BroadcastMessage) {
+func (g *gapClient) onBroadcast(total uint64) func(client.BroadcastMessage) {
+	return func(m client.BroadcastMessage) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		last := len(g.segments) - 1
@@ -181,12 +183,12 @@ func runGap(t *testing.T, cfg gapConfig) gapResult {
 	for i := range clients {
 		g := &gapClient{progress: progress, total: uint64(cfg.broadcasts), segments: [][]uint64{nil}, done: make(chan struct{})}
 		gcs[i] = g
-		vsn := realtime.VSN1
+		vsn := protocol.VSN1
 		if i%2 == 1 {
-			vsn = realtime.VSN2
+			vsn = protocol.VSN2
 		}
-		c := newTestClient(t, url, "sup:1", realtime.WithVSN(vsn))
-		ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
+		c := newTestClient(t, url, "sup:1", client.WithVSN(vsn))
+		ch := c.Channel("supplier:1", client.ChannelConfig{Replay: true})
 		ch.OnBroadcast("*", g.onBroadcast(uint64(cfg.broadcasts)))
 		ch.OnReload(g.onReload)
 		require.NoError(t, ch.Subscribe(waitCtx(t)))

@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +19,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/backoff"
-
 	"github.com/wedsync/integrations/internal/loop"
+	"github.com/wedsync/integrations/internal/validate"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // Hub is the server dashboards connect to with the Supabase Realtime
@@ -45,12 +48,18 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	ips    map[string]*rate.Limiter
 	closed bool
+	// Open sockets (and handshakes past authentication) per client IP and
+	// per principal, for WithMaxConnectionsPerIP and
+	// WithMaxConnectionsPerPrincipal.
+	connsByIP        map[string]int
+	connsByPrincipal map[string]int
 
 	nextConn      atomic.Uint64
 	published     atomic.Int64
 	delivered     atomic.Int64
 	slowConsumers atomic.Int64
 	resyncs       atomic.Int64
+	presenceBytes atomic.Int64
 
 	writers *writerPool
 }
@@ -63,6 +72,9 @@ type HubStats struct {
 	Delivered     int64 // frames queued to sockets
 	SlowConsumers int64 // sockets cut off for not keeping up
 	Resyncs       int64 // times a topic's missed broadcasts were read from history
+	// PresenceBytes counts the bytes of presence frames (presence_state
+	// and presence_diff) queued to sockets.
+	PresenceBytes int64
 }
 
 // NewHub returns a hub. WithAuthenticator is required; see the options for
@@ -70,15 +82,20 @@ type HubStats struct {
 func NewHub(opts ...Option) (*Hub, error) {
 	o := defaultHubOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt.applyHub(&o)
+		}
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10]}
+	h := &Hub{
+		o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10],
+		connsByIP: map[string]int{}, connsByPrincipal: map[string]int{},
+	}
 	h.broker = o.broker
 	if h.broker == nil {
-		b, err := NewMemoryBroker(WithBrokerClock(o.clock))
+		b, err := NewMemoryBroker(WithClock(o.clock))
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +155,7 @@ func (h *Hub) Stats() HubStats {
 	s.Delivered = h.delivered.Load()
 	s.SlowConsumers = h.slowConsumers.Load()
 	s.Resyncs = h.resyncs.Load()
+	s.PresenceBytes = h.presenceBytes.Load()
 	return s
 }
 
@@ -148,7 +166,7 @@ func (h *Hub) Stats() HubStats {
 // byte for byte (it must be a JSON object), or any value json.Marshal
 // turns into an object.
 func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (Publication, error) {
-	topic = TopicName(topic)
+	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
 		return Publication{}, err
 	}
@@ -160,7 +178,7 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (
 		return Publication{}, err
 	}
 	if int64(len(raw)) > h.o.maxFrame {
-		return Publication{}, fmt.Errorf("realtime: payload is %d bytes, over the %d-byte frame limit", len(raw), h.o.maxFrame)
+		return Publication{}, validate.New(pkg, "payload", "is %d bytes, over the %d-byte frame limit (WithMaxFrameSize)", len(raw), h.o.maxFrame)
 	}
 	h.mu.Lock()
 	closed := h.closed
@@ -180,11 +198,11 @@ func validateEvent(event string) error { return validateName("event", event) }
 func validateName(field, v string) error {
 	switch {
 	case v == "":
-		return fmt.Errorf("realtime: %s is required", field)
+		return validate.New(pkg, field, "is required")
 	case len(v) > 200:
-		return fmt.Errorf("realtime: %s is %d bytes, the limit is 200", field, len(v))
+		return validate.New(pkg, field, "is %d bytes, the limit is 200", len(v))
 	case strings.ContainsAny(v, "\x00\r\n"):
-		return fmt.Errorf("realtime: %s must not contain control characters", field)
+		return validate.New(pkg, field, "must not contain control characters")
 	}
 	return nil
 }
@@ -202,13 +220,13 @@ func payloadJSON(payload any) (json.RawMessage, error) {
 	default:
 		b, err := json.Marshal(p)
 		if err != nil {
-			return nil, fmt.Errorf("realtime: payload: %w", err)
+			return nil, &validate.Error{Package: pkg, Field: "payload", Rule: "must encode as JSON: " + err.Error()}
 		}
 		raw = b
 	}
 	trimmed := strings.TrimSpace(string(raw))
 	if !json.Valid(raw) || !strings.HasPrefix(trimmed, "{") {
-		return nil, errors.New("realtime: payload must be a JSON object")
+		return nil, validate.New(pkg, "payload", "must be a JSON object")
 	}
 	return json.RawMessage(trimmed), nil
 }
@@ -218,18 +236,26 @@ func payloadJSON(payload any) (json.RawMessage, error) {
 // the ids of the matching bindings, as Supabase does. It returns how many
 // channels it reached. Changes are live only: they are neither kept in
 // history nor carried by the broker.
-func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change PostgresChange) (int, error) {
+func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change protocol.PostgresChange) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	topic = TopicName(topic)
+	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
 		return 0, err
 	}
 	switch change.Type {
 	case "INSERT", "UPDATE", "DELETE":
 	default:
-		return 0, fmt.Errorf("realtime: change type %q must be INSERT, UPDATE or DELETE", change.Type)
+		return 0, validate.New(pkg, "change.Type", "must be INSERT, UPDATE or DELETE, got %q", change.Type)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"change.Record", change.Record}, {"change.OldRecord", change.OldRecord}, {"change.Errors", change.Errors}} {
+		if len(f.raw) > 0 && !json.Valid(f.raw) {
+			return 0, validate.New(pkg, f.name, "must be valid JSON")
+		}
 	}
 	// realtime-js reads columns, record and old_record unconditionally
 	// (columns.find throws on a missing list): send them empty, not absent.
@@ -237,7 +263,7 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 		change.Errors = json.RawMessage("null")
 	}
 	if change.Columns == nil {
-		change.Columns = []Column{}
+		change.Columns = []protocol.Column{}
 	}
 	if len(change.Record) == 0 {
 		change.Record = json.RawMessage("{}")
@@ -264,11 +290,11 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 		if len(ids) == 0 {
 			continue
 		}
-		body, err := json.Marshal(PostgresChangesPayload{IDs: ids, Data: change})
+		body, err := json.Marshal(protocol.PostgresChangesPayload{IDs: ids, Data: change})
 		if err != nil {
 			return n, fmt.Errorf("realtime: change: %w", err)
 		}
-		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPostgresChanges, Payload: body})
+		ch.conn.sendText(protocol.Message{Topic: ch.wire, Event: protocol.EventPostgresChanges, Payload: body})
 		n++
 	}
 	return n, nil
@@ -277,17 +303,22 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change Postg
 // ServeHTTP upgrades the request to a WebSocket speaking the Supabase
 // Realtime protocol. The token comes from the apikey query parameter or the
 // x-api-key header; without a valid one the handshake gets 401. The vsn
-// query parameter picks the serializer: 1.0.0 (the default) or 2.0.0.
+// query parameter picks the serializer: 1.0.0 (the default) or 2.0.0. Over
+// the handshake rate of its IP (WithConnectRate), or with as many sockets
+// open as its IP (WithMaxConnectionsPerIP) or its principal
+// (WithMaxConnectionsPerPrincipal) may have, the handshake gets 429 with
+// a message naming the limit.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.allowConnect(r) {
-		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+	ip := clientIP(r)
+	if !h.allowConnect(ip) {
+		http.Error(w, "too many connections from this address: over the handshake rate", http.StatusTooManyRequests)
 		return
 	}
 	vsn := r.URL.Query().Get("vsn")
 	switch vsn {
 	case "":
-		vsn = VSN1
-	case VSN1, VSN2:
+		vsn = protocol.VSN1
+	case protocol.VSN1, protocol.VSN2:
 	default:
 		http.Error(w, fmt.Sprintf("unsupported vsn %q: use 1.0.0 or 2.0.0", vsn), http.StatusBadRequest)
 		return
@@ -309,21 +340,47 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token has expired", http.StatusUnauthorized)
 		return
 	}
+	who := principalID(p, token)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if n := h.o.maxConnIP; n > 0 && h.connsByIP[ip] >= n {
+		h.mu.Unlock()
+		http.Error(w, fmt.Sprintf("too many connections from this address: the limit is %d open sockets per address", n), http.StatusTooManyRequests)
+		return
+	}
+	if n := h.o.maxConnPrincipal; n > 0 && h.connsByPrincipal[who] >= n {
+		h.mu.Unlock()
+		http.Error(w, fmt.Sprintf("too many connections for this user: the limit is %d open sockets per user", n), http.StatusTooManyRequests)
+		return
+	}
+	// The socket's slots are taken before the upgrade, so that concurrent
+	// handshakes cannot all pass the caps; release gives them back.
+	h.connsByIP[ip]++
+	h.connsByPrincipal[who]++
 	h.connWG.Add(1)
 	h.mu.Unlock()
+	release := func() {
+		h.mu.Lock()
+		if h.connsByIP[ip]--; h.connsByIP[ip] <= 0 {
+			delete(h.connsByIP, ip)
+		}
+		if h.connsByPrincipal[who]--; h.connsByPrincipal[who] <= 0 {
+			delete(h.connsByPrincipal, who)
+		}
+		h.mu.Unlock()
+		h.connWG.Done()
+	}
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.o.originPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		h.connWG.Done()
+		release()
 		return // Accept has written the error response.
 	}
 	ws.SetReadLimit(h.o.maxFrame)
@@ -332,7 +389,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
-		h.connWG.Done()
+		release()
 		return
 	}
 	h.conns[c] = struct{}{}
@@ -341,7 +398,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
 	go func() {
-		defer h.connWG.Done()
+		defer release()
 		c.serve()
 		h.mu.Lock()
 		delete(h.conns, c)
@@ -349,12 +406,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// allowConnect applies the per-IP handshake rate limit.
-func (h *Hub) allowConnect(r *http.Request) bool {
+// clientIP is the request's remote address without its port.
+func clientIP(r *http.Request) string {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		ip = r.RemoteAddr
+		return r.RemoteAddr
 	}
+	return ip
+}
+
+// principalID names a principal for WithMaxConnectionsPerPrincipal: its
+// subject, or its token (hashed) when it has no subject.
+func principalID(p *Principal, token string) string {
+	if p.Subject != "" {
+		return "sub:" + p.Subject
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "tok:" + hex.EncodeToString(sum[:])
+}
+
+// allowConnect applies the per-IP handshake rate limit.
+func (h *Hub) allowConnect(ip string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.ips[ip]
@@ -365,33 +437,29 @@ func (h *Hub) allowConnect(r *http.Request) bool {
 	return l.AllowN(h.o.clock.Now(), 1)
 }
 
-// sweep closes idle sockets and channels whose token expired, and forgets
-// rate limiters that are full again.
+// sweep runs sweepOnce every sweep interval until the hub closes.
 func (h *Hub) sweep() {
 	defer h.wg.Done()
-	for {
-		t := h.o.clock.NewTimer(h.o.sweepEvery)
-		select {
-		case <-h.ctx.Done():
-			t.Stop()
-			return
-		case <-t.Chan():
+	loop.Every(h.ctx, h.o.clock, h.o.sweepEvery, h.o.sweepEvery, h.sweepOnce)
+}
+
+// sweepOnce closes idle sockets and channels whose token expired, and
+// forgets rate limiters that are full again.
+func (h *Hub) sweepOnce(context.Context) {
+	now := h.o.clock.Now()
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	for ip, l := range h.ips {
+		if l.TokensAt(now) >= float64(h.o.connBurst) {
+			delete(h.ips, ip)
 		}
-		now := h.o.clock.Now()
-		h.mu.Lock()
-		conns := make([]*conn, 0, len(h.conns))
-		for c := range h.conns {
-			conns = append(conns, c)
-		}
-		for ip, l := range h.ips {
-			if l.TokensAt(now) >= float64(h.o.connBurst) {
-				delete(h.ips, ip)
-			}
-		}
-		h.mu.Unlock()
-		for _, c := range conns {
-			c.check(now)
-		}
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.check(now)
 	}
 }
 
@@ -407,7 +475,8 @@ type hubTopic struct {
 	last      uint64
 	resyncing bool
 	missed    bool
-	presence  map[string]map[string]PresenceMeta // key -> phx_ref -> meta
+	presence  map[string]map[string]protocol.PresenceMeta // key -> channel origin -> meta
+	metas     int                                         // metas in presence, for WithMaxPresencePerTopic
 }
 
 func (h *Hub) lookupTopic(name string) *hubTopic {
@@ -424,7 +493,7 @@ func (h *Hub) addChannel(ch *channel, registered func()) {
 		h.mu.Lock()
 		t := h.topics[ch.name]
 		if t == nil {
-			t = &hubTopic{name: ch.name, created: h.o.clock.Now(), chans: map[*channel]struct{}{}, presence: map[string]map[string]PresenceMeta{}}
+			t = &hubTopic{name: ch.name, created: h.o.clock.Now(), chans: map[*channel]struct{}{}, presence: map[string]map[string]protocol.PresenceMeta{}}
 			h.topics[ch.name] = t
 		}
 		h.mu.Unlock()
@@ -627,30 +696,22 @@ func newPubFrames(p Publication) *pubFrames { return &pubFrames{p: p} }
 
 func (f *pubFrames) get(vsn string) outFrame {
 	i := 0
-	if vsn == VSN2 {
+	if vsn == protocol.VSN2 {
 		i = 1
 	}
 	f.once[i].Do(func() { f.frames[i] = encodePublication(vsn, f.p, false) })
 	return f.frames[i]
 }
 
-// encodePublication encodes a broadcast frame for a serializer version.
+// encodePublication encodes p for a serializer version with
+// protocol.EncodeBroadcast, the one encoder of broadcasts: the live path
+// (through pubFrames, once per serializer) and the replay path use it.
 func encodePublication(vsn string, p Publication, replayed bool) outFrame {
-	meta := BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
-	metaJSON, _ := json.Marshal(meta)
-	wire := TopicPrefix + p.Topic // not WireTopic: a name may itself start with "realtime:"
-	if vsn == VSN2 {
-		if b, ok := EncodeUserBroadcast(wire, p.Event, metaJSON, p.Payload); ok {
-			return outFrame{typ: websocket.MessageBinary, data: b}
-		}
+	meta := protocol.BroadcastMeta{ID: p.ID(), Epoch: p.Epoch, Offset: p.Offset, TS: p.Time.UnixMilli(), Replayed: replayed}
+	// Not WireTopic: a name may itself start with "realtime:".
+	data, binary := protocol.EncodeBroadcast(vsn, protocol.TopicPrefix+p.Topic, p.Event, meta, p.Payload)
+	if binary {
+		return outFrame{typ: websocket.MessageBinary, data: data}
 	}
-	b := make([]byte, 0, len(p.Payload)+len(p.Event)+len(metaJSON)+48)
-	b = append(b, `{"type":"broadcast","event":`...)
-	b = appendJSONString(b, p.Event)
-	b = append(b, `,"payload":`...)
-	b = append(b, p.Payload...)
-	b = append(b, `,"meta":`...)
-	b = append(b, metaJSON...)
-	b = append(b, '}')
-	return outFrame{typ: websocket.MessageText, data: EncodeText(vsn, Message{Topic: wire, Event: EventBroadcast, Payload: b})}
+	return outFrame{typ: websocket.MessageText, data: data}
 }

@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // channel is one socket's membership of one topic.
@@ -20,8 +24,8 @@ type channel struct {
 	wire     string // "realtime:supplier:42"
 	joinRef  string
 	origin   string // Publication.Origin of its own broadcasts
-	cfg      JoinConfig
-	bindings []PostgresChangeFilter
+	cfg      protocol.JoinConfig
+	bindings []protocol.PostgresChangeFilter
 	presKey  string
 	topic    *hubTopic
 
@@ -97,14 +101,14 @@ func (ch *channel) sendLocked(p Publication, f outFrame, replayed bool) {
 }
 
 func (ch *channel) sendReplayIncomplete(why string) {
-	ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
-		Extension: "broadcast", Status: "error", Code: CodeReplayIncomplete, Channel: ch.name,
+	ch.conn.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
+		Extension: "broadcast", Status: "error", Code: protocol.CodeReplayIncomplete, Channel: ch.name,
 		Message: "replay incomplete: " + why + "; reload the state",
 	})})
 }
 
 // matchChange returns the ids of the bindings that select change.
-func (ch *channel) matchChange(c PostgresChange) []int64 {
+func (ch *channel) matchChange(c protocol.PostgresChange) []int64 {
 	var ids []int64
 	for _, b := range ch.bindings {
 		if matchBinding(b, c) {
@@ -115,17 +119,17 @@ func (ch *channel) matchChange(c PostgresChange) []int64 {
 }
 
 // join handles phx_join.
-func (c *conn) join(ctx context.Context, m Message) {
+func (c *conn) join(ctx context.Context, m protocol.Message) {
 	if !c.joinLimit.AllowN(c.h.o.clock.Now(), 1) {
 		c.replyError(m, "rate limit exceeded: too many joins")
 		return
 	}
-	name := TopicName(m.Topic)
-	if !strings.HasPrefix(m.Topic, TopicPrefix) || validateTopic(name) != nil {
+	name := protocol.TopicName(m.Topic)
+	if !strings.HasPrefix(m.Topic, protocol.TopicPrefix) || validateTopic(name) != nil {
 		c.replyError(m, fmt.Sprintf("topic %q must be \"realtime:<name>\" with a name of 1 to 200 characters", m.Topic))
 		return
 	}
-	var jp JoinPayload
+	var jp protocol.JoinPayload
 	if err := json.Unmarshal(m.Payload, &jp); err != nil {
 		c.replyError(m, "join payload: "+err.Error())
 		return
@@ -133,6 +137,10 @@ func (c *conn) join(ctx context.Context, m Message) {
 	bindings, err := checkBindings(jp.Config.PostgresChanges)
 	if err != nil {
 		c.replyError(m, err.Error())
+		return
+	}
+	if key := jp.Config.Presence.Key; c.h.o.clientPresenceKeys && len(key) > maxPresenceKey {
+		c.replyError(m, fmt.Sprintf("config.presence.key is %d bytes, the limit is %d", len(key), maxPresenceKey))
 		return
 	}
 	c.mu.Lock()
@@ -169,9 +177,9 @@ func (c *conn) join(ctx context.Context, m Message) {
 	if ch.joinRef == "" {
 		ch.joinRef = m.Ref
 	}
-	ch.presKey = jp.Config.Presence.Key
-	if ch.presKey == "" {
-		ch.presKey = rand.Text()[:16]
+	ch.presKey = presenceKey(p, token)
+	if key := jp.Config.Presence.Key; key != "" && c.h.o.clientPresenceKeys {
+		ch.presKey = key
 	}
 	// The topic's position, read before the channel is registered: a
 	// publication in between shows as a gap at the next one, which the hub
@@ -187,11 +195,11 @@ func (c *conn) join(ctx context.Context, m Message) {
 		if t.epoch == "" && pos.Epoch != "" {
 			t.epoch, t.last = pos.Epoch, pos.Latest
 		}
-		resp := JoinResponse{PostgresChanges: bindings}
+		resp := protocol.JoinResponse{PostgresChanges: bindings}
 		if t.epoch != "" {
 			// Everything after the topic's last delivery reaches this
 			// channel: that is the client's cursor.
-			resp.Broadcast = &BroadcastCursor{Epoch: t.epoch, Offset: t.last}
+			resp.Broadcast = &protocol.BroadcastCursor{Epoch: t.epoch, Offset: t.last}
 		}
 		c.replyOK(m, resp)
 	})
@@ -199,10 +207,10 @@ func (c *conn) join(ctx context.Context, m Message) {
 	c.channels[m.Topic] = ch
 	c.mu.Unlock()
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
-		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventPresenceState, Payload: ch.topic.presenceJSON()})
+		c.sendPresence(protocol.EncodeText(c.vsn, protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()}))
 	}
 	if len(bindings) > 0 {
-		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
+		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
 			Extension: "postgres_changes", Status: "ok", Message: "Subscribed to PostgreSQL", Channel: name})})
 	}
 	c.replay(ctx, ch, jp.Config.Broadcast.Replay)
@@ -212,7 +220,7 @@ func (c *conn) join(ctx context.Context, m Message) {
 // held meanwhile, and makes the channel live. It never sends part of a
 // history: when the broker cannot prove it has everything since the moment
 // asked for, the client is told to reload instead.
-func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
+func (c *conn) replay(ctx context.Context, ch *channel, r *protocol.ReplayConfig) {
 	var res HistoryResult
 	complete := false
 	if r != nil {
@@ -251,8 +259,8 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *ReplayConfig) {
 		if res.Epoch != "" && ch.epoch == "" {
 			ch.epoch, ch.last = res.Epoch, res.Latest
 		}
-		ch.conn.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(SystemPayload{
-			Extension: "broadcast", Status: "ok", Code: CodeReplayComplete, Channel: ch.name,
+		ch.conn.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{
+			Extension: "broadcast", Status: "ok", Code: protocol.CodeReplayComplete, Channel: ch.name,
 			Message: fmt.Sprintf("replayed %d broadcasts", len(res.Publications))})})
 	}
 	for _, p := range ch.pending {
@@ -269,9 +277,30 @@ const historyTimeout = 10 * time.Second
 // the topic, and in every joiner's presence_state.
 const maxPresenceMeta = 4 << 10
 
+// maxPresenceKey caps a presence key, which travels with every meta: a
+// longer subject is hashed, a longer client key (WithClientPresenceKeys)
+// refused.
+const maxPresenceKey = 200
+
+// presenceKey is the key a channel of principal p is tracked under: the
+// token's subject, as Phoenix presence keys a user; a hash of it when it
+// is longer than maxPresenceKey; a hash of the token when there is no
+// subject (so that sockets of one token still share a key).
+func presenceKey(p *Principal, token string) string {
+	if p.Subject != "" && len(p.Subject) <= maxPresenceKey {
+		return p.Subject
+	}
+	what, prefix := token, "token-"
+	if p.Subject != "" {
+		what, prefix = p.Subject, "subject-"
+	}
+	sum := sha256.Sum256([]byte(what))
+	return prefix + hex.EncodeToString(sum[:12])
+}
+
 // checkBindings validates postgres_changes bindings and numbers them.
-func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
-	out := make([]PostgresChangeFilter, 0, len(in))
+func checkBindings(in []protocol.PostgresChangeFilter) ([]protocol.PostgresChangeFilter, error) {
+	out := make([]protocol.PostgresChangeFilter, 0, len(in))
 	for i, b := range in {
 		switch strings.ToUpper(b.Event) {
 		case "*", "INSERT", "UPDATE", "DELETE":
@@ -294,9 +323,12 @@ func checkBindings(in []PostgresChangeFilter) ([]PostgresChangeFilter, error) {
 	return out, nil
 }
 
-// presence handles track and untrack.
-func (c *conn) presence(ch *channel, m Message) {
-	var push PresencePush
+// presence handles track and untrack. A track is refused (an error reply,
+// and nothing fanned out) over the socket's presence rate
+// (WithPresenceRate) or, when the channel is not tracked yet, when the
+// topic holds WithMaxPresencePerTopic metas already.
+func (c *conn) presence(ch *channel, m protocol.Message) {
+	var push protocol.PresencePush
 	if err := json.Unmarshal(m.Payload, &push); err != nil {
 		c.replyError(m, "presence: payload must be {type, event, payload}")
 		return
@@ -304,11 +336,15 @@ func (c *conn) presence(ch *channel, m Message) {
 	t := ch.topic
 	switch push.Event {
 	case "track":
+		if !c.presenceLimit.AllowN(c.h.o.clock.Now(), 1) {
+			c.replyError(m, fmt.Sprintf("presence rate limit exceeded: at most %g tracks a second, in bursts of %d", float64(c.h.o.presenceRate), c.h.o.presenceBurst))
+			return
+		}
 		if len(push.Payload) > maxPresenceMeta {
 			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes, the limit is %d", len(push.Payload), maxPresenceMeta))
 			return
 		}
-		meta := PresenceMeta{}
+		meta := protocol.PresenceMeta{}
 		if len(push.Payload) > 0 && string(push.Payload) != "null" {
 			if err := json.Unmarshal(push.Payload, &meta); err != nil {
 				c.replyError(m, "presence: payload.payload must be a JSON object")
@@ -324,14 +360,20 @@ func (c *conn) presence(ch *channel, m Message) {
 			c.replyError(m, "presence: the channel is closed")
 			return
 		}
+		if _, tracked := t.presence[ch.presKey][ch.origin]; !tracked && t.metas >= c.h.o.maxPresence {
+			t.mu.Unlock()
+			c.replyError(m, fmt.Sprintf("presence is full: this topic tracks %d already, the limit", c.h.o.maxPresence))
+			return
+		}
 		leaves := t.untrackLocked(ch)
 		if t.presence[ch.presKey] == nil {
-			t.presence[ch.presKey] = map[string]PresenceMeta{}
+			t.presence[ch.presKey] = map[string]protocol.PresenceMeta{}
 		}
 		t.presence[ch.presKey][ch.origin] = meta
+		t.metas++
 		t.mu.Unlock()
 		c.replyOK(m, struct{}{})
-		c.h.sendPresenceDiff(t, PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}, leaves)
+		c.h.sendPresenceDiff(t, protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}, leaves)
 	case "untrack":
 		t.mu.Lock()
 		leaves := t.untrackLocked(ch)
@@ -346,25 +388,26 @@ func (c *conn) presence(ch *channel, m Message) {
 }
 
 // untrackLocked removes ch's presence and returns it as leaves; t.mu is held.
-func (t *hubTopic) untrackLocked(ch *channel) PresenceState {
+func (t *hubTopic) untrackLocked(ch *channel) protocol.PresenceState {
 	metas := t.presence[ch.presKey]
 	meta, ok := metas[ch.origin]
 	if !ok {
 		return nil
 	}
 	delete(metas, ch.origin)
+	t.metas--
 	if len(metas) == 0 {
 		delete(t.presence, ch.presKey)
 	}
-	return PresenceState{ch.presKey: {Metas: []PresenceMeta{meta}}}
+	return protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}
 }
 
 func (t *hubTopic) presenceJSON() json.RawMessage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	state := PresenceState{}
+	state := protocol.PresenceState{}
 	for key, metas := range t.presence {
-		e := PresenceEntry{}
+		e := protocol.PresenceEntry{}
 		for _, m := range metas {
 			e.Metas = append(e.Metas, m)
 		}
@@ -374,22 +417,31 @@ func (t *hubTopic) presenceJSON() json.RawMessage {
 	return b
 }
 
-// sendPresenceDiff sends a presence_diff to every channel of t.
-func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves PresenceState) {
+// sendPresenceDiff sends a presence_diff to every channel of t, encoded
+// once per serializer.
+func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves protocol.PresenceState) {
 	if joins == nil {
-		joins = PresenceState{}
+		joins = protocol.PresenceState{}
 	}
 	if leaves == nil {
-		leaves = PresenceState{}
+		leaves = protocol.PresenceState{}
 	}
-	body, _ := json.Marshal(PresenceDiff{Joins: joins, Leaves: leaves})
+	body, _ := json.Marshal(protocol.PresenceDiff{Joins: joins, Leaves: leaves})
 	t.mu.Lock()
 	chans := make([]*channel, 0, len(t.chans))
 	for ch := range t.chans {
 		chans = append(chans, ch)
 	}
 	t.mu.Unlock()
+	var frames [2][]byte // vsn 1.0.0, vsn 2.0.0
 	for _, ch := range chans {
-		ch.conn.sendText(Message{Topic: ch.wire, Event: EventPresenceDiff, Payload: body})
+		i := 0
+		if ch.conn.vsn == protocol.VSN2 {
+			i = 1
+		}
+		if frames[i] == nil {
+			frames[i] = protocol.EncodeText(ch.conn.vsn, protocol.Message{Topic: ch.wire, Event: protocol.EventPresenceDiff, Payload: body})
+		}
+		ch.conn.sendPresence(frames[i])
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // outFrame is one frame waiting to be written.
@@ -27,8 +29,9 @@ type conn struct {
 	token    string // the socket's apikey, used by joins that bring none
 	lastSeen atomic.Int64
 
-	joinLimit *rate.Limiter
-	msgLimit  *rate.Limiter
+	joinLimit     *rate.Limiter
+	msgLimit      *rate.Limiter
+	presenceLimit *rate.Limiter
 
 	mu       sync.Mutex
 	channels map[string]*channel // by wire topic
@@ -49,6 +52,8 @@ func newConn(h *Hub, ws *websocket.Conn, vsn, token string) *conn {
 		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),
 		msgLimit:  rate.NewLimiter(h.o.msgRate, h.o.msgBurst),
 		channels:  map[string]*channel{},
+
+		presenceLimit: rate.NewLimiter(h.o.presenceRate, h.o.presenceBurst),
 	}
 	c.lastSeen.Store(h.o.clock.Now().UnixNano())
 	return c
@@ -91,18 +96,18 @@ func (c *conn) serve() {
 		c.lastSeen.Store(now.UnixNano())
 		// Every frame counts against the rate, malformed ones too.
 		limited := !c.msgLimit.AllowN(now, 1)
-		var m Message
+		var m protocol.Message
 		if typ == websocket.MessageBinary {
-			m, err = DecodeBinary(data)
+			m, err = protocol.DecodeBinary(data)
 		} else {
-			m, err = DecodeText(c.vsn, data)
+			m, err = protocol.DecodeText(c.vsn, data)
 		}
 		if err != nil {
 			c.h.o.logger.Debug("realtime: dropped a malformed frame", "conn", c.id, "err", err)
 			if limited {
 				continue
 			}
-			c.sendText(Message{Topic: PhoenixTopic, Event: EventSystem, Payload: systemJSON(SystemPayload{Extension: "system", Status: "error", Message: err.Error()})})
+			c.sendText(protocol.Message{Topic: protocol.PhoenixTopic, Event: protocol.EventSystem, Payload: systemJSON(protocol.SystemPayload{Extension: "system", Status: "error", Message: err.Error()})})
 			continue
 		}
 		if limited {
@@ -129,7 +134,7 @@ func (c *conn) check(now time.Time) {
 	}
 	c.mu.Unlock()
 	for _, ch := range expired {
-		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenExpired,
+		c.closeChannel(ch, protocol.SystemPayload{Extension: "system", Status: "error", Code: protocol.CodeTokenExpired,
 			Message: "Token has expired", Channel: ch.name})
 	}
 }
@@ -231,11 +236,19 @@ func (c *conn) drain(w *poolWorker) {
 	}
 }
 
-func (c *conn) sendText(m Message) bool {
-	return c.send(outFrame{typ: websocket.MessageText, data: EncodeText(c.vsn, m)})
+func (c *conn) sendText(m protocol.Message) bool {
+	return c.send(outFrame{typ: websocket.MessageText, data: protocol.EncodeText(c.vsn, m)})
 }
 
-func (c *conn) reply(m Message, status string, response any) {
+// sendPresence queues a presence frame and counts its bytes in
+// HubStats.PresenceBytes.
+func (c *conn) sendPresence(data []byte) {
+	if c.send(outFrame{typ: websocket.MessageText, data: data}) {
+		c.h.presenceBytes.Add(int64(len(data)))
+	}
+}
+
+func (c *conn) reply(m protocol.Message, status string, response any) {
 	if m.Ref == "" {
 		return
 	}
@@ -243,32 +256,32 @@ func (c *conn) reply(m Message, status string, response any) {
 	if err != nil {
 		resp = []byte("{}")
 	}
-	body, _ := json.Marshal(ReplyPayload{Status: status, Response: resp})
-	c.sendText(Message{JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Event: EventReply, Payload: body})
+	body, _ := json.Marshal(protocol.ReplyPayload{Status: status, Response: resp})
+	c.sendText(protocol.Message{JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Event: protocol.EventReply, Payload: body})
 }
 
-func (c *conn) replyOK(m Message, response any) { c.reply(m, "ok", response) }
+func (c *conn) replyOK(m protocol.Message, response any) { c.reply(m, "ok", response) }
 
-func (c *conn) replyError(m Message, reason string) {
-	c.reply(m, "error", ErrorResponse{Reason: reason})
+func (c *conn) replyError(m protocol.Message, reason string) {
+	c.reply(m, "error", protocol.ErrorResponse{Reason: reason})
 }
 
-func systemJSON(p SystemPayload) json.RawMessage {
+func systemJSON(p protocol.SystemPayload) json.RawMessage {
 	b, _ := json.Marshal(p)
 	return b
 }
 
 // handle dispatches one message from the client.
-func (c *conn) handle(ctx context.Context, m Message) {
-	if m.Topic == PhoenixTopic {
-		if m.Event == EventHeartbeat {
+func (c *conn) handle(ctx context.Context, m protocol.Message) {
+	if m.Topic == protocol.PhoenixTopic {
+		if m.Event == protocol.EventHeartbeat {
 			c.replyOK(m, struct{}{})
 		} else {
 			c.replyError(m, "unknown event on topic phoenix")
 		}
 		return
 	}
-	if m.Event == EventJoin {
+	if m.Event == protocol.EventJoin {
 		c.join(ctx, m)
 		return
 	}
@@ -280,19 +293,19 @@ func (c *conn) handle(ctx context.Context, m Message) {
 		return
 	}
 	switch m.Event {
-	case EventLeave:
+	case protocol.EventLeave:
 		c.mu.Lock()
 		delete(c.channels, m.Topic)
 		c.mu.Unlock()
 		ch.close()
 		c.h.removeChannel(ch)
 		c.replyOK(m, struct{}{})
-		c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventClose, Payload: json.RawMessage("{}")})
-	case EventAccessToken:
+		c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventClose, Payload: json.RawMessage("{}")})
+	case protocol.EventAccessToken:
 		c.refreshToken(ctx, ch, m)
-	case EventBroadcast:
+	case protocol.EventBroadcast:
 		c.clientBroadcast(ctx, ch, m)
-	case EventPresence:
+	case protocol.EventPresence:
 		c.presence(ch, m)
 	default:
 		c.replyError(m, "unknown event "+m.Event)
@@ -301,7 +314,7 @@ func (c *conn) handle(ctx context.Context, m Message) {
 
 // closeChannel removes ch after telling the client why (a system message)
 // and closing it (phx_close), as Supabase does for an expired token.
-func (c *conn) closeChannel(ch *channel, why SystemPayload) {
+func (c *conn) closeChannel(ch *channel, why protocol.SystemPayload) {
 	c.mu.Lock()
 	if c.channels[ch.wire] != ch {
 		c.mu.Unlock()
@@ -311,22 +324,22 @@ func (c *conn) closeChannel(ch *channel, why SystemPayload) {
 	c.mu.Unlock()
 	ch.close()
 	c.h.removeChannel(ch)
-	c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventSystem, Payload: systemJSON(why)})
-	c.sendText(Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: EventClose, Payload: json.RawMessage("{}")})
+	c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventSystem, Payload: systemJSON(why)})
+	c.sendText(protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventClose, Payload: json.RawMessage("{}")})
 }
 
-func (c *conn) refreshToken(ctx context.Context, ch *channel, m Message) {
+func (c *conn) refreshToken(ctx context.Context, ch *channel, m protocol.Message) {
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.Unmarshal(m.Payload, &body); err != nil || body.AccessToken == "" {
-		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenInvalid, Channel: ch.name,
+		c.closeChannel(ch, protocol.SystemPayload{Extension: "system", Status: "error", Code: protocol.CodeTokenInvalid, Channel: ch.name,
 			Message: "access_token: payload field access_token is required"})
 		return
 	}
 	p, err := c.authorize(ctx, body.AccessToken, ch.name)
 	if err != nil {
-		c.closeChannel(ch, SystemPayload{Extension: "system", Status: "error", Code: CodeTokenInvalid, Channel: ch.name, Message: err.Error()})
+		c.closeChannel(ch, protocol.SystemPayload{Extension: "system", Status: "error", Code: protocol.CodeTokenInvalid, Channel: ch.name, Message: err.Error()})
 		return
 	}
 	ch.setPrincipal(p)
@@ -347,8 +360,8 @@ func (c *conn) authorize(ctx context.Context, token, topic string) (*Principal, 
 	return p, nil
 }
 
-func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m Message) {
-	var b BroadcastPayload
+func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m protocol.Message) {
+	var b protocol.BroadcastPayload
 	if err := json.Unmarshal(m.Payload, &b); err != nil {
 		c.replyError(m, "broadcast: payload must be {type, event, payload}")
 		return

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/client"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
 
-// A hub serving dashboards, and a dashboard (here our own Client) that
+// A hub serving dashboards, and a dashboard (here a client.Client) that
 // joins its supplier's topic with replay on, so a reconnect never leaves a
 // silent gap.
 func ExampleHub() {
@@ -29,16 +30,16 @@ func ExampleHub() {
 	defer srv.Close()
 
 	token, _ := realtimetest.HS256Token(secret, "42", time.Now().Add(time.Hour))
-	client, _ := realtime.NewClient("ws"+strings.TrimPrefix(srv.URL, "http"), realtime.WithAPIKey(token))
-	defer client.Close()
+	c, _ := client.New("ws"+strings.TrimPrefix(srv.URL, "http"), client.WithAPIKey(token))
+	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := client.Connect(ctx); err != nil {
+	if err := c.Connect(ctx); err != nil {
 		panic(err)
 	}
-	got := make(chan realtime.BroadcastMessage, 1)
-	ch := client.Channel(realtime.SupplierTopic("42"), realtime.ChannelConfig{Replay: true})
-	ch.OnBroadcast("kpi.updated", func(m realtime.BroadcastMessage) { got <- m })
+	got := make(chan client.BroadcastMessage, 1)
+	ch := c.Channel(realtime.SupplierTopic("42"), client.ChannelConfig{Replay: true})
+	ch.OnBroadcast("kpi.updated", func(m client.BroadcastMessage) { got <- m })
 	ch.OnReload(func(reason string) { fmt.Println("reload state:", reason) })
 	if err := ch.Subscribe(ctx); err != nil {
 		panic(err)
@@ -52,7 +53,7 @@ func ExampleHub() {
 	fmt.Println(m.Event, string(m.Payload), "offset", m.Meta.Offset)
 
 	// Another supplier's topic is refused.
-	err = client.Channel(realtime.SupplierTopic("7"), realtime.ChannelConfig{}).Subscribe(ctx)
+	err = c.Channel(realtime.SupplierTopic("7"), client.ChannelConfig{}).Subscribe(ctx)
 	fmt.Println(err != nil)
 	// Output:
 	// kpi.updated {"bookings":12} offset 1

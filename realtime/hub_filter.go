@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // parseFilter splits a postgres_changes filter "column=op.value".
@@ -31,7 +33,7 @@ func parseFilter(f string) (column, op, value string, err error) {
 }
 
 // matchBinding reports whether a change is selected by a binding.
-func matchBinding(b PostgresChangeFilter, c PostgresChange) bool {
+func matchBinding(b protocol.PostgresChangeFilter, c protocol.PostgresChange) bool {
 	if b.Event != "*" && !strings.EqualFold(b.Event, c.Type) {
 		return false
 	}

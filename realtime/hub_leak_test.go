@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -8,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // TestHubConnectDisconnectCyclesLeaveNothing runs 10,000 sockets through
@@ -20,7 +21,10 @@ func TestHubConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 	env := newHubEnv(t)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
+		// A principal per worker: its sockets come and go one at a time,
+		// well within the per-principal cap.
+		token := fmt.Sprintf("sup:1::worker-%d", w)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -29,7 +33,7 @@ func TestHubConnectDisconnectCyclesLeaveNothing(t *testing.T) {
 				if i > cycles {
 					return
 				}
-				p, err := tryDialPeer(t, env.url, "sup:1", realtime.VSN2)
+				p, err := tryDialPeer(t, env.url, token, protocol.VSN2)
 				if err != nil {
 					t.Errorf("cycle %d: dial: %v", i, err)
 					return

@@ -1,25 +1,18 @@
 package realtime
 
 import (
-	"errors"
-	"fmt"
-	"log/slog"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"github.com/jonboulle/clockwork"
+	"github.com/wedsync/integrations/internal/validate"
 )
 
-// Option configures a Hub.
-type Option func(*hubOptions)
-
 type hubOptions struct {
+	sharedOptions
 	auth           Authenticator
 	authz          Authorizer
 	broker         Broker
-	clock          clockwork.Clock
-	logger         *slog.Logger
 	sendQueue      int
 	sendQueueBytes int
 	writeTimeout   time.Duration
@@ -35,13 +28,19 @@ type hubOptions struct {
 	connBurst      int
 	replayLimit    int
 	originPatterns []string
+
+	clientPresenceKeys bool
+	maxPresence        int
+	presenceRate       rate.Limit
+	presenceBurst      int
+	maxConnPrincipal   int
+	maxConnIP          int
 }
 
 func defaultHubOptions() hubOptions {
 	return hubOptions{
+		sharedOptions:  defaultSharedOptions(),
 		authz:          SupplierAuthorizer{},
-		clock:          clockwork.NewRealClock(),
-		logger:         slog.New(slog.DiscardHandler),
 		sendQueue:      1024,
 		sendQueueBytes: 8 << 20,
 		writeTimeout:   10 * time.Second,
@@ -56,106 +55,161 @@ func defaultHubOptions() hubOptions {
 		connRate:       20,
 		connBurst:      100,
 		replayLimit:    1000,
+
+		maxPresence:      1000,
+		presenceRate:     2,
+		presenceBurst:    5,
+		maxConnPrincipal: 20,
+		maxConnIP:        200,
 	}
 }
 
 // WithAuthenticator sets who turns tokens into principals. Required; the
 // usual choice is NewJWTAuthenticator with the project's JWT secret or JWKS.
-func WithAuthenticator(a Authenticator) Option { return func(o *hubOptions) { o.auth = a } }
+func WithAuthenticator(a Authenticator) Option { return hubOption(func(o *hubOptions) { o.auth = a }) }
 
 // WithAuthorizer sets who decides which topics a principal may join and
 // broadcast on. Defaults to SupplierAuthorizer{}: own supplier's topics only,
 // no client broadcasts.
-func WithAuthorizer(a Authorizer) Option { return func(o *hubOptions) { o.authz = a } }
+func WithAuthorizer(a Authorizer) Option { return hubOption(func(o *hubOptions) { o.authz = a }) }
 
 // WithBroker sets the broker that carries broadcasts between hub instances
 // and keeps history. Defaults to a MemoryBroker with its defaults (1,000
-// per topic, one hour), closed with the hub. A broker passed here is not
-// closed by Hub.Close.
-func WithBroker(b Broker) Option { return func(o *hubOptions) { o.broker = b } }
-
-// WithHubClock sets the clock for idle and token-expiry checks. Defaults to the
-// wall clock.
-func WithHubClock(c clockwork.Clock) Option { return func(o *hubOptions) { o.clock = c } }
-
-// WithHubLogger sets the logger. Defaults to discarding. Tokens and payloads
-// are never logged.
-func WithHubLogger(l *slog.Logger) Option { return func(o *hubOptions) { o.logger = l } }
+// per topic, one hour) and the hub's clock, closed with the hub. A broker
+// passed here is not closed by Hub.Close.
+func WithBroker(b Broker) Option { return hubOption(func(o *hubOptions) { o.broker = b }) }
 
 // WithSendBuffer bounds what may wait to be written to one connection: at
 // most frames messages and bytes bytes. A connection over either bound is a
 // slow consumer and is disconnected (close code 1008) so that it cannot
 // stall the others or grow memory. Defaults to 1,024 messages and 8 MiB.
 func WithSendBuffer(frames, bytes int) Option {
-	return func(o *hubOptions) { o.sendQueue, o.sendQueueBytes = frames, bytes }
+	return hubOption(func(o *hubOptions) { o.sendQueue, o.sendQueueBytes = frames, bytes })
 }
 
 // WithWriteTimeout bounds one socket write. Defaults to 10s.
-func WithWriteTimeout(d time.Duration) Option { return func(o *hubOptions) { o.writeTimeout = d } }
+func WithWriteTimeout(d time.Duration) Option {
+	return hubOption(func(o *hubOptions) { o.writeTimeout = d })
+}
 
 // WithIdleTimeout closes a socket that sent nothing (not even a heartbeat)
 // for this long. Defaults to 60s, as Supabase.
-func WithIdleTimeout(d time.Duration) Option { return func(o *hubOptions) { o.idleTimeout = d } }
+func WithIdleTimeout(d time.Duration) Option {
+	return hubOption(func(o *hubOptions) { o.idleTimeout = d })
+}
 
 // WithSweepInterval sets how often the hub looks for idle sockets and
 // expired tokens. Defaults to 1s.
-func WithSweepInterval(d time.Duration) Option { return func(o *hubOptions) { o.sweepEvery = d } }
+func WithSweepInterval(d time.Duration) Option {
+	return hubOption(func(o *hubOptions) { o.sweepEvery = d })
+}
 
 // WithMaxChannels caps the channels one connection may join. Defaults to 100.
-func WithMaxChannels(n int) Option { return func(o *hubOptions) { o.maxChannels = n } }
+func WithMaxChannels(n int) Option { return hubOption(func(o *hubOptions) { o.maxChannels = n }) }
 
 // WithMaxFrameSize caps one incoming frame in bytes; a bigger one closes the
-// socket (close code 1009). Defaults to 1 MiB.
-func WithMaxFrameSize(n int64) Option { return func(o *hubOptions) { o.maxFrame = n } }
+// socket (close code 1009). It also caps the payload of Hub.Broadcast.
+// Defaults to 1 MiB.
+func WithMaxFrameSize(n int64) Option { return hubOption(func(o *hubOptions) { o.maxFrame = n }) }
 
 // WithJoinRate limits joins per connection. Defaults to 10/s with bursts of 20.
 func WithJoinRate(perSecond float64, burst int) Option {
-	return func(o *hubOptions) { o.joinRate, o.joinBurst = rate.Limit(perSecond), burst }
+	return hubOption(func(o *hubOptions) { o.joinRate, o.joinBurst = rate.Limit(perSecond), burst })
 }
 
 // WithMessageRate limits the messages one connection sends (heartbeats
 // included). Defaults to 100/s with bursts of 200.
 func WithMessageRate(perSecond float64, burst int) Option {
-	return func(o *hubOptions) { o.msgRate, o.msgBurst = rate.Limit(perSecond), burst }
+	return hubOption(func(o *hubOptions) { o.msgRate, o.msgBurst = rate.Limit(perSecond), burst })
 }
 
 // WithConnectRate limits new sockets per client IP; over it the handshake
 // gets 429. Defaults to 20/s with bursts of 100.
 func WithConnectRate(perSecond float64, burst int) Option {
-	return func(o *hubOptions) { o.connRate, o.connBurst = rate.Limit(perSecond), burst }
+	return hubOption(func(o *hubOptions) { o.connRate, o.connBurst = rate.Limit(perSecond), burst })
 }
 
 // WithReplayLimit caps how many broadcasts one join may replay; a replay
 // that would need more is reported incomplete. Defaults to 1,000.
-func WithReplayLimit(n int) Option { return func(o *hubOptions) { o.replayLimit = n } }
+func WithReplayLimit(n int) Option { return hubOption(func(o *hubOptions) { o.replayLimit = n }) }
 
 // WithOriginPatterns lists the browser origins (host patterns, as
 // websocket.AcceptOptions.OriginPatterns) allowed besides the hub's own
 // host. Defaults to none: cross-origin browser sockets are refused.
 func WithOriginPatterns(patterns ...string) Option {
-	return func(o *hubOptions) { o.originPatterns = patterns }
+	return hubOption(func(o *hubOptions) { o.originPatterns = patterns })
 }
 
+// WithClientPresenceKeys sets whether a join's config.presence.key is
+// honoured. By default (false) it is ignored: a channel is tracked under
+// its principal's key, the token's subject (Principal.Subject, or a hash
+// of the token when it has none), so that no socket can speak for another
+// user's presence, and the sockets of one user share one key with one
+// meta each (told apart by phx_ref), as Phoenix presence does per user.
+// With true, a non-empty key from the client is used as sent (an empty one
+// still gets the principal's key): only for hosts whose clients are
+// trusted to name themselves. Defaults to false.
+func WithClientPresenceKeys(allow bool) Option {
+	return hubOption(func(o *hubOptions) { o.clientPresenceKeys = allow })
+}
+
+// WithMaxPresencePerTopic caps the presence metas (tracked channels) of
+// one topic on this instance; a track that would add one more gets an
+// error reply and is not fanned out (a channel that is tracked already may
+// always update its meta). Each meta is at most 4 KiB and is sent to every
+// joiner in presence_state, so the cap bounds that frame too. Defaults to
+// 1,000.
+func WithMaxPresencePerTopic(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxPresence = n })
+}
+
+// WithPresenceRate limits the presence tracks one connection sends, over
+// all its channels: a track over the rate gets an error reply and is not
+// fanned out. Every accepted track is sent to every channel on its topic,
+// so this rate, times the sockets a principal may open, bounds the
+// presence traffic one user can cause. Untracks are not limited (they fan
+// out only what a track put there). Defaults to 2/s with bursts of 5.
+func WithPresenceRate(perSecond float64, burst int) Option {
+	return hubOption(func(o *hubOptions) { o.presenceRate, o.presenceBurst = rate.Limit(perSecond), burst })
+}
+
+// WithMaxConnectionsPerPrincipal caps the sockets one principal may have
+// open on this hub at once; the principal is the token's subject
+// (Principal.Subject), or the token itself when it names none. A handshake
+// over the cap gets HTTP 429 naming the limit. 0 means no cap. Defaults
+// to 20.
+func WithMaxConnectionsPerPrincipal(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxConnPrincipal = n })
+}
+
+// WithMaxConnectionsPerIP caps the sockets one client IP (the request's
+// RemoteAddr) may have open on this hub at once; a handshake over the cap
+// gets HTTP 429 naming the limit. Behind a reverse proxy every client has
+// the proxy's address: raise the cap, or set 0, which means no cap.
+// Defaults to 200.
+func WithMaxConnectionsPerIP(n int) Option {
+	return hubOption(func(o *hubOptions) { o.maxConnIP = n })
+}
+
+// validate reports every bad option at once.
 func (o hubOptions) validate() error {
-	var errs []error
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			errs = append(errs, fmt.Errorf("realtime: "+format, args...))
-		}
-	}
-	check(o.auth != nil, "WithAuthenticator is required (e.g. NewJWTAuthenticator(WithHS256Secret(secret)))")
-	check(o.authz != nil, "WithAuthorizer must not be nil")
-	check(o.clock != nil, "WithHubClock must not be nil")
-	check(o.logger != nil, "WithHubLogger must not be nil")
-	check(o.sendQueue >= 1 && o.sendQueueBytes >= 1, "WithSendBuffer needs at least 1 message and 1 byte")
-	check(o.writeTimeout > 0, "WithWriteTimeout must be positive")
-	check(o.idleTimeout > 0, "WithIdleTimeout must be positive")
-	check(o.sweepEvery > 0, "WithSweepInterval must be positive")
-	check(o.maxChannels >= 1, "WithMaxChannels must be at least 1")
-	check(o.maxFrame >= 1024, "WithMaxFrameSize must be at least 1024 bytes")
-	check(o.joinRate > 0 && o.joinBurst >= 1, "WithJoinRate needs a positive rate and burst")
-	check(o.msgRate > 0 && o.msgBurst >= 1, "WithMessageRate needs a positive rate and burst")
-	check(o.connRate > 0 && o.connBurst >= 1, "WithConnectRate needs a positive rate and burst")
-	check(o.replayLimit >= 1, "WithReplayLimit must be at least 1")
-	return errors.Join(errs...)
+	c := validate.NewChecker(pkg)
+	c.Check(o.auth != nil, "WithAuthenticator", "is required (e.g. NewJWTAuthenticator(WithHS256Secret(secret)))")
+	c.Check(o.authz != nil, "WithAuthorizer", "must not be nil")
+	o.sharedOptions.validate(c)
+	c.Check(o.sendQueue >= 1 && o.sendQueueBytes >= 1, "WithSendBuffer", "needs at least 1 message and 1 byte, got %d and %d", o.sendQueue, o.sendQueueBytes)
+	c.Check(o.writeTimeout > 0, "WithWriteTimeout", "must be positive, got %s", o.writeTimeout)
+	c.Check(o.idleTimeout > 0, "WithIdleTimeout", "must be positive, got %s", o.idleTimeout)
+	c.Check(o.sweepEvery > 0, "WithSweepInterval", "must be positive, got %s", o.sweepEvery)
+	c.Check(o.maxChannels >= 1, "WithMaxChannels", "must be at least 1, got %d", o.maxChannels)
+	c.Check(o.maxFrame >= 1024, "WithMaxFrameSize", "must be at least 1024 bytes, got %d", o.maxFrame)
+	c.Check(o.joinRate > 0 && o.joinBurst >= 1, "WithJoinRate", "needs a positive rate and burst, got %v/s and %d", float64(o.joinRate), o.joinBurst)
+	c.Check(o.msgRate > 0 && o.msgBurst >= 1, "WithMessageRate", "needs a positive rate and burst, got %v/s and %d", float64(o.msgRate), o.msgBurst)
+	c.Check(o.connRate > 0 && o.connBurst >= 1, "WithConnectRate", "needs a positive rate and burst, got %v/s and %d", float64(o.connRate), o.connBurst)
+	c.Check(o.replayLimit >= 1, "WithReplayLimit", "must be at least 1, got %d", o.replayLimit)
+	c.Check(o.maxPresence >= 1, "WithMaxPresencePerTopic", "must be at least 1, got %d", o.maxPresence)
+	c.Check(o.presenceRate > 0 && o.presenceBurst >= 1, "WithPresenceRate", "needs a positive rate and burst, got %v/s and %d", float64(o.presenceRate), o.presenceBurst)
+	c.Check(o.maxConnPrincipal >= 0, "WithMaxConnectionsPerPrincipal", "must be 0 (no cap) or more, got %d", o.maxConnPrincipal)
+	c.Check(o.maxConnIP >= 0, "WithMaxConnectionsPerIP", "must be 0 (no cap) or more, got %d", o.maxConnIP)
+	return c.Err()
 }

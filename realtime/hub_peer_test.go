@@ -13,21 +13,26 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
-// testAuth accepts tokens "sup:<supplier>" and "sup:<supplier>:<exp unix>".
+// testAuth accepts tokens "sup:<supplier>", "sup:<supplier>:<exp unix>"
+// and "sup:<supplier>:<exp unix or empty>:<subject>"; the subject defaults
+// to "user-<supplier>".
 var testAuth = realtime.AuthenticatorFunc(func(_ context.Context, token string) (*realtime.Principal, error) {
 	parts := strings.Split(token, ":")
-	if len(parts) < 2 || parts[0] != "sup" {
+	if len(parts) < 2 || len(parts) > 4 || parts[0] != "sup" {
 		return nil, fmt.Errorf("%w: unknown token", realtime.ErrUnauthenticated)
 	}
 	p := &realtime.Principal{Subject: "user-" + parts[1], SupplierID: parts[1], Role: "authenticated"}
-	if len(parts) == 3 {
+	if len(parts) == 4 {
+		p.Subject = parts[3]
+	}
+	if len(parts) >= 3 && parts[2] != "" {
 		sec, err := strconv.ParseInt(parts[2], 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: bad exp", realtime.ErrUnauthenticated)
@@ -95,45 +100,45 @@ func tryDialPeer(t testing.TB, url, token, vsn string) (*peer, error) {
 
 func (p *peer) nextRef() string { return strconv.FormatInt(p.ref.Add(1), 10) }
 
-func (p *peer) send(m realtime.Message) {
+func (p *peer) send(m protocol.Message) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(p.t, p.ws.Write(ctx, websocket.MessageText, realtime.EncodeText(p.vsn, m)))
+	require.NoError(p.t, p.ws.Write(ctx, websocket.MessageText, protocol.EncodeText(p.vsn, m)))
 }
 
 // read returns the next message.
-func (p *peer) read() realtime.Message {
+func (p *peer) read() protocol.Message {
 	p.t.Helper()
 	m, err := p.tryRead(10 * time.Second)
 	require.NoError(p.t, err)
 	return m
 }
 
-func (p *peer) tryRead(d time.Duration) (realtime.Message, error) {
+func (p *peer) tryRead(d time.Duration) (protocol.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	typ, data, err := p.ws.Read(ctx)
 	if err != nil {
-		return realtime.Message{}, err
+		return protocol.Message{}, err
 	}
 	if typ == websocket.MessageBinary {
-		return realtime.DecodeBinary(data)
+		return protocol.DecodeBinary(data)
 	}
-	return realtime.DecodeText(p.vsn, data)
+	return protocol.DecodeText(p.vsn, data)
 }
 
 // join sends phx_join and returns the reply.
-func (p *peer) join(topic string, payload any) (realtime.Message, realtime.ReplyPayload) {
+func (p *peer) join(topic string, payload any) (protocol.Message, protocol.ReplyPayload) {
 	p.t.Helper()
 	body, err := json.Marshal(payload)
 	require.NoError(p.t, err)
 	ref := p.nextRef()
-	p.send(realtime.Message{JoinRef: ref, Ref: ref, Topic: realtime.WireTopic(topic), Event: realtime.EventJoin, Payload: body})
+	p.send(protocol.Message{JoinRef: ref, Ref: ref, Topic: protocol.WireTopic(topic), Event: protocol.EventJoin, Payload: body})
 	m := p.read()
-	require.Equal(p.t, realtime.EventReply, m.Event, "join reply: %s", m.Payload)
+	require.Equal(p.t, protocol.EventReply, m.Event, "join reply: %s", m.Payload)
 	require.Equal(p.t, ref, m.Ref)
-	var r realtime.ReplyPayload
+	var r protocol.ReplyPayload
 	require.NoError(p.t, json.Unmarshal(m.Payload, &r))
 	return m, r
 }
@@ -145,21 +150,21 @@ func (p *peer) mustJoin(topic string, payload any) {
 }
 
 // readBroadcast reads until a broadcast arrives and returns its payload.
-func (p *peer) readBroadcast() realtime.BroadcastPayload {
+func (p *peer) readBroadcast() protocol.BroadcastPayload {
 	p.t.Helper()
 	for {
 		m := p.read()
-		if m.Event != realtime.EventBroadcast {
+		if m.Event != protocol.EventBroadcast {
 			continue
 		}
-		var b realtime.BroadcastPayload
+		var b protocol.BroadcastPayload
 		require.NoError(p.t, json.Unmarshal(m.Payload, &b))
 		return b
 	}
 }
 
 // readEvent reads until a message with the event arrives.
-func (p *peer) readEvent(event string) realtime.Message {
+func (p *peer) readEvent(event string) protocol.Message {
 	p.t.Helper()
 	for {
 		m := p.read()

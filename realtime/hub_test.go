@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 var (
@@ -48,7 +49,7 @@ func TestHubRefusesHandshakeWithoutValidToken(t *testing.T) {
 
 func TestHubJoinBroadcastBothSerializers(t *testing.T) {
 	env := newHubEnv(t)
-	for _, vsn := range []string{"", realtime.VSN1, realtime.VSN2} {
+	for _, vsn := range []string{"", protocol.VSN1, protocol.VSN2} {
 		t.Run("vsn="+vsn, func(t *testing.T) {
 			p := dialPeer(t, env.url, "sup:7", vsn)
 			p.mustJoin("supplier:7", joinPayload)
@@ -69,7 +70,7 @@ func TestHubJoinBroadcastBothSerializers(t *testing.T) {
 
 func TestHubVSN2BroadcastIsBinaryKind4(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:7", realtime.VSN2)
+	p := dialPeer(t, env.url, "sup:7", protocol.VSN2)
 	p.mustJoin("supplier:7", joinPayload)
 	_, err := env.hub.Broadcast(ctxBG, "supplier:7", "kpi.updated", map[string]int{"n": 1})
 	require.NoError(t, err)
@@ -85,7 +86,7 @@ func TestHubVSN2BroadcastIsBinaryKind4(t *testing.T) {
 
 func TestHubRefusesAnotherSuppliersTopicAndSendsNothingOfIt(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	_, r := p.join("supplier:2", joinPayload)
 	require.Equal(t, "error", r.Status)
 	require.Contains(t, string(r.Response), "may not join")
@@ -111,14 +112,14 @@ func TestHubRefusesAnotherSuppliersTopicAndSendsNothingOfIt(t *testing.T) {
 
 func TestHubHeartbeatAndUnmatchedTopic(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN2)
-	p.send(realtime.Message{Ref: "9", Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(`{}`)})
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN2)
+	p.send(protocol.Message{Ref: "9", Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(`{}`)})
 	m := p.read()
 	require.Equal(t, "phx_reply", m.Event)
 	require.Equal(t, "9", m.Ref)
 	require.JSONEq(t, `{"status":"ok","response":{}}`, string(m.Payload))
 
-	p.send(realtime.Message{Ref: "10", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{}`)})
+	p.send(protocol.Message{Ref: "10", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{}`)})
 	m = p.read()
 	require.Contains(t, string(m.Payload), "unmatched topic")
 
@@ -126,7 +127,7 @@ func TestHubHeartbeatAndUnmatchedTopic(t *testing.T) {
 	require.NoError(t, p.ws.Write(ctxBG, websocket.MessageText, []byte(`[1,2,`)))
 	m = p.read()
 	require.Equal(t, "system", m.Event)
-	p.send(realtime.Message{Ref: "11", Topic: "phoenix", Event: "heartbeat"})
+	p.send(protocol.Message{Ref: "11", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "11", p.readEvent("phx_reply").Ref)
 }
 
@@ -138,7 +139,7 @@ func TestHubReplaySinceIsCompleteAndInOrder(t *testing.T) {
 		require.NoError(t, err)
 		pubs = append(pubs, pub)
 	}
-	p := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:3", protocol.VSN1)
 	p.mustJoin("supplier:3", map[string]any{"config": map[string]any{"private": true,
 		"broadcast": map[string]any{"replay": map[string]any{"since": pubs[2].Time.UnixMilli()}}}})
 	// Since is inclusive (milliseconds): at least 2..4 come back, in order,
@@ -147,10 +148,10 @@ func TestHubReplaySinceIsCompleteAndInOrder(t *testing.T) {
 	for {
 		m := p.read()
 		if m.Event == "system" {
-			require.Contains(t, string(m.Payload), realtime.CodeReplayComplete)
+			require.Contains(t, string(m.Payload), protocol.CodeReplayComplete)
 			break
 		}
-		var b realtime.BroadcastPayload
+		var b protocol.BroadcastPayload
 		require.NoError(t, json.Unmarshal(m.Payload, &b))
 		require.True(t, b.Meta.Replayed)
 		got = append(got, b.Meta.Offset)
@@ -180,14 +181,14 @@ func TestHubReplayTooOldSaysReload(t *testing.T) {
 		_, err := env.hub.Broadcast(ctxBG, "supplier:3", "e", nil)
 		require.NoError(t, err)
 	}
-	p := dialPeer(t, env.url, "sup:3", realtime.VSN2)
+	p := dialPeer(t, env.url, "sup:3", protocol.VSN2)
 	p.mustJoin("supplier:3", map[string]any{"config": map[string]any{"private": true,
 		"broadcast": map[string]any{"replay": map[string]any{"since": first.Time.UnixMilli()}}}})
 	m := p.read()
 	require.Equal(t, "system", m.Event)
-	var sys realtime.SystemPayload
+	var sys protocol.SystemPayload
 	require.NoError(t, json.Unmarshal(m.Payload, &sys))
-	require.Equal(t, realtime.CodeReplayIncomplete, sys.Code)
+	require.Equal(t, protocol.CodeReplayIncomplete, sys.Code)
 	require.Equal(t, "error", sys.Status)
 	require.Equal(t, "supplier:3", sys.Channel)
 	// No partial replay: the next broadcast is live.
@@ -198,28 +199,28 @@ func TestHubReplayTooOldSaysReload(t *testing.T) {
 	require.False(t, got.Meta.Replayed)
 
 	// A replay older than the broker itself is incomplete too.
-	p2 := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	p2 := dialPeer(t, env.url, "sup:3", protocol.VSN1)
 	p2.mustJoin("supplier:3", map[string]any{"config": map[string]any{"broadcast": map[string]any{"replay": map[string]any{"since": 1}}}})
-	require.Contains(t, string(p2.readEvent("system").Payload), realtime.CodeReplayIncomplete)
+	require.Contains(t, string(p2.readEvent("system").Payload), protocol.CodeReplayIncomplete)
 }
 
 func TestHubExpiredTokenClosesChannel(t *testing.T) {
 	clk := fakeClock()
-	env := newHubEnv(t, realtime.WithHubClock(clk), realtime.WithIdleTimeout(time.Hour))
+	env := newHubEnv(t, realtime.WithClock(clk), realtime.WithIdleTimeout(time.Hour))
 	exp := clk.Now().Add(30 * time.Second).Unix()
-	p := dialPeer(t, env.url, "sup:4", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:4", protocol.VSN1)
 	p.mustJoin("supplier:4", map[string]any{"config": map[string]any{}, "access_token": "sup:4:" + strconv.FormatInt(exp, 10)})
 	clk.Advance(31 * time.Second)
 	m := p.readEvent("system")
-	var sys realtime.SystemPayload
+	var sys protocol.SystemPayload
 	require.NoError(t, json.Unmarshal(m.Payload, &sys))
-	require.Equal(t, realtime.CodeTokenExpired, sys.Code)
+	require.Equal(t, protocol.CodeTokenExpired, sys.Code)
 	require.Equal(t, "error", sys.Status)
 	require.Equal(t, "phx_close", p.read().Event)
 	// The channel is gone: a broadcast does not arrive, the socket lives.
 	_, err := env.hub.Broadcast(ctxBG, "supplier:4", "e", nil)
 	require.NoError(t, err)
-	p.send(realtime.Message{Ref: "77", Topic: "phoenix", Event: "heartbeat"})
+	p.send(protocol.Message{Ref: "77", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "77", p.read().Ref)
 
 	// An already-expired token cannot join.
@@ -229,14 +230,14 @@ func TestHubExpiredTokenClosesChannel(t *testing.T) {
 
 func TestHubAccessTokenRefresh(t *testing.T) {
 	clk := fakeClock()
-	env := newHubEnv(t, realtime.WithHubClock(clk), realtime.WithIdleTimeout(time.Hour))
+	env := newHubEnv(t, realtime.WithClock(clk), realtime.WithIdleTimeout(time.Hour))
 	soon := strconv.FormatInt(clk.Now().Add(30*time.Second).Unix(), 10)
 	later := strconv.FormatInt(clk.Now().Add(time.Hour).Unix(), 10)
-	p := dialPeer(t, env.url, "sup:5", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:5", protocol.VSN1)
 	p.mustJoin("supplier:5", map[string]any{"config": map[string]any{}, "access_token": "sup:5:" + soon})
-	p.send(realtime.Message{Ref: "50", JoinRef: "1", Topic: "realtime:supplier:5", Event: "access_token", Payload: json.RawMessage(`{"access_token":"sup:5:` + later + `"}`)})
+	p.send(protocol.Message{Ref: "50", JoinRef: "1", Topic: "realtime:supplier:5", Event: "access_token", Payload: json.RawMessage(`{"access_token":"sup:5:` + later + `"}`)})
 	// A heartbeat round trip orders the refresh before the clock moves.
-	p.send(realtime.Message{Ref: "51", Topic: "phoenix", Event: "heartbeat"})
+	p.send(protocol.Message{Ref: "51", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "51", p.readEvent("phx_reply").Ref)
 	clk.Advance(time.Minute)
 	_, err := env.hub.Broadcast(ctxBG, "supplier:5", "still.here", nil)
@@ -244,17 +245,17 @@ func TestHubAccessTokenRefresh(t *testing.T) {
 	require.Equal(t, "still.here", p.readBroadcast().Event)
 
 	// A refresh to another supplier's token closes the channel.
-	p.send(realtime.Message{Ref: "52", JoinRef: "1", Topic: "realtime:supplier:5", Event: "access_token", Payload: json.RawMessage(`{"access_token":"sup:6"}`)})
+	p.send(protocol.Message{Ref: "52", JoinRef: "1", Topic: "realtime:supplier:5", Event: "access_token", Payload: json.RawMessage(`{"access_token":"sup:6"}`)})
 	m := p.readEvent("system")
-	require.Contains(t, string(m.Payload), realtime.CodeTokenInvalid)
+	require.Contains(t, string(m.Payload), protocol.CodeTokenInvalid)
 	require.Equal(t, "phx_close", p.read().Event)
 }
 
 func TestHubIdleSocketClosed(t *testing.T) {
 	clk := fakeClock()
-	env := newHubEnv(t, realtime.WithHubClock(clk))
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
-	p.send(realtime.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat"})
+	env := newHubEnv(t, realtime.WithClock(clk))
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	p.send(protocol.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat"})
 	p.read()
 	clk.Advance(61 * time.Second)
 	_, err := p.tryRead(10 * time.Second)
@@ -264,20 +265,20 @@ func TestHubIdleSocketClosed(t *testing.T) {
 
 func TestHubPresence(t *testing.T) {
 	env := newHubEnv(t)
-	a := dialPeer(t, env.url, "sup:8", realtime.VSN1)
-	a.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"key": "anna", "enabled": true}}})
+	a := dialPeer(t, env.url, "sup:8::anna", protocol.VSN1)
+	a.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"enabled": true}}})
 	require.Equal(t, "presence_state", a.read().Event)
-	a.send(realtime.Message{Ref: "20", JoinRef: "1", Topic: "realtime:supplier:8", Event: "presence",
+	a.send(protocol.Message{Ref: "20", JoinRef: "1", Topic: "realtime:supplier:8", Event: "presence",
 		Payload: json.RawMessage(`{"type":"presence","event":"track","payload":{"page":"dashboard"}}`)})
 	require.Equal(t, "phx_reply", a.readEvent("phx_reply").Event)
 	diff := a.readEvent("presence_diff")
 	require.Contains(t, string(diff.Payload), `"anna"`)
 
-	b := dialPeer(t, env.url, "sup:8", realtime.VSN2)
-	b.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"key": "ben", "enabled": true}}})
+	b := dialPeer(t, env.url, "sup:8::ben", protocol.VSN2)
+	b.mustJoin("supplier:8", map[string]any{"config": map[string]any{"presence": map[string]any{"enabled": true}}})
 	st := b.read()
 	require.Equal(t, "presence_state", st.Event)
-	var state realtime.PresenceState
+	var state protocol.PresenceState
 	require.NoError(t, json.Unmarshal(st.Payload, &state))
 	require.Len(t, state["anna"].Metas, 1)
 	require.JSONEq(t, `"dashboard"`, string(state["anna"].Metas[0]["page"]))
@@ -286,36 +287,36 @@ func TestHubPresence(t *testing.T) {
 	// anna's socket goes away: ben sees her leave.
 	a.ws.CloseNow()
 	leave := b.readEvent("presence_diff")
-	var d realtime.PresenceDiff
+	var d protocol.PresenceDiff
 	require.NoError(t, json.Unmarshal(leave.Payload, &d))
 	require.Contains(t, d.Leaves, "anna")
 }
 
 func TestHubPostgresChangesRoutedByIDs(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:9", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:9", protocol.VSN1)
 	_, r := p.join("supplier:9", map[string]any{"config": map[string]any{"postgres_changes": []map[string]string{
 		{"event": "INSERT", "schema": "public", "table": "bookings", "filter": "supplier_id=eq.9"},
 		{"event": "*", "schema": "public", "table": "supplier_kpis"},
 	}}})
 	require.Equal(t, "ok", r.Status)
-	var resp realtime.JoinResponse
+	var resp protocol.JoinResponse
 	require.NoError(t, json.Unmarshal(r.Response, &resp))
 	require.Len(t, resp.PostgresChanges, 2)
 	require.Equal(t, int64(1), resp.PostgresChanges[0].ID)
 	require.Equal(t, int64(2), resp.PostgresChanges[1].ID)
 	require.Contains(t, string(p.readEvent("system").Payload), "postgres_changes")
 
-	n, err := env.hub.EmitPostgresChange(ctxBG, "supplier:9", realtime.PostgresChange{Schema: "public", Table: "bookings", Type: "INSERT",
+	n, err := env.hub.EmitPostgresChange(ctxBG, "supplier:9", protocol.PostgresChange{Schema: "public", Table: "bookings", Type: "INSERT",
 		Record: json.RawMessage(`{"id":1,"supplier_id":8}`)})
 	require.NoError(t, err)
 	require.Equal(t, 0, n, "the filter supplier_id=eq.9 does not match supplier 8")
-	n, err = env.hub.EmitPostgresChange(ctxBG, "supplier:9", realtime.PostgresChange{Schema: "public", Table: "supplier_kpis", Type: "UPDATE",
+	n, err = env.hub.EmitPostgresChange(ctxBG, "supplier:9", protocol.PostgresChange{Schema: "public", Table: "supplier_kpis", Type: "UPDATE",
 		Record: json.RawMessage(`{"supplier_id":9,"bookings":4}`)})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	m := p.readEvent("postgres_changes")
-	var pc realtime.PostgresChangesPayload
+	var pc protocol.PostgresChangesPayload
 	require.NoError(t, json.Unmarshal(m.Payload, &pc))
 	require.Equal(t, []int64{2}, pc.IDs)
 	require.Equal(t, "supplier_kpis", pc.Data.Table)
@@ -327,19 +328,19 @@ func TestHubPostgresChangesRoutedByIDs(t *testing.T) {
 
 func TestHubClientBroadcastNeedsAuthorizer(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	p.mustJoin("supplier:1", map[string]any{"config": map[string]any{"broadcast": map[string]any{"ack": true}}})
-	p.send(realtime.Message{Ref: "5", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"x","payload":{}}`)})
+	p.send(protocol.Message{Ref: "5", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"x","payload":{}}`)})
 	m := p.readEvent("phx_reply")
 	require.Contains(t, string(m.Payload), "may not broadcast")
 
 	env2 := newHubEnv(t, realtime.WithAuthorizer(realtime.SupplierAuthorizer{AllowClientBroadcast: true}))
-	a := dialPeer(t, env2.url, "sup:1", realtime.VSN2)
+	a := dialPeer(t, env2.url, "sup:1", protocol.VSN2)
 	a.mustJoin("supplier:1", map[string]any{"config": map[string]any{"broadcast": map[string]any{"ack": true, "self": true}}})
-	b := dialPeer(t, env2.url, "sup:1", realtime.VSN1)
+	b := dialPeer(t, env2.url, "sup:1", protocol.VSN1)
 	b.mustJoin("supplier:1", joinPayload)
 	// realtime-js 2.x sends a user broadcast as a binary kind 3 frame.
-	frame, ok := realtime.EncodeUserBroadcastPush("1", "6", "realtime:supplier:1", "cursor", nil, []byte(`{"x":1}`))
+	frame, ok := protocol.EncodeUserBroadcastPush("1", "6", "realtime:supplier:1", "cursor", nil, []byte(`{"x":1}`))
 	require.True(t, ok)
 	require.NoError(t, a.ws.Write(ctxBG, websocket.MessageBinary, frame))
 	// The ack and the echo (self: true) both come, the echo first: the
@@ -355,7 +356,7 @@ func TestHubClientBroadcastNeedsAuthorizer(t *testing.T) {
 
 func TestHubLimits(t *testing.T) {
 	env := newHubEnv(t, realtime.WithMaxChannels(2), realtime.WithJoinRate(0.001, 3))
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	p.mustJoin("supplier:1:a", joinPayload)
 	p.mustJoin("supplier:1:b", joinPayload)
 	_, r := p.join("supplier:1:c", joinPayload)
@@ -365,16 +366,16 @@ func TestHubLimits(t *testing.T) {
 	require.Contains(t, string(r.Response), "rate limit")
 
 	env2 := newHubEnv(t, realtime.WithMaxFrameSize(2048))
-	q := dialPeer(t, env2.url, "sup:1", realtime.VSN1)
+	q := dialPeer(t, env2.url, "sup:1", protocol.VSN1)
 	big := `{"x":"` + strings.Repeat("a", 4096) + `"}`
-	q.send(realtime.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(big)})
+	q.send(protocol.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(big)})
 	_, err := q.tryRead(10 * time.Second)
 	require.Equal(t, websocket.StatusMessageTooBig, closeStatus(err))
 
 	env3 := newHubEnv(t, realtime.WithMessageRate(0.001, 2))
-	s := dialPeer(t, env3.url, "sup:1", realtime.VSN1)
+	s := dialPeer(t, env3.url, "sup:1", protocol.VSN1)
 	for i := range 3 {
-		s.send(realtime.Message{Ref: strconv.Itoa(i + 1), Topic: "phoenix", Event: "heartbeat"})
+		s.send(protocol.Message{Ref: strconv.Itoa(i + 1), Topic: "phoenix", Event: "heartbeat"})
 	}
 	require.JSONEq(t, `{"status":"ok","response":{}}`, string(s.read().Payload))
 	require.JSONEq(t, `{"status":"ok","response":{}}`, string(s.read().Payload))
@@ -382,11 +383,11 @@ func TestHubLimits(t *testing.T) {
 
 	// Malformed frames count too: past the limit they get no answer.
 	env4 := newHubEnv(t, realtime.WithMessageRate(0.001, 1))
-	u := dialPeer(t, env4.url, "sup:1", realtime.VSN1)
+	u := dialPeer(t, env4.url, "sup:1", protocol.VSN1)
 	for range 3 {
 		require.NoError(t, u.ws.Write(ctxBG, websocket.MessageText, []byte(`garbage`)))
 	}
-	u.send(realtime.Message{Ref: "9", Topic: "phoenix", Event: "heartbeat"})
+	u.send(protocol.Message{Ref: "9", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "system", u.read().Event, "the first malformed frame is answered")
 	m := u.read()
 	require.Equal(t, "9", m.Ref, "the next answer is the heartbeat's: two malformed frames went unanswered")
@@ -395,9 +396,9 @@ func TestHubLimits(t *testing.T) {
 
 func TestHubSlowConsumerCutOffOthersKeepFlowing(t *testing.T) {
 	env := newHubEnv(t, realtime.WithSendBuffer(8, 1<<20))
-	slow := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	slow := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	slow.mustJoin("supplier:1", joinPayload)
-	fast := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	fast := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	fast.mustJoin("supplier:1", joinPayload)
 
 	// The broadcaster keeps pace with the fast consumer; the slow one
@@ -423,16 +424,49 @@ func TestHubSlowConsumerCutOffOthersKeepFlowing(t *testing.T) {
 
 func TestHubBroadcastValidation(t *testing.T) {
 	env := newHubEnv(t)
-	_, err := env.hub.Broadcast(ctxBG, "", "e", nil)
-	require.ErrorContains(t, err, "topic is required")
-	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "", nil)
-	require.ErrorContains(t, err, "event is required")
-	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "e", json.RawMessage(`[1]`))
-	require.ErrorContains(t, err, "JSON object")
-	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "e", json.RawMessage(`{"a":`))
-	require.ErrorContains(t, err, "JSON object")
+	for _, tc := range []struct {
+		topic, event string
+		payload      any
+		field, rule  string
+	}{
+		{"", "e", nil, "topic", "is required"},
+		{"supplier:" + strings.Repeat("1", 200), "e", nil, "topic", "the limit is 200"},
+		{"supplier:1", "", nil, "event", "is required"},
+		{"supplier:1", "a\nb", nil, "event", "control characters"},
+		{"supplier:1", "e", json.RawMessage(`[1]`), "payload", "JSON object"},
+		{"supplier:1", "e", json.RawMessage(`{"a":`), "payload", "JSON object"},
+		{"supplier:1", "e", map[string]any{"c": make(chan int)}, "payload", "JSON"},
+		{"supplier:1", "e", json.RawMessage(`{"a":"` + strings.Repeat("x", 1<<20) + `"}`), "payload", "frame limit"},
+	} {
+		_, err := env.hub.Broadcast(ctxBG, tc.topic, tc.event, tc.payload)
+		require.ErrorIs(t, err, realtime.ErrInvalid, "%s", tc.rule)
+		var ve *realtime.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, tc.field, ve.Field)
+		require.Contains(t, ve.Rule, tc.rule)
+	}
+	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", protocol.PostgresChange{Type: "TRUNCATE"})
+	require.ErrorIs(t, err, realtime.ErrInvalid)
+	require.ErrorContains(t, err, "realtime: change.Type: ")
+	_, err = env.hub.EmitPostgresChange(ctxBG, "supplier:1", protocol.PostgresChange{Type: "INSERT", Record: json.RawMessage(`{`)})
+	require.ErrorContains(t, err, "realtime: change.Record: must be valid JSON")
+	_, err = env.hub.EmitPostgresChange(ctxBG, "", protocol.PostgresChange{Type: "INSERT"})
+	require.ErrorContains(t, err, "realtime: topic: is required")
+
 	_, err = realtime.NewHub()
-	require.ErrorContains(t, err, "WithAuthenticator is required")
+	require.ErrorIs(t, err, realtime.ErrInvalid)
+	require.ErrorContains(t, err, "realtime: WithAuthenticator: is required")
+	// Every bad option at once, each naming its option.
+	_, err = realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithIdleTimeout(0), realtime.WithMaxChannels(0), realtime.WithClock(nil), nil,
+		realtime.WithMaxPresencePerTopic(0), realtime.WithPresenceRate(0, 1), realtime.WithMaxConnectionsPerPrincipal(-1), realtime.WithMaxConnectionsPerIP(-1))
+	for _, field := range []string{"WithIdleTimeout", "WithMaxChannels", "WithClock", "WithMaxPresencePerTopic", "WithPresenceRate",
+		"WithMaxConnectionsPerPrincipal", "WithMaxConnectionsPerIP"} {
+		require.ErrorContains(t, err, "realtime: "+field+": ")
+	}
+	_, err = realtime.NewMemoryBroker(realtime.WithHistorySize(0), realtime.WithHistoryTTL(0))
+	require.ErrorIs(t, err, realtime.ErrInvalid)
+	require.ErrorContains(t, err, "realtime: WithHistorySize: must be at least 1, got 0")
+	require.ErrorContains(t, err, "realtime: WithHistoryTTL: ")
 	require.NoError(t, env.hub.Close())
 	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "e", nil)
 	require.ErrorIs(t, err, realtime.ErrHubClosed)
@@ -445,10 +479,10 @@ func TestHubPostgresChangeFilters(t *testing.T) {
 	for i, f := range filters {
 		bindings[i] = map[string]string{"event": "update", "schema": "public", "table": "kpis", "filter": f}
 	}
-	p := dialPeer(t, env.url, "sup:1", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	_, r := p.join("supplier:1", map[string]any{"config": map[string]any{"postgres_changes": bindings}})
 	require.Equal(t, "ok", r.Status)
-	var resp realtime.JoinResponse
+	var resp protocol.JoinResponse
 	require.NoError(t, json.Unmarshal(r.Response, &resp))
 	require.Equal(t, "update", resp.PostgresChanges[0].Event, "bindings are echoed as sent")
 	p.readEvent("system")
@@ -462,27 +496,27 @@ func TestHubPostgresChangeFilters(t *testing.T) {
 		{`{"bookings":12,"name":"tulip"}`, []int64{2, 5, 6}},
 		{`{"bookings":null}`, nil},
 	} {
-		n, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", realtime.PostgresChange{Schema: "public", Table: "kpis", Type: "UPDATE", Record: json.RawMessage(tc.record)})
+		n, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", protocol.PostgresChange{Schema: "public", Table: "kpis", Type: "UPDATE", Record: json.RawMessage(tc.record)})
 		require.NoError(t, err)
 		if tc.ids == nil {
 			require.Zero(t, n, tc.record)
 			continue
 		}
-		var pc realtime.PostgresChangesPayload
+		var pc protocol.PostgresChangesPayload
 		require.NoError(t, json.Unmarshal(p.readEvent("postgres_changes").Payload, &pc))
 		require.Equal(t, tc.ids, pc.IDs, tc.record)
 	}
 	_, r = p.join("supplier:1:bad", map[string]any{"config": map[string]any{"postgres_changes": []map[string]string{{"event": "*", "schema": "public", "filter": "x=like.%a"}}}})
 	require.Contains(t, string(r.Response), "operator")
-	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", realtime.PostgresChange{Type: "TRUNCATE"})
+	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:1", protocol.PostgresChange{Type: "TRUNCATE"})
 	require.ErrorContains(t, err, "INSERT, UPDATE or DELETE")
 }
 
 func TestHubJoinCursorAndReplayByOffset(t *testing.T) {
 	env := newHubEnv(t)
-	p := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	p := dialPeer(t, env.url, "sup:3", protocol.VSN1)
 	_, r := p.join("supplier:3", joinPayload)
-	var resp realtime.JoinResponse
+	var resp protocol.JoinResponse
 	require.NoError(t, json.Unmarshal(r.Response, &resp))
 	require.NotNil(t, resp.Broadcast, "the hub's cursor")
 	require.Equal(t, uint64(0), resp.Broadcast.Offset)
@@ -491,20 +525,20 @@ func TestHubJoinCursorAndReplayByOffset(t *testing.T) {
 		_, err := env.hub.Broadcast(ctxBG, "supplier:3", "e", nil)
 		require.NoError(t, err)
 	}
-	q := dialPeer(t, env.url, "sup:3", realtime.VSN2)
+	q := dialPeer(t, env.url, "sup:3", protocol.VSN2)
 	_, r = q.join("supplier:3", map[string]any{"config": map[string]any{"private": true,
 		"broadcast": map[string]any{"replay": map[string]any{"epoch": epoch, "after": 1, "since": 9_999_999_999_999}}}})
 	require.NoError(t, json.Unmarshal(r.Response, &resp))
-	require.Equal(t, realtime.BroadcastCursor{Epoch: epoch, Offset: 3}, *resp.Broadcast)
+	require.Equal(t, protocol.BroadcastCursor{Epoch: epoch, Offset: 3}, *resp.Broadcast)
 	// By offset, the (absurd) since is ignored: 2 and 3 come back.
 	for want := uint64(2); want <= 3; want++ {
 		b := q.readBroadcast()
 		require.Equal(t, want, b.Meta.Offset)
 		require.True(t, b.Meta.Replayed)
 	}
-	require.Contains(t, string(q.readEvent("system").Payload), realtime.CodeReplayComplete)
+	require.Contains(t, string(q.readEvent("system").Payload), protocol.CodeReplayComplete)
 
-	s := dialPeer(t, env.url, "sup:3", realtime.VSN1)
+	s := dialPeer(t, env.url, "sup:3", protocol.VSN1)
 	s.mustJoin("supplier:3", map[string]any{"config": map[string]any{"broadcast": map[string]any{"replay": map[string]any{"epoch": "other", "after": 1}}}})
-	require.Contains(t, string(s.readEvent("system").Payload), realtime.CodeReplayIncomplete, "another epoch's offsets mean nothing here")
+	require.Contains(t, string(s.readEvent("system").Payload), protocol.CodeReplayIncomplete, "another epoch's offsets mean nothing here")
 }

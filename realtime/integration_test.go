@@ -11,17 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/client"
+	"github.com/wedsync/integrations/realtime/protocol"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
 
-func newTestClient(t testing.TB, url, token string, opts ...realtime.ClientOption) *realtime.Client {
+func newTestClient(t testing.TB, url, token string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := realtime.NewClient(url, append([]realtime.ClientOption{realtime.WithAPIKey(token), realtime.WithReconnectBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
+	c, err := client.New(url, append([]client.Option{client.WithAPIKey(token), client.WithReconnectBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(ctxBG, 10*time.Second)
@@ -50,12 +51,12 @@ func recv[T any](t testing.TB, ch <-chan T) T {
 
 func TestClientHubBroadcastBothSerializers(t *testing.T) {
 	env := newHubEnv(t)
-	for _, vsn := range []string{realtime.VSN1, realtime.VSN2} {
+	for _, vsn := range []string{protocol.VSN1, protocol.VSN2} {
 		t.Run(vsn, func(t *testing.T) {
-			c := newTestClient(t, env.url, "sup:1", realtime.WithVSN(vsn))
-			ch := c.Channel("supplier:1", realtime.ChannelConfig{})
-			got := make(chan realtime.BroadcastMessage, 10)
-			ch.OnBroadcast("kpi.updated", func(m realtime.BroadcastMessage) { got <- m })
+			c := newTestClient(t, env.url, "sup:1", client.WithVSN(vsn))
+			ch := c.Channel("supplier:1", client.ChannelConfig{})
+			got := make(chan client.BroadcastMessage, 10)
+			ch.OnBroadcast("kpi.updated", func(m client.BroadcastMessage) { got <- m })
 			require.NoError(t, ch.Subscribe(waitCtx(t)))
 			pub, err := env.hub.Broadcast(ctxBG, "supplier:1", "kpi.updated", map[string]int{"bookings": 3})
 			require.NoError(t, err)
@@ -70,18 +71,18 @@ func TestClientHubBroadcastBothSerializers(t *testing.T) {
 func TestClientHubJoinRefusedForAnotherSupplier(t *testing.T) {
 	env := newHubEnv(t)
 	c := newTestClient(t, env.url, "sup:1")
-	ch := c.Channel("supplier:2", realtime.ChannelConfig{})
-	got := make(chan realtime.BroadcastMessage, 1)
-	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m })
+	ch := c.Channel("supplier:2", client.ChannelConfig{})
+	got := make(chan client.BroadcastMessage, 1)
+	ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- m })
 	err := ch.Subscribe(waitCtx(t))
-	require.ErrorIs(t, err, realtime.ErrJoinRefused)
+	require.ErrorIs(t, err, client.ErrJoinRefused)
 	require.ErrorContains(t, err, "may not join")
 	_, err = env.hub.Broadcast(ctxBG, "supplier:2", "secret", nil)
 	require.NoError(t, err)
 	// Own topic next: its broadcast is the first thing any handler sees.
-	own := c.Channel("supplier:1", realtime.ChannelConfig{})
-	mine := make(chan realtime.BroadcastMessage, 1)
-	own.OnBroadcast("*", func(m realtime.BroadcastMessage) { mine <- m })
+	own := c.Channel("supplier:1", client.ChannelConfig{})
+	mine := make(chan client.BroadcastMessage, 1)
+	own.OnBroadcast("*", func(m client.BroadcastMessage) { mine <- m })
 	require.NoError(t, own.Subscribe(waitCtx(t)))
 	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "mine", nil)
 	require.NoError(t, err)
@@ -92,16 +93,16 @@ func TestClientHubJoinRefusedForAnotherSupplier(t *testing.T) {
 func TestClientHubPostgresChangesRoutedByIDs(t *testing.T) {
 	env := newHubEnv(t)
 	c := newTestClient(t, env.url, "sup:9")
-	ch := c.Channel("supplier:9", realtime.ChannelConfig{})
-	bookings := make(chan realtime.PostgresChange, 4)
-	kpis := make(chan realtime.PostgresChange, 4)
-	ch.OnPostgresChanges(realtime.PostgresChangeFilter{Event: "INSERT", Schema: "public", Table: "bookings"}, func(c realtime.PostgresChange) { bookings <- c })
-	ch.OnPostgresChanges(realtime.PostgresChangeFilter{Event: "*", Schema: "public", Table: "supplier_kpis", Filter: "supplier_id=eq.9"}, func(c realtime.PostgresChange) { kpis <- c })
+	ch := c.Channel("supplier:9", client.ChannelConfig{})
+	bookings := make(chan protocol.PostgresChange, 4)
+	kpis := make(chan protocol.PostgresChange, 4)
+	ch.OnPostgresChanges(protocol.PostgresChangeFilter{Event: "INSERT", Schema: "public", Table: "bookings"}, func(c protocol.PostgresChange) { bookings <- c })
+	ch.OnPostgresChanges(protocol.PostgresChangeFilter{Event: "*", Schema: "public", Table: "supplier_kpis", Filter: "supplier_id=eq.9"}, func(c protocol.PostgresChange) { kpis <- c })
 	require.NoError(t, ch.Subscribe(waitCtx(t)))
 
-	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:9", realtime.PostgresChange{Schema: "public", Table: "supplier_kpis", Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":9,"bookings":5}`)})
+	_, err := env.hub.EmitPostgresChange(ctxBG, "supplier:9", protocol.PostgresChange{Schema: "public", Table: "supplier_kpis", Type: "UPDATE", Record: json.RawMessage(`{"supplier_id":9,"bookings":5}`)})
 	require.NoError(t, err)
-	_, err = env.hub.EmitPostgresChange(ctxBG, "supplier:9", realtime.PostgresChange{Schema: "public", Table: "bookings", Type: "INSERT", Record: json.RawMessage(`{"id":77}`)})
+	_, err = env.hub.EmitPostgresChange(ctxBG, "supplier:9", protocol.PostgresChange{Schema: "public", Table: "bookings", Type: "INSERT", Record: json.RawMessage(`{"id":77}`)})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"supplier_id":9,"bookings":5}`, string(recv(t, kpis).Record))
 	require.JSONEq(t, `{"id":77}`, string(recv(t, bookings).Record))
@@ -111,15 +112,15 @@ func TestClientHubPostgresChangesRoutedByIDs(t *testing.T) {
 
 func TestClientHubPresence(t *testing.T) {
 	env := newHubEnv(t)
-	a := newTestClient(t, env.url, "sup:8")
-	b := newTestClient(t, env.url, "sup:8", realtime.WithVSN(realtime.VSN2))
-	cha := a.Channel("supplier:8", realtime.ChannelConfig{Presence: true, PresenceKey: "anna"})
+	a := newTestClient(t, env.url, "sup:8::anna") // presence keys are the tokens' subjects
+	b := newTestClient(t, env.url, "sup:8::ben", client.WithVSN(protocol.VSN2))
+	cha := a.Channel("supplier:8", client.ChannelConfig{Presence: true})
 	require.NoError(t, cha.Subscribe(waitCtx(t)))
 	require.NoError(t, cha.Track(waitCtx(t), map[string]string{"page": "dashboard"}))
 
-	chb := b.Channel("supplier:8", realtime.ChannelConfig{Presence: true, PresenceKey: "ben"})
-	events := make(chan realtime.PresenceEvent, 10)
-	chb.OnPresence(func(e realtime.PresenceEvent) { events <- e })
+	chb := b.Channel("supplier:8", client.ChannelConfig{Presence: true})
+	events := make(chan client.PresenceEvent, 10)
+	chb.OnPresence(func(e client.PresenceEvent) { events <- e })
 	require.NoError(t, chb.Subscribe(waitCtx(t)))
 	for {
 		e := recv(t, events)
@@ -141,21 +142,21 @@ func TestClientHubPresence(t *testing.T) {
 func TestClientHubTokenRefreshAndExpiry(t *testing.T) {
 	secret := []byte(strings.Repeat("s", 32))
 	clk := fakeClock()
-	auth, err := realtime.NewJWTAuthenticator(realtime.WithHS256Secret(secret), realtime.WithJWTClock(clk), realtime.WithLeeway(0))
+	auth, err := realtime.NewJWTAuthenticator(realtime.WithHS256Secret(secret), realtime.WithClock(clk), realtime.WithLeeway(0))
 	require.NoError(t, err)
-	env := newHubEnv(t, realtime.WithAuthenticator(auth), realtime.WithHubClock(clk), realtime.WithIdleTimeout(24*time.Hour))
+	env := newHubEnv(t, realtime.WithAuthenticator(auth), realtime.WithClock(clk), realtime.WithIdleTimeout(24*time.Hour))
 	short, err := realtimetest.HS256Token(secret, "5", clk.Now().Add(time.Minute))
 	require.NoError(t, err)
 	long, err := realtimetest.HS256Token(secret, "5", clk.Now().Add(time.Hour))
 	require.NoError(t, err)
 	var other string
 
-	c := newTestClient(t, env.url, long, realtime.WithAccessToken(short))
-	ch := c.Channel("supplier:5", realtime.ChannelConfig{})
-	sys := make(chan realtime.SystemPayload, 10)
-	ch.OnSystem(func(p realtime.SystemPayload) { sys <- p })
-	got := make(chan realtime.BroadcastMessage, 10)
-	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m })
+	c := newTestClient(t, env.url, long, client.WithAccessToken(short))
+	ch := c.Channel("supplier:5", client.ChannelConfig{})
+	sys := make(chan protocol.SystemPayload, 10)
+	ch.OnSystem(func(p protocol.SystemPayload) { sys <- p })
+	got := make(chan client.BroadcastMessage, 10)
+	ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- m })
 	require.NoError(t, ch.Subscribe(waitCtx(t)))
 
 	// Refresh before expiry: the channel outlives the first token.
@@ -171,17 +172,17 @@ func TestClientHubTokenRefreshAndExpiry(t *testing.T) {
 	// The long token expires too: a system error closes the channel.
 	clk.Advance(time.Hour)
 	p := recv(t, sys)
-	require.Equal(t, realtime.CodeTokenExpired, p.Code)
+	require.Equal(t, protocol.CodeTokenExpired, p.Code)
 
 	// A refresh to another supplier's token is refused the same way.
 	other = mustToken(t, secret, "6", clk.Now().Add(time.Hour))
-	c2 := newTestClient(t, env.url, other, realtime.WithAccessToken(mustToken(t, secret, "5", clk.Now().Add(time.Hour))))
-	ch2 := c2.Channel("supplier:5", realtime.ChannelConfig{})
-	sys2 := make(chan realtime.SystemPayload, 10)
-	ch2.OnSystem(func(p realtime.SystemPayload) { sys2 <- p })
+	c2 := newTestClient(t, env.url, other, client.WithAccessToken(mustToken(t, secret, "5", clk.Now().Add(time.Hour))))
+	ch2 := c2.Channel("supplier:5", client.ChannelConfig{})
+	sys2 := make(chan protocol.SystemPayload, 10)
+	ch2.OnSystem(func(p protocol.SystemPayload) { sys2 <- p })
 	require.NoError(t, ch2.Subscribe(waitCtx(t)))
 	require.NoError(t, c2.SetAccessToken(waitCtx(t), other))
-	require.Equal(t, realtime.CodeTokenInvalid, recv(t, sys2).Code)
+	require.Equal(t, protocol.CodeTokenInvalid, recv(t, sys2).Code)
 }
 
 func mustToken(t testing.TB, secret []byte, supplier string, exp time.Time) string {
@@ -211,10 +212,10 @@ func TestClientHubRestartReconnectsAndRejoins(t *testing.T) {
 
 	resyncs := make(chan struct{}, 10)
 	c := newTestClient(t, "ws://"+addr+"/realtime/v1/websocket", "sup:1",
-		realtime.WithOnResync(func(context.Context) { resyncs <- struct{}{} }))
-	ch := c.Channel("supplier:1", realtime.ChannelConfig{})
+		client.WithOnResync(func(context.Context) { resyncs <- struct{}{} }))
+	ch := c.Channel("supplier:1", client.ChannelConfig{})
 	got := make(chan string, 10)
-	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m.Event })
+	ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- m.Event })
 	require.NoError(t, ch.Subscribe(waitCtx(t)))
 	_, err = hub1.Broadcast(ctxBG, "supplier:1", "before", nil)
 	require.NoError(t, err)
@@ -232,7 +233,7 @@ func TestClientHubRestartReconnectsAndRejoins(t *testing.T) {
 		<-done2
 	}()
 	recv(t, resyncs)
-	require.Equal(t, realtime.ChannelJoined, ch.State())
+	require.Equal(t, client.ChannelJoined, ch.State())
 	_, err = hub2.Broadcast(ctxBG, "supplier:1", "after", nil)
 	require.NoError(t, err)
 	require.Equal(t, "after", recv(t, got))
@@ -254,10 +255,10 @@ func (s skewedClock) Now() time.Time { return time.Now().Add(s.d) }
 func TestClientHubResumesFromTheJoinCursorDespiteClockSkew(t *testing.T) {
 	env := newHubEnv(t)
 	proxy := newDropProxy(t, env.srv.Listener.Addr().String())
-	c := newTestClient(t, "ws://"+proxy.addr()+"/realtime/v1/websocket", "sup:1", realtime.WithClock(skewedClock{clockwork.NewRealClock(), time.Hour}))
-	ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
-	got := make(chan realtime.BroadcastMessage, 10)
-	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m })
+	c := newTestClient(t, "ws://"+proxy.addr()+"/realtime/v1/websocket", "sup:1", client.WithClock(skewedClock{clockwork.NewRealClock(), time.Hour}))
+	ch := c.Channel("supplier:1", client.ChannelConfig{Replay: true})
+	got := make(chan client.BroadcastMessage, 10)
+	ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- m })
 	ch.OnReload(func(reason string) { t.Errorf("unexpected reload: %s", reason) })
 	require.NoError(t, ch.Subscribe(waitCtx(t)))
 

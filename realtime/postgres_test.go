@@ -9,6 +9,7 @@ import (
 
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/client"
 	"github.com/wedsync/integrations/realtime/pgbroker"
 )
 
@@ -67,9 +68,9 @@ func TestPostgresTwoHubsShareBroadcastsAndReplaySurvivesRestart(t *testing.T) {
 	}
 	subscribe := func(url string) chan seen {
 		c := newTestClient(t, url, "sup:1")
-		ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
+		ch := c.Channel("supplier:1", client.ChannelConfig{Replay: true})
 		got := make(chan seen, 100)
-		ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- seen{m.Meta.Offset, m.Meta.Replayed} })
+		ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- seen{m.Meta.Offset, m.Meta.Replayed} })
 		ch.OnReload(func(reason string) { t.Errorf("unexpected reload: %s", reason) })
 		require.NoError(t, ch.Subscribe(waitCtx(t)))
 		return got
@@ -125,9 +126,9 @@ func TestPostgresLostListenConnectionFillsTheGap(t *testing.T) {
 	defer two.stop(t)
 
 	c := newTestClient(t, two.url(), "sup:1")
-	ch := c.Channel("supplier:1", realtime.ChannelConfig{Replay: true})
+	ch := c.Channel("supplier:1", client.ChannelConfig{Replay: true})
 	got := make(chan uint64, 1000)
-	ch.OnBroadcast("*", func(m realtime.BroadcastMessage) { got <- m.Meta.Offset })
+	ch.OnBroadcast("*", func(m client.BroadcastMessage) { got <- m.Meta.Offset })
 	ch.OnReload(func(reason string) { t.Errorf("unexpected reload: %s", reason) })
 	require.NoError(t, ch.Subscribe(waitCtx(t)))
 	_, err := one.hub.Broadcast(ctxBG, "supplier:1", "e", nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // Scenario (d), realtime fan-out: N WebSocket subscribers on loopback, in
@@ -140,7 +141,7 @@ func parseRealtimeConfig(c config, setFlags map[string]bool, subs, vsns, bares s
 	}
 	for s := range strings.SplitSeq(vsns, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case realtime.VSN1, realtime.VSN2:
+		case protocol.VSN1, protocol.VSN2:
 			rc.vsns = append(rc.vsns, s)
 		case "":
 		default:
@@ -500,8 +501,8 @@ func dialClient(ctx context.Context, hc *http.Client, srv *rtServer, vsn string,
 	if srv.join {
 		ref := strconv.Itoa(i + 1)
 		body := []byte(`{"config":{"broadcast":{"ack":false,"self":false},"presence":{"key":""},"postgres_changes":[],"private":false}}`)
-		m := realtime.Message{JoinRef: ref, Ref: ref, Topic: realtime.WireTopic(rtTopic), Event: realtime.EventJoin, Payload: body}
-		if err := ws.Write(dctx, websocket.MessageText, realtime.EncodeText(vsn, m)); err != nil {
+		m := protocol.Message{JoinRef: ref, Ref: ref, Topic: protocol.WireTopic(rtTopic), Event: protocol.EventJoin, Payload: body}
+		if err := ws.Write(dctx, websocket.MessageText, protocol.EncodeText(vsn, m)); err != nil {
 			ws.CloseNow()
 			return nil, fmt.Errorf("join: %w", err)
 		}
@@ -514,12 +515,12 @@ func dialClient(ctx context.Context, hc *http.Client, srv *rtServer, vsn string,
 			if typ != websocket.MessageText {
 				continue
 			}
-			r, err := realtime.DecodeText(vsn, data)
+			r, err := protocol.DecodeText(vsn, data)
 			if err != nil {
 				ws.CloseNow()
 				return nil, fmt.Errorf("join reply: %w", err)
 			}
-			if r.Event == realtime.EventReply && r.Ref == ref {
+			if r.Event == protocol.EventReply && r.Ref == ref {
 				if !bytes.Contains(r.Payload, []byte(`"status":"ok"`)) {
 					ws.CloseNow()
 					return nil, fmt.Errorf("join refused: %s", r.Payload)
@@ -619,6 +620,8 @@ func listen(h http.Handler) (*http.Server, string, error) {
 
 func newHubServer(vsn string, payloadSize int) (*rtServer, error) {
 	hub, err := realtime.NewHub(realtime.WithAuthenticator(rtAuth), realtime.WithConnectRate(1e6, 1e6),
+		// Every client is one principal on one address: lift the caps.
+		realtime.WithMaxConnectionsPerPrincipal(0), realtime.WithMaxConnectionsPerIP(0),
 		// Clients send no heartbeats: long phases must not cut them off.
 		realtime.WithIdleTimeout(time.Hour))
 	if err != nil {
@@ -672,7 +675,7 @@ func (b *bareServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &bareConn{ws: ws}
 	typ := websocket.MessageText
-	if r.URL.Query().Get("vsn") == realtime.VSN2 {
+	if r.URL.Query().Get("vsn") == protocol.VSN2 {
 		typ = websocket.MessageBinary
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -720,7 +723,7 @@ func newBareServer(mode, vsn string, payloadSize int) (*rtServer, error) {
 		return nil, err
 	}
 	typ := websocket.MessageText
-	if vsn == realtime.VSN2 {
+	if vsn == protocol.VSN2 {
 		typ = websocket.MessageBinary
 	}
 	var buf []byte
@@ -759,24 +762,13 @@ func newBareServer(mode, vsn string, payloadSize int) (*rtServer, error) {
 	}, nil
 }
 
-// hubFrame builds the frame the hub sends for a broadcast (see
-// realtime/hub.go encodePublication), so that the floor writes as many
+// hubFrame builds the frame the hub sends for a broadcast, with the hub's
+// own encoder (protocol.EncodeBroadcast), so that the floor writes the same
 // bytes as the hub.
 func hubFrame(vsn, epoch string, offset uint64, payload []byte) []byte {
-	meta, _ := json.Marshal(realtime.BroadcastMeta{ID: epoch + ":" + strconv.FormatUint(offset, 10), Epoch: epoch, Offset: offset, TS: time.Now().UnixMilli()})
-	wire := realtime.WireTopic(rtTopic)
-	if vsn == realtime.VSN2 {
-		if f, ok := realtime.EncodeUserBroadcast(wire, rtEvent, meta, payload); ok {
-			return f
-		}
-	}
-	var b []byte
-	b = append(b, `{"type":"broadcast","event":"`+rtEvent+`","payload":`...)
-	b = append(b, payload...)
-	b = append(b, `,"meta":`...)
-	b = append(b, meta...)
-	b = append(b, '}')
-	return realtime.EncodeText(vsn, realtime.Message{Topic: wire, Event: realtime.EventBroadcast, Payload: b})
+	meta := protocol.BroadcastMeta{ID: epoch + ":" + strconv.FormatUint(offset, 10), Epoch: epoch, Offset: offset, TS: time.Now().UnixMilli()}
+	frame, _ := protocol.EncodeBroadcast(vsn, protocol.WireTopic(rtTopic), rtEvent, meta, payload)
+	return frame
 }
 
 func kib(bytes float64) string { return fmt.Sprintf("%.1f", bytes/1024) }

@@ -362,8 +362,9 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	require.Equal(t, "1", row[2], "offset: %s", rowJSON)
 	require.JSONEq(t, `{"bookings":4242,"enquiries":17}`, row[3])
 
-	// 3. A second tab on the same dashboard: both count two viewers; when
-	// it closes, the first counts one again.
+	// 3. A second tab on the same dashboard, with the same token: the hub
+	// tracks both under the token's user, one meta per tab, and both pages
+	// count two open dashboards; when it closes, the first counts one again.
 	tab2, closeTab2 := chromedp.NewContext(tab1, chromedp.WithListener(plog.listen("tab 2")))
 	defer closeTab2()
 	if err := chromedp.Do(tab2); err != nil { // opens the tab, for as long as tab2 lives

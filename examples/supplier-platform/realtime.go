@@ -63,7 +63,7 @@ func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog
 		return nil, nil, fmt.Errorf("%s: %w", envJWTSecret, err)
 	}
 	// The page and the hub share an origin, so no WithOriginPatterns.
-	opts := []realtime.Option{realtime.WithAuthenticator(auth), realtime.WithHubLogger(logger)}
+	opts := []realtime.Option{realtime.WithAuthenticator(auth), realtime.WithLogger(logger)}
 	var broker *pgbroker.Broker
 	if pool != nil {
 		if err := pgbroker.Migrate(ctx, pool); err != nil {

@@ -153,7 +153,7 @@ func (p *peer) join(topic, tok string, replaySince int64) (string, map[string]an
 		bc["replay"] = map[string]any{"since": replaySince}
 	}
 	ref := p.send(topic, "phx_join", map[string]any{
-		"config":       map[string]any{"broadcast": bc, "private": true, "presence": map[string]any{"key": "viewer-" + tok[len(tok)-6:], "enabled": true}},
+		"config":       map[string]any{"broadcast": bc, "private": true, "presence": map[string]any{"key": "", "enabled": true}},
 		"access_token": tok,
 	})
 	return p.reply(ref)
@@ -202,7 +202,8 @@ func TestDemoRealtimeEvents(t *testing.T) {
 	ref := dash.send("realtime:supplier:sup_rt", "presence", map[string]any{"type": "presence", "event": "track", "payload": map[string]any{"online_at": "now"}})
 	status, _ = dash.reply(ref)
 	require.Equal(t, "ok", status)
-	dash.until("presence_diff", func(f frame) bool { return f.Event == "presence_diff" })
+	diff := dash.until("presence_diff", func(f frame) bool { return f.Event == "presence_diff" })
+	require.Contains(t, string(diff.Payload), `"supplier-user-sup_rt":`, "tracked under the token's subject")
 	ref = dash.send("phoenix", "heartbeat", map[string]any{})
 	status, _ = dash.reply(ref)
 	require.Equal(t, "ok", status, "heartbeat")

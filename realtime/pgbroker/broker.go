@@ -16,10 +16,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/jonboulle/clockwork"
 
+	"github.com/wedsync/integrations/internal/backoff"
+	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
+	"github.com/wedsync/integrations/internal/validate"
 	"github.com/wedsync/integrations/realtime"
 )
 
@@ -36,6 +38,18 @@ const ApplicationName = "wedsync-realtime-listen"
 // maxNames caps topic, event and origin together (the topic travels in the
 // notification, which Postgres caps below 8000 bytes).
 const maxNames = 4096
+
+// pkg names this package in validation errors.
+const pkg = "pgbroker"
+
+// ErrInvalid is matched (errors.Is) by every error that reports bad input:
+// an option of Migrate or New, a nil pool, names too long to publish.
+var ErrInvalid = validate.ErrInvalid
+
+// ValidationError names the field (an option such as "WithSchema") and the
+// rule it broke. Its message is "pgbroker: <field>: <rule>"; it matches
+// ErrInvalid. Get it with errors.As; its fields are Package, Field and Rule. New reports every bad option at once.
+type ValidationError = validate.Error
 
 // ErrNotMigrated is returned by New when the broker's tables are missing
 // from the schema: call Migrate first (once, at deploy or start-up).
@@ -100,8 +114,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithChannel(name string) Option { return func(o *options) { o.channel = name } }
 
 // WithReconnectBackoff bounds the wait between attempts to re-establish a
-// lost LISTEN connection: the first retry is immediate, then min doubling to
-// max. Defaults to 100ms and 5s.
+// lost LISTEN connection: exponential backoff with full jitter, each wait
+// drawn from [0, min*2^n] and capped at max, so that the instances sharing
+// a database do not reconnect in step. The first attempt is immediate
+// unless the connection flapped (it had lived less than max); a connection
+// that keeps flapping waits longer each time, as if its reconnects had
+// failed, and is retried at once again after it has lived max. The waits
+// run on the wall clock, whatever WithClock says. Defaults to 100ms and 5s.
 func WithReconnectBackoff(minWait, maxWait time.Duration) Option {
 	return func(o *options) { o.backoffMin, o.backoffMax = minWait, maxWait }
 }
@@ -114,35 +133,23 @@ func WithTrimInterval(d time.Duration) Option {
 	return func(o *options) { o.trimInterval, o.trimIntervalSet = d, true }
 }
 
+// validate reports every bad option at once.
 func (o *options) validate() error {
+	c := validate.NewChecker(pkg)
 	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return fmt.Errorf("pgbroker: WithSchema: %w", err)
+		c.Add(validate.New(pkg, "WithSchema", "%v", err))
 	}
-	if o.historySize < 1 {
-		return errors.New("pgbroker: WithHistorySize must be at least 1")
-	}
-	if o.historyTTL <= 0 {
-		return errors.New("pgbroker: WithHistoryTTL must be positive")
-	}
-	if o.clock == nil {
-		return errors.New("pgbroker: WithClock must not be nil")
-	}
-	if o.logger == nil {
-		return errors.New("pgbroker: WithLogger must not be nil")
-	}
-	if o.channel == "" || len(o.channel) > 63 || strings.ContainsRune(o.channel, 0) {
-		return errors.New("pgbroker: WithChannel must be 1 to 63 bytes")
-	}
-	if o.backoffMin <= 0 || o.backoffMax < o.backoffMin {
-		return errors.New("pgbroker: WithReconnectBackoff needs 0 < min <= max")
-	}
+	c.Check(o.historySize >= 1, "WithHistorySize", "must be at least 1, got %d", o.historySize)
+	c.Check(o.historyTTL > 0, "WithHistoryTTL", "must be positive, got %s", o.historyTTL)
+	c.Check(o.clock != nil, "WithClock", "must not be nil")
+	c.Check(o.logger != nil, "WithLogger", "must not be nil")
+	c.Check(o.channel != "" && len(o.channel) <= 63 && !strings.ContainsRune(o.channel, 0), "WithChannel", "must be 1 to 63 bytes without NUL, got %d bytes", len(o.channel))
+	c.Check(o.backoffMin > 0 && o.backoffMax >= o.backoffMin, "WithReconnectBackoff", "needs 0 < min <= max, got min %s and max %s", o.backoffMin, o.backoffMax)
 	if !o.trimIntervalSet {
 		o.trimInterval = min(max(o.historyTTL/4, time.Second), time.Minute)
 	}
-	if o.trimInterval <= 0 {
-		return errors.New("pgbroker: WithTrimInterval must be positive")
-	}
-	return nil
+	c.Check(o.trimInterval > 0, "WithTrimInterval", "must be positive, got %s", o.trimInterval)
+	return c.Err()
 }
 
 // Migrate creates or upgrades the broker's tables in the schema (WithSchema;
@@ -151,10 +158,12 @@ func (o *options) validate() error {
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return fmt.Errorf("pgbroker: WithSchema: %w", err)
+		return validate.New(pkg, "WithSchema", "%v", err)
 	}
 	if err := migrate.Run(ctx, pool, o.schema, component, migrations, "migrations"); err != nil {
 		return fmt.Errorf("pgbroker: %w", err)
@@ -180,6 +189,8 @@ type Broker struct {
 	handler realtime.BrokerHandler
 
 	listenPID atomic.Uint32
+	// wall times the LISTEN reconnects: WithClock ages history only.
+	wall clockwork.Clock
 }
 
 // New returns a broker on the schema's tables, which Migrate must have
@@ -189,11 +200,13 @@ type Broker struct {
 // host's: Close does not close it.
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, error) {
 	if pool == nil {
-		return nil, errors.New("pgbroker: pool must not be nil")
+		return nil, validate.New(pkg, "pool", "must not be nil")
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -203,6 +216,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		pool: pool, opts: o, log: o.logger.With("component", "pgbroker", "schema", o.schema),
 		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowSQL: x(rowSQL),
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
+		wall:     clockwork.NewRealClock(),
 	}
 	var one int
 	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
@@ -423,7 +437,7 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		return realtime.Publication{}, realtime.ErrBrokerClosed
 	}
 	if len(topic)+len(event)+len(origin) > maxNames {
-		return realtime.Publication{}, fmt.Errorf("pgbroker: publish: topic, event and origin must total at most %d bytes", maxNames)
+		return realtime.Publication{}, validate.New(pkg, "topic", "topic, event and origin must total at most %d bytes, got %d", maxNames, len(topic)+len(event)+len(origin))
 	}
 	body := []byte(payload)
 	if body == nil {
@@ -544,13 +558,14 @@ func (b *Broker) listenConn(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // listen owns the LISTEN connection: it delivers notifications and, when
-// the connection is lost, reconnects with backoff and tells the handler to
-// resync.
+// the connection is lost, reconnects (see reconnect) and tells the handler
+// to resync.
 func (b *Broker) listen(conn *pgx.Conn) {
 	defer b.wg.Done()
 	ctx := b.ctx
+	flaps := 0
 	for {
-		up := time.Now()
+		up := b.wall.Now()
 		err := b.receive(ctx, conn)
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = conn.Close(cctx)
@@ -559,13 +574,15 @@ func (b *Broker) listen(conn *pgx.Conn) {
 			return
 		}
 		b.log.Warn("pgbroker: LISTEN connection lost; reconnecting", "err", err)
-		// Retry at once, unless the connection flaps.
-		wait := time.Duration(0)
-		if time.Since(up) < b.opts.backoffMax {
-			wait = b.opts.backoffMin
+		// A connection that lived less than the longest backoff flapped:
+		// back off before the first attempt, more with each flap in a row,
+		// rather than hammer a database that accepts and then drops us.
+		if b.wall.Since(up) < b.opts.backoffMax {
+			flaps++
+		} else {
+			flaps = 0
 		}
-		conn = b.reconnect(ctx, wait)
-		if conn == nil {
+		if conn = b.reconnect(ctx, flaps); conn == nil {
 			return
 		}
 		b.log.Info("pgbroker: LISTEN connection restored; resyncing")
@@ -575,29 +592,29 @@ func (b *Broker) listen(conn *pgx.Conn) {
 	}
 }
 
-// reconnect retries listenConn after wait, then with doubling backoff,
-// until it succeeds or the broker closes (nil).
-func (b *Broker) reconnect(ctx context.Context, wait time.Duration) *pgx.Conn {
-	for {
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-		}
-		conn, err := b.listenConn(ctx)
-		if err == nil {
-			return conn
-		}
-		if ctx.Err() != nil {
+// reconnect opens a new LISTEN connection: at once when flaps is 0, else
+// after a full-jitter wait as if flaps attempts had failed; then with
+// exponential backoff and full jitter between failed attempts
+// (WithReconnectBackoff). It returns nil when the broker closes.
+func (b *Broker) reconnect(ctx context.Context, flaps int) *pgx.Conn {
+	bo := backoff.Exponential{Base: b.opts.backoffMin, Max: b.opts.backoffMax}
+	if flaps > 0 {
+		if loop.Sleep(ctx, b.wall, bo.FullJitter(flaps-1)) != nil {
 			return nil
 		}
-		b.log.Warn("pgbroker: LISTEN reconnect failed", "err", err, "retry_in", wait)
-		wait = min(max(wait*2, b.opts.backoffMin), b.opts.backoffMax)
 	}
+	var conn *pgx.Conn
+	err := loop.Retry(ctx, b.wall, bo, func(ctx context.Context) error {
+		c, err := b.listenConn(ctx)
+		conn = c
+		return err
+	}, func(err error, attempt int, wait time.Duration) {
+		b.log.Warn("pgbroker: LISTEN reconnect failed", "err", err, "attempt", attempt+1, "retry_in", wait)
+	})
+	if err != nil {
+		return nil
+	}
+	return conn
 }
 
 func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
@@ -665,18 +682,11 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 // sweepLoop trims expired history every trim interval, on the clock.
 func (b *Broker) sweepLoop() {
 	defer b.wg.Done()
-	for {
-		t := b.opts.clock.NewTimer(b.opts.trimInterval)
-		select {
-		case <-b.ctx.Done():
-			t.Stop()
-			return
-		case <-t.Chan():
-		}
-		if _, err := b.sweep(b.ctx); err != nil && b.ctx.Err() == nil {
+	loop.Every(b.ctx, b.opts.clock, b.opts.trimInterval, b.opts.trimInterval, func(ctx context.Context) {
+		if _, err := b.sweep(ctx); err != nil && ctx.Err() == nil {
 			b.log.Warn("pgbroker: history trim sweep failed", "err", err)
 		}
-	}
+	})
 }
 
 // sweep deletes history that has outlived the TTL in every topic and

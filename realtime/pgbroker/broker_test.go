@@ -453,6 +453,7 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 	b = newBroker(t, db)
 	_, err = b.Publish(ctx, strings.Repeat("t", 5000), "e", json.RawMessage(`1`), "")
 	require.ErrorContains(t, err, "at most 4096 bytes")
+	require.ErrorIs(t, err, pgbroker.ErrInvalid)
 }
 
 func TestHandlerAttachedLate(t *testing.T) {
@@ -511,8 +512,15 @@ func TestNewNeedsMigrateAndValidOptions(t *testing.T) {
 		"WithTrimInterval":     pgbroker.WithTrimInterval(0),
 	} {
 		_, err := pgbroker.New(ctx, db.Pool, opt)
-		require.ErrorContains(t, err, name)
+		require.ErrorIs(t, err, pgbroker.ErrInvalid)
+		var ve *pgbroker.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, name, ve.Field)
+		require.ErrorContains(t, err, "pgbroker: "+name+": ")
 	}
+	_, err = pgbroker.New(ctx, nil)
+	require.ErrorIs(t, err, pgbroker.ErrInvalid)
+	require.ErrorIs(t, pgbroker.Migrate(ctx, db.Pool, pgbroker.WithSchema("bad-name")), pgbroker.ErrInvalid)
 }
 
 func BenchmarkPublish(b *testing.B) {

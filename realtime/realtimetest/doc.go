@@ -1,12 +1,22 @@
 // Package realtimetest helps hosts' tests, and the demo, talk to a realtime
-// Hub guarded by the default JWT authenticator: it signs Supabase-style
-// HS256 tokens with a shared secret, the way a Supabase project signs them
-// with its legacy JWT secret.
+// Hub guarded by the default JWT authenticator.
 //
-// The tokens are real: a realtime.JWTAuthenticator configured with
-// WithHS256Secret and the same secret accepts them until they expire. Use
-// them in tests and local demos only; production tokens come from Supabase
-// Auth.
+// NewServer starts a Hub on a loopback HTTP server for a test and closes it
+// when the test ends; StartServer does the same for an example or a
+// benchmark, which closes it itself. The server's URL is the Realtime base
+// URL a Supabase project gives realtime-js ("ws://127.0.0.1:<port>/realtime/v1");
+// SocketURL is what a client.Client dials. Token mints a dashboard token for
+// a supplier that the server accepts:
+//
+//	srv := realtimetest.NewServer(t)
+//	c, err := client.New(srv.SocketURL, client.WithAPIKey(srv.Token("42")))
+//	// ... c joins "supplier:42"; srv.Hub.Broadcast reaches it.
+//
+// HS256Token signs Supabase-style HS256 tokens with a shared secret, the way
+// a Supabase project signs them with its legacy JWT secret. The tokens are
+// real: a realtime.JWTAuthenticator configured with WithHS256Secret and the
+// same secret accepts them until they expire. Use them in tests and local
+// demos only; production tokens come from Supabase Auth.
 //
 //	tok, err := realtimetest.HS256Token(secret, "42", time.Now().Add(time.Hour))
 //

@@ -44,7 +44,9 @@
   // history epoch and newest offset, and the newest meta.ts (ms) for
   // replay.since.
   let epoch = "", offset = 0, lastTs = 0, joinCursor = null;
-  const presenceKey = "viewer-" + Math.random().toString(36).slice(2, 10);
+  // The hub tracks each socket under its token's user (the key is the
+  // token's subject, not something the page picks), with one meta per open
+  // page: the page counts metas, that is open dashboards.
   let presence = {}; // key -> {phx_ref: meta}
   const kpis = {};
 
@@ -169,7 +171,7 @@
     joinRef = nextRef();
     const config = {
       broadcast: { self: false },
-      presence: { key: presenceKey, enabled: true },
+      presence: { key: "", enabled: true },
       private: true,
     };
     // On a rejoin, ask for what was missed since the newest event seen (or,
@@ -359,7 +361,8 @@
     }
   }
   function showViewers() {
-    const n = Object.keys(presence).length;
+    let n = 0;
+    for (const metas of Object.values(presence)) n += Object.keys(metas).length;
     viewersEl.textContent = n ? n + " viewing" : "";
   }
 

@@ -1,4 +1,4 @@
-package realtime_test
+package protocol_test
 
 import (
 	"encoding/json"
@@ -6,28 +6,28 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 func TestFrameRoundTripBothSerializers(t *testing.T) {
-	for _, vsn := range []string{realtime.VSN1, realtime.VSN2} {
-		m := realtime.Message{JoinRef: "1", Ref: "2", Topic: "realtime:supplier:1", Event: "phx_join", Payload: json.RawMessage(`{"config":{"private":true}}`)}
-		got, err := realtime.DecodeText(vsn, realtime.EncodeText(vsn, m))
+	for _, vsn := range []string{protocol.VSN1, protocol.VSN2} {
+		m := protocol.Message{JoinRef: "1", Ref: "2", Topic: "realtime:supplier:1", Event: "phx_join", Payload: json.RawMessage(`{"config":{"private":true}}`)}
+		got, err := protocol.DecodeText(vsn, protocol.EncodeText(vsn, m))
 		require.NoError(t, err, vsn)
 		require.Equal(t, m, got, vsn)
 		// Null refs come back empty.
-		m = realtime.Message{Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(`{}`)}
-		got, err = realtime.DecodeText(vsn, realtime.EncodeText(vsn, m))
+		m = protocol.Message{Topic: "phoenix", Event: "heartbeat", Payload: json.RawMessage(`{}`)}
+		got, err = protocol.DecodeText(vsn, protocol.EncodeText(vsn, m))
 		require.NoError(t, err)
 		require.Equal(t, m, got)
 	}
-	require.Equal(t, `[null,"3","phoenix","heartbeat",{}]`, string(realtime.EncodeText(realtime.VSN2, realtime.Message{Ref: "3", Topic: "phoenix", Event: "heartbeat"})))
-	require.Equal(t, `{"topic":"t\"x","event":"e","payload":{},"ref":null,"join_ref":null}`, string(realtime.EncodeText(realtime.VSN1, realtime.Message{Topic: `t"x`, Event: "e"})))
+	require.Equal(t, `[null,"3","phoenix","heartbeat",{}]`, string(protocol.EncodeText(protocol.VSN2, protocol.Message{Ref: "3", Topic: "phoenix", Event: "heartbeat"})))
+	require.Equal(t, `{"topic":"t\"x","event":"e","payload":{},"ref":null,"join_ref":null}`, string(protocol.EncodeText(protocol.VSN1, protocol.Message{Topic: `t"x`, Event: "e"})))
 }
 
 func TestFrameDecodeAcceptsWhatPhoenixClientsSend(t *testing.T) {
 	// Integer refs (some clients), a null payload.
-	m, err := realtime.DecodeText(realtime.VSN1, []byte(`{"topic":"phoenix","event":"heartbeat","payload":null,"ref":7}`))
+	m, err := protocol.DecodeText(protocol.VSN1, []byte(`{"topic":"phoenix","event":"heartbeat","payload":null,"ref":7}`))
 	require.NoError(t, err)
 	require.Equal(t, "7", m.Ref)
 	require.JSONEq(t, `{}`, string(m.Payload))
@@ -37,25 +37,25 @@ func TestFrameDecodeErrorsNameTheProblem(t *testing.T) {
 	for _, tc := range []struct {
 		vsn, in, want string
 	}{
-		{realtime.VSN1, `nope`, "not a JSON object frame"},
-		{realtime.VSN1, `{"event":"e","payload":{}}`, "field topic is required"},
-		{realtime.VSN1, `{"topic":"t","payload":{}}`, "field event is required"},
-		{realtime.VSN1, `{"topic":"t","event":"e","payload":[1]}`, "payload must be a JSON object"},
-		{realtime.VSN1, `{"topic":"t","event":"e","ref":1.5}`, "ref must be a string"},
-		{realtime.VSN2, `[1,2,"t","e"]`, "has 4 elements"},
-		{realtime.VSN2, `[null,null,"","e",{}]`, "topic must be a non-empty string"},
+		{protocol.VSN1, `nope`, "not a JSON object frame"},
+		{protocol.VSN1, `{"event":"e","payload":{}}`, "field topic is required"},
+		{protocol.VSN1, `{"topic":"t","payload":{}}`, "field event is required"},
+		{protocol.VSN1, `{"topic":"t","event":"e","payload":[1]}`, "payload must be a JSON object"},
+		{protocol.VSN1, `{"topic":"t","event":"e","ref":1.5}`, "ref must be a string"},
+		{protocol.VSN2, `[1,2,"t","e"]`, "has 4 elements"},
+		{protocol.VSN2, `[null,null,"","e",{}]`, "topic must be a non-empty string"},
 	} {
-		_, err := realtime.DecodeText(tc.vsn, []byte(tc.in))
-		require.ErrorIs(t, err, realtime.ErrFrame, tc.in)
+		_, err := protocol.DecodeText(tc.vsn, []byte(tc.in))
+		require.ErrorIs(t, err, protocol.ErrFrame, tc.in)
 		require.ErrorContains(t, err, tc.want, tc.in)
 	}
 }
 
 func TestBinaryUserBroadcastFrames(t *testing.T) {
 	// Server to client, kind 4.
-	f, ok := realtime.EncodeUserBroadcast("realtime:supplier:1", "kpi.updated", []byte(`{"id":"e:1"}`), []byte(`{"n":1}`))
-	require.True(t, ok)
-	m, err := realtime.DecodeBinary(f)
+	f, binary := protocol.EncodeBroadcast(protocol.VSN2, "realtime:supplier:1", "kpi.updated", protocol.BroadcastMeta{ID: "e:1"}, []byte(`{"n":1}`))
+	require.True(t, binary)
+	m, err := protocol.DecodeBinary(f)
 	require.NoError(t, err)
 	require.Equal(t, "broadcast", m.Event)
 	require.Equal(t, "realtime:supplier:1", m.Topic)
@@ -63,11 +63,11 @@ func TestBinaryUserBroadcastFrames(t *testing.T) {
 
 	// Client to server, kind 3, with the metadata header (current
 	// realtime-js) ...
-	f, ok = realtime.EncodeUserBroadcastPush("1", "2", "realtime:supplier:1", "cursor", nil, []byte(`{"x":1}`))
+	f, ok := protocol.EncodeUserBroadcastPush("1", "2", "realtime:supplier:1", "cursor", nil, []byte(`{"x":1}`))
 	require.True(t, ok)
-	m, err = realtime.DecodeBinary(f)
+	m, err = protocol.DecodeBinary(f)
 	require.NoError(t, err)
-	require.Equal(t, realtime.Message{JoinRef: "1", Ref: "2", Topic: "realtime:supplier:1", Event: "broadcast",
+	require.Equal(t, protocol.Message{JoinRef: "1", Ref: "2", Topic: "realtime:supplier:1", Event: "broadcast",
 		Payload: json.RawMessage(`{"type":"broadcast","event":"cursor","payload":{"x":1}}`)}, m)
 
 	// ... and without it (realtime-js before metadata): kind, four
@@ -75,19 +75,21 @@ func TestBinaryUserBroadcastFrames(t *testing.T) {
 	old := []byte{3, 1, 1, 19, 6, 1}
 	old = append(old, "12realtime:supplier:1cursor"...)
 	old = append(old, `{"x":2}`...)
-	m, err = realtime.DecodeBinary(old)
+	m, err = protocol.DecodeBinary(old)
 	require.NoError(t, err)
 	require.Equal(t, "1", m.JoinRef)
 	require.Equal(t, "2", m.Ref)
 	require.JSONEq(t, `{"type":"broadcast","event":"cursor","payload":{"x":2}}`, string(m.Payload))
 
 	// Too long for one length byte: the caller falls back to text.
-	_, ok = realtime.EncodeUserBroadcast(string(make([]byte, 256)), "e", nil, []byte(`{}`))
+	_, binary = protocol.EncodeBroadcast(protocol.VSN2, string(make([]byte, 256)), "e", protocol.BroadcastMeta{}, []byte(`{}`))
+	require.False(t, binary)
+	_, ok = protocol.EncodeUserBroadcastPush("", "", string(make([]byte, 256)), "e", nil, []byte(`{}`))
 	require.False(t, ok)
 
 	for _, bad := range [][]byte{nil, {9}, {3, 1}, {4, 200, 1, 0, 1}, append([]byte{4, 1, 1, 0, 0, 't', 'e'}, "{}"...), append([]byte{4, 1, 1, 0, 1, 't', 'e'}, "{"...)} {
-		_, err := realtime.DecodeBinary(bad)
-		require.ErrorIs(t, err, realtime.ErrFrame, "%v", bad)
+		_, err := protocol.DecodeBinary(bad)
+		require.ErrorIs(t, err, protocol.ErrFrame, "%v", bad)
 	}
 }
 
@@ -102,28 +104,28 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(uint8(2), []byte("\x04\x13\x0b\x00\x01realtime:supplier:1kpi.updated{\"n\":1}"))
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		var (
-			m   realtime.Message
+			m   protocol.Message
 			err error
-			vsn = realtime.VSN1
+			vsn = protocol.VSN1
 		)
 		switch mode % 3 {
 		case 0:
-			m, err = realtime.DecodeText(realtime.VSN1, data)
+			m, err = protocol.DecodeText(protocol.VSN1, data)
 		case 1:
-			vsn = realtime.VSN2
-			m, err = realtime.DecodeText(realtime.VSN2, data)
+			vsn = protocol.VSN2
+			m, err = protocol.DecodeText(protocol.VSN2, data)
 		default:
-			vsn = realtime.VSN2
-			m, err = realtime.DecodeBinary(data)
+			vsn = protocol.VSN2
+			m, err = protocol.DecodeBinary(data)
 		}
 		if err != nil {
-			require.ErrorIs(t, err, realtime.ErrFrame)
+			require.ErrorIs(t, err, protocol.ErrFrame)
 			return
 		}
 		require.NotEmpty(t, m.Topic)
 		require.NotEmpty(t, m.Event)
 		require.True(t, json.Valid(m.Payload))
-		again, err := realtime.DecodeText(vsn, realtime.EncodeText(vsn, m))
+		again, err := protocol.DecodeText(vsn, protocol.EncodeText(vsn, m))
 		require.NoError(t, err)
 		require.Equal(t, m.Topic, again.Topic)
 		require.Equal(t, m.Event, again.Event)

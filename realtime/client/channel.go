@@ -1,4 +1,4 @@
-package realtime
+package client
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wedsync/integrations/internal/validate"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // ChannelConfig configures a Channel.
@@ -19,9 +22,11 @@ type ChannelConfig struct {
 	// Broadcast sets ack (Send waits for the server's reply) and self (the
 	// server echoes this client's broadcasts). Replay, when set, is sent on
 	// the first join only. Defaults to neither.
-	Broadcast BroadcastConfig
-	// PresenceKey is the key this client is tracked under. Defaults to ""
-	// (the server picks one).
+	Broadcast protocol.BroadcastConfig
+	// PresenceKey is the key this client asks to be tracked under.
+	// Supabase uses it as sent; a realtime.Hub ignores it unless the host
+	// allows client keys (realtime.WithClientPresenceKeys) and tracks the
+	// client under its token's subject. Defaults to "" (the server picks).
 	PresenceKey string
 	// Presence enables presence on the channel. Defaults to false.
 	Presence bool
@@ -34,7 +39,7 @@ type ChannelConfig struct {
 	// same epoch with an offset already seen are dropped, so a handler sees
 	// each broadcast once and in order. A broadcast of another epoch calls
 	// OnReload("epoch") first, and a system message with code
-	// CodeReplayIncomplete calls OnReload(CodeReplayIncomplete). When
+	// protocol.CodeReplayIncomplete calls OnReload with that code. When
 	// nothing was received yet, a rejoin asks from ReplaySince or else from
 	// 5 s before the first join (client clock; the margin absorbs clock
 	// skew). Defaults to false.
@@ -44,9 +49,9 @@ type ChannelConfig struct {
 	ReplaySince time.Time
 }
 
-// clientReplayClockMargin widens a replay that has no broadcast to resume
+// replayClockMargin widens a replay that has no broadcast to resume
 // from, for clock skew between this machine and the server.
-const clientReplayClockMargin = 5 * time.Second
+const replayClockMargin = 5 * time.Second
 
 // ChannelState is the state of a Channel.
 type ChannelState int
@@ -89,7 +94,7 @@ type BroadcastMessage struct {
 	Event   string
 	Payload json.RawMessage
 	// Meta is what the server sent as meta, nil if nothing.
-	Meta *BroadcastMeta
+	Meta *protocol.BroadcastMeta
 }
 
 // PresenceEvent reports a presence change: Kind "join" or "leave" for one
@@ -98,7 +103,7 @@ type BroadcastMessage struct {
 type PresenceEvent struct {
 	Kind  string
 	Key   string
-	Metas []PresenceMeta
+	Metas []protocol.PresenceMeta
 }
 
 // Presence event kinds.
@@ -126,23 +131,23 @@ type Channel struct {
 	rejoinScheduled bool
 
 	broadcastFns map[string][]func(BroadcastMessage)
-	pgBindings   []*clientPGBinding
+	pgBindings   []*pgBinding
 	presenceFns  []func(PresenceEvent)
-	systemFns    []func(SystemPayload)
+	systemFns    []func(protocol.SystemPayload)
 	reloadFns    []func(string)
 
-	presence PresenceState
+	presence protocol.PresenceState
 
 	haveLast   bool
-	joinCursor *BroadcastCursor // the hub's cursor from the last join reply
+	joinCursor *protocol.BroadcastCursor // the hub's cursor from the last join reply
 	lastEpoch  string
 	lastOffset uint64
 	lastTS     int64
 }
 
-type clientPGBinding struct {
-	filter PostgresChangeFilter
-	fn     func(PostgresChange)
+type pgBinding struct {
+	filter protocol.PostgresChangeFilter
+	fn     func(protocol.PostgresChange)
 	id     int64 // from the last join reply; 0 means unmatched
 }
 
@@ -168,11 +173,11 @@ func (ch *Channel) OnBroadcast(event string, fn func(BroadcastMessage)) {
 
 // OnPostgresChanges calls fn for each database change the server matched
 // to f. Register before Subscribe: the filters go into the join.
-func (ch *Channel) OnPostgresChanges(f PostgresChangeFilter, fn func(PostgresChange)) {
+func (ch *Channel) OnPostgresChanges(f protocol.PostgresChangeFilter, fn func(protocol.PostgresChange)) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	f.ID = 0
-	ch.pgBindings = append(ch.pgBindings, &clientPGBinding{filter: f, fn: fn})
+	ch.pgBindings = append(ch.pgBindings, &pgBinding{filter: f, fn: fn})
 }
 
 // OnPresence calls fn for presence changes.
@@ -184,16 +189,16 @@ func (ch *Channel) OnPresence(fn func(PresenceEvent)) {
 
 // OnSystem calls fn for each system message, such as postgres_changes
 // status "ok" (replication ready) or the hub's replay codes.
-func (ch *Channel) OnSystem(fn func(SystemPayload)) {
+func (ch *Channel) OnSystem(fn func(protocol.SystemPayload)) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	ch.systemFns = append(ch.systemFns, fn)
 }
 
 // OnReload calls fn when the channel's history cannot be trusted and the
-// host must reload its state: reason CodeReplayIncomplete when the hub
-// could not replay everything, "epoch" when a broadcast of a new epoch
-// arrives (the hub's history was reset).
+// host must reload its state: reason protocol.CodeReplayIncomplete when
+// the hub could not replay everything, "epoch" when a broadcast of a new
+// epoch arrives (the hub's history was reset).
 func (ch *Channel) OnReload(fn func(reason string)) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -203,10 +208,10 @@ func (ch *Channel) OnReload(fn func(reason string)) {
 // PresenceState returns a copy of the presence state after the latest
 // presence message received (it may be ahead of the events delivered so
 // far).
-func (ch *Channel) PresenceState() PresenceState {
+func (ch *Channel) PresenceState() protocol.PresenceState {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return clClonePresence(ch.presence)
+	return clonePresence(ch.presence)
 }
 
 // Subscribe joins the channel and waits for the reply. If the socket is
@@ -222,7 +227,7 @@ func (ch *Channel) Subscribe(ctx context.Context) error {
 	}
 	if other := c.channels[ch.topic]; other != nil && other != ch {
 		c.mu.Unlock()
-		return fmt.Errorf("realtime: subscribe %s: %w", ch.topic, ErrDuplicateChannel)
+		return fmt.Errorf("client: subscribe %s: %w", ch.topic, ErrDuplicateChannel)
 	}
 	ch.mu.Lock()
 	if ch.state == ChannelJoined || ch.want {
@@ -234,7 +239,7 @@ func (ch *Channel) Subscribe(ctx context.Context) error {
 		st := ch.state
 		ch.mu.Unlock()
 		c.mu.Unlock()
-		return fmt.Errorf("realtime: subscribe %s: channel is %s", ch.topic, st)
+		return fmt.Errorf("client: subscribe %s: channel is %s", ch.topic, st)
 	}
 	ch.state = ChannelJoining
 	ch.mu.Unlock()
@@ -242,12 +247,12 @@ func (ch *Channel) Subscribe(ctx context.Context) error {
 	c.mu.Unlock()
 
 	for {
-		sess, err := c.clWaitSession(ctx)
+		sess, err := c.waitSession(ctx)
 		if err != nil {
-			ch.clForget(nil)
+			ch.forget(nil)
 			return err
 		}
-		err = ch.clJoin(ctx, sess, false)
+		err = ch.join(ctx, sess, false)
 		switch {
 		case err == nil:
 			return nil
@@ -262,15 +267,15 @@ func (ch *Channel) Subscribe(ctx context.Context) error {
 			}
 			continue // wait for the next socket
 		default:
-			ch.clForget(sess)
-			return fmt.Errorf("realtime: subscribe %s: %w", ch.topic, err)
+			ch.forget(sess)
+			return fmt.Errorf("client: subscribe %s: %w", ch.topic, err)
 		}
 	}
 }
 
-// clForget drops the channel after a failed Subscribe; if a join may be
+// forget drops the channel after a failed Subscribe; if a join may be
 // pending on the server, it sends phx_leave without waiting.
-func (ch *Channel) clForget(sess *clientSession) {
+func (ch *Channel) forget(sess *session) {
 	c := ch.client
 	c.mu.Lock()
 	if c.channels[ch.topic] == ch {
@@ -282,20 +287,20 @@ func (ch *Channel) clForget(sess *clientSession) {
 	ch.state, ch.want, ch.joinRef = ChannelClosed, false, ""
 	ch.mu.Unlock()
 	if sess != nil && wasJoining && joinRef != "" {
-		_ = sess.writeText(c.opts.vsn, Message{JoinRef: joinRef, Ref: c.clNextRef(), Topic: ch.topic, Event: EventLeave, Payload: json.RawMessage("{}")})
+		_ = sess.writeText(c.opts.vsn, protocol.Message{JoinRef: joinRef, Ref: c.nextRef(), Topic: ch.topic, Event: protocol.EventLeave, Payload: json.RawMessage("{}")})
 	}
 }
 
-// errClientChannelErrored: the server sent phx_error or phx_close while a
+// errChannelErrored: the server sent phx_error or phx_close while a
 // join waited for its reply.
-var errClientChannelErrored = errors.New("realtime: channel errored while joining")
+var errChannelErrored = errors.New("client: channel errored while joining")
 
-// clJoin sends phx_join on sess and waits for the reply. A rejoin happens
+// join sends phx_join on sess and waits for the reply. A rejoin happens
 // only if the channel is errored (and so not joined or joining already).
-func (ch *Channel) clJoin(ctx context.Context, sess *clientSession, rejoin bool) error {
+func (ch *Channel) join(ctx context.Context, sess *session, rejoin bool) error {
 	c := ch.client
-	token := c.clCurrentToken()
-	ref := c.clNextRef()
+	token := c.currentToken()
+	ref := c.nextRef()
 	ch.mu.Lock()
 	if rejoin && (ch.state != ChannelErrored || !ch.want) {
 		ch.mu.Unlock()
@@ -303,9 +308,9 @@ func (ch *Channel) clJoin(ctx context.Context, sess *clientSession, rejoin bool)
 	}
 	if ch.state == ChannelLeaving || ch.state == ChannelClosed {
 		ch.mu.Unlock()
-		return fmt.Errorf("realtime: join %s: channel is %s", ch.topic, ch.state)
+		return fmt.Errorf("client: join %s: channel is %s", ch.topic, ch.state)
 	}
-	payload, err := json.Marshal(ch.clJoinPayloadLocked(token))
+	payload, err := json.Marshal(ch.joinPayloadLocked(token))
 	if err != nil {
 		ch.mu.Unlock()
 		return err
@@ -313,40 +318,40 @@ func (ch *Channel) clJoin(ctx context.Context, sess *clientSession, rejoin bool)
 	ch.joinRef = ref
 	ch.state = ChannelJoining
 	ch.mu.Unlock()
-	m := Message{JoinRef: ref, Ref: ref, Topic: ch.topic, Event: EventJoin, Payload: payload}
-	reply, err := c.clRequest(ctx, sess, m, nil, func(r Message) { ch.clApplyJoinReply(ref, r) })
+	m := protocol.Message{JoinRef: ref, Ref: ref, Topic: ch.topic, Event: protocol.EventJoin, Payload: payload}
+	reply, err := c.request(ctx, sess, m, nil, func(r protocol.Message) { ch.applyJoinReply(ref, r) })
 	if err != nil {
 		return err
 	}
-	if reply.Event != EventReply {
-		return fmt.Errorf("%w: server sent %s", errClientChannelErrored, reply.Event)
+	if reply.Event != protocol.EventReply {
+		return fmt.Errorf("%w: server sent %s", errChannelErrored, reply.Event)
 	}
-	var r ReplyPayload
+	var r protocol.ReplyPayload
 	if err := json.Unmarshal(reply.Payload, &r); err != nil {
-		return fmt.Errorf("%w: join reply: %v", ErrFrame, err)
+		return fmt.Errorf("%w: join reply: %v", protocol.ErrFrame, err)
 	}
 	if r.Status != "ok" {
-		return fmt.Errorf("%w: %s", ErrJoinRefused, clReason(r.Response))
+		return fmt.Errorf("%w: %s", ErrJoinRefused, replyReason(r.Response))
 	}
 	ch.mu.Lock()
 	ok := ch.joinRef == ref && ch.state == ChannelJoined
 	ch.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("realtime: join %s: channel left while joining", ch.topic)
+		return fmt.Errorf("client: join %s: channel left while joining", ch.topic)
 	}
 	return nil
 }
 
-// clJoinPayloadLocked builds the phx_join payload.
-func (ch *Channel) clJoinPayloadLocked(token string) JoinPayload {
-	cfg := JoinConfig{
-		Broadcast: BroadcastConfig{
+// joinPayloadLocked builds the phx_join payload.
+func (ch *Channel) joinPayloadLocked(token string) protocol.JoinPayload {
+	cfg := protocol.JoinConfig{
+		Broadcast: protocol.BroadcastConfig{
 			Ack:              ch.cfg.Broadcast.Ack,
 			Self:             ch.cfg.Broadcast.Self,
 			ReplicationReady: ch.cfg.Broadcast.ReplicationReady,
 		},
-		Presence:        PresenceConfig{Enabled: ch.cfg.Presence, Key: ch.cfg.PresenceKey},
-		PostgresChanges: make([]PostgresChangeFilter, 0, len(ch.pgBindings)),
+		Presence:        protocol.PresenceConfig{Enabled: ch.cfg.Presence, Key: ch.cfg.PresenceKey},
+		PostgresChanges: make([]protocol.PostgresChangeFilter, 0, len(ch.pgBindings)),
 		Private:         ch.cfg.Private,
 	}
 	for _, b := range ch.pgBindings {
@@ -359,21 +364,21 @@ func (ch *Channel) clJoinPayloadLocked(token string) JoinPayload {
 			cfg.Broadcast.Replay = &rc
 		}
 		if ch.cfg.Replay && !ch.cfg.ReplaySince.IsZero() {
-			cfg.Broadcast.Replay = &ReplayConfig{Since: ch.cfg.ReplaySince.UnixMilli()}
+			cfg.Broadcast.Replay = &protocol.ReplayConfig{Since: ch.cfg.ReplaySince.UnixMilli()}
 			cfg.Private = true
 		}
 	case ch.cfg.Replay:
 		// Nothing received yet: from the first join, less a margin for
 		// this machine's clock running ahead of the server's (what comes
 		// twice is dropped by offset; nothing was received to repeat).
-		since := ch.firstJoinAt.Add(-clientReplayClockMargin).UnixMilli()
+		since := ch.firstJoinAt.Add(-replayClockMargin).UnixMilli()
 		if !ch.cfg.ReplaySince.IsZero() {
 			since = ch.cfg.ReplaySince.UnixMilli()
 		}
-		replay := &ReplayConfig{Since: since}
+		replay := &protocol.ReplayConfig{Since: since}
 		if ch.haveLast {
 			// Exact with our hub (epoch and offset); by time elsewhere.
-			replay = &ReplayConfig{Since: ch.lastTS, Epoch: ch.lastEpoch, After: ch.lastOffset}
+			replay = &protocol.ReplayConfig{Since: ch.lastTS, Epoch: ch.lastEpoch, After: ch.lastOffset}
 			if ch.lastTS == 0 {
 				replay.Since = since
 			}
@@ -381,16 +386,16 @@ func (ch *Channel) clJoinPayloadLocked(token string) JoinPayload {
 		cfg.Broadcast.Replay = replay
 		cfg.Private = true
 	}
-	return JoinPayload{Config: cfg, AccessToken: token}
+	return protocol.JoinPayload{Config: cfg, AccessToken: token}
 }
 
-// clApplyJoinReply runs on the reader goroutine, before any later message
+// applyJoinReply runs on the reader goroutine, before any later message
 // is routed: it records the postgres_changes ids and the new state.
-func (ch *Channel) clApplyJoinReply(ref string, m Message) {
+func (ch *Channel) applyJoinReply(ref string, m protocol.Message) {
 	c := ch.client
-	var r ReplyPayload
+	var r protocol.ReplyPayload
 	if err := json.Unmarshal(m.Payload, &r); err != nil {
-		return // clJoin reports it
+		return // join reports it
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -401,24 +406,24 @@ func (ch *Channel) clApplyJoinReply(ref string, m Message) {
 		ch.state = ChannelErrored
 		return
 	}
-	var resp JoinResponse
+	var resp protocol.JoinResponse
 	if len(r.Response) > 0 {
 		if err := json.Unmarshal(r.Response, &resp); err != nil {
-			c.clReport(fmt.Errorf("%w: join reply response on %s: %v", ErrFrame, ch.topic, err))
+			c.report(fmt.Errorf("%w: join reply response on %s: %v", protocol.ErrFrame, ch.topic, err))
 		}
 	}
 	used := make([]bool, len(resp.PostgresChanges))
 	for _, b := range ch.pgBindings {
 		b.id = 0
 		for i, s := range resp.PostgresChanges {
-			if !used[i] && clSameBinding(b.filter, s) {
+			if !used[i] && sameBinding(b.filter, s) {
 				used[i] = true
 				b.id = s.ID
 				break
 			}
 		}
 		if b.id == 0 {
-			c.clReport(fmt.Errorf("realtime: %s: the join reply has no postgres_changes binding for %s %s.%s %q",
+			c.report(fmt.Errorf("client: %s: the join reply has no postgres_changes binding for %s %s.%s %q",
 				ch.topic, b.filter.Event, b.filter.Schema, b.filter.Table, b.filter.Filter))
 		}
 	}
@@ -441,7 +446,7 @@ func (ch *Channel) clApplyJoinReply(ref string, m Message) {
 	}
 }
 
-func clSameBinding(a, b PostgresChangeFilter) bool {
+func sameBinding(a, b protocol.PostgresChangeFilter) bool {
 	return a.Event == b.Event && a.Schema == b.Schema && a.Table == b.Table && a.Filter == b.Filter
 }
 
@@ -451,41 +456,41 @@ func clSameBinding(a, b PostgresChangeFilter) bool {
 // With VSN2 the broadcast travels as a kind 3 binary frame.
 func (ch *Channel) Send(ctx context.Context, event string, payload any) error {
 	if event == "" {
-		return errors.New("realtime: Send: event must not be empty")
+		return validate.New(pkg, "event", "must not be empty")
 	}
 	data, err := json.Marshal(payload)
 	if err != nil {
-		return fmt.Errorf("realtime: Send: payload: %w", err)
+		return fmt.Errorf("client: Send: payload: %w", err)
 	}
 	c := ch.client
-	sess, joinRef, err := ch.clJoinedSession()
+	sess, joinRef, err := ch.joinedSession()
 	if err != nil {
 		return err
 	}
-	ref := c.clNextRef()
+	ref := c.nextRef()
 	var frame []byte
-	if c.opts.vsn == VSN2 {
-		if f, ok := EncodeUserBroadcastPush(joinRef, ref, ch.topic, event, nil, data); ok {
+	if c.opts.vsn == protocol.VSN2 {
+		if f, ok := protocol.EncodeUserBroadcastPush(joinRef, ref, ch.topic, event, nil, data); ok {
 			frame = f
 		}
 	}
-	body, err := json.Marshal(BroadcastPayload{Type: "broadcast", Event: event, Payload: data})
+	body, err := json.Marshal(protocol.BroadcastPayload{Type: "broadcast", Event: event, Payload: data})
 	if err != nil {
 		return err
 	}
-	m := Message{JoinRef: joinRef, Ref: ref, Topic: ch.topic, Event: EventBroadcast, Payload: body}
+	m := protocol.Message{JoinRef: joinRef, Ref: ref, Topic: ch.topic, Event: protocol.EventBroadcast, Payload: body}
 	if !ch.cfg.Broadcast.Ack {
 		if frame != nil {
 			return sess.write(websocket.MessageBinary, frame)
 		}
 		return sess.writeText(c.opts.vsn, m)
 	}
-	reply, err := c.clRequest(ctx, sess, m, frame, nil)
+	reply, err := c.request(ctx, sess, m, frame, nil)
 	if err != nil {
-		return fmt.Errorf("realtime: Send %s on %s: %w", event, ch.topic, err)
+		return fmt.Errorf("client: Send %s on %s: %w", event, ch.topic, err)
 	}
-	if _, err := clParseReply(reply); err != nil {
-		return fmt.Errorf("realtime: Send %s on %s: %w", event, ch.topic, err)
+	if _, err := parseReply(reply); err != nil {
+		return fmt.Errorf("client: Send %s on %s: %w", event, ch.topic, err)
 	}
 	return nil
 }
@@ -494,19 +499,19 @@ func (ch *Channel) Send(ctx context.Context, event string, payload any) error {
 func (ch *Channel) Track(ctx context.Context, meta any) error {
 	data, err := json.Marshal(meta)
 	if err != nil {
-		return fmt.Errorf("realtime: Track: meta: %w", err)
+		return fmt.Errorf("client: Track: meta: %w", err)
 	}
-	return ch.clPresencePush(ctx, PresencePush{Type: "presence", Event: "track", Payload: data})
+	return ch.presencePush(ctx, protocol.PresencePush{Type: "presence", Event: "track", Payload: data})
 }
 
 // Untrack removes this client's presence and waits for the reply.
 func (ch *Channel) Untrack(ctx context.Context) error {
-	return ch.clPresencePush(ctx, PresencePush{Type: "presence", Event: "untrack"})
+	return ch.presencePush(ctx, protocol.PresencePush{Type: "presence", Event: "untrack"})
 }
 
-func (ch *Channel) clPresencePush(ctx context.Context, p PresencePush) error {
+func (ch *Channel) presencePush(ctx context.Context, p protocol.PresencePush) error {
 	c := ch.client
-	sess, joinRef, err := ch.clJoinedSession()
+	sess, joinRef, err := ch.joinedSession()
 	if err != nil {
 		return err
 	}
@@ -514,19 +519,19 @@ func (ch *Channel) clPresencePush(ctx context.Context, p PresencePush) error {
 	if err != nil {
 		return err
 	}
-	m := Message{JoinRef: joinRef, Ref: c.clNextRef(), Topic: ch.topic, Event: EventPresence, Payload: body}
-	reply, err := c.clRequest(ctx, sess, m, nil, nil)
+	m := protocol.Message{JoinRef: joinRef, Ref: c.nextRef(), Topic: ch.topic, Event: protocol.EventPresence, Payload: body}
+	reply, err := c.request(ctx, sess, m, nil, nil)
 	if err != nil {
-		return fmt.Errorf("realtime: presence %s on %s: %w", p.Event, ch.topic, err)
+		return fmt.Errorf("client: presence %s on %s: %w", p.Event, ch.topic, err)
 	}
-	if _, err := clParseReply(reply); err != nil {
-		return fmt.Errorf("realtime: presence %s on %s: %w", p.Event, ch.topic, err)
+	if _, err := parseReply(reply); err != nil {
+		return fmt.Errorf("client: presence %s on %s: %w", p.Event, ch.topic, err)
 	}
 	return nil
 }
 
-// clJoinedSession returns the socket and join_ref of a joined channel.
-func (ch *Channel) clJoinedSession() (*clientSession, string, error) {
+// joinedSession returns the socket and join_ref of a joined channel.
+func (ch *Channel) joinedSession() (*session, string, error) {
 	c := ch.client
 	c.mu.Lock()
 	closed, sess := c.closed, c.sess
@@ -538,7 +543,7 @@ func (ch *Channel) clJoinedSession() (*clientSession, string, error) {
 	state, joinRef := ch.state, ch.joinRef
 	ch.mu.Unlock()
 	if state != ChannelJoined || sess == nil {
-		return nil, "", fmt.Errorf("realtime: %s is %s: %w", ch.topic, state, ErrNotJoined)
+		return nil, "", fmt.Errorf("client: %s is %s: %w", ch.topic, state, ErrNotJoined)
 	}
 	return sess, joinRef, nil
 }
@@ -563,17 +568,17 @@ func (ch *Channel) Unsubscribe(ctx context.Context) error {
 	sess := c.sess
 	c.mu.Unlock()
 	if sess != nil && (prev == ChannelJoined || prev == ChannelJoining) && joinRef != "" {
-		m := Message{JoinRef: joinRef, Ref: c.clNextRef(), Topic: ch.topic, Event: EventLeave, Payload: json.RawMessage("{}")}
-		var reply Message
-		reply, err = c.clRequest(ctx, sess, m, nil, nil)
+		m := protocol.Message{JoinRef: joinRef, Ref: c.nextRef(), Topic: ch.topic, Event: protocol.EventLeave, Payload: json.RawMessage("{}")}
+		var reply protocol.Message
+		reply, err = c.request(ctx, sess, m, nil, nil)
 		if err == nil {
-			_, err = clParseReply(reply)
+			_, err = parseReply(reply)
 		}
 		if errors.Is(err, ErrDisconnected) {
 			err = nil // the server forgets a socket's channels with it
 		}
 		if err != nil {
-			err = fmt.Errorf("realtime: unsubscribe %s: %w", ch.topic, err)
+			err = fmt.Errorf("client: unsubscribe %s: %w", ch.topic, err)
 		}
 	}
 	c.mu.Lock()
@@ -583,14 +588,14 @@ func (ch *Channel) Unsubscribe(ctx context.Context) error {
 	c.mu.Unlock()
 	ch.mu.Lock()
 	ch.state, ch.joinRef = ChannelClosed, ""
-	ch.presence = PresenceState{}
+	ch.presence = protocol.PresenceState{}
 	ch.mu.Unlock()
 	return err
 }
 
-// clHandle routes a message for this channel; it runs on the reader
+// handle routes a message for this channel; it runs on the reader
 // goroutine and queues handler calls on the handler goroutine.
-func (ch *Channel) clHandle(sess *clientSession, m Message) {
+func (ch *Channel) handle(sess *session, m protocol.Message) {
 	c := ch.client
 	ch.mu.Lock()
 	if m.JoinRef != "" && m.JoinRef != ch.joinRef {
@@ -599,27 +604,27 @@ func (ch *Channel) clHandle(sess *clientSession, m Message) {
 		return
 	}
 	switch m.Event {
-	case EventError, EventClose:
-		ch.clHandleErrorLocked(sess, m)
+	case protocol.EventError, protocol.EventClose:
+		ch.handleErrorLocked(sess, m)
 		return // unlocked
-	case EventBroadcast:
-		ch.clHandleBroadcastLocked(m)
-	case EventPostgresChanges:
-		ch.clHandlePostgresLocked(m)
-	case EventPresenceState:
-		ch.clHandlePresenceStateLocked(m)
-	case EventPresenceDiff:
-		ch.clHandlePresenceDiffLocked(m)
-	case EventSystem:
-		ch.clHandleSystemLocked(m)
+	case protocol.EventBroadcast:
+		ch.handleBroadcastLocked(m)
+	case protocol.EventPostgresChanges:
+		ch.handlePostgresLocked(m)
+	case protocol.EventPresenceState:
+		ch.handlePresenceStateLocked(m)
+	case protocol.EventPresenceDiff:
+		ch.handlePresenceDiffLocked(m)
+	case protocol.EventSystem:
+		ch.handleSystemLocked(m)
 	default:
 		c.opts.logger.Debug("realtime client ignored event", "topic", m.Topic, "event", m.Event)
 	}
 	ch.mu.Unlock()
 }
 
-// clHandleErrorLocked handles phx_error and phx_close; it unlocks ch.mu.
-func (ch *Channel) clHandleErrorLocked(sess *clientSession, m Message) {
+// handleErrorLocked handles phx_error and phx_close; it unlocks ch.mu.
+func (ch *Channel) handleErrorLocked(sess *session, m protocol.Message) {
 	c := ch.client
 	state, joinRef, want := ch.state, ch.joinRef, ch.want
 	if state == ChannelLeaving || state == ChannelClosed {
@@ -634,15 +639,15 @@ func (ch *Channel) clHandleErrorLocked(sess *clientSession, m Message) {
 		return
 	}
 	if want {
-		c.clScheduleRejoin(sess, ch)
+		c.scheduleRejoin(sess, ch)
 	}
 }
 
-func (ch *Channel) clHandleBroadcastLocked(m Message) {
+func (ch *Channel) handleBroadcastLocked(m protocol.Message) {
 	c := ch.client
-	var b BroadcastPayload
+	var b protocol.BroadcastPayload
 	if err := json.Unmarshal(m.Payload, &b); err != nil || b.Event == "" {
-		c.clReport(fmt.Errorf("%w: broadcast on %s: payload needs an event: %s", ErrFrame, ch.topic, clTruncate(m.Payload)))
+		c.report(fmt.Errorf("%w: broadcast on %s: payload needs an event: %s", protocol.ErrFrame, ch.topic, truncate(m.Payload)))
 		return
 	}
 	if ch.cfg.Replay && b.Meta != nil && b.Meta.Epoch != "" {
@@ -653,7 +658,7 @@ func (ch *Channel) clHandleBroadcastLocked(m Message) {
 					return
 				}
 			} else {
-				ch.clQueueReloadLocked("epoch")
+				ch.queueReloadLocked("epoch")
 			}
 		}
 		ch.haveLast = true
@@ -669,17 +674,17 @@ func (ch *Channel) clHandleBroadcastLocked(m Message) {
 	}
 }
 
-func (ch *Channel) clQueueReloadLocked(reason string) {
+func (ch *Channel) queueReloadLocked(reason string) {
 	for _, fn := range ch.reloadFns {
 		ch.client.disp.enqueue(func() { fn(reason) })
 	}
 }
 
-func (ch *Channel) clHandlePostgresLocked(m Message) {
+func (ch *Channel) handlePostgresLocked(m protocol.Message) {
 	c := ch.client
-	var p PostgresChangesPayload
+	var p protocol.PostgresChangesPayload
 	if err := json.Unmarshal(m.Payload, &p); err != nil {
-		c.clReport(fmt.Errorf("%w: postgres_changes on %s: %v", ErrFrame, ch.topic, err))
+		c.report(fmt.Errorf("%w: postgres_changes on %s: %v", protocol.ErrFrame, ch.topic, err))
 		return
 	}
 	for _, b := range ch.pgBindings {
@@ -690,89 +695,89 @@ func (ch *Channel) clHandlePostgresLocked(m Message) {
 	}
 }
 
-func (ch *Channel) clHandleSystemLocked(m Message) {
+func (ch *Channel) handleSystemLocked(m protocol.Message) {
 	c := ch.client
-	var s SystemPayload
+	var s protocol.SystemPayload
 	if err := json.Unmarshal(m.Payload, &s); err != nil {
-		c.clReport(fmt.Errorf("%w: system on %s: %v", ErrFrame, ch.topic, err))
+		c.report(fmt.Errorf("%w: system on %s: %v", protocol.ErrFrame, ch.topic, err))
 		return
 	}
 	for _, fn := range ch.systemFns {
 		c.disp.enqueue(func() { fn(s) })
 	}
-	if s.Code == CodeReplayIncomplete {
+	if s.Code == protocol.CodeReplayIncomplete {
 		if ch.cfg.Replay && ch.joinCursor != nil {
 			// After the reload, the stream continues from this join's
 			// cursor: resume from there if the socket drops again.
 			ch.haveLast = true
 			ch.lastEpoch, ch.lastOffset, ch.lastTS = ch.joinCursor.Epoch, ch.joinCursor.Offset, 0
 		}
-		ch.clQueueReloadLocked(CodeReplayIncomplete)
+		ch.queueReloadLocked(protocol.CodeReplayIncomplete)
 	}
 }
 
-func (ch *Channel) clHandlePresenceStateLocked(m Message) {
+func (ch *Channel) handlePresenceStateLocked(m protocol.Message) {
 	c := ch.client
-	var next PresenceState
+	var next protocol.PresenceState
 	if err := json.Unmarshal(m.Payload, &next); err != nil {
-		c.clReport(fmt.Errorf("%w: presence_state on %s: %v", ErrFrame, ch.topic, err))
+		c.report(fmt.Errorf("%w: presence_state on %s: %v", protocol.ErrFrame, ch.topic, err))
 		return
 	}
 	var events []PresenceEvent
-	for _, key := range clSortedKeys(next) {
-		if joined := clMetasMissing(next[key].Metas, ch.presence[key].Metas); len(joined) > 0 {
+	for _, key := range sortedKeys(next) {
+		if joined := metasMissing(next[key].Metas, ch.presence[key].Metas); len(joined) > 0 {
 			events = append(events, PresenceEvent{Kind: PresenceJoin, Key: key, Metas: joined})
 		}
 	}
-	for _, key := range clSortedKeys(ch.presence) {
-		if left := clMetasMissing(ch.presence[key].Metas, next[key].Metas); len(left) > 0 {
+	for _, key := range sortedKeys(ch.presence) {
+		if left := metasMissing(ch.presence[key].Metas, next[key].Metas); len(left) > 0 {
 			events = append(events, PresenceEvent{Kind: PresenceLeave, Key: key, Metas: left})
 		}
 	}
-	ch.presence = clClonePresence(next)
-	ch.clQueuePresenceLocked(events)
+	ch.presence = clonePresence(next)
+	ch.queuePresenceLocked(events)
 }
 
-func (ch *Channel) clHandlePresenceDiffLocked(m Message) {
+func (ch *Channel) handlePresenceDiffLocked(m protocol.Message) {
 	c := ch.client
-	var d PresenceDiff
+	var d protocol.PresenceDiff
 	if err := json.Unmarshal(m.Payload, &d); err != nil {
-		c.clReport(fmt.Errorf("%w: presence_diff on %s: %v", ErrFrame, ch.topic, err))
+		c.report(fmt.Errorf("%w: presence_diff on %s: %v", protocol.ErrFrame, ch.topic, err))
 		return
 	}
 	var events []PresenceEvent
-	for _, key := range clSortedKeys(d.Joins) {
+	for _, key := range sortedKeys(d.Joins) {
 		joins := d.Joins[key].Metas
-		refs := clRefs(joins)
-		var metas []PresenceMeta
+		refs := phxRefs(joins)
+		var metas []protocol.PresenceMeta
 		for _, old := range ch.presence[key].Metas {
-			if _, dup := refs[clPhxRef(old)]; !dup {
+			if _, dup := refs[phxRef(old)]; !dup {
 				metas = append(metas, old)
 			}
 		}
-		ch.presence[key] = PresenceEntry{Metas: append(metas, joins...)}
+		ch.presence[key] = protocol.PresenceEntry{Metas: append(metas, joins...)}
 		events = append(events, PresenceEvent{Kind: PresenceJoin, Key: key, Metas: joins})
 	}
-	for _, key := range clSortedKeys(d.Leaves) {
+	for _, key := range sortedKeys(d.Leaves) {
 		leaves := d.Leaves[key].Metas
-		refs := clRefs(leaves)
-		var metas []PresenceMeta
+		refs := phxRefs(leaves)
+		var metas []protocol.PresenceMeta
 		for _, old := range ch.presence[key].Metas {
-			if _, gone := refs[clPhxRef(old)]; !gone {
+			if _, gone := refs[phxRef(old)]; !gone {
 				metas = append(metas, old)
 			}
 		}
 		if len(metas) == 0 {
 			delete(ch.presence, key)
 		} else {
-			ch.presence[key] = PresenceEntry{Metas: metas}
+			ch.presence[key] = protocol.PresenceEntry{Metas: metas}
 		}
 		events = append(events, PresenceEvent{Kind: PresenceLeave, Key: key, Metas: leaves})
 	}
-	ch.clQueuePresenceLocked(events)
+	ch.queuePresenceLocked(events)
 }
 
-func (ch *Channel) clQueuePresenceLocked(events []PresenceEvent) {
+func (ch *Channel) queuePresenceLocked(events []PresenceEvent) {
 	events = append(events, PresenceEvent{Kind: PresenceSync})
 	for _, fn := range ch.presenceFns {
 		for _, ev := range events {
@@ -781,34 +786,34 @@ func (ch *Channel) clQueuePresenceLocked(events []PresenceEvent) {
 	}
 }
 
-// clPhxRef returns a meta's phx_ref ("" if none).
-func clPhxRef(m PresenceMeta) string {
+// phxRef returns a meta's phx_ref ("" if none).
+func phxRef(m protocol.PresenceMeta) string {
 	var s string
 	_ = json.Unmarshal(m["phx_ref"], &s)
 	return s
 }
 
-func clRefs(metas []PresenceMeta) map[string]struct{} {
+func phxRefs(metas []protocol.PresenceMeta) map[string]struct{} {
 	refs := make(map[string]struct{}, len(metas))
 	for _, m := range metas {
-		refs[clPhxRef(m)] = struct{}{}
+		refs[phxRef(m)] = struct{}{}
 	}
 	return refs
 }
 
-// clMetasMissing returns the metas of a whose phx_ref is not in b.
-func clMetasMissing(a, b []PresenceMeta) []PresenceMeta {
-	refs := clRefs(b)
-	var out []PresenceMeta
+// metasMissing returns the metas of a whose phx_ref is not in b.
+func metasMissing(a, b []protocol.PresenceMeta) []protocol.PresenceMeta {
+	refs := phxRefs(b)
+	var out []protocol.PresenceMeta
 	for _, m := range a {
-		if _, ok := refs[clPhxRef(m)]; !ok {
+		if _, ok := refs[phxRef(m)]; !ok {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func clSortedKeys(s PresenceState) []string {
+func sortedKeys(s protocol.PresenceState) []string {
 	keys := make([]string, 0, len(s))
 	for k := range s {
 		keys = append(keys, k)
@@ -817,18 +822,18 @@ func clSortedKeys(s PresenceState) []string {
 	return keys
 }
 
-func clClonePresence(s PresenceState) PresenceState {
-	out := make(PresenceState, len(s))
+func clonePresence(s protocol.PresenceState) protocol.PresenceState {
+	out := make(protocol.PresenceState, len(s))
 	for k, e := range s {
-		metas := make([]PresenceMeta, len(e.Metas))
+		metas := make([]protocol.PresenceMeta, len(e.Metas))
 		for i, m := range e.Metas {
-			cm := make(PresenceMeta, len(m))
+			cm := make(protocol.PresenceMeta, len(m))
 			for f, v := range m {
 				cm[f] = slices.Clone(v)
 			}
 			metas[i] = cm
 		}
-		out[k] = PresenceEntry{Metas: metas}
+		out[k] = protocol.PresenceEntry{Metas: metas}
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package realtime
+package client
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
 	"github.com/jonboulle/clockwork"
 
 	"github.com/wedsync/integrations/internal/backoff"
-
 	"github.com/wedsync/integrations/internal/loop"
+	"github.com/wedsync/integrations/internal/validate"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // Client errors.
@@ -26,20 +26,20 @@ var (
 	// ErrJoinRefused is wrapped by the error Subscribe returns when the
 	// server answers phx_join with status "error"; the error text carries
 	// the server's reason.
-	ErrJoinRefused = errors.New("realtime: join refused")
+	ErrJoinRefused = errors.New("client: join refused")
 	// ErrClientClosed is returned by calls on a closed Client.
-	ErrClientClosed = errors.New("realtime: client closed")
+	ErrClientClosed = errors.New("client: client closed")
 	// ErrNotJoined is returned by channel calls that need a joined channel.
-	ErrNotJoined = errors.New("realtime: channel not joined")
+	ErrNotJoined = errors.New("client: channel not joined")
 	// ErrDisconnected is returned when the socket is lost while a call
 	// waits for its reply.
-	ErrDisconnected = errors.New("realtime: connection lost")
+	ErrDisconnected = errors.New("client: connection lost")
 	// ErrDuplicateChannel is returned by Subscribe when another Channel of
 	// the same client already uses the topic.
-	ErrDuplicateChannel = errors.New("realtime: topic already subscribed by another channel")
+	ErrDuplicateChannel = errors.New("client: topic already subscribed by another channel")
 	// ErrReplyError is wrapped by the error of a call whose reply has a
 	// status other than "ok" (except joins, which use ErrJoinRefused).
-	ErrReplyError = errors.New("realtime: error reply")
+	ErrReplyError = errors.New("client: error reply")
 )
 
 // ConnState is the state of a Client's socket.
@@ -88,8 +88,8 @@ type ClientStats struct {
 	Since time.Time
 }
 
-// Client speaks to Supabase Realtime (or to our Hub) over one WebSocket
-// and multiplexes Channels on it. It keeps the socket alive with
+// Client speaks to Supabase Realtime (or to a realtime.Hub) over one
+// WebSocket and multiplexes Channels on it. It keeps the socket alive with
 // heartbeats, reconnects with exponential backoff and full jitter, and
 // rejoins every channel it joined, with the current access token.
 //
@@ -105,13 +105,13 @@ type ClientStats struct {
 type Client struct {
 	url     string // with apikey and vsn
 	safeURL string // with the apikey redacted, for errors
-	opts    clientOptions
+	opts    options
 	bo      backoff.Exponential
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // run loop and token refresher
-	disp   *clientDispatcher
+	disp   *dispatcher
 	refs   atomic.Uint64
 
 	mu           sync.Mutex
@@ -119,7 +119,7 @@ type Client struct {
 	closed       bool
 	state        ConnState
 	stateSince   time.Time
-	sess         *clientSession
+	sess         *session
 	sessReady    chan struct{} // closed and replaced when a session starts
 	firstConn    chan struct{} // closed at the first connect
 	lastErr      error
@@ -133,28 +133,30 @@ type Client struct {
 	connectedFor time.Duration
 }
 
-// NewClient returns a client for the socket at rawURL, such as
+// New returns a client for the socket at rawURL, such as
 // "wss://project.supabase.co/realtime/v1/websocket". The client adds the
 // apikey and vsn query parameters. It does not connect until Connect.
-func NewClient(rawURL string, opts ...ClientOption) (*Client, error) {
-	o := defaultClientOptions()
+func New(rawURL string, opts ...Option) (*Client, error) {
+	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("realtime: NewClient: url: %w", err)
+		return nil, validate.New(pkg, "url", "must be a URL: %v", err)
 	}
 	switch u.Scheme {
 	case "ws", "wss", "http", "https":
 	default:
-		return nil, fmt.Errorf("realtime: NewClient: url scheme %q must be ws, wss, http or https", u.Scheme)
+		return nil, validate.New(pkg, "url", "scheme must be ws, wss, http or https, got %q", u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("realtime: NewClient: url %q has no host", rawURL)
+		return nil, validate.New(pkg, "url", "must have a host, got %q", rawURL)
 	}
 	q := u.Query()
 	if o.apiKey != "" {
@@ -177,7 +179,7 @@ func NewClient(rawURL string, opts ...ClientOption) (*Client, error) {
 		bo:           backoff.Exponential{Base: o.backoffMin, Max: o.backoffMax},
 		ctx:          ctx,
 		cancel:       cancel,
-		disp:         newClientDispatcher(),
+		disp:         newDispatcher(),
 		stateSince:   o.clock.Now(),
 		sessReady:    make(chan struct{}),
 		firstConn:    make(chan struct{}),
@@ -205,10 +207,10 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.started = true
 		c.disp.start(c)
 		c.wg.Add(1)
-		go c.clRun()
+		go c.run()
 		if c.opts.tokenSource != nil {
 			c.wg.Add(1)
-			go c.clRefreshLoop()
+			go c.refreshLoop()
 		}
 	}
 	first := c.firstConn
@@ -223,9 +225,9 @@ func (c *Client) Connect(ctx context.Context) error {
 		last := c.lastErr
 		c.mu.Unlock()
 		if last != nil {
-			return fmt.Errorf("realtime: connect: %w (last error: %v)", ctx.Err(), last)
+			return fmt.Errorf("client: connect: %w (last error: %v)", ctx.Err(), last)
 		}
-		return fmt.Errorf("realtime: connect: %w", ctx.Err())
+		return fmt.Errorf("client: connect: %w", ctx.Err())
 	}
 }
 
@@ -255,7 +257,7 @@ func (c *Client) Close() error {
 		ch.state, ch.want, ch.joinRef = ChannelClosed, false, ""
 		ch.mu.Unlock()
 	}
-	c.clSetState(ConnClosed)
+	c.setState(ConnClosed)
 	if started {
 		c.disp.stop()
 	}
@@ -290,11 +292,11 @@ func (c *Client) SetAccessToken(ctx context.Context, token string) error {
 	}
 	c.token = token
 	c.mu.Unlock()
-	return c.clPushToken(ctx, token)
+	return c.pushToken(ctx, token)
 }
 
-// clPushToken sends access_token on every joined channel.
-func (c *Client) clPushToken(ctx context.Context, token string) error {
+// pushToken sends access_token on every joined channel.
+func (c *Client) pushToken(ctx context.Context, token string) error {
 	c.mu.Lock()
 	sess := c.sess
 	chans := make([]*Channel, 0, len(c.channels))
@@ -320,9 +322,9 @@ func (c *Client) clPushToken(ctx context.Context, token string) error {
 		if !joined {
 			continue
 		}
-		m := Message{JoinRef: joinRef, Ref: c.clNextRef(), Topic: ch.topic, Event: EventAccessToken, Payload: payload}
+		m := protocol.Message{JoinRef: joinRef, Ref: c.nextRef(), Topic: ch.topic, Event: protocol.EventAccessToken, Payload: payload}
 		if err := sess.writeText(c.opts.vsn, m); err != nil {
-			errs = append(errs, fmt.Errorf("realtime: access_token on %s: %w", ch.topic, err))
+			errs = append(errs, fmt.Errorf("client: access_token on %s: %w", ch.topic, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -333,23 +335,23 @@ func (c *Client) clPushToken(ctx context.Context, token string) error {
 func (c *Client) Channel(topic string, cfg ChannelConfig) *Channel {
 	return &Channel{
 		client:   c,
-		topic:    WireTopic(topic),
+		topic:    protocol.WireTopic(topic),
 		cfg:      cfg,
-		presence: PresenceState{},
+		presence: protocol.PresenceState{},
 	}
 }
 
-func (c *Client) clNextRef() string { return strconv.FormatUint(c.refs.Add(1), 10) }
+func (c *Client) nextRef() string { return strconv.FormatUint(c.refs.Add(1), 10) }
 
-// clReport hands err to OnError and the logger.
-func (c *Client) clReport(err error) {
+// report hands err to OnError and the logger.
+func (c *Client) report(err error) {
 	c.opts.logger.Warn("realtime client", "err", err)
 	if fn := c.opts.onError; fn != nil {
 		c.disp.enqueue(func() { fn(err) })
 	}
 }
 
-func (c *Client) clSetState(s ConnState) {
+func (c *Client) setState(s ConnState) {
 	c.mu.Lock()
 	if c.state == s || (c.state == ConnClosed) {
 		c.mu.Unlock()
@@ -364,17 +366,17 @@ func (c *Client) clSetState(s ConnState) {
 	}
 }
 
-func (c *Client) clCurrentToken() string {
+func (c *Client) currentToken() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.token
 }
 
-// clRefreshToken asks the token source for a token and stores it.
-func (c *Client) clRefreshToken(ctx context.Context) (string, error) {
+// refreshToken asks the token source for a token and stores it.
+func (c *Client) refreshToken(ctx context.Context) (string, error) {
 	tok, exp, err := c.opts.tokenSource(ctx)
 	if err != nil {
-		return "", fmt.Errorf("realtime: token source: %w", err)
+		return "", fmt.Errorf("client: token source: %w", err)
 	}
 	c.mu.Lock()
 	c.token, c.tokenExp = tok, exp
@@ -384,9 +386,9 @@ func (c *Client) clRefreshToken(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-// clRefreshLoop refreshes the token when 80% of its remaining life has
+// refreshLoop refreshes the token when 80% of its remaining life has
 // passed and pushes it to the joined channels.
-func (c *Client) clRefreshLoop() {
+func (c *Client) refreshLoop() {
 	defer c.wg.Done()
 	clk := c.opts.clock
 	attempt := 0
@@ -401,7 +403,7 @@ func (c *Client) clRefreshLoop() {
 		case retryIn > 0:
 			t = clk.NewTimer(retryIn)
 		case !exp.IsZero():
-			t = clk.NewTimer(clRefreshDelay(clk.Now(), exp))
+			t = clk.NewTimer(refreshDelay(clk.Now(), exp))
 		}
 		if t != nil {
 			fire = t.Chan()
@@ -420,36 +422,36 @@ func (c *Client) clRefreshLoop() {
 			continue
 		case <-fire:
 		}
-		tok, err := c.clRefreshToken(c.ctx)
+		tok, err := c.refreshToken(c.ctx)
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
 			}
-			c.clReport(err)
+			c.report(err)
 			retryIn = max(c.bo.FullJitter(attempt), time.Second)
 			attempt++
 			continue
 		}
 		retryIn, attempt = 0, 0
-		if err := c.clPushToken(c.ctx, tok); err != nil && c.ctx.Err() == nil {
-			c.clReport(err)
+		if err := c.pushToken(c.ctx, tok); err != nil && c.ctx.Err() == nil {
+			c.report(err)
 		}
 	}
 }
 
-// clRefreshDelay is 80% of the token's remaining life, at least a second.
-func clRefreshDelay(now, exp time.Time) time.Duration {
+// refreshDelay is 80% of the token's remaining life, at least a second.
+func refreshDelay(now, exp time.Time) time.Duration {
 	return max(exp.Sub(now)*4/5, time.Second)
 }
 
-// clRun is the connection loop: dial, serve, back off, again.
-func (c *Client) clRun() {
+// run is the connection loop: dial, serve, back off, again.
+func (c *Client) run() {
 	defer c.wg.Done()
 	clk := c.opts.clock
 	attempt := 0
 	for c.ctx.Err() == nil {
-		c.clSetState(ConnConnecting)
-		sess, err := c.clDial()
+		c.setState(ConnConnecting)
+		sess, err := c.dial()
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
@@ -457,11 +459,11 @@ func (c *Client) clRun() {
 			c.mu.Lock()
 			c.lastErr = err
 			c.mu.Unlock()
-			c.clReport(err)
-			c.clSetState(ConnDisconnected)
+			c.report(err)
+			c.setState(ConnDisconnected)
 		} else {
 			start := clk.Now()
-			c.clServe(sess)
+			c.serve(sess)
 			if c.ctx.Err() != nil {
 				return
 			}
@@ -482,8 +484,8 @@ func (c *Client) clRun() {
 	}
 }
 
-// clRedact hides the API key that dial errors quote in the URL.
-func (c *Client) clRedact(err error) error {
+// redact hides the API key that dial errors quote in the URL.
+func (c *Client) redact(err error) error {
 	key := c.opts.apiKey
 	if key == "" {
 		return err
@@ -497,55 +499,55 @@ func (c *Client) clRedact(err error) error {
 	if red == msg {
 		return err
 	}
-	return &clientRedactedError{msg: red, err: err}
+	return &redactedError{msg: red, err: err}
 }
 
-// clientRedactedError shows a message with secrets removed and unwraps to
+// redactedError shows a message with secrets removed and unwraps to
 // the original error for errors.Is and errors.As.
-type clientRedactedError struct {
+type redactedError struct {
 	msg string
 	err error
 }
 
-func (e *clientRedactedError) Error() string { return e.msg }
-func (e *clientRedactedError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
-func (c *Client) clDial() (*clientSession, error) {
+func (c *Client) dial() (*session, error) {
 	if c.opts.tokenSource != nil {
-		if _, err := c.clRefreshToken(c.ctx); err != nil {
+		if _, err := c.refreshToken(c.ctx); err != nil {
 			c.mu.Lock()
 			exp, have := c.tokenExp, c.token != ""
 			c.mu.Unlock()
 			if !have || (!exp.IsZero() && !exp.After(c.opts.clock.Now())) {
 				return nil, err
 			}
-			c.clReport(err) // the current token is still valid: carry on
+			c.report(err) // the current token is still valid: carry on
 		}
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, clientDialTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, dialTimeout)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, c.url, c.opts.dialOptions)
 	if err != nil {
-		err = c.clRedact(err)
+		err = c.redact(err)
 		if resp != nil {
-			return nil, fmt.Errorf("realtime: dial: HTTP %d: %w", resp.StatusCode, err)
+			return nil, fmt.Errorf("client: dial: HTTP %d: %w", resp.StatusCode, err)
 		}
-		return nil, fmt.Errorf("realtime: dial: %w", err)
+		return nil, fmt.Errorf("client: dial: %w", err)
 	}
 	ws.SetReadLimit(c.opts.readLimit)
 	sctx, scancel := context.WithCancel(context.Background())
-	return &clientSession{
+	return &session{
 		ws:      ws,
 		ctx:     sctx,
 		cancel:  scancel,
 		done:    make(chan struct{}),
-		pending: make(map[string]*clientPending),
+		pending: make(map[string]*pendingReply),
 	}, nil
 }
 
-// clServe runs one connected session until the socket is lost, a
+// serve runs one connected session until the socket is lost, a
 // heartbeat goes unanswered or the client is closed.
-func (c *Client) clServe(sess *clientSession) {
+func (c *Client) serve(sess *session) {
 	now := c.opts.clock.Now()
 	c.mu.Lock()
 	reconnect := c.connects > 0
@@ -570,13 +572,13 @@ func (c *Client) clServe(sess *clientSession) {
 		close(c.firstConn)
 	}
 	c.mu.Unlock()
-	c.clSetState(ConnConnected)
+	c.setState(ConnConnected)
 	c.opts.logger.Info("realtime client connected", "reconnect", reconnect)
 
 	sess.wg.Add(2)
-	go c.clRead(sess)
-	go c.clRejoinAll(sess, rejoin, reconnect)
-	c.clHeartbeat(sess)
+	go c.read(sess)
+	go c.rejoinAll(sess, rejoin, reconnect)
+	c.heartbeat(sess)
 
 	if c.ctx.Err() != nil {
 		_ = sess.ws.Close(websocket.StatusNormalClosure, "client closed")
@@ -598,13 +600,13 @@ func (c *Client) clServe(sess *clientSession) {
 		ch.mu.Unlock()
 	}
 	c.mu.Unlock()
-	c.clSetState(ConnDisconnected)
+	c.setState(ConnDisconnected)
 	c.opts.logger.Info("realtime client disconnected")
 }
 
-// clHeartbeat sends a heartbeat every interval and returns when one is
+// heartbeat sends a heartbeat every interval and returns when one is
 // still unanswered at the next, or the session or client ends.
-func (c *Client) clHeartbeat(sess *clientSession) {
+func (c *Client) heartbeat(sess *session) {
 	clk := c.opts.clock
 	for {
 		t := clk.NewTimer(c.opts.heartbeatInterval)
@@ -621,21 +623,21 @@ func (c *Client) clHeartbeat(sess *clientSession) {
 		unanswered := sess.hbRef
 		sess.mu.Unlock()
 		if unanswered != "" {
-			c.clReport(fmt.Errorf("realtime: heartbeat ref %s unanswered after %s: reconnecting", unanswered, c.opts.heartbeatInterval))
+			c.report(fmt.Errorf("client: heartbeat ref %s unanswered after %s: reconnecting", unanswered, c.opts.heartbeatInterval))
 			return
 		}
-		ref := c.clNextRef()
+		ref := c.nextRef()
 		sess.mu.Lock()
 		sess.hbRef = ref
 		sess.mu.Unlock()
-		if err := sess.writeText(c.opts.vsn, Message{Ref: ref, Topic: PhoenixTopic, Event: EventHeartbeat, Payload: json.RawMessage("{}")}); err != nil {
+		if err := sess.writeText(c.opts.vsn, protocol.Message{Ref: ref, Topic: protocol.PhoenixTopic, Event: protocol.EventHeartbeat, Payload: json.RawMessage("{}")}); err != nil {
 			return
 		}
 	}
 }
 
-// clRead reads frames until the socket fails, and routes them.
-func (c *Client) clRead(sess *clientSession) {
+// read reads frames until the socket fails, and routes them.
+func (c *Client) read(sess *session) {
 	defer sess.wg.Done()
 	defer sess.end()
 	for {
@@ -646,25 +648,25 @@ func (c *Client) clRead(sess *clientSession) {
 			}
 			return
 		}
-		var m Message
+		var m protocol.Message
 		if typ == websocket.MessageBinary {
-			m, err = DecodeBinary(data)
+			m, err = protocol.DecodeBinary(data)
 		} else {
-			m, err = DecodeText(c.opts.vsn, data)
+			m, err = protocol.DecodeText(c.opts.vsn, data)
 		}
 		if err != nil {
-			c.clReport(err)
+			c.report(err)
 			continue
 		}
-		c.clRoute(sess, m)
+		c.route(sess, m)
 	}
 }
 
-// clRoute handles one decoded message on the reader goroutine.
-func (c *Client) clRoute(sess *clientSession, m Message) {
-	if m.Event == EventReply {
+// route handles one decoded message on the reader goroutine.
+func (c *Client) route(sess *session, m protocol.Message) {
+	if m.Event == protocol.EventReply {
 		sess.mu.Lock()
-		if m.Topic == PhoenixTopic && m.Ref != "" && m.Ref == sess.hbRef {
+		if m.Topic == protocol.PhoenixTopic && m.Ref != "" && m.Ref == sess.hbRef {
 			sess.hbRef = ""
 			sess.mu.Unlock()
 			return
@@ -677,7 +679,7 @@ func (c *Client) clRoute(sess *clientSession, m Message) {
 		}
 		sess.mu.Unlock()
 		if p == nil {
-			c.clReport(fmt.Errorf("realtime: unexpected phx_reply ref %q on %q: %s", m.Ref, m.Topic, clTruncate(m.Payload)))
+			c.report(fmt.Errorf("client: unexpected phx_reply ref %q on %q: %s", m.Ref, m.Topic, truncate(m.Payload)))
 			return
 		}
 		if p.onReply != nil {
@@ -686,7 +688,7 @@ func (c *Client) clRoute(sess *clientSession, m Message) {
 		p.reply <- m
 		return
 	}
-	if m.Topic == PhoenixTopic {
+	if m.Topic == protocol.PhoenixTopic {
 		return
 	}
 	c.mu.Lock()
@@ -696,16 +698,16 @@ func (c *Client) clRoute(sess *clientSession, m Message) {
 		c.opts.logger.Debug("realtime client message for unknown topic", "topic", m.Topic, "event", m.Event)
 		return
 	}
-	ch.clHandle(sess, m)
+	ch.handle(sess, m)
 }
 
-// clRejoinAll rejoins the channels that were joined when the session
+// rejoinAll rejoins the channels that were joined when the session
 // started, then calls OnResync after a reconnect.
-func (c *Client) clRejoinAll(sess *clientSession, chans []*Channel, reconnect bool) {
+func (c *Client) rejoinAll(sess *session, chans []*Channel, reconnect bool) {
 	defer sess.wg.Done()
 	var wg sync.WaitGroup
 	for _, ch := range chans {
-		wg.Go(func() { c.clRejoin(sess, ch) })
+		wg.Go(func() { c.rejoin(sess, ch) })
 	}
 	wg.Wait()
 	if reconnect && sess.ctx.Err() == nil {
@@ -716,9 +718,9 @@ func (c *Client) clRejoinAll(sess *clientSession, chans []*Channel, reconnect bo
 	}
 }
 
-// clRejoin joins ch again on sess and schedules a retry if refused.
-func (c *Client) clRejoin(sess *clientSession, ch *Channel) {
-	err := ch.clJoin(sess.ctx, sess, true)
+// rejoin joins ch again on sess and schedules a retry if refused.
+func (c *Client) rejoin(sess *session, ch *Channel) {
+	err := ch.join(sess.ctx, sess, true)
 	switch {
 	case err == nil:
 		ch.mu.Lock()
@@ -726,14 +728,14 @@ func (c *Client) clRejoin(sess *clientSession, ch *Channel) {
 		ch.mu.Unlock()
 	case sess.ctx.Err() != nil || errors.Is(err, ErrDisconnected):
 	default:
-		c.clReport(fmt.Errorf("realtime: rejoin %s: %w", ch.topic, err))
-		c.clScheduleRejoin(sess, ch)
+		c.report(fmt.Errorf("client: rejoin %s: %w", ch.topic, err))
+		c.scheduleRejoin(sess, ch)
 	}
 }
 
-// clScheduleRejoin rejoins ch after a backoff delay, unless one is already
+// scheduleRejoin rejoins ch after a backoff delay, unless one is already
 // scheduled. Only goroutines counted in sess.wg call it.
-func (c *Client) clScheduleRejoin(sess *clientSession, ch *Channel) {
+func (c *Client) scheduleRejoin(sess *session, ch *Channel) {
 	ch.mu.Lock()
 	if ch.rejoinScheduled || !ch.want {
 		ch.mu.Unlock()
@@ -753,16 +755,16 @@ func (c *Client) clScheduleRejoin(sess *clientSession, ch *Channel) {
 			return
 		}
 		if c.opts.tokenSource != nil { // the token may be why the server closed the channel
-			if _, err := c.clRefreshToken(sess.ctx); err != nil && sess.ctx.Err() == nil {
-				c.clReport(err)
+			if _, err := c.refreshToken(sess.ctx); err != nil && sess.ctx.Err() == nil {
+				c.report(err)
 			}
 		}
-		c.clRejoin(sess, ch)
+		c.rejoin(sess, ch)
 	})
 }
 
-// clWaitSession waits until a socket is open.
-func (c *Client) clWaitSession(ctx context.Context) (*clientSession, error) {
+// waitSession waits until a socket is open.
+func (c *Client) waitSession(ctx context.Context) (*session, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -776,7 +778,7 @@ func (c *Client) clWaitSession(ctx context.Context) (*clientSession, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("realtime: waiting for connection: %w", ctx.Err())
+			return nil, fmt.Errorf("client: waiting for connection: %w", ctx.Err())
 		case <-c.ctx.Done():
 			return nil, ErrClientClosed
 		case <-ready:
@@ -784,8 +786,8 @@ func (c *Client) clWaitSession(ctx context.Context) (*clientSession, error) {
 	}
 }
 
-// clientSession is one open socket.
-type clientSession struct {
+// session is one open socket.
+type session struct {
 	ws     *websocket.Conn
 	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
@@ -795,19 +797,19 @@ type clientSession struct {
 
 	mu      sync.Mutex
 	hbRef   string
-	pending map[string]*clientPending
+	pending map[string]*pendingReply
 	ended   bool
 }
 
-// clientPending waits for the phx_reply with a ref. onReply runs on the
+// pendingReply waits for the phx_reply with a ref. onReply runs on the
 // reader goroutine before the reply is handed over.
-type clientPending struct {
+type pendingReply struct {
 	topic   string
-	reply   chan Message // buffered 1
-	onReply func(Message)
+	reply   chan protocol.Message // buffered 1
+	onReply func(protocol.Message)
 }
 
-func (s *clientSession) end() {
+func (s *session) end() {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.ended = true
@@ -817,12 +819,12 @@ func (s *clientSession) end() {
 	})
 }
 
-func (s *clientSession) writeText(vsn string, m Message) error {
-	return s.write(websocket.MessageText, EncodeText(vsn, m))
+func (s *session) writeText(vsn string, m protocol.Message) error {
+	return s.write(websocket.MessageText, protocol.EncodeText(vsn, m))
 }
 
-func (s *clientSession) write(typ websocket.MessageType, data []byte) error {
-	ctx, cancel := context.WithTimeout(s.ctx, clientWriteTimeout)
+func (s *session) write(typ websocket.MessageType, data []byte) error {
+	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
 	defer cancel()
 	if err := s.ws.Write(ctx, typ, data); err != nil {
 		return fmt.Errorf("%w: %v", ErrDisconnected, err)
@@ -831,8 +833,8 @@ func (s *clientSession) write(typ websocket.MessageType, data []byte) error {
 }
 
 // expect registers a waiter for the reply to ref.
-func (s *clientSession) expect(ref, topic string, onReply func(Message)) (*clientPending, error) {
-	p := &clientPending{topic: topic, reply: make(chan Message, 1), onReply: onReply}
+func (s *session) expect(ref, topic string, onReply func(protocol.Message)) (*pendingReply, error) {
+	p := &pendingReply{topic: topic, reply: make(chan protocol.Message, 1), onReply: onReply}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -843,7 +845,7 @@ func (s *clientSession) expect(ref, topic string, onReply func(Message)) (*clien
 }
 
 // fail hands a synthetic message to the waiter for ref, if any.
-func (s *clientSession) fail(ref string, m Message) {
+func (s *session) fail(ref string, m protocol.Message) {
 	s.mu.Lock()
 	p := s.pending[ref]
 	delete(s.pending, ref)
@@ -853,13 +855,13 @@ func (s *clientSession) fail(ref string, m Message) {
 	}
 }
 
-// clRequest writes m (or frame, when not nil, as a binary frame) and waits
+// request writes m (or frame, when not nil, as a binary frame) and waits
 // for its reply. The pending entry stays registered after ctx ends so a
 // late reply is absorbed quietly.
-func (c *Client) clRequest(ctx context.Context, sess *clientSession, m Message, frame []byte, onReply func(Message)) (Message, error) {
+func (c *Client) request(ctx context.Context, sess *session, m protocol.Message, frame []byte, onReply func(protocol.Message)) (protocol.Message, error) {
 	p, err := sess.expect(m.Ref, m.Topic, onReply)
 	if err != nil {
-		return Message{}, err
+		return protocol.Message{}, err
 	}
 	if frame != nil {
 		err = sess.write(websocket.MessageBinary, frame)
@@ -867,7 +869,7 @@ func (c *Client) clRequest(ctx context.Context, sess *clientSession, m Message, 
 		err = sess.writeText(c.opts.vsn, m)
 	}
 	if err != nil {
-		return Message{}, err
+		return protocol.Message{}, err
 	}
 	select {
 	case r := <-p.reply:
@@ -878,40 +880,40 @@ func (c *Client) clRequest(ctx context.Context, sess *clientSession, m Message, 
 			return r, nil
 		default:
 		}
-		return Message{}, ErrDisconnected
+		return protocol.Message{}, ErrDisconnected
 	case <-c.ctx.Done():
-		return Message{}, ErrClientClosed
+		return protocol.Message{}, ErrClientClosed
 	case <-ctx.Done():
-		return Message{}, fmt.Errorf("realtime: waiting for reply to %s on %s: %w", m.Event, m.Topic, ctx.Err())
+		return protocol.Message{}, fmt.Errorf("client: waiting for reply to %s on %s: %w", m.Event, m.Topic, ctx.Err())
 	}
 }
 
-// clParseReply reads a phx_reply payload; a non-ok status gives an error
+// parseReply reads a phx_reply payload; a non-ok status gives an error
 // wrapping ErrReplyError with the reason.
-func clParseReply(m Message) (ReplyPayload, error) {
-	if m.Event != EventReply {
-		return ReplyPayload{}, fmt.Errorf("%w: got %s instead of a reply", ErrDisconnected, m.Event)
+func parseReply(m protocol.Message) (protocol.ReplyPayload, error) {
+	if m.Event != protocol.EventReply {
+		return protocol.ReplyPayload{}, fmt.Errorf("%w: got %s instead of a reply", ErrDisconnected, m.Event)
 	}
-	var r ReplyPayload
+	var r protocol.ReplyPayload
 	if err := json.Unmarshal(m.Payload, &r); err != nil {
-		return ReplyPayload{}, fmt.Errorf("%w: phx_reply payload: %v", ErrFrame, err)
+		return protocol.ReplyPayload{}, fmt.Errorf("%w: phx_reply payload: %v", protocol.ErrFrame, err)
 	}
 	if r.Status != "ok" {
-		return r, fmt.Errorf("%w: status %q: %s", ErrReplyError, r.Status, clReason(r.Response))
+		return r, fmt.Errorf("%w: status %q: %s", ErrReplyError, r.Status, replyReason(r.Response))
 	}
 	return r, nil
 }
 
-// clReason extracts response.reason, or the raw response.
-func clReason(resp json.RawMessage) string {
-	var e ErrorResponse
+// replyReason extracts response.reason, or the raw response.
+func replyReason(resp json.RawMessage) string {
+	var e protocol.ErrorResponse
 	if json.Unmarshal(resp, &e) == nil && e.Reason != "" {
 		return e.Reason
 	}
-	return clTruncate(resp)
+	return truncate(resp)
 }
 
-func clTruncate(b []byte) string {
+func truncate(b []byte) string {
 	const n = 200
 	if len(b) > n {
 		return string(b[:n]) + "..."
@@ -919,8 +921,8 @@ func clTruncate(b []byte) string {
 	return string(b)
 }
 
-// clientDispatcher runs handlers one at a time, in order, on one goroutine.
-type clientDispatcher struct {
+// dispatcher runs handlers one at a time, in order, on one goroutine.
+type dispatcher struct {
 	mu     sync.Mutex
 	queue  []func()
 	wake   chan struct{}
@@ -929,22 +931,22 @@ type clientDispatcher struct {
 	client *Client
 }
 
-func newClientDispatcher() *clientDispatcher {
-	return &clientDispatcher{wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+func newDispatcher() *dispatcher {
+	return &dispatcher{wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (d *clientDispatcher) start(c *Client) {
+func (d *dispatcher) start(c *Client) {
 	d.client = c
 	go d.run()
 }
 
 // stop runs what is queued, then ends the goroutine.
-func (d *clientDispatcher) stop() {
+func (d *dispatcher) stop() {
 	close(d.quit)
 	<-d.done
 }
 
-func (d *clientDispatcher) enqueue(fn func()) {
+func (d *dispatcher) enqueue(fn func()) {
 	d.mu.Lock()
 	d.queue = append(d.queue, fn)
 	d.mu.Unlock()
@@ -954,7 +956,7 @@ func (d *clientDispatcher) enqueue(fn func()) {
 	}
 }
 
-func (d *clientDispatcher) run() {
+func (d *dispatcher) run() {
 	defer close(d.done)
 	for {
 		d.mu.Lock()
@@ -982,10 +984,10 @@ func (d *clientDispatcher) run() {
 	}
 }
 
-func (d *clientDispatcher) call(fn func()) {
+func (d *dispatcher) call(fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			err := fmt.Errorf("realtime: handler panicked: %v", r)
+			err := fmt.Errorf("client: handler panicked: %v", r)
 			d.client.opts.logger.Error("realtime client", "err", err)
 			if onErr := d.client.opts.onError; onErr != nil {
 				func() {

@@ -1,4 +1,4 @@
-package realtime
+package protocol
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ const (
 )
 
 // ErrFrame is wrapped by every frame decoding error.
-var ErrFrame = errors.New("realtime: malformed frame")
+var ErrFrame = errors.New("protocol: malformed frame")
 
 // Message is one Phoenix channel message. Refs are empty when the wire
 // carries null.
@@ -278,21 +278,6 @@ func EncodeText(vsn string, m Message) []byte {
 	b = append(b, `,"join_ref":`...)
 	b = appendRef(b, m.JoinRef)
 	return append(b, '}')
-}
-
-// EncodeUserBroadcast encodes a server-to-client user broadcast as a kind 4
-// binary frame. ok is false when a field is longer than 255 bytes; the
-// caller then sends a text frame instead.
-func EncodeUserBroadcast(topic, event string, meta, payload []byte) (frame []byte, ok bool) {
-	if len(topic) > 255 || len(event) > 255 || len(meta) > 255 {
-		return nil, false
-	}
-	b := make([]byte, 0, 5+len(topic)+len(event)+len(meta)+len(payload))
-	b = append(b, kindUserBroadcast, byte(len(topic)), byte(len(event)), byte(len(meta)), encodingJSON)
-	b = append(b, topic...)
-	b = append(b, event...)
-	b = append(b, meta...)
-	return append(b, payload...), true
 }
 
 // EncodeUserBroadcastPush encodes a client-to-server user broadcast as a

@@ -1,4 +1,4 @@
-package realtime
+package protocol
 
 import (
 	"encoding/json"

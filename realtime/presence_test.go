@@ -1,0 +1,367 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wedsync/integrations/realtime"
+	"github.com/wedsync/integrations/realtime/protocol"
+)
+
+// The amplification a reviewer reproduced: many sockets with ONE valid
+// token, each tracking presence with the largest meta the hub takes (4
+// KiB), every track fanned out to every socket on the topic. Before the
+// presence limits, 150 sockets sending 3 tracks each made the hub queue
+// about 278 MB of presence_diff frames; now the hub admits 20 sockets of
+// one principal (the rest get 429), and what it queues is bounded by the
+// formula below, whatever the attacker sends.
+func TestHubPresenceAmplificationIsBounded(t *testing.T) {
+	const (
+		attempted = 150  // sockets the attacker opens, all with one token
+		tracks    = 3    // tracks each sends, back to back (the default burst is 5)
+		metaSize  = 4096 // the largest meta the hub accepts (4 KiB)
+
+		// The bound, from the hub's defaults:
+		principalCap  = 20  // WithMaxConnectionsPerPrincipal: sockets of one principal
+		metaOverhead  = 64  // what the hub adds to a meta: ,"phx_ref":"<12 characters>"
+		frameOverhead = 256 // a presence frame's envelope: topic, event, key, joins, leaves
+	)
+	// Every accepted track sends one presence_diff to every channel on the
+	// topic: at most principalCap channels, since only the attacker's
+	// sockets are there. A diff holds the new meta and, from a socket's
+	// second track on, the meta it replaces. Each join also gets one
+	// presence_state, here before any track (an empty state):
+	//
+	//	bound = P * k * P * (2*(M + m) + f) + P * f
+	//
+	// with P the per-principal socket cap, k the tracks per socket, M the
+	// meta cap, m the per-meta overhead and f the frame overhead:
+	// 20*3*20*(2*(4096+64)+256) + 20*256 = 10,296,320 bytes (9.8 MiB).
+	const bound = principalCap*tracks*principalCap*(2*(metaSize+metaOverhead)+frameOverhead) + principalCap*frameOverhead
+
+	env := newHubEnv(t) // the hub's defaults, but for the handshake rate per IP
+	const topic = "realtime:supplier:1"
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	// Open the sockets, all with the token "sup:1".
+	var (
+		peers   []*peer
+		refused []string
+	)
+	for range attempted {
+		ws, resp, err := websocket.Dial(ctx, env.url+"?apikey=sup:1&vsn="+protocol.VSN1, nil)
+		if err != nil {
+			require.NotNil(t, resp, "dial: %v", err)
+			require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "dial: %v", err)
+			body := make([]byte, 512)
+			n, _ := resp.Body.Read(body)
+			refused = append(refused, string(body[:n]))
+			continue
+		}
+		ws.SetReadLimit(1 << 20)
+		t.Cleanup(func() { ws.CloseNow() })
+		peers = append(peers, &peer{t: t, ws: ws, vsn: protocol.VSN1})
+	}
+	t.Logf("%d sockets admitted, %d refused with 429", len(peers), len(refused))
+
+	for _, p := range peers {
+		p.mustJoin("supplier:1", map[string]any{"config": map[string]any{"presence": map[string]any{"key": "", "enabled": true}}})
+	}
+
+	// Every admitted socket counts the presence bytes it receives, until it
+	// has seen every accepted track or the total passes the bound.
+	var total, frames atomic.Int64
+	over := make(chan struct{})
+	var overOnce sync.Once
+	want := int64(len(peers) * tracks) // diffs each socket sees if every track is accepted
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Go(func() {
+			var diffs int64
+			for diffs < want {
+				typ, data, err := p.ws.Read(ctx)
+				if err != nil {
+					return // deadline, or the socket closed
+				}
+				m, err := decode(p.vsn, typ, data)
+				if err != nil || (m.Event != protocol.EventPresenceDiff && m.Event != protocol.EventPresenceState) {
+					continue
+				}
+				if m.Event == protocol.EventPresenceDiff {
+					diffs++
+				}
+				frames.Add(1)
+				if total.Add(int64(len(data))) > bound {
+					overOnce.Do(func() { close(over) })
+					return
+				}
+			}
+		})
+	}
+
+	pad := strings.Repeat("x", metaSize-len(`{"pad":""}`))
+	for i := range tracks {
+		for j, p := range peers {
+			meta := `{"pad":"` + pad[:len(pad)-len(strconv.Itoa(i))] + strconv.Itoa(i) + `"}`
+			require.Len(t, meta, metaSize)
+			p.send(protocol.Message{JoinRef: "1", Ref: fmt.Sprintf("t%d-%d", i, j), Topic: topic, Event: protocol.EventPresence,
+				Payload: json.RawMessage(`{"type":"presence","event":"track","payload":` + meta + `}`)})
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-over:
+		cancel()
+		<-done
+	}
+	t.Logf("presence bytes received: %d in %d frames (bound %d)", total.Load(), frames.Load(), bound)
+	require.LessOrEqual(t, total.Load(), int64(bound), "the hub fanned out more presence than the bound")
+	require.Equal(t, total.Load(), env.hub.Stats().PresenceBytes, "HubStats counts what the sockets received")
+	require.Len(t, peers, principalCap, "sockets of one principal admitted")
+	require.Len(t, refused, attempted-principalCap)
+	require.Contains(t, refused[0], "too many connections for this user: the limit is 20")
+}
+
+// decode reads one frame as the hub sent it.
+func decode(vsn string, typ websocket.MessageType, data []byte) (protocol.Message, error) {
+	if typ == websocket.MessageBinary {
+		return protocol.DecodeBinary(data)
+	}
+	return protocol.DecodeText(vsn, data)
+}
+
+var presenceJoin = map[string]any{"config": map[string]any{"presence": map[string]any{"enabled": true}}}
+
+func presenceJoinWithKey(key string) map[string]any {
+	return map[string]any{"config": map[string]any{"presence": map[string]any{"key": key, "enabled": true}}}
+}
+
+// track sends a presence track with meta on topic and returns its ref.
+func (p *peer) track(topic, meta string) string {
+	p.t.Helper()
+	ref := p.nextRef()
+	p.send(protocol.Message{JoinRef: "1", Ref: ref, Topic: protocol.WireTopic(topic), Event: protocol.EventPresence,
+		Payload: json.RawMessage(`{"type":"presence","event":"track","payload":` + meta + `}`)})
+	return ref
+}
+
+// reply reads until the reply to ref and returns it with the events of the
+// messages read before it.
+func (p *peer) reply(ref string) (protocol.ReplyPayload, []string) {
+	p.t.Helper()
+	var before []string
+	for {
+		m := p.read()
+		if m.Event == protocol.EventReply && m.Ref == ref {
+			var r protocol.ReplyPayload
+			require.NoError(p.t, json.Unmarshal(m.Payload, &r))
+			return r, before
+		}
+		before = append(before, m.Event)
+	}
+}
+
+// presenceState joins topic on a fresh socket of token and returns the
+// presence_state it gets.
+func presenceState(t *testing.T, env *hubEnv, token, topic string) protocol.PresenceState {
+	t.Helper()
+	p := dialPeer(t, env.url, token, protocol.VSN1)
+	p.mustJoin(topic, presenceJoin)
+	m := p.readEvent(protocol.EventPresenceState)
+	var st protocol.PresenceState
+	require.NoError(t, json.Unmarshal(m.Payload, &st))
+	p.ws.CloseNow()
+	return st
+}
+
+// A socket is tracked under its principal's key, whatever key it asks
+// for: two sockets of one user share the key with a meta each, and no
+// socket can claim another user's key.
+func TestHubPresenceKeyIsThePrincipals(t *testing.T) {
+	env := newHubEnv(t)
+	a := dialPeer(t, env.url, "sup:8", protocol.VSN1)
+	a.mustJoin("supplier:8", presenceJoinWithKey("anna"))
+	r, _ := a.reply(a.track("supplier:8", `{"page":"a"}`))
+	require.Equal(t, "ok", r.Status)
+	diff := a.readEvent(protocol.EventPresenceDiff)
+	var d protocol.PresenceDiff
+	require.NoError(t, json.Unmarshal(diff.Payload, &d))
+	require.Contains(t, d.Joins, "user-8", "the key is the token's subject")
+	require.NotContains(t, d.Joins, "anna", "the key the client asked for is ignored")
+
+	b := dialPeer(t, env.url, "sup:8", protocol.VSN2)
+	b.mustJoin("supplier:8", presenceJoinWithKey("ben"))
+	r, _ = b.reply(b.track("supplier:8", `{"page":"b"}`))
+	require.Equal(t, "ok", r.Status)
+
+	// Another user of the same supplier claims user-8's key.
+	m := dialPeer(t, env.url, "sup:8::mallory", protocol.VSN1)
+	m.mustJoin("supplier:8", presenceJoinWithKey("user-8"))
+	r, _ = m.reply(m.track("supplier:8", `{"page":"m"}`))
+	require.Equal(t, "ok", r.Status)
+
+	st := presenceState(t, env, "sup:8::observer", "supplier:8")
+	require.Len(t, st, 2, "%v", st)
+	require.Len(t, st["user-8"].Metas, 2, "one meta per socket of user-8")
+	pages := []string{string(st["user-8"].Metas[0]["page"]), string(st["user-8"].Metas[1]["page"])}
+	require.ElementsMatch(t, []string{`"a"`, `"b"`}, pages)
+	require.NotEqual(t, st["user-8"].Metas[0]["phx_ref"], st["user-8"].Metas[1]["phx_ref"])
+	require.Len(t, st["mallory"].Metas, 1, "mallory is tracked as herself")
+
+	// With WithClientPresenceKeys the client names itself (an empty key
+	// still gets the principal's).
+	env2 := newHubEnv(t, realtime.WithClientPresenceKeys(true))
+	c := dialPeer(t, env2.url, "sup:8", protocol.VSN1)
+	c.mustJoin("supplier:8", presenceJoinWithKey("anna"))
+	r, _ = c.reply(c.track("supplier:8", `{}`))
+	require.Equal(t, "ok", r.Status)
+	e := dialPeer(t, env2.url, "sup:8", protocol.VSN1)
+	e.mustJoin("supplier:8", presenceJoin)
+	r, _ = e.reply(e.track("supplier:8", `{}`))
+	require.Equal(t, "ok", r.Status)
+	st = presenceState(t, env2, "sup:8", "supplier:8")
+	require.Contains(t, st, "anna")
+	require.Contains(t, st, "user-8")
+	long := dialPeer(t, env2.url, "sup:8", protocol.VSN1)
+	_, jr := long.join("supplier:8", presenceJoinWithKey(strings.Repeat("k", 201)))
+	require.Equal(t, "error", jr.Status)
+	require.Contains(t, string(jr.Response), "the limit is 200")
+}
+
+// Tracks over the rate get an error reply and reach nobody.
+func TestHubPresenceTrackRate(t *testing.T) {
+	clk := fakeClock() // frozen: no token comes back until it moves
+	env := newHubEnv(t, realtime.WithClock(clk), realtime.WithIdleTimeout(time.Hour))
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	p.mustJoin("supplier:1", presenceJoin)
+	obs := dialPeer(t, env.url, "sup:1::observer", protocol.VSN1)
+	obs.mustJoin("supplier:1", presenceJoin)
+
+	for i := range 5 { // the default burst
+		r, _ := p.reply(p.track("supplier:1", fmt.Sprintf(`{"n":%d}`, i)))
+		require.Equal(t, "ok", r.Status, "track %d", i)
+	}
+	r, _ := p.reply(p.track("supplier:1", `{"n":5}`))
+	require.Equal(t, "error", r.Status)
+	require.Contains(t, string(r.Response), "presence rate limit")
+
+	// The observer saw five diffs, and nothing for the refused track: the
+	// next thing after them is its heartbeat's reply.
+	obs.send(protocol.Message{Ref: "hb", Topic: protocol.PhoenixTopic, Event: protocol.EventHeartbeat})
+	_, before := obs.reply("hb")
+	diffs := 0
+	for _, ev := range before {
+		if ev == protocol.EventPresenceDiff {
+			diffs++
+		}
+	}
+	require.Equal(t, 5, diffs, "%v", before)
+
+	clk.Advance(time.Second) // two tracks a second
+	r, _ = p.reply(p.track("supplier:1", `{"n":6}`))
+	require.Equal(t, "ok", r.Status)
+	r, _ = p.reply(p.track("supplier:1", `{"n":7}`))
+	require.Equal(t, "ok", r.Status)
+	r, _ = p.reply(p.track("supplier:1", `{"n":8}`))
+	require.Equal(t, "error", r.Status)
+	require.Greater(t, env.hub.Stats().PresenceBytes, int64(0))
+}
+
+// A topic holds at most WithMaxPresencePerTopic metas; a tracked channel
+// may still update its own.
+func TestHubPresencePerTopicCap(t *testing.T) {
+	env := newHubEnv(t, realtime.WithMaxPresencePerTopic(3))
+	var ps []*peer
+	for i := range 4 {
+		p := dialPeer(t, env.url, fmt.Sprintf("sup:1::u%d", i), protocol.VSN1)
+		p.mustJoin("supplier:1", presenceJoin)
+		ps = append(ps, p)
+	}
+	for i := range 3 {
+		r, _ := ps[i].reply(ps[i].track("supplier:1", `{}`))
+		require.Equal(t, "ok", r.Status, "track %d", i)
+	}
+	r, _ := ps[3].reply(ps[3].track("supplier:1", `{}`))
+	require.Equal(t, "error", r.Status)
+	require.Contains(t, string(r.Response), "presence is full")
+	require.Contains(t, string(r.Response), "3")
+	r, _ = ps[0].reply(ps[0].track("supplier:1", `{"again":true}`))
+	require.Equal(t, "ok", r.Status, "a tracked channel updates its meta")
+
+	ps[1].send(protocol.Message{JoinRef: "1", Ref: "u", Topic: "realtime:supplier:1", Event: protocol.EventPresence,
+		Payload: json.RawMessage(`{"type":"presence","event":"untrack"}`)})
+	r, _ = ps[1].reply("u")
+	require.Equal(t, "ok", r.Status)
+	r, _ = ps[3].reply(ps[3].track("supplier:1", `{}`))
+	require.Equal(t, "ok", r.Status, "room again after an untrack")
+	require.Len(t, presenceState(t, env, "sup:1::observer", "supplier:1"), 3)
+}
+
+// Sockets per principal and per IP are capped; over either, the
+// handshake gets 429 naming the limit, and a closed socket frees its slot.
+func TestHubConnectionCaps(t *testing.T) {
+	env := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(2), realtime.WithMaxConnectionsPerIP(3))
+	dial := func(token string) (*websocket.Conn, int, string) {
+		t.Helper()
+		ws, resp, err := websocket.Dial(t.Context(), env.url+"?apikey="+token, nil)
+		if err != nil {
+			require.NotNil(t, resp, "%v", err)
+			var body strings.Builder
+			if resp.Body != nil {
+				b := make([]byte, 1024)
+				n, _ := resp.Body.Read(b)
+				body.Write(b[:n])
+			}
+			return nil, resp.StatusCode, body.String()
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		return ws, http.StatusSwitchingProtocols, ""
+	}
+	a1, code, _ := dial("sup:1")
+	require.Equal(t, http.StatusSwitchingProtocols, code)
+	_, code, _ = dial("sup:1")
+	require.Equal(t, http.StatusSwitchingProtocols, code)
+	_, code, body := dial("sup:1")
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Contains(t, body, "too many connections for this user")
+	require.Contains(t, body, "limit is 2")
+
+	_, code, _ = dial("sup:2") // another principal: the IP's third socket
+	require.Equal(t, http.StatusSwitchingProtocols, code)
+	_, code, body = dial("sup:3")
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Contains(t, body, "too many connections from this address")
+	require.Contains(t, body, "limit is 3")
+
+	require.NoError(t, a1.Close(websocket.StatusNormalClosure, "bye"))
+	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 2 }, 10*time.Second, 10*time.Millisecond)
+	_, code, _ = dial("sup:3")
+	require.Equal(t, http.StatusSwitchingProtocols, code, "the closed socket freed its slot")
+
+	// A principal without a subject is its token: two different tokens
+	// are two principals.
+	env2 := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(1))
+	for _, tok := range []string{"sup:1::", "sup:1:4102444800:"} {
+		ws, resp, err := websocket.Dial(t.Context(), env2.url+"?apikey="+tok, nil)
+		require.NoError(t, err, tok)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		t.Cleanup(func() { ws.CloseNow() })
+	}
+	_, resp, err := websocket.Dial(t.Context(), env2.url+"?apikey=sup:1::", nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
