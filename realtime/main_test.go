@@ -3,9 +3,9 @@ package realtime_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wedsync/integrations/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	pgtest.Main(m)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/jonboulle/clockwork"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/wedsync/integrations/realtime/pgbroker"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // recorder is a BrokerHandler that never blocks: it queues what it gets.
 type recorder struct {
