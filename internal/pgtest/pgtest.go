@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,15 +67,56 @@ var skipped struct {
 // ExampleURL is the database URL the summary suggests.
 const ExampleURL = "postgres://postgres@127.0.0.1:5432/test"
 
+// Option configures Main.
+type Option func(*mainOptions)
+
+type mainOptions struct {
+	leak     []goleak.Option
+	examples []string
+}
+
+// IgnoreGoroutines passes options to goleak's check (goleak.IgnoreTopFunction
+// and the like). Defaults to none.
+func IgnoreGoroutines(opts ...goleak.Option) Option {
+	return func(o *mainOptions) { o.leak = append(o.leak, opts...) }
+}
+
+// ExamplesNeedPostgres names Example functions that run against the test
+// database. Without one they are skipped (go test's -skip) and reported
+// with the skipped tests, so that go test ./... passes on a machine with no
+// database, as it does for tests. Defaults to none.
+func ExamplesNeedPostgres(names ...string) Option {
+	return func(o *mainOptions) { o.examples = append(o.examples, names...) }
+}
+
 // Main runs the package's tests (m.Run), then checks that they leaked no
-// goroutine (goleak, with opts) and reports the tests skipped for want of a
-// database in one line, then exits. Call it from TestMain:
+// goroutine (goleak) and reports the tests skipped for want of a database
+// in one line, then exits. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M, opts ...goleak.Option) {
+func Main(m *testing.M, opts ...Option) {
+	var o mainOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.examples) > 0 && os.Getenv(EnvURL) == "" && os.Getenv(EnvRequire) != "1" {
+		if !flag.Parsed() {
+			flag.Parse()
+		}
+		pattern := "^(" + strings.Join(o.examples, "|") + ")$"
+		if f := flag.Lookup("test.skip"); f != nil {
+			if f.Value.String() != "" {
+				pattern = f.Value.String() + "|" + pattern
+			}
+			_ = f.Value.Set(pattern)
+			skipped.Lock()
+			skipped.names = append(skipped.names, o.examples...)
+			skipped.Unlock()
+		}
+	}
 	code := m.Run()
 	if code == 0 {
-		if err := goleak.Find(opts...); err != nil {
+		if err := goleak.Find(o.leak...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
 			code = 1
 		}
@@ -87,6 +129,28 @@ func Main(m *testing.M, opts ...goleak.Option) {
 		}
 	}
 	os.Exit(code)
+}
+
+// Pool connects to the test database for an Example function (one named
+// with ExamplesNeedPostgres, which runs only when there is one), with a
+// fresh schema of its own that the returned cleanup drops.
+func Pool(name string) (pool *pgxpool.Pool, schema string, cleanup func()) {
+	url := os.Getenv(EnvURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema = "x_" + nonIdent.ReplaceAllString(strings.ToLower(name), "_") + "_" + hex.EncodeToString(b[:])
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		panic(fmt.Sprintf("pgtest: %s: %v", EnvURL, err))
+	}
+	return pool, schema, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		pool.Close()
+	}
 }
 
 // Summary is the line Main prints: the package, how many tests skipped

@@ -12,5 +12,5 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
-	pgtest.Main(m)
+	pgtest.Main(m, pgtest.ExamplesNeedPostgres("ExampleMigrate", "ExampleManager_SendTx"))
 }

@@ -60,10 +60,17 @@ type Receiver struct {
 // NewReceiver starts a receiver that answers 204 until told otherwise and
 // closes when t ends.
 func NewReceiver(t testing.TB) *Receiver {
+	r := StartReceiver()
+	t.Cleanup(r.Close)
+	return r
+}
+
+// StartReceiver starts a receiver outside a test (in an Example, say);
+// the caller closes it.
+func StartReceiver() *Receiver {
 	r := &Receiver{notify: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	r.URL = r.srv.URL
-	t.Cleanup(r.Close)
 	return r
 }
 
