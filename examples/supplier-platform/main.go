@@ -1,26 +1,3 @@
-// Command supplier-platform is the WedSync demo: one long-running HTTP
-// server that shows the webhook flow end to end.
-//
-// At start-up it runs a scripted demo (turn it off with -demo=false): a
-// sample supplier subscribes two endpoints of an in-process "vendor CRM"
-// receiver that verifies every signature with webhook.Verifier and fails
-// some requests on purpose, then the supplier sends a few events and the
-// console shows each delivery and each retry as it happens. Meanwhile the
-// server offers a small admin JSON API under /api (bearer token), a
-// Supabase-Realtime-compatible hub at /realtime/v1/websocket, and a page at
-// / that shows a supplier's KPIs live (broadcasts through the hub, such as
-// those POST /api/events sends) and lists recent delivery attempts.
-//
-//	go run ./examples/supplier-platform                  # memory mode
-//	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
-//
-// Memory mode keeps everything in this process and loses it on exit. Give a
-// database URL (-database-url or WEDSYNC_DATABASE_URL) and an encryption key
-// (WEDSYNC_ENCRYPTION_KEY) for Postgres mode; there, the hub's broadcasts
-// travel through Postgres (realtime/pgbroker), so that dashboards connected
-// to any instance see them all. Dashboard tokens are HS256 JWTs signed with
-// WEDSYNC_JWT_SECRET (random for each run when unset). The README documents
-// the flags, environment variables and API.
 package main
 
 import (

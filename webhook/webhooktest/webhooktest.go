@@ -1,6 +1,3 @@
-// Package webhooktest helps hosts and integrators test webhooks: a recording
-// receiver that verifies signatures and answers as scripted, and a clock a
-// test can move so the retry schedule runs without sleeping.
 package webhooktest
 
 import (
@@ -17,8 +14,10 @@ import (
 	"github.com/wedsync/integrations/webhook"
 )
 
-// NewClock returns a fake clock for webhook.WithClock. Move it with Advance
-// or Set; BlockUntil waits until code under test is waiting on it.
+// NewClock returns a fake clock (clockwork's) for delivery.WithClock and
+// webhook.WithClock. Move it with Advance; BlockUntilContext waits until
+// code under test is waiting on it, and Manager.WaitIdle until the manager
+// has nothing due.
 func NewClock(start time.Time) *clockwork.FakeClock { return clockwork.NewFakeClockAt(start) }
 
 // Delivery is one request the receiver got.
