@@ -40,3 +40,27 @@ func RequireIdle(t testing.TB, what string) {
 		t.Fatalf("%s: the process used %s of CPU in %s (limit %s): something spins", what, used, Window, limit)
 	}
 }
+
+// ProcessCPU returns the CPU time (user and system) process pid has used
+// so far, for a test that watches a child process (the demo, a worker).
+func ProcessCPU(pid int) (time.Duration, error) { return pidCPU(pid) }
+
+// RequireProcessIdle fails t if process pid used more than MaxShare of a
+// Window of CPU while what describes waits.
+func RequireProcessIdle(t testing.TB, pid int, what string) {
+	t.Helper()
+	before, err := pidCPU(pid)
+	if err != nil {
+		t.Skipf("idletest: cannot read the CPU time of process %d here: %v", pid, err)
+	}
+	<-time.After(Window)
+	after, err := pidCPU(pid)
+	if err != nil {
+		t.Fatalf("idletest: %v", err)
+	}
+	used := after - before
+	t.Logf("CPU used by process %d in %s while %s: %s", pid, Window, what, used)
+	if limit := time.Duration(float64(Window) * MaxShare); used > limit {
+		t.Fatalf("%s: process %d used %s of CPU in %s (limit %s): something spins", what, pid, used, Window, limit)
+	}
+}
