@@ -28,13 +28,15 @@ import (
 // queueName is the River queue the webhook manager works (see NewManager).
 const queueName = "wedsync_webhook"
 
-// benchDB is this run's schemas: one for the manager (its tables and
-// River's), one for the bare River client.
+// benchDB is this run's schemas: the manager's tables, the manager's River
+// tables (its default: "<schema>_webhook_jobs"), and the bare River
+// client's.
 type benchDB struct {
-	pool        *pgxpool.Pool
-	schema      string
-	riverSchema string
-	key         []byte
+	pool         *pgxpool.Pool
+	schema       string
+	managerRiver string
+	riverSchema  string
+	key          []byte
 }
 
 func openDB(ctx context.Context, c config) (*benchDB, error) {
@@ -55,6 +57,7 @@ func openDB(ctx context.Context, c config) (*benchDB, error) {
 	}
 	db := &benchDB{pool: pool, schema: "bench_" + randomHex(4), key: make([]byte, 32)}
 	db.riverSchema = db.schema + "_river"
+	db.managerRiver = db.schema + "_webhook_jobs"
 	_, _ = rand.Read(db.key)
 	if err := delivery.Migrate(ctx, pool, delivery.WithSchema(db.schema)); err != nil {
 		db.close()
@@ -72,14 +75,14 @@ func openDB(ctx context.Context, c config) (*benchDB, error) {
 		db.close()
 		return nil, fmt.Errorf("river migrate: %w", err)
 	}
-	fmt.Printf("Postgres: schemas %s and %s (dropped at exit), pool MaxConns %d\n\n", db.schema, db.riverSchema, pool.Config().MaxConns)
+	fmt.Printf("Postgres: schemas %s, %s and %s (dropped at exit), pool MaxConns %d\n\n", db.schema, db.managerRiver, db.riverSchema, pool.Config().MaxConns)
 	return db, nil
 }
 
 func (db *benchDB) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, s := range []string{db.schema, db.riverSchema} {
+	for _, s := range []string{db.schema, db.managerRiver, db.riverSchema} {
 		if _, err := db.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
 			fmt.Fprintf(os.Stderr, "benchmark: drop schema %s: %v\n", s, err)
 		}
@@ -90,8 +93,9 @@ func (db *benchDB) close() {
 // reset empties the tables between measurements.
 func (db *benchDB) reset(ctx context.Context) error {
 	s, r := pgx.Identifier{db.schema}.Sanitize(), pgx.Identifier{db.riverSchema}.Sanitize()
+	m := pgx.Identifier{db.managerRiver}.Sanitize()
 	_, err := db.pool.Exec(ctx, fmt.Sprintf(`TRUNCATE %[1]s.webhook_attempts, %[1]s.webhook_messages, %[1]s.webhook_endpoints,
-		%[1]s.river_job, %[2]s.river_job`, s, r))
+		%[3]s.river_job, %[2]s.river_job`, s, r, m))
 	if err != nil {
 		return err
 	}

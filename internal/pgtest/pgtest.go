@@ -133,7 +133,13 @@ func Pool(name string) (pool *pgxpool.Pool, schema string, cleanup func()) {
 	return pool, schema, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		rows, err := pool.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
+		if err == nil {
+			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, n := range names {
+				_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{n}.Sanitize()+" CASCADE")
+			}
+		}
 		pool.Close()
 	}
 }
@@ -229,8 +235,22 @@ func New(t testing.TB, pkg string) *DB {
 			return
 		}
 		defer func() { _ = c.Close(ctx) }()
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("pgtest: drop schema %s: %v", schema, err)
+		// The schema and those named after it (a package's River tables
+		// live in "<schema>_<package>_jobs").
+		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
+		if err != nil {
+			t.Errorf("pgtest: list schemas of %s: %v", schema, err)
+			return
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("pgtest: list schemas of %s: %v", schema, err)
+			return
+		}
+		for _, n := range names {
+			if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{n}.Sanitize()+" CASCADE"); err != nil {
+				t.Errorf("pgtest: drop schema %s: %v", n, err)
+			}
 		}
 	})
 	return d

@@ -33,10 +33,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return invalid("WithSchema", "%v", err)
+	if err := o.validateSchemas(); err != nil {
+		return err
 	}
-	if err := jobs.Migrate(ctx, pool, o.schema); err != nil {
+	if err := jobs.Migrate(ctx, pool, o.riverSchema()); err != nil {
 		return err
 	}
 	return migrate.Run(ctx, pool, o.schema, "webhook", migrations, "migrations")
@@ -102,7 +102,7 @@ func NewManager(opts ...Option) (*Manager, error) {
 	ws := jobs.NewWorkers()
 	jobs.Register(ws, m.deliver)
 	rc := o.river
-	rc.Schema = o.schema
+	rc.Schema = o.riverSchema()
 	rc.Queue = "wedsync_webhook"
 	rc.Logger = o.logger
 	if rc.JobTimeout == 0 {
@@ -125,11 +125,27 @@ func NewManager(opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
+// riverSchema is where River's tables live (QueueConfig.Schema).
+func (o *options) riverSchema() string {
+	if o.river.Schema != "" {
+		return o.river.Schema
+	}
+	return jobs.RiverSchema(o.schema, "webhook")
+}
+
+func (o *options) validateSchemas() error {
+	if err := migrate.ValidateSchema(o.schema); err != nil {
+		return invalid("WithSchema", "%v", err)
+	}
+	if err := migrate.ValidateSchema(o.riverSchema()); err != nil {
+		return invalid("QueueConfig.Schema", "%v (it defaults to the WithSchema name plus \"_webhook_jobs\")", err)
+	}
+	return nil
+}
+
 func (o *options) validate() error {
 	c := validate.NewChecker("delivery")
-	if err := migrate.ValidateSchema(o.schema); err != nil {
-		c.Check(false, "WithSchema", "%v", err)
-	}
+	c.Add(o.validateSchemas())
 	c.Add(o.policy.Validate("delivery"))
 	c.Add(o.breaker.Validate("delivery", "WithCircuitBreaker"))
 	c.Check(o.clock != nil, "WithClock", "must not be nil")

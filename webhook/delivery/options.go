@@ -179,6 +179,11 @@ func WithFairness(rate float64, burst int) Option {
 // QueueConfig tunes the River client that delivers in Postgres mode. Zero
 // fields keep their defaults.
 type QueueConfig struct {
+	// Schema holds River's tables (its jobs, its leader). Defaults to
+	// "<schema>_webhook_jobs", a schema of the webhook package's own:
+	// River runs maintenance per schema and its rescuer discards the
+	// stuck jobs of kinds it does not know, so packages never share one.
+	Schema string
 	// MaxWorkers bounds concurrent deliveries per host instance. Defaults
 	// to 500: deliveries wait on the network, not the CPU.
 	MaxWorkers int
@@ -200,7 +205,7 @@ type QueueConfig struct {
 // WithQueueConfig tunes the River client in Postgres mode.
 func WithQueueConfig(c QueueConfig) Option {
 	return func(o *options) {
-		o.river = jobs.RiverConfig{MaxWorkers: c.MaxWorkers, FetchCooldown: c.FetchCooldown,
+		o.river = jobs.RiverConfig{Schema: c.Schema, MaxWorkers: c.MaxWorkers, FetchCooldown: c.FetchCooldown,
 			FetchPollInterval: c.FetchPollInterval, JobTimeout: c.JobTimeout, RescueAfter: c.RescueAfter}
 	}
 }
