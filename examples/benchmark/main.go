@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 100, "messages per transaction for -insert sendtx and batch")
 	flag.IntVar(&c.maxWorkers, "max-workers", 500, "River MaxWorkers of the base configuration")
 	flag.DurationVar(&c.cooldown, "fetch-cooldown", 10*time.Millisecond, "River FetchCooldown of the base configuration")
-	flag.DurationVar(&c.poll, "fetch-poll", 50*time.Millisecond, "River FetchPollInterval")
+	flag.DurationVar(&c.poll, "fetch-poll", 250*time.Millisecond, "River FetchPollInterval (the SDK default)")
 	flag.StringVar(&c.sweep, "sweep", "grid", "River configurations tried in (b): none, axes (5), grid (MaxWorkers 100/500/2000 x FetchCooldown 5/10/20ms)")
 	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c); broadcasts per second in (d), where it defaults to 10")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c) and (d); (d) defaults to 10s")

@@ -17,8 +17,8 @@ import (
 
 // RiverConfig tunes the River client. Zero fields take the defaults below,
 // which were measured on a 2-core machine against local Postgres (see
-// examples/benchmark): River's own defaults work about 2,000 no-op jobs/s;
-// these about eight times that.
+// examples/benchmark and docs/postgres.md): River's own defaults work about
+// 2,000 no-op jobs/s; these about eight times that.
 type RiverConfig struct {
 	// Schema holds River's tables. Defaults to "wedsync".
 	Schema string
@@ -32,7 +32,9 @@ type RiverConfig struct {
 	// (River: 100ms).
 	FetchCooldown time.Duration
 	// FetchPollInterval is how often to poll when no notification arrives.
-	// Defaults to 50ms (River: 1s).
+	// Defaults to 250ms (River: 1s): idle polling is most of a client's
+	// cost, and a job inserted alone is woken by its notification anyway;
+	// see docs/postgres.md.
 	FetchPollInterval time.Duration
 	// JobTimeout cancels a handler's context after this long. Defaults to 2m.
 	JobTimeout time.Duration
@@ -58,7 +60,7 @@ func (c RiverConfig) withDefaults() RiverConfig {
 		c.FetchCooldown = 10 * time.Millisecond
 	}
 	if c.FetchPollInterval <= 0 {
-		c.FetchPollInterval = 50 * time.Millisecond
+		c.FetchPollInterval = 250 * time.Millisecond
 	}
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = 2 * time.Minute
@@ -78,9 +80,8 @@ func (c RiverConfig) withDefaults() RiverConfig {
 // River elects one leader per schema to run maintenance for every queue in
 // it: its rescuer discards the stuck jobs of kinds its client does not
 // know, so two packages' clients must never share a schema. Measured idle
-// cost of a client (poll 1 s): about 1.3 transactions/s and 0.04% of a
-// Postgres core, plus one LISTEN connection; see docs/architecture-notes in
-// the issue that chose this.
+// cost of a client: about 4 transactions/s at the 250 ms poll, plus one
+// LISTEN connection; docs/postgres.md has the measurements.
 func RiverSchema(schema, component string) string { return schema + "_" + component + "_jobs" }
 
 // RiverQueue is the Postgres-mode Queue.

@@ -191,7 +191,9 @@ type QueueConfig struct {
 	// to 10ms (River's own default is 100ms).
 	FetchCooldown time.Duration
 	// FetchPollInterval is how often River polls when no notification
-	// arrives. Defaults to 50ms (River's: 1s).
+	// arrives. Defaults to 250ms (River's: 1s): polling is a client's idle
+	// cost, and a fresh job is woken by its notification anyway (see
+	// docs/postgres.md in the repository).
 	FetchPollInterval time.Duration
 	// JobTimeout cancels a delivery job after this long. Defaults to the
 	// delivery timeout plus 30s.
