@@ -168,6 +168,7 @@ func (c *conn) send(f outFrame) bool {
 	if len(c.queue) >= c.h.o.sendQueue || c.qbytes+len(f.data) > c.h.o.sendQueueBytes {
 		c.qmu.Unlock()
 		c.h.slowConsumers.Add(1)
+		count(c.h.met.slowConsumers, attrReason.String(reasonSendBuffer))
 		c.h.o.logger.Warn("realtime: slow consumer disconnected", "conn", c.id)
 		c.abort(websocket.StatusPolicyViolation, "slow consumer: send buffer full")
 		return false
@@ -224,6 +225,7 @@ func (c *conn) drain(w *poolWorker) {
 			cancel()
 			batch[i] = outFrame{}
 			if err != nil {
+				c.h.met.frames.Add(context.Background(), int64(i))
 				c.qmu.Lock()
 				c.closing = true
 				c.queue = nil
@@ -233,6 +235,7 @@ func (c *conn) drain(w *poolWorker) {
 				return
 			}
 		}
+		c.h.met.frames.Add(context.Background(), int64(len(batch)))
 	}
 }
 
@@ -387,6 +390,7 @@ func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m protocol.Mess
 		c.replyError(m, "broadcast failed")
 		return
 	}
+	c.h.met.broadcasts.Add(ctx, 1, c.h.met.fromClient)
 	if ch.cfg.Broadcast.Ack {
 		c.replyOK(m, struct{}{})
 	}
