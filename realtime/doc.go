@@ -56,6 +56,11 @@
 // an argument, is an error that matches ErrInvalid and names the field and
 // the rule (ValidationError).
 //
+// Hub.Shutdown closes the hub within a context: a close frame (1001) to
+// every socket, then, when the context ends, a cut of those still open, so
+// that no dashboard can hold a shutdown; Close is Shutdown bounded by
+// CloseTimeout.
+//
 // The hub reports through the OpenTelemetry API (WithMeterProvider,
 // WithTracerProvider; the global providers by default): sockets and
 // channels open, handshakes and joins refused, broadcasts, frames, slow

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -41,8 +42,13 @@ type Hub struct {
 	wg     sync.WaitGroup // sweeper, resyncs
 	connWG sync.WaitGroup // ServeHTTP calls that upgraded
 
-	// bgMu guards bgClosed: background goroutines start only before Close
-	// waits for them.
+	// done is closed when the first Shutdown has seen everything end;
+	// closeErr is then the broker's Close error.
+	done     chan struct{}
+	closeErr error
+
+	// bgMu guards bgClosed: background goroutines start only before
+	// Shutdown waits for them.
 	bgMu     sync.Mutex
 	bgClosed bool
 
@@ -110,35 +116,91 @@ func NewHub(opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.done = make(chan struct{})
 	h.writers = newWriterPool(h)
 	h.wg.Add(1)
 	go h.sweep()
 	return h, nil
 }
 
-// ErrHubClosed is returned by a hub used after Close.
+// ErrHubClosed is returned by a hub used after Shutdown or Close.
 var ErrHubClosed = errors.New("realtime: hub closed")
 
-// Close disconnects every socket (close code 1001), stops the hub's
-// goroutines and waits for them. It closes the broker only if the hub made
-// it. It is safe to call more than once.
-func (h *Hub) Close() error {
+// CloseTimeout is how long Close lets the sockets' close handshakes take
+// before it cuts the sockets that have not closed: coder/websocket's own
+// bound on waiting for a peer's close frame.
+const CloseTimeout = 5 * time.Second
+
+// Shutdown closes the hub. It refuses new sockets (503) and broadcasts
+// (ErrHubClosed) from the start, sends every socket a close frame (close
+// code 1001, "server shutting down"), and waits for the sockets to close
+// and for the hub's goroutines (the sweep, the writers, resyncs from
+// history) to end; then it closes the broker if the hub made it, and
+// returns nil (or the broker's error).
+//
+// When ctx ends first, Shutdown cuts the sockets that are still open, at
+// once and without a close frame (a dashboard that does not read, or does
+// not answer the close, cannot hold it), cancels the hub's work in flight,
+// and returns ctx.Err() without waiting further; the hub's goroutines end
+// moments later. A later Shutdown or Close waits for them, and closes the
+// broker the hub made. Only an Authenticator or Authorizer that ignores
+// its context can keep the hub's goroutines running after the cut.
+//
+// Shutdown does not wait for an http.Server: the sockets are hijacked, so
+// call it alongside (or after) the server's own Shutdown.
+func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil
-	}
-	h.closed = true
-	conns := make([]*conn, 0, len(h.conns))
-	for c := range h.conns {
-		conns = append(conns, c)
+	var conns []*conn
+	first := !h.closed
+	if first {
+		h.closed = true
+		conns = make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
 	}
 	h.mu.Unlock()
-	// Close the sockets first, so each gets its 1001 before the hub's
-	// context ends their reads.
-	for _, c := range conns {
-		c.abort(websocket.StatusGoingAway, "server shutting down")
+	if first {
+		go h.finish()
+		// Close the sockets first, so each gets its 1001 before the hub's
+		// context ends their reads.
+		for _, c := range conns {
+			c.abort(websocket.StatusGoingAway, "server shutting down")
+		}
 	}
+	select {
+	case <-h.done:
+		return h.closeErr
+	case <-ctx.Done():
+	}
+	select {
+	case <-h.done: // finished as ctx ended
+		return h.closeErr
+	default:
+	}
+	h.cutAll()
+	return ctx.Err()
+}
+
+// Close is Shutdown with a bound of CloseTimeout (5 s) on the close
+// handshakes: sockets that have not closed by then are cut. Close then
+// waits for the hub's goroutines, which end within moments once their
+// sockets are cut, and returns nil, or the error of closing a broker the
+// hub made. It is safe to call more than once, and after Shutdown.
+func (h *Hub) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return h.Shutdown(context.Background())
+}
+
+// finish runs once, from the first Shutdown: it waits for the sockets,
+// stops the hub's goroutines and waits for them, closes the broker the hub
+// made, and closes h.done.
+func (h *Hub) finish() {
+	defer close(h.done)
 	h.connWG.Wait()
 	h.cancel()
 	h.bgMu.Lock()
@@ -146,9 +208,23 @@ func (h *Hub) Close() error {
 	h.bgMu.Unlock()
 	h.wg.Wait()
 	if h.ownsBroker {
-		return h.broker.Close()
+		h.closeErr = h.broker.Close()
 	}
-	return nil
+}
+
+// cutAll cuts every socket and cancels the hub's work: Shutdown's context
+// has ended.
+func (h *Hub) cutAll() {
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.cut()
+	}
+	h.cancel()
 }
 
 // Stats returns the hub's counters.
@@ -396,7 +472,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done()
 	}
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	// The hijacked connection is kept, so that Shutdown can cut a socket
+	// whose close handshake hangs.
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.o.originPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -406,18 +485,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has written the error response.
 	}
 	ws.SetReadLimit(h.o.maxFrame)
-	c := newConn(h, ws, vsn, token)
+	c := newConn(h, ws, hw.conn, vsn, token)
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		ws.Close(websocket.StatusGoingAway, "server shutting down")
-		release()
-		h.met.handshakeRefused(reasonShuttingDown)
-		return
-	}
+	// Registered even when the hub closed meanwhile, so that Shutdown can
+	// cut it; it is closed at once then.
 	h.conns[c] = struct{}{}
+	closing := h.closed
 	h.mu.Unlock()
 	h.met.connections.Add(context.Background(), 1)
+	if closing {
+		c.abort(websocket.StatusGoingAway, "server shutting down")
+	}
 	// The socket is hijacked: serve it from a fresh goroutine and let
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
@@ -430,6 +508,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.met.connections.Add(context.Background(), -1)
 	}()
 }
+
+// hijackRecorder keeps the connection websocket.Accept hijacks.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = c
+	return c, brw, err
+}
+
+func (w *hijackRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // clientIP is the request's remote address without its port.
 func clientIP(r *http.Request) string {
