@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/wedsync/integrations/internal/telemetry"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -229,7 +230,9 @@ func NewJWTAuthenticator(opts ...JWTOption) (*JWTAuthenticator, error) {
 		if client == nil {
 			client = &http.Client{Timeout: 10 * time.Second}
 		}
-		a.remote = &jwksRemote{url: o.jwksURL, client: client, ttl: o.cacheTTL, clock: o.clock, log: o.logger}
+		tel := telemetry.New(scope, o.meterProvider, o.tracerProvider)
+		a.remote = &jwksRemote{url: o.jwksURL, client: client, ttl: o.cacheTTL, clock: o.clock, log: o.logger, http: tel.HTTPClient()}
+		telemetry.Handle(tel.Err())
 	}
 	var methods []string
 	if o.secretSet {
@@ -592,6 +595,7 @@ type jwksRemote struct {
 	ttl    time.Duration
 	clock  clockwork.Clock
 	log    *slog.Logger
+	http   *telemetry.HTTPClient // a client span and http.client.request.duration per fetch
 
 	mu        sync.Mutex
 	keys      []jwksKey
@@ -669,7 +673,9 @@ func (r *jwksRemote) fetch(ctx context.Context) ([]jwksKey, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := r.client.Do(req)
+	rctx, rq := r.http.Start(ctx, req)
+	resp, err := r.client.Do(req.WithContext(rctx))
+	rq.End(ctx, resp, err)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,13 @@ type Bridge struct {
 	rejected  atomic.Int64
 	mu        sync.Mutex
 	started   bool
+	// ctx is the context of the forwarded broadcasts: Start's (its values
+	// kept), ended by Stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// busy is held while a change is handled, so that Stop can wait for
+	// the one in flight.
+	busy chan struct{}
 }
 
 // BridgeStats counts a bridge's work.
@@ -101,7 +108,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bridge{cfg: cfg}
+	b := &Bridge{cfg: cfg, busy: make(chan struct{}, 1)}
 	if cfg.Validate == nil {
 		b.cfg.Validate = b.defaultValidate
 	}
@@ -114,13 +121,15 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 }
 
 // Start joins the table's changes on the client. It returns once the
-// subscription is confirmed.
+// subscription is confirmed. The broadcasts it forwards carry ctx's values
+// but not its end: Stop ends them.
 func (b *Bridge) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.started {
 		return errors.New("realtime: bridge already started")
 	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ch := b.cfg.Client.Channel("bridge:"+b.cfg.Schema+"."+b.cfg.Table, client.ChannelConfig{})
 	filters := []string{""}
 	if len(b.cfg.Suppliers) > 0 {
@@ -131,17 +140,23 @@ func (b *Bridge) Start(ctx context.Context) error {
 	}
 	for _, f := range filters {
 		ch.OnPostgresChanges(protocol.PostgresChangeFilter{Event: "*", Schema: b.cfg.Schema, Table: b.cfg.Table, Filter: f}, func(c protocol.PostgresChange) {
-			b.handle(ctx, c)
+			b.handle(bctx, c)
 		})
 	}
 	if err := ch.Subscribe(ctx); err != nil {
+		cancel()
 		return fmt.Errorf("realtime: bridge subscribe to %s.%s: %w", b.cfg.Schema, b.cfg.Table, err)
 	}
-	b.ch, b.started = ch, true
+	b.ch, b.started, b.ctx, b.cancel = ch, true, bctx, cancel
 	return nil
 }
 
-// Stop leaves the subscription.
+// Stop ends the bridge: it cancels the broadcast in flight, if any (a
+// hub whose broker's database is slow, say), leaves the subscription, and
+// waits for the change being handled to finish; or for ctx to end, and then
+// returns ctx.Err(). Changes that arrive after Stop are dropped. It must
+// not be called from Validate or OnInvalid, which run while a change is
+// handled.
 func (b *Bridge) Stop(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -149,7 +164,15 @@ func (b *Bridge) Stop(ctx context.Context) error {
 		return nil
 	}
 	b.started = false
-	return b.ch.Unsubscribe(ctx)
+	b.cancel()
+	err := b.ch.Unsubscribe(ctx)
+	select {
+	case b.busy <- struct{}{}:
+		<-b.busy
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	}
+	return err
 }
 
 // Stats returns how many changes were forwarded and refused.
@@ -158,12 +181,20 @@ func (b *Bridge) Stats() BridgeStats {
 }
 
 func (b *Bridge) handle(ctx context.Context, c protocol.PostgresChange) {
+	b.busy <- struct{}{}
+	defer func() { <-b.busy }()
+	if ctx.Err() != nil {
+		return // stopped
+	}
 	supplier, err := b.supplierOf(c)
 	if err == nil {
 		var payload any
 		if payload, err = b.cfg.Validate(c); err == nil {
-			_, err = b.cfg.Hub.Broadcast(context.WithoutCancel(ctx), SupplierTopic(supplier), b.cfg.Event, payload)
+			_, err = b.cfg.Hub.Broadcast(ctx, SupplierTopic(supplier), b.cfg.Event, payload)
 		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return // stopped while broadcasting: not the change's fault
 	}
 	if err != nil {
 		b.rejected.Add(1)

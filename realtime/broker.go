@@ -87,15 +87,19 @@ type BrokerHandler interface {
 // publication in history before any handler sees it, and delivers it to the
 // handler of every attached hub, in offset order per topic. History answers
 // from the same store, so a hub that reads History and then drops the live
-// publications it already has never misses or repeats one.
+// publications it already has never misses or repeats one. A History read
+// never creates a topic (clients can cause reads). realtimetest.BrokerSuite
+// checks an implementation against this contract.
 type Broker interface {
 	Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (Publication, error)
 	History(ctx context.Context, topic string, q HistoryQuery) (HistoryResult, error)
 	// Attach sets the handler; a broker serves one hub and refuses a
-	// second Attach with an error.
+	// second Attach, or a nil handler, with an error.
 	Attach(h BrokerHandler) error
-	// Close stops deliveries. It does not close what the host passed in
-	// (such as a pool).
+	// Close stops deliveries: no handler call starts after it returns,
+	// and Publish, History and Attach return ErrBrokerClosed. A second
+	// Close does nothing. It does not close what the host passed in (such
+	// as a pool).
 	Close() error
 }
 
@@ -179,8 +183,14 @@ func newEpoch() string { return rand.Text()[:8] }
 
 // Attach implements Broker.
 func (b *MemoryBroker) Attach(h BrokerHandler) error {
+	if h == nil {
+		return errors.New("realtime: Attach: handler must not be nil")
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
 	if b.handler != nil {
 		return errors.New("realtime: broker already has a hub attached")
 	}

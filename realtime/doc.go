@@ -49,11 +49,24 @@
 // is then bounded by its socket cap and its track rate.
 //
 // Constructors take options: Option for NewHub, JWTOption for
-// NewJWTAuthenticator, BrokerOption for NewMemoryBroker; WithClock and
-// WithLogger are all three, so one clock (a clockwork.Clock; tests pass a
-// fake one) and one logger configure everything. Bad input, an option or
+// NewJWTAuthenticator, BrokerOption for NewMemoryBroker; WithClock,
+// WithLogger, WithMeterProvider and WithTracerProvider are all three, so
+// one clock (a clockwork.Clock; tests pass a fake one), one logger and one
+// pair of OpenTelemetry providers configure everything. Bad input, an option or
 // an argument, is an error that matches ErrInvalid and names the field and
 // the rule (ValidationError).
+//
+// Hub.Shutdown closes the hub within a context: a close frame (1001) to
+// every socket, then, when the context ends, a cut of those still open, so
+// that no dashboard can hold a shutdown; Close is Shutdown bounded by
+// CloseTimeout.
+//
+// The hub reports through the OpenTelemetry API (WithMeterProvider,
+// WithTracerProvider; the global providers by default): sockets and
+// channels open, handshakes and joins refused, broadcasts, frames, slow
+// consumers, replays and resyncs as metrics; each Hub.Broadcast as a
+// producer span, each replay and resync as a span. docs/realtime.md lists
+// every metric and span.
 //
 // Realtime is for live screens. Anything that must arrive goes through a
 // durable path (webhooks, notifications); the hub's history makes a

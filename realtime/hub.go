@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/backoff"
@@ -38,8 +42,13 @@ type Hub struct {
 	wg     sync.WaitGroup // sweeper, resyncs
 	connWG sync.WaitGroup // ServeHTTP calls that upgraded
 
-	// bgMu guards bgClosed: background goroutines start only before Close
-	// waits for them.
+	// done is closed when the first Shutdown has seen everything end;
+	// closeErr is then the broker's Close error.
+	done     chan struct{}
+	closeErr error
+
+	// bgMu guards bgClosed: background goroutines start only before
+	// Shutdown waits for them.
 	bgMu     sync.Mutex
 	bgClosed bool
 
@@ -62,6 +71,7 @@ type Hub struct {
 	presenceBytes atomic.Int64
 
 	writers *writerPool
+	met     *hubMetrics
 }
 
 // HubStats are the hub's counters.
@@ -92,6 +102,7 @@ func NewHub(opts ...Option) (*Hub, error) {
 	h := &Hub{
 		o: o, topics: map[string]*hubTopic{}, conns: map[*conn]struct{}{}, ips: map[string]*rate.Limiter{}, instance: rand.Text()[:10],
 		connsByIP: map[string]int{}, connsByPrincipal: map[string]int{},
+		met: newHubMetrics(o.sharedOptions),
 	}
 	h.broker = o.broker
 	if h.broker == nil {
@@ -105,35 +116,91 @@ func NewHub(opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.done = make(chan struct{})
 	h.writers = newWriterPool(h)
 	h.wg.Add(1)
 	go h.sweep()
 	return h, nil
 }
 
-// ErrHubClosed is returned by a hub used after Close.
+// ErrHubClosed is returned by a hub used after Shutdown or Close.
 var ErrHubClosed = errors.New("realtime: hub closed")
 
-// Close disconnects every socket (close code 1001), stops the hub's
-// goroutines and waits for them. It closes the broker only if the hub made
-// it. It is safe to call more than once.
-func (h *Hub) Close() error {
+// CloseTimeout is how long Close lets the sockets' close handshakes take
+// before it cuts the sockets that have not closed: coder/websocket's own
+// bound on waiting for a peer's close frame.
+const CloseTimeout = 5 * time.Second
+
+// Shutdown closes the hub. It refuses new sockets (503) and broadcasts
+// (ErrHubClosed) from the start, sends every socket a close frame (close
+// code 1001, "server shutting down"), and waits for the sockets to close
+// and for the hub's goroutines (the sweep, the writers, resyncs from
+// history) to end; then it closes the broker if the hub made it, and
+// returns nil (or the broker's error).
+//
+// When ctx ends first, Shutdown cuts the sockets that are still open, at
+// once and without a close frame (a dashboard that does not read, or does
+// not answer the close, cannot hold it), cancels the hub's work in flight,
+// and returns ctx.Err() without waiting further; the hub's goroutines end
+// moments later. A later Shutdown or Close waits for them, and closes the
+// broker the hub made. Only an Authenticator or Authorizer that ignores
+// its context can keep the hub's goroutines running after the cut.
+//
+// Shutdown does not wait for an http.Server: the sockets are hijacked, so
+// call it alongside (or after) the server's own Shutdown.
+func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil
-	}
-	h.closed = true
-	conns := make([]*conn, 0, len(h.conns))
-	for c := range h.conns {
-		conns = append(conns, c)
+	var conns []*conn
+	first := !h.closed
+	if first {
+		h.closed = true
+		conns = make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
 	}
 	h.mu.Unlock()
-	// Close the sockets first, so each gets its 1001 before the hub's
-	// context ends their reads.
-	for _, c := range conns {
-		c.abort(websocket.StatusGoingAway, "server shutting down")
+	if first {
+		go h.finish()
+		// Close the sockets first, so each gets its 1001 before the hub's
+		// context ends their reads.
+		for _, c := range conns {
+			c.abort(websocket.StatusGoingAway, "server shutting down")
+		}
 	}
+	select {
+	case <-h.done:
+		return h.closeErr
+	case <-ctx.Done():
+	}
+	select {
+	case <-h.done: // finished as ctx ended
+		return h.closeErr
+	default:
+	}
+	h.cutAll()
+	return ctx.Err()
+}
+
+// Close is Shutdown with a bound of CloseTimeout (5 s) on the close
+// handshakes: sockets that have not closed by then are cut. Close then
+// waits for the hub's goroutines, which end within moments once their
+// sockets are cut, and returns nil, or the error of closing a broker the
+// hub made. It is safe to call more than once, and after Shutdown.
+func (h *Hub) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return h.Shutdown(context.Background())
+}
+
+// finish runs once, from the first Shutdown: it waits for the sockets,
+// stops the hub's goroutines and waits for them, closes the broker the hub
+// made, and closes h.done.
+func (h *Hub) finish() {
+	defer close(h.done)
 	h.connWG.Wait()
 	h.cancel()
 	h.bgMu.Lock()
@@ -141,9 +208,23 @@ func (h *Hub) Close() error {
 	h.bgMu.Unlock()
 	h.wg.Wait()
 	if h.ownsBroker {
-		return h.broker.Close()
+		h.closeErr = h.broker.Close()
 	}
-	return nil
+}
+
+// cutAll cuts every socket and cancels the hub's work: Shutdown's context
+// has ended.
+func (h *Hub) cutAll() {
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.cut()
+	}
+	h.cancel()
 }
 
 // Stats returns the hub's counters.
@@ -165,7 +246,7 @@ func (h *Hub) Stats() HubStats {
 // prefix is accepted). payload is JSON: a json.RawMessage or []byte sent
 // byte for byte (it must be a JSON object), or any value json.Marshal
 // turns into an object.
-func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (Publication, error) {
+func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (pub Publication, err error) {
 	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
 		return Publication{}, err
@@ -186,7 +267,15 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (
 	if closed {
 		return Publication{}, ErrHubClosed
 	}
-	return h.broker.Publish(ctx, topic, event, raw, "")
+	ctx, span := h.met.startBroadcast(ctx, topic, event, len(raw))
+	defer func() { endSpan(span, err) }()
+	pub, err = h.broker.Publish(ctx, topic, event, raw, "")
+	if err != nil {
+		return Publication{}, err
+	}
+	span.SetAttributes(semconv.MessagingMessageID(pub.ID()))
+	h.met.broadcasts.Add(ctx, 1, h.met.fromHost)
+	return pub, nil
 }
 
 func validateTopic(topic string) error { return validateName("topic", topic) }
@@ -311,6 +400,7 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change proto
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	if !h.allowConnect(ip) {
+		h.met.handshakeRefused(reasonRateLimited)
 		http.Error(w, "too many connections from this address: over the handshake rate", http.StatusTooManyRequests)
 		return
 	}
@@ -320,6 +410,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		vsn = protocol.VSN1
 	case protocol.VSN1, protocol.VSN2:
 	default:
+		h.met.handshakeRefused(reasonBadRequest)
 		http.Error(w, fmt.Sprintf("unsupported vsn %q: use 1.0.0 or 2.0.0", vsn), http.StatusBadRequest)
 		return
 	}
@@ -328,15 +419,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		token = r.Header.Get("x-api-key")
 	}
 	if token == "" {
+		h.met.handshakeRefused(reasonUnauthenticated)
 		http.Error(w, "no token: pass apikey in the query or the x-api-key header", http.StatusUnauthorized)
 		return
 	}
 	p, err := h.o.auth.Authenticate(r.Context(), token)
 	if err != nil {
+		h.met.handshakeRefused(reasonUnauthenticated)
 		http.Error(w, "invalid token: "+err.Error(), http.StatusUnauthorized)
 		return
 	}
 	if !p.ExpiresAt.IsZero() && !h.o.clock.Now().Before(p.ExpiresAt) {
+		h.met.handshakeRefused(reasonUnauthenticated)
 		http.Error(w, "token has expired", http.StatusUnauthorized)
 		return
 	}
@@ -344,16 +438,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		h.met.handshakeRefused(reasonShuttingDown)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	if n := h.o.maxConnIP; n > 0 && h.connsByIP[ip] >= n {
 		h.mu.Unlock()
+		h.met.handshakeRefused(reasonTooManyConnections, attrLimit.String("per_ip"))
 		http.Error(w, fmt.Sprintf("too many connections from this address: the limit is %d open sockets per address", n), http.StatusTooManyRequests)
 		return
 	}
 	if n := h.o.maxConnPrincipal; n > 0 && h.connsByPrincipal[who] >= n {
 		h.mu.Unlock()
+		h.met.handshakeRefused(reasonTooManyConnections, attrLimit.String("per_principal"))
 		http.Error(w, fmt.Sprintf("too many connections for this user: the limit is %d open sockets per user", n), http.StatusTooManyRequests)
 		return
 	}
@@ -375,25 +472,30 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.connWG.Done()
 	}
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	// The hijacked connection is kept, so that Shutdown can cut a socket
+	// whose close handshake hangs.
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.o.originPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		release()
+		h.met.handshakeRefused(reasonUpgradeFailed)
 		return // Accept has written the error response.
 	}
 	ws.SetReadLimit(h.o.maxFrame)
-	c := newConn(h, ws, vsn, token)
+	c := newConn(h, ws, hw.conn, vsn, token)
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		ws.Close(websocket.StatusGoingAway, "server shutting down")
-		release()
-		return
-	}
+	// Registered even when the hub closed meanwhile, so that Shutdown can
+	// cut it; it is closed at once then.
 	h.conns[c] = struct{}{}
+	closing := h.closed
 	h.mu.Unlock()
+	h.met.connections.Add(context.Background(), 1)
+	if closing {
+		c.abort(websocket.StatusGoingAway, "server shutting down")
+	}
 	// The socket is hijacked: serve it from a fresh goroutine and let
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
@@ -403,8 +505,23 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
+		h.met.connections.Add(context.Background(), -1)
 	}()
 }
+
+// hijackRecorder keeps the connection websocket.Accept hijacks.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = c
+	return c, brw, err
+}
+
+func (w *hijackRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // clientIP is the request's remote address without its port.
 func clientIP(r *http.Request) string {
@@ -506,6 +623,7 @@ func (h *Hub) addChannel(ch *channel, registered func()) {
 		ch.topic = t
 		registered()
 		t.mu.Unlock()
+		h.met.channels.Add(context.Background(), 1)
 		return
 	}
 }
@@ -518,10 +636,14 @@ func (h *Hub) removeChannel(ch *channel) {
 		return
 	}
 	t.mu.Lock()
+	_, member := t.chans[ch]
 	delete(t.chans, ch)
 	leaves := t.untrackLocked(ch)
 	empty := len(t.chans) == 0
 	t.mu.Unlock()
+	if member {
+		h.met.channels.Add(context.Background(), -1)
+	}
 	if leaves != nil {
 		h.sendPresenceDiff(t, nil, leaves)
 	}
@@ -552,7 +674,7 @@ func (s brokerSink) OnResync() {
 	h.mu.Unlock()
 	for _, t := range topics {
 		t.mu.Lock()
-		h.startResyncLocked(t)
+		h.startResyncLocked(t, reasonBroker)
 		t.mu.Unlock()
 	}
 }
@@ -577,7 +699,7 @@ func (h *Hub) onPublication(p Publication) {
 			return
 		}
 		if p.Offset > t.last+1 && t.last != 0 {
-			h.startResyncLocked(t)
+			h.startResyncLocked(t, reasonGap)
 			return
 		}
 	}
@@ -596,7 +718,7 @@ func (h *Hub) deliverLocked(t *hubTopic, p Publication) {
 // startResyncLocked reads the topic's history from where this instance
 // last delivered, in the background; live publications that arrive
 // meanwhile are dropped and read from history on the next round.
-func (h *Hub) startResyncLocked(t *hubTopic) {
+func (h *Hub) startResyncLocked(t *hubTopic, reason string) {
 	if t.resyncing {
 		t.missed = true
 		return
@@ -613,12 +735,22 @@ func (h *Hub) startResyncLocked(t *hubTopic) {
 	}
 	t.resyncing, t.missed = true, true
 	h.resyncs.Add(1)
+	count(h.met.resyncs, attrReason.String(reason))
 	h.wg.Add(1)
-	go h.resync(t)
+	go h.resync(t, reason)
 }
 
-func (h *Hub) resync(t *hubTopic) {
+// resync reads what t missed from history, in rounds until no live
+// publication was held back meanwhile. It is traced as one span.
+func (h *Hub) resync(t *hubTopic, reason string) {
 	defer h.wg.Done()
+	_, span := h.met.tracer.Start(h.ctx, spanResync, trace.WithAttributes(
+		semconv.MessagingSystemKey.String(messagingSystem), semconv.MessagingDestinationName(t.name), attrReason.String(reason)))
+	outcome, rounds := "filled", 0
+	defer func() {
+		span.SetAttributes(attrOutcome.String(outcome), attribute.Int("wedsync.realtime.rounds", rounds))
+		span.End()
+	}()
 	retry := backoff.Exponential{Base: 100 * time.Millisecond, Max: 10 * time.Second}
 	failures := 0
 	for {
@@ -640,11 +772,13 @@ func (h *Hub) resync(t *hubTopic) {
 		ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 		res, err := h.broker.History(ctx, t.name, q)
 		cancel()
+		rounds++
 		t.mu.Lock()
 		switch {
 		case err != nil && h.ctx.Err() != nil:
 			t.resyncing = false
 			t.mu.Unlock()
+			outcome = "stopped"
 			return
 		case err != nil:
 			// The history is there but could not be read: try again,
@@ -655,16 +789,19 @@ func (h *Hub) resync(t *hubTopic) {
 			wait := retry.FullJitter(failures)
 			failures++
 			h.o.logger.Warn("realtime: reading history to fill a gap failed; retrying", "topic", t.name, "err", err, "in", wait)
+			span.AddEvent("history read failed; retrying", trace.WithAttributes(attribute.String("error", err.Error())))
 			if loop.Sleep(h.ctx, h.o.clock, wait) != nil {
 				t.mu.Lock()
 				t.resyncing = false
 				t.mu.Unlock()
+				outcome = "stopped"
 				return
 			}
 			continue
 		case !res.Complete:
 			// The gap cannot be filled: every channel must reload.
 			h.o.logger.Warn("realtime: history gap could not be filled; telling clients to reload", "topic", t.name)
+			outcome = outcomeIncomplete
 			for ch := range t.chans {
 				ch.sendReplayIncomplete("messages were missed and the history no longer holds them")
 			}

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wedsync/integrations/realtime/protocol"
 )
@@ -76,6 +79,7 @@ func (ch *channel) deliver(p Publication, f *pubFrames) {
 			ch.closed = true
 			ch.pending = nil
 			ch.conn.h.slowConsumers.Add(1)
+			count(ch.conn.h.met.slowConsumers, attrReason.String(reasonReplayBacklog))
 			ch.conn.abort(websocket.StatusPolicyViolation, "slow consumer: too much to replay")
 			return
 		}
@@ -121,25 +125,30 @@ func (ch *channel) matchChange(c protocol.PostgresChange) []int64 {
 // join handles phx_join.
 func (c *conn) join(ctx context.Context, m protocol.Message) {
 	if !c.joinLimit.AllowN(c.h.o.clock.Now(), 1) {
+		c.h.met.join(outcomeError, reasonRateLimited)
 		c.replyError(m, "rate limit exceeded: too many joins")
 		return
 	}
 	name := protocol.TopicName(m.Topic)
 	if !strings.HasPrefix(m.Topic, protocol.TopicPrefix) || validateTopic(name) != nil {
+		c.h.met.join(outcomeError, reasonInvalid)
 		c.replyError(m, fmt.Sprintf("topic %q must be \"realtime:<name>\" with a name of 1 to 200 characters", m.Topic))
 		return
 	}
 	var jp protocol.JoinPayload
 	if err := json.Unmarshal(m.Payload, &jp); err != nil {
+		c.h.met.join(outcomeError, reasonInvalid)
 		c.replyError(m, "join payload: "+err.Error())
 		return
 	}
 	bindings, err := checkBindings(jp.Config.PostgresChanges)
 	if err != nil {
+		c.h.met.join(outcomeError, reasonInvalid)
 		c.replyError(m, err.Error())
 		return
 	}
 	if key := jp.Config.Presence.Key; c.h.o.clientPresenceKeys && len(key) > maxPresenceKey {
+		c.h.met.join(outcomeError, reasonInvalid)
 		c.replyError(m, fmt.Sprintf("config.presence.key is %d bytes, the limit is %d", len(key), maxPresenceKey))
 		return
 	}
@@ -147,6 +156,7 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 	old := c.channels[m.Topic]
 	if old == nil && len(c.channels) >= c.h.o.maxChannels {
 		c.mu.Unlock()
+		c.h.met.join(outcomeError, reasonTooManyChannels)
 		c.replyError(m, fmt.Sprintf("too many channels on this connection (max %d)", c.h.o.maxChannels))
 		return
 	}
@@ -157,9 +167,11 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 	}
 	p, err := c.authorize(ctx, token, name)
 	if err != nil {
+		c.h.met.joinRefused(err)
 		c.replyError(m, "Unauthorized: "+err.Error())
 		return
 	}
+	c.h.met.join(outcomeOK, "")
 	if old != nil {
 		// A second join of the same topic replaces the first, as Phoenix.
 		c.mu.Lock()
@@ -229,23 +241,35 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *protocol.ReplayConfig
 			limit = r.Limit
 		}
 		var err error
-		// Bounded: a stuck database must not hold this socket's reader.
-		hctx, cancel := context.WithTimeout(ctx, historyTimeout)
 		q := HistoryQuery{Since: time.UnixMilli(r.Since), Limit: limit}
+		mode := "since"
 		if r.Epoch != "" {
 			q = HistoryQuery{Epoch: r.Epoch, After: r.After, Limit: limit}
+			mode = "offset"
 		}
+		sctx, span := c.h.met.tracer.Start(ctx, spanReplay, trace.WithAttributes(
+			semconv.MessagingSystemKey.String(messagingSystem), semconv.MessagingDestinationName(ch.name),
+			attribute.String("wedsync.realtime.replay.mode", mode), attribute.Int("wedsync.realtime.replay.limit", limit)))
+		// Bounded: a stuck database must not hold this socket's reader.
+		hctx, cancel := context.WithTimeout(sctx, historyTimeout)
 		res, err = c.h.broker.History(hctx, ch.name, q)
 		cancel()
+		outcome := outcomeComplete
 		switch {
 		case err != nil:
+			outcome = outcomeError
 			c.h.o.logger.Warn("realtime: history read failed", "topic", ch.name, "err", err)
 			ch.sendReplayIncomplete("the history could not be read")
 		case !res.Complete:
+			outcome = outcomeIncomplete
 			ch.sendReplayIncomplete("the history no longer reaches back to since")
 		default:
 			complete = true
+			span.SetAttributes(attrCount.Int(len(res.Publications)))
 		}
+		count(c.h.met.replays, attrOutcome.String(outcome))
+		span.SetAttributes(attrOutcome.String(outcome))
+		endSpan(span, err)
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -330,6 +354,7 @@ func checkBindings(in []protocol.PostgresChangeFilter) ([]protocol.PostgresChang
 func (c *conn) presence(ch *channel, m protocol.Message) {
 	var push protocol.PresencePush
 	if err := json.Unmarshal(m.Payload, &push); err != nil {
+		count(c.h.met.presenceRefused, attrReason.String(reasonInvalid))
 		c.replyError(m, "presence: payload must be {type, event, payload}")
 		return
 	}
@@ -337,16 +362,19 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 	switch push.Event {
 	case "track":
 		if !c.presenceLimit.AllowN(c.h.o.clock.Now(), 1) {
+			count(c.h.met.presenceRefused, attrReason.String(reasonRateLimited))
 			c.replyError(m, fmt.Sprintf("presence rate limit exceeded: at most %g tracks a second, in bursts of %d", float64(c.h.o.presenceRate), c.h.o.presenceBurst))
 			return
 		}
 		if len(push.Payload) > maxPresenceMeta {
+			count(c.h.met.presenceRefused, attrReason.String(reasonTooLarge))
 			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes, the limit is %d", len(push.Payload), maxPresenceMeta))
 			return
 		}
 		meta := protocol.PresenceMeta{}
 		if len(push.Payload) > 0 && string(push.Payload) != "null" {
 			if err := json.Unmarshal(push.Payload, &meta); err != nil {
+				count(c.h.met.presenceRefused, attrReason.String(reasonInvalid))
 				c.replyError(m, "presence: payload.payload must be a JSON object")
 				return
 			}
@@ -357,11 +385,13 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 		if _, member := t.chans[ch]; !member {
 			// The channel left (or was closed) meanwhile: nothing to track.
 			t.mu.Unlock()
+			count(c.h.met.presenceRefused, attrReason.String(reasonClosed))
 			c.replyError(m, "presence: the channel is closed")
 			return
 		}
 		if _, tracked := t.presence[ch.presKey][ch.origin]; !tracked && t.metas >= c.h.o.maxPresence {
 			t.mu.Unlock()
+			count(c.h.met.presenceRefused, attrReason.String(reasonTopicFull))
 			c.replyError(m, fmt.Sprintf("presence is full: this topic tracks %d already, the limit", c.h.o.maxPresence))
 			return
 		}
@@ -383,6 +413,7 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 			c.h.sendPresenceDiff(t, nil, leaves)
 		}
 	default:
+		count(c.h.met.presenceRefused, attrReason.String(reasonInvalid))
 		c.replyError(m, fmt.Sprintf("presence: event %q must be track or untrack", push.Event))
 	}
 }

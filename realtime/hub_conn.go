@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,13 @@ type outFrame struct {
 
 // conn is one dashboard socket.
 type conn struct {
-	h        *Hub
-	ws       *websocket.Conn
+	h   *Hub
+	ws  *websocket.Conn
+	raw net.Conn // the hijacked connection under ws, for cut
+	// ctx ends when the socket is served no more, or is cut: it bounds
+	// the socket's reads, writes and the work its messages start.
+	ctx      context.Context
+	cancel   context.CancelFunc
 	vsn      string
 	id       uint64
 	token    string // the socket's apikey, used by joins that bring none
@@ -46,17 +52,28 @@ type conn struct {
 	wg      sync.WaitGroup // the drain in progress and the closer
 }
 
-func newConn(h *Hub, ws *websocket.Conn, vsn, token string) *conn {
+func newConn(h *Hub, ws *websocket.Conn, raw net.Conn, vsn, token string) *conn {
 	c := &conn{
-		h: h, ws: ws, vsn: vsn, token: token, id: h.nextConn.Add(1),
+		h: h, ws: ws, raw: raw, vsn: vsn, token: token, id: h.nextConn.Add(1),
 		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),
 		msgLimit:  rate.NewLimiter(h.o.msgRate, h.o.msgBurst),
 		channels:  map[string]*channel{},
 
 		presenceLimit: rate.NewLimiter(h.o.presenceRate, h.o.presenceBurst),
 	}
+	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	c.lastSeen.Store(h.o.clock.Now().UnixNano())
 	return c
+}
+
+// cut drops the socket at once, without a close handshake: whatever
+// blocks on it (a write to a peer that does not read, a close handshake
+// with one that does not answer) fails now.
+func (c *conn) cut() {
+	c.cancel()
+	if c.raw != nil {
+		_ = c.raw.Close()
+	}
 }
 
 // serve reads frames until the socket closes, then leaves every channel.
@@ -85,8 +102,9 @@ func (c *conn) serve() {
 		c.qmu.Unlock()
 		c.ws.CloseNow()
 		c.wg.Wait()
+		c.cancel()
 	}()
-	ctx := c.h.ctx
+	ctx := c.ctx
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -168,6 +186,7 @@ func (c *conn) send(f outFrame) bool {
 	if len(c.queue) >= c.h.o.sendQueue || c.qbytes+len(f.data) > c.h.o.sendQueueBytes {
 		c.qmu.Unlock()
 		c.h.slowConsumers.Add(1)
+		count(c.h.met.slowConsumers, attrReason.String(reasonSendBuffer))
 		c.h.o.logger.Warn("realtime: slow consumer disconnected", "conn", c.id)
 		c.abort(websocket.StatusPolicyViolation, "slow consumer: send buffer full")
 		return false
@@ -213,7 +232,7 @@ func (c *conn) drain(w *poolWorker) {
 		c.qbytes = 0
 		c.qmu.Unlock()
 		for i, f := range batch {
-			ctx, cancel := context.WithTimeout(c.h.ctx, c.h.o.writeTimeout)
+			ctx, cancel := context.WithTimeout(c.ctx, c.h.o.writeTimeout)
 			if w != nil {
 				w.timer.Reset(w.p.stall)
 			}
@@ -224,6 +243,7 @@ func (c *conn) drain(w *poolWorker) {
 			cancel()
 			batch[i] = outFrame{}
 			if err != nil {
+				c.h.met.frames.Add(context.Background(), int64(i))
 				c.qmu.Lock()
 				c.closing = true
 				c.queue = nil
@@ -233,6 +253,7 @@ func (c *conn) drain(w *poolWorker) {
 				return
 			}
 		}
+		c.h.met.frames.Add(context.Background(), int64(len(batch)))
 	}
 }
 
@@ -387,6 +408,7 @@ func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m protocol.Mess
 		c.replyError(m, "broadcast failed")
 		return
 	}
+	c.h.met.broadcasts.Add(ctx, 1, c.h.met.fromClient)
 	if ch.cfg.Broadcast.Ack {
 		c.replyOK(m, struct{}{})
 	}

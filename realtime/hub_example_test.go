@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -57,5 +58,38 @@ func ExampleHub() {
 	fmt.Println(err != nil)
 	// Output:
 	// kpi.updated {"bookings":12} offset 1
+	// true
+}
+
+// On SIGTERM, the host shuts the hub down with its server's shutdown
+// context: every dashboard gets close code 1001, and those that have not
+// closed when the context ends are cut, so none can hold the shutdown.
+func ExampleHub_Shutdown() {
+	srv, err := realtimetest.StartServer()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	states := make(chan client.ConnState, 8)
+	c, _ := client.New(srv.SocketURL, client.WithAPIKey(srv.Token("42")),
+		client.WithOnStateChange(func(s client.ConnState) { states <- s }))
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println(<-states, <-states)
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	fmt.Println("shutdown:", srv.Hub.Shutdown(shutdown))
+	fmt.Println(<-states)
+	_, err = srv.Hub.Broadcast(ctx, realtime.SupplierTopic("42"), "kpi.updated", nil)
+	fmt.Println(errors.Is(err, realtime.ErrHubClosed))
+	// Output:
+	// connecting connected
+	// shutdown: <nil>
+	// disconnected
 	// true
 }

@@ -76,7 +76,8 @@ func WithAuthorizer(a Authorizer) Option { return hubOption(func(o *hubOptions) 
 // WithBroker sets the broker that carries broadcasts between hub instances
 // and keeps history. Defaults to a MemoryBroker with its defaults (1,000
 // per topic, one hour) and the hub's clock, closed with the hub. A broker
-// passed here is not closed by Hub.Close.
+// passed here is not closed by Hub.Shutdown or Hub.Close: close it after
+// the hub.
 func WithBroker(b Broker) Option { return hubOption(func(o *hubOptions) { o.broker = b }) }
 
 // WithSendBuffer bounds what may wait to be written to one connection: at

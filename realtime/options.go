@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wedsync/integrations/internal/validate"
 )
@@ -52,6 +54,9 @@ func (f brokerOption) applyBroker(o *brokerOptions) { f(o) }
 type sharedOptions struct {
 	clock  clockwork.Clock
 	logger *slog.Logger
+	// nil means the global provider (see telemetry.New).
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 func defaultSharedOptions() sharedOptions {
@@ -66,8 +71,9 @@ func (o sharedOptions) validate(c *validate.Checker) {
 
 // SharedOption is a setting every constructor of the package takes: it is
 // an Option (NewHub), a JWTOption (NewJWTAuthenticator) and a BrokerOption
-// (NewMemoryBroker). WithClock and WithLogger return one, so one clock and
-// one logger configure all three.
+// (NewMemoryBroker). WithClock, WithLogger, WithMeterProvider and
+// WithTracerProvider return one, so one clock, one logger and one pair of
+// OpenTelemetry providers configure all three.
 type SharedOption struct{ set func(*sharedOptions) }
 
 func (s SharedOption) applyHub(o *hubOptions)       { s.set(&o.sharedOptions) }
@@ -90,4 +96,24 @@ func WithClock(c clockwork.Clock) SharedOption {
 // never logged. Defaults to discarding.
 func WithLogger(l *slog.Logger) SharedOption {
 	return SharedOption{func(o *sharedOptions) { o.logger = l }}
+}
+
+// WithMeterProvider sets where metrics go: the hub's connections, joins,
+// broadcasts, frames, slow consumers, replays, resyncs and refusals, and a
+// JWTAuthenticator's JWK set fetches (http.client.request.duration); a
+// MemoryBroker records none. docs/realtime.md lists every metric. nil, and
+// the default, mean the global provider (otel.GetMeterProvider), a no-op
+// until the host installs an OpenTelemetry SDK.
+func WithMeterProvider(mp metric.MeterProvider) SharedOption {
+	return SharedOption{func(o *sharedOptions) { o.meterProvider = mp }}
+}
+
+// WithTracerProvider sets where spans go: a producer span for each
+// Hub.Broadcast, a span for each join's replay and each resync from
+// history, and a JWTAuthenticator's HTTP client span for each JWK set
+// fetch; a MemoryBroker records none. nil, and the default, mean the
+// global provider (otel.GetTracerProvider), a no-op until the host
+// installs an OpenTelemetry SDK.
+func WithTracerProvider(tp trace.TracerProvider) SharedOption {
+	return SharedOption{func(o *sharedOptions) { o.tracerProvider = tp }}
 }

@@ -235,15 +235,15 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	m, err := delivery.NewManager(opts...)
 	if err != nil {
-		return errors.Join(err, closeHub())
+		return errors.Join(err, closeHub(context.WithoutCancel(ctx)))
 	}
 	if err := m.Start(ctx); err != nil {
-		return errors.Join(err, closeHub())
+		return errors.Join(err, closeHub(context.WithoutCancel(ctx)))
 	}
 	dashExpires := time.Now().Add(dashboardTokenTTL)
 	dashToken, err := dashboardToken(secret, demoSupplier, dashExpires)
 	if err != nil {
-		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), closeHub())
+		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 
 	a := &api{m: m, hub: hub, vendor: vend, out: out, token: token}
@@ -328,8 +328,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		errs = append(errs, fmt.Errorf("API shutdown: %w", err))
 	}
 	// Shutdown does not wait for WebSockets (hijacked connections): the
-	// hub closes them, with close code 1001.
-	if err := closeHub(); err != nil {
+	// hub closes them, with close code 1001, and cuts those still open
+	// when sctx ends.
+	if err := closeHub(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("realtime hub: %w", err))
 	}
 	if err := m.Stop(sctx); err != nil {

@@ -56,8 +56,9 @@ func jwtSecret(s string) (secret []byte, generated bool, err error) {
 // topics ("supplier:<id>") they may join. With a pool (Postgres mode) the
 // broadcasts go through Postgres, so that the dashboards of every instance
 // see all of them and replay survives a restart; otherwise through memory.
-// The returned function closes the hub, then the broker.
-func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog.Logger) (*realtime.Hub, func() error, error) {
+// The returned function shuts the hub down within its context (sockets
+// that have not closed by then are cut), then closes the broker.
+func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog.Logger) (*realtime.Hub, func(context.Context) error, error) {
 	auth, err := realtime.NewJWTAuthenticator(realtime.WithHS256Secret(secret))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", envJWTSecret, err)
@@ -81,8 +82,8 @@ func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog
 		}
 		return nil, nil, err
 	}
-	closeAll := func() error {
-		err := hub.Close()
+	closeAll := func(ctx context.Context) error {
+		err := hub.Shutdown(ctx)
 		if broker != nil {
 			err = errors.Join(err, broker.Close())
 		}

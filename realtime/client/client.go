@@ -232,8 +232,11 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 // Close stops the background goroutines, leaves the socket with a normal
-// closure and marks every channel closed. It is idempotent. It must not be
-// called from a handler.
+// closure and marks every channel closed. It waits at most a second
+// for the server to answer the close frame, then drops the connection, so
+// a server that hangs cannot hold it; it then waits for the handler
+// goroutine to run what is queued (handlers must be quick). It is
+// idempotent. It must not be called from a handler.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -526,7 +529,9 @@ func (c *Client) dial() (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, dialTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, c.url, c.opts.dialOptions)
+	opts, raw, release := recordingDialOptions(c.opts.dialOptions)
+	ws, resp, err := websocket.Dial(ctx, c.url, opts)
+	release() // a refused handshake leaves an idle connection in the transport
 	if err != nil {
 		err = c.redact(err)
 		if resp != nil {
@@ -538,6 +543,7 @@ func (c *Client) dial() (*session, error) {
 	sctx, scancel := context.WithCancel(context.Background())
 	return &session{
 		ws:      ws,
+		raw:     raw,
 		ctx:     sctx,
 		cancel:  scancel,
 		done:    make(chan struct{}),
@@ -581,7 +587,15 @@ func (c *Client) serve(sess *session) {
 	c.heartbeat(sess)
 
 	if c.ctx.Err() != nil {
+		// Close: a normal closure, but a server that does not answer
+		// it (or does not read) must not hold Close for the library's
+		// 5 s: after closeTimeout the socket is dropped.
+		drop := time.AfterFunc(closeTimeout, func() {
+			sess.end() // ends the reader's Read, which closes the socket
+			sess.raw.cut()
+		})
 		_ = sess.ws.Close(websocket.StatusNormalClosure, "client closed")
+		drop.Stop()
 	} else {
 		_ = sess.ws.CloseNow()
 	}
@@ -789,6 +803,7 @@ func (c *Client) waitSession(ctx context.Context) (*session, error) {
 // session is one open socket.
 type session struct {
 	ws     *websocket.Conn
+	raw    *connRecorder   // nil when the host's transport cannot record it
 	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
 	done   chan struct{}

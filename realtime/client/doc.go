@@ -21,6 +21,9 @@
 // for what was missed and delivers each broadcast once and in order, or
 // calls OnReload when the history cannot fill the gap.
 //
+// Close leaves with a normal closure, but waits at most a second for the
+// server to answer it: a server that hangs cannot hold a shutdown.
+//
 // Handlers run on one goroutine per client, in arrival order, and must be
 // quick. Errors the client recovers from (malformed frames, failed dials,
 // refused rejoins, handler panics) go to WithOnError and the logger, never

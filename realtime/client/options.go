@@ -50,6 +50,9 @@ const (
 
 	dialTimeout  = 30 * time.Second
 	writeTimeout = 10 * time.Second
+	// closeTimeout bounds how long Close waits for the server to answer
+	// its close frame.
+	closeTimeout = time.Second
 )
 
 func defaultOptions() options {
@@ -117,7 +120,10 @@ func WithReconnectBackoff(min, max time.Duration) Option {
 }
 
 // WithDialOptions sets the options passed to websocket.Dial (HTTP client,
-// headers, compression). Defaults to nil: coder/websocket's defaults.
+// headers, compression). Defaults to nil: coder/websocket's defaults. When
+// the HTTP client's transport is not an *http.Transport, Close may wait
+// up to coder/websocket's own 5 s for a server that does not answer the
+// close frame, rather than a second.
 func WithDialOptions(opts *websocket.DialOptions) Option {
 	return func(o *options) { o.dialOptions = opts }
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wedsync/integrations/internal/backoff"
 	"github.com/wedsync/integrations/internal/loop"
@@ -71,6 +75,8 @@ type options struct {
 	backoffMax      time.Duration
 	trimInterval    time.Duration
 	trimIntervalSet bool
+	meterProvider   metric.MeterProvider
+	tracerProvider  trace.TracerProvider
 }
 
 func defaultOptions() options {
@@ -133,6 +139,23 @@ func WithTrimInterval(d time.Duration) Option {
 	return func(o *options) { o.trimInterval, o.trimIntervalSet = d, true }
 }
 
+// WithMeterProvider sets where the broker's metrics go: publishes and
+// their duration, notifications by outcome, LISTEN reconnects and swept
+// publications (docs/realtime.md lists them). nil, and the default, mean
+// the global provider (otel.GetMeterProvider), a no-op until the host
+// installs an OpenTelemetry SDK.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
+
+// WithTracerProvider sets where the broker's spans go: one producer span
+// per Publish, a child of the caller's span (Hub.Broadcast's, when a hub
+// publishes). nil, and the default, mean the global provider
+// (otel.GetTracerProvider), a no-op until the host installs an SDK.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}
+
 // validate reports every bad option at once.
 func (o *options) validate() error {
 	c := validate.NewChecker(pkg)
@@ -188,6 +211,7 @@ type Broker struct {
 	closed  bool
 	handler realtime.BrokerHandler
 
+	met       *metrics
 	listenPID atomic.Uint32
 	// wall times the LISTEN reconnects: WithClock ages history only.
 	wall clockwork.Clock
@@ -217,6 +241,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowSQL: x(rowSQL),
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
 		wall:     clockwork.NewRealClock(),
+		met:      newMetrics(o),
 	}
 	var one int
 	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
@@ -432,13 +457,26 @@ WHERE h.topic = $1 AND h."offset" = $2`
 // pipelined in one implicit transaction (lockSQL, storeSQL). The
 // publication is in history, trimmed and notified when the transaction
 // commits; handlers see it only after that.
-func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (realtime.Publication, error) {
+func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (_ realtime.Publication, err error) {
 	if b.isClosed() {
 		return realtime.Publication{}, realtime.ErrBrokerClosed
 	}
 	if len(topic)+len(event)+len(origin) > maxNames {
 		return realtime.Publication{}, validate.New(pkg, "topic", "topic, event and origin must total at most %d bytes, got %d", maxNames, len(topic)+len(event)+len(origin))
 	}
+	ctx, span := b.met.startPublish(ctx, topic, event, len(payload))
+	start := time.Now()
+	defer func() {
+		outcome := b.met.ok
+		if err != nil {
+			outcome = b.met.failed
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		b.met.publishes.Add(ctx, 1, outcome)
+		b.met.publishDuration.Record(ctx, time.Since(start).Seconds(), outcome)
+		span.End()
+	}()
 	body := []byte(payload)
 	if body == nil {
 		body = []byte{}
@@ -451,7 +489,7 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	br := b.pool.SendBatch(ctx, batch)
 	p := realtime.Publication{Topic: topic, Event: event, Payload: payload, Origin: origin}
 	var off int64
-	err := br.QueryRow().Scan(&p.Epoch, &off, &p.Time)
+	err = br.QueryRow().Scan(&p.Epoch, &off, &p.Time)
 	if err == nil {
 		_, err = br.Exec()
 	}
@@ -463,6 +501,7 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	}
 	p.Offset = uint64(off)
 	p.Time = p.Time.UTC()
+	span.SetAttributes(semconv.MessagingMessageID(p.ID()))
 	return p, nil
 }
 
@@ -607,6 +646,12 @@ func (b *Broker) reconnect(ctx context.Context, flaps int) *pgx.Conn {
 	err := loop.Retry(ctx, b.wall, bo, func(ctx context.Context) error {
 		c, err := b.listenConn(ctx)
 		conn = c
+		switch {
+		case err == nil:
+			b.met.reconnects.Add(ctx, 1, b.met.ok)
+		case ctx.Err() == nil:
+			b.met.reconnects.Add(ctx, 1, b.met.failed)
+		}
 		return err
 	}, func(err error, attempt int, wait time.Duration) {
 		b.log.Warn("pgbroker: LISTEN reconnect failed", "err", err, "attempt", attempt+1, "retry_in", wait)
@@ -638,14 +683,17 @@ type header struct {
 func (b *Broker) dispatch(ctx context.Context, msg string) {
 	var h header
 	if err := json.Unmarshal([]byte(msg), &h); err != nil {
+		b.met.notified(notifyMalformed)
 		b.log.Warn("pgbroker: ignoring a malformed notification", "channel", b.opts.channel, "err", err)
 		return
 	}
 	if h.Schema != b.opts.schema {
+		b.met.notified(notifyOtherSchema)
 		return // another schema's broker shares the channel
 	}
 	handler := b.currentHandler()
 	if handler == nil {
+		b.met.notified(notifyUnattached)
 		return
 	}
 	// The notification says which publication; its content comes from the
@@ -658,6 +706,7 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 	case errors.Is(err, pgx.ErrNoRows):
 		// Forged, or trimmed before we could read it: a real gap shows at
 		// the next publication and the hub fills it from History.
+		b.met.notified(notifyNotFound)
 		b.log.Warn("pgbroker: ignoring a notification for a publication that is not in history",
 			"topic", h.Topic, "offset", h.Offset)
 		return
@@ -666,16 +715,19 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 			return
 		}
 		// The database is away: the handler has a gap to fill from History.
+		b.met.notified(notifyReadError)
 		b.log.Warn("pgbroker: cannot read a notified publication; resyncing", "topic", h.Topic, "offset", h.Offset, "err", err)
 		handler.OnResync()
 		return
 	}
 	if p.Epoch != h.Epoch {
+		b.met.notified(notifyEpochMismatch)
 		b.log.Warn("pgbroker: ignoring a notification whose epoch is not its topic's", "topic", h.Topic, "offset", h.Offset)
 		return
 	}
 	p.Time = created.UTC()
 	p.Payload = json.RawMessage(payload)
+	b.met.notified(notifyDelivered)
 	handler.OnPublication(p)
 }
 
@@ -696,5 +748,6 @@ func (b *Broker) sweep(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pgbroker: trim sweep: %w", err)
 	}
+	b.met.trimmed.Add(ctx, tag.RowsAffected())
 	return tag.RowsAffected(), nil
 }

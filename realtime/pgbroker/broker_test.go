@@ -17,6 +17,7 @@ import (
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/pgbroker"
+	"github.com/wedsync/integrations/realtime/realtimetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -85,93 +86,62 @@ func offsets(pubs []realtime.Publication) []uint64 {
 	return out
 }
 
-func TestPublishThenHistory(t *testing.T) {
+// The Postgres broker keeps the Broker contract the memory broker keeps
+// too: brokers on one schema share it (offsets, epochs, history and
+// deliveries survive and cross instances), and publication times come from
+// the database clock (WithClock only ages history).
+func TestBrokerContract(t *testing.T) {
+	realtimetest.BrokerSuite(t, realtimetest.BrokerKit{
+		Shared: true, StoreClock: true,
+		NewStore: func(t *testing.T) realtimetest.BrokerStore {
+			db := pgtest.New(t, "pgbroker")
+			ctx := testCtx(t)
+			require.NoError(t, pgbroker.Migrate(ctx, db.Pool, pgbroker.WithSchema(db.Schema)))
+			return realtimetest.BrokerStore{
+				Open: func(s realtimetest.BrokerSettings) (realtime.Broker, error) {
+					return pgbroker.New(ctx, db.Pool, pgbroker.WithSchema(db.Schema), pgbroker.WithChannel(db.Schema),
+						pgbroker.WithHistorySize(s.HistorySize), pgbroker.WithHistoryTTL(s.HistoryTTL), pgbroker.WithClock(s.Clock))
+				},
+				Topics: func() (int, error) {
+					var n int
+					err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+migrate.Quote(db.Schema)+".realtime_topics").Scan(&n)
+					return n, err
+				},
+			}
+		},
+	})
+}
+
+// What is the Postgres broker's own: times have microsecond resolution
+// (a Since between two microseconds rounds up), every topic has an epoch
+// of its own, and a topic never published has no epoch.
+func TestHistoryPostgresSpecifics(t *testing.T) {
 	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
 	b := newBroker(t, db)
-	h := newRecorder()
-	require.NoError(t, b.Attach(h))
-	require.Error(t, b.Attach(newRecorder()), "a second Attach is refused")
-
 	var pubs []realtime.Publication
-	for i := range 3 {
-		p, err := b.Publish(ctx, "kpi", "kpi.updated", json.RawMessage(fmt.Sprintf(`{"n":%d}`, i+1)), "chan-a")
+	for range 3 {
+		p, err := b.Publish(ctx, "kpi", "kpi.updated", json.RawMessage(`{}`), "")
 		require.NoError(t, err)
-		require.Equal(t, uint64(i+1), p.Offset)
 		require.Len(t, p.Epoch, 8)
-		require.Equal(t, "kpi", p.Topic)
-		if i > 0 {
-			require.Equal(t, pubs[0].Epoch, p.Epoch)
-			require.False(t, p.Time.Before(pubs[i-1].Time), "times never go back")
-		}
+		require.Zero(t, p.Time.Nanosecond()%1000, "microseconds")
 		pubs = append(pubs, p)
 	}
-	for _, want := range pubs {
-		require.Equal(t, want, h.next(t, ctx), "the handler sees what Publish returned")
+	if pubs[2].Time.After(pubs[1].Time) {
+		res, err := b.History(ctx, "kpi", realtime.HistoryQuery{Since: pubs[1].Time.Add(500 * time.Nanosecond)})
+		require.NoError(t, err)
+		require.Equal(t, []uint64{3}, offsets(res.Publications), "a Since between microseconds rounds up")
 	}
-	epoch := pubs[0].Epoch
-
-	res, err := b.History(ctx, "kpi", realtime.HistoryQuery{Since: pubs[0].Time})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Publications: pubs, Complete: true, Epoch: epoch, Latest: 3}, res)
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{Since: pubs[1].Time})
-	require.NoError(t, err)
-	require.True(t, res.Complete)
-	require.Equal(t, pubs[1:], res.Publications, "Since is inclusive")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{Since: pubs[1].Time.Add(500 * time.Nanosecond)})
-	require.NoError(t, err)
-	require.Equal(t, []uint64{3}, offsets(res.Publications), "a Since between microseconds rounds up")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 3}, res, "before the store existed: incomplete")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 1, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Publications: pubs[1:], Complete: true, Epoch: epoch, Latest: 3}, res)
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 0, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, pubs, res.Publications)
-	require.True(t, res.Complete)
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 3, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Complete: true, Epoch: epoch, Latest: 3}, res, "nothing newer")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 1, Epoch: "other"})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 3}, res, "another epoch: incomplete")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 1, Epoch: epoch, Limit: 1})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 3}, res, "over Limit: incomplete, nothing returned")
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{After: 1, Epoch: epoch, Limit: 2})
-	require.NoError(t, err)
-	require.True(t, res.Complete)
-	require.Equal(t, pubs[1:], res.Publications)
-
-	res, err = b.History(ctx, "kpi", realtime.HistoryQuery{Since: pubs[0].Time, Limit: 2})
-	require.NoError(t, err)
-	require.False(t, res.Complete)
-	require.Empty(t, res.Publications)
-
-	// A topic never published.
-	res, err = b.History(ctx, "nobody", realtime.HistoryQuery{Since: pubs[2].Time})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Complete: true}, res)
-	res, err = b.History(ctx, "nobody", realtime.HistoryQuery{After: 0, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{}, res, "no epoch to continue: incomplete")
-
-	// Offsets count per topic.
 	p, err := b.Publish(ctx, "other", "e", json.RawMessage(`{}`), "")
 	require.NoError(t, err)
-	require.Equal(t, uint64(1), p.Offset)
-	require.NotEqual(t, epoch, p.Epoch, "each topic gets its own random epoch")
+	require.NotEqual(t, pubs[0].Epoch, p.Epoch, "each topic gets its own random epoch")
+
+	res, err := b.History(ctx, "nobody", realtime.HistoryQuery{Since: pubs[2].Time})
+	require.NoError(t, err)
+	require.Equal(t, realtime.HistoryResult{Complete: true}, res, "no epoch, complete since the store existed")
+	res, err = b.History(ctx, "nobody", realtime.HistoryQuery{After: 0, Epoch: pubs[0].Epoch})
+	require.NoError(t, err)
+	require.Equal(t, realtime.HistoryResult{}, res, "no epoch to continue: incomplete")
 }
 
 func TestPayloadKeptByteForByte(t *testing.T) {
@@ -198,41 +168,10 @@ func TestPayloadKeptByteForByte(t *testing.T) {
 	}
 }
 
-func TestTrimBySize(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
-	ctx := testCtx(t)
-	b := newBroker(t, db, pgbroker.WithHistorySize(3))
-	var pubs []realtime.Publication
-	for i := range 5 {
-		p, err := b.Publish(ctx, "t", "e", json.RawMessage(fmt.Sprint(i)), "")
-		require.NoError(t, err)
-		pubs = append(pubs, p)
-	}
-	epoch := pubs[0].Epoch
-	var n int
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+migrate.Quote(db.Schema)+".realtime_history").Scan(&n))
-	require.Equal(t, 3, n, "rows over the cap are deleted")
-
-	res, err := b.History(ctx, "t", realtime.HistoryQuery{After: 1, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 5}, res, "offset 2 was trimmed")
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{After: 2, Epoch: epoch})
-	require.NoError(t, err)
-	require.True(t, res.Complete)
-	require.Equal(t, pubs[2:], res.Publications)
-
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{Since: pubs[1].Time})
-	require.NoError(t, err)
-	require.False(t, res.Complete, "Since at the trimmed time")
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{Since: pubs[1].Time.Add(time.Microsecond)})
-	require.NoError(t, err)
-	if pubs[2].Time.After(pubs[1].Time) {
-		require.True(t, res.Complete)
-		require.Equal(t, pubs[2:], res.Publications)
-	}
-}
-
-func TestTrimByTTL(t *testing.T) {
+// The suite checks what History says of expired publications; here, that
+// the rows go: a publish deletes its topic's, the sweep those of topics
+// nobody publishes to any more.
+func TestTrimByTTLDeletesRows(t *testing.T) {
 	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
 	// Publication times come from the database clock; the fake clock only
@@ -241,42 +180,25 @@ func TestTrimByTTL(t *testing.T) {
 	b := newBroker(t, db, pgbroker.WithClock(fake), pgbroker.WithHistoryTTL(time.Minute), pgbroker.WithTrimInterval(1000*time.Hour)) // no background sweep here
 	idle, err := b.Publish(ctx, "idle", "e", json.RawMessage(`1`), "")
 	require.NoError(t, err)
-	var pubs []realtime.Publication
+	var last realtime.Publication
 	for i := range 3 {
-		p, err := b.Publish(ctx, "t", "e", json.RawMessage(fmt.Sprint(i)), "")
+		last, err = b.Publish(ctx, "t", "e", json.RawMessage(fmt.Sprint(i)), "")
 		require.NoError(t, err)
-		pubs = append(pubs, p)
 	}
-	epoch := pubs[0].Epoch
-	res, err := b.History(ctx, "t", realtime.HistoryQuery{After: 0, Epoch: epoch})
-	require.NoError(t, err)
-	require.True(t, res.Complete)
-	require.Len(t, res.Publications, 3)
-
-	// Now everything published so far is just over the TTL old.
-	fake.Advance(max(0, (pubs[2].Time.Add(time.Minute + time.Microsecond)).Sub(fake.Now())))
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{After: 0, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: epoch, Latest: 3}, res, "expired, even before anything is deleted")
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{After: 3, Epoch: epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Complete: true, Epoch: epoch, Latest: 3}, res)
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{Since: pubs[2].Time})
-	require.NoError(t, err)
-	require.False(t, res.Complete, "Since at or before the newest expired publication")
-
-	// A publish trims its topic's expired history, never itself.
-	p4, err := b.Publish(ctx, "t", "e", json.RawMessage(`4`), "")
-	require.NoError(t, err)
 	count := func(topic string) int {
 		var n int
 		require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+migrate.Quote(db.Schema)+".realtime_history WHERE topic = $1", topic).Scan(&n))
 		return n
 	}
-	require.Equal(t, 1, count("t"))
-	res, err = b.History(ctx, "t", realtime.HistoryQuery{After: 3, Epoch: epoch})
+	fake.Advance(max(0, (last.Time.Add(time.Minute + time.Microsecond)).Sub(fake.Now())))
+	require.Equal(t, 3, count("t"), "History hides expired rows; deleting them is the writers' job")
+
+	// A publish trims its topic's expired history, never itself.
+	p4, err := b.Publish(ctx, "t", "e", json.RawMessage(`4`), "")
 	require.NoError(t, err)
-	require.True(t, res.Complete)
+	require.Equal(t, 1, count("t"))
+	res, err := b.History(ctx, "t", realtime.HistoryQuery{After: 3, Epoch: p4.Epoch})
+	require.NoError(t, err)
 	require.Equal(t, []realtime.Publication{p4}, res.Publications)
 
 	// The sweep trims the idle topic.
@@ -285,15 +207,9 @@ func TestTrimByTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 	require.Equal(t, 0, count("idle"))
-	res, err = b.History(ctx, "idle", realtime.HistoryQuery{After: 0, Epoch: idle.Epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Epoch: idle.Epoch, Latest: 1}, res)
 	res, err = b.History(ctx, "idle", realtime.HistoryQuery{After: 1, Epoch: idle.Epoch})
 	require.NoError(t, err)
 	require.Equal(t, realtime.HistoryResult{Complete: true, Epoch: idle.Epoch, Latest: 1}, res)
-	res, err = b.History(ctx, "idle", realtime.HistoryQuery{Since: idle.Time.Add(time.Microsecond)})
-	require.NoError(t, err)
-	require.True(t, res.Complete, "Since after the trimmed time")
 	n, err = b.Sweep(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing left to sweep")
@@ -388,26 +304,6 @@ func TestPayloadsOfAnySizeArrive(t *testing.T) {
 	}
 }
 
-func TestHistorySurvivesRestart(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
-	ctx := testCtx(t)
-	require.NoError(t, pgbroker.Migrate(ctx, db.Pool, pgbroker.WithSchema(db.Schema)))
-	b, err := pgbroker.New(ctx, db.Pool, pgbroker.WithSchema(db.Schema))
-	require.NoError(t, err)
-	p1, err := b.Publish(ctx, "t", "e", json.RawMessage(`1`), "")
-	require.NoError(t, err)
-	require.NoError(t, b.Close())
-
-	b = newBroker(t, db) // migrates again: a no-op
-	p2, err := b.Publish(ctx, "t", "e", json.RawMessage(`2`), "")
-	require.NoError(t, err)
-	require.Equal(t, p1.Epoch, p2.Epoch, "the epoch lasts")
-	require.Equal(t, uint64(2), p2.Offset, "offsets continue")
-	res, err := b.History(ctx, "t", realtime.HistoryQuery{After: 0, Epoch: p1.Epoch})
-	require.NoError(t, err)
-	require.Equal(t, realtime.HistoryResult{Publications: []realtime.Publication{p1, p2}, Complete: true, Epoch: p1.Epoch, Latest: 2}, res)
-}
-
 func TestLostListenConnectionResyncs(t *testing.T) {
 	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
@@ -434,25 +330,17 @@ func TestLostListenConnectionResyncs(t *testing.T) {
 	require.Equal(t, p, h.next(t, ctx), "publications arrive again")
 }
 
-func TestCloseIsIdempotentAndFinal(t *testing.T) {
+// The suite checks Close; here, that it leaves the host's pool open, and
+// that names too long for a notification are refused.
+func TestCloseLeavesThePoolAndNamesAreBounded(t *testing.T) {
 	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
-	require.NoError(t, pgbroker.Migrate(ctx, db.Pool, pgbroker.WithSchema(db.Schema)))
-	b, err := pgbroker.New(ctx, db.Pool, pgbroker.WithSchema(db.Schema))
-	require.NoError(t, err)
-	require.NoError(t, b.Close())
-	require.NoError(t, b.Close())
-	_, err = b.Publish(ctx, "t", "e", json.RawMessage(`1`), "")
-	require.ErrorIs(t, err, realtime.ErrBrokerClosed)
-	_, err = b.History(ctx, "t", realtime.HistoryQuery{})
-	require.ErrorIs(t, err, realtime.ErrBrokerClosed)
-	require.ErrorIs(t, b.Attach(newRecorder()), realtime.ErrBrokerClosed)
-	require.NoError(t, db.Pool.Ping(ctx), "Close leaves the host's pool open")
-
-	b = newBroker(t, db)
-	_, err = b.Publish(ctx, strings.Repeat("t", 5000), "e", json.RawMessage(`1`), "")
+	b := newBroker(t, db)
+	_, err := b.Publish(ctx, strings.Repeat("t", 5000), "e", json.RawMessage(`1`), "")
 	require.ErrorContains(t, err, "at most 4096 bytes")
 	require.ErrorIs(t, err, pgbroker.ErrInvalid)
+	require.NoError(t, b.Close())
+	require.NoError(t, db.Pool.Ping(ctx), "Close leaves the host's pool open")
 }
 
 func TestHandlerAttachedLate(t *testing.T) {

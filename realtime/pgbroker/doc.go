@@ -64,4 +64,12 @@
 // Postgres caps the NOTIFY queue (8 GB by default); a listener that stops
 // reading for long enough makes publishes fail rather than lose
 // notifications silently.
+//
+// # Telemetry
+//
+// Through the OpenTelemetry API (WithMeterProvider, WithTracerProvider;
+// the global providers by default): publishes and their duration,
+// notifications by outcome, LISTEN reconnects and swept publications as
+// metrics, and each Publish as a producer span under the caller's.
+// docs/realtime.md lists them.
 package pgbroker

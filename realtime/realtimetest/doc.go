@@ -22,4 +22,22 @@
 //
 // HS256TokenWithClaims signs any claims, for tests of the refusals: a token
 // without exp, with a wrong audience, with a numeric supplier id, and so on.
+//
+// BrokerSuite checks a realtime.Broker against the contract the hub relies
+// on (offsets, history that is complete or empty but never partial,
+// trimming by size and age, epochs, Close). The memory broker and the
+// Postgres broker both pass it; a host that plugs in a broker of its own
+// (on Redis, say) runs it against that:
+//
+//	func TestRedisBroker(t *testing.T) {
+//		realtimetest.BrokerSuite(t, realtimetest.BrokerKit{
+//			Shared: true, // brokers on one Redis share offsets, epochs and history
+//			NewStore: func(t *testing.T) realtimetest.BrokerStore {
+//				prefix := newKeyPrefix(t)
+//				return realtimetest.BrokerStore{Open: func(s realtimetest.BrokerSettings) (realtime.Broker, error) {
+//					return newRedisBroker(prefix, s.HistorySize, s.HistoryTTL, s.Clock)
+//				}}
+//			},
+//		})
+//	}
 package realtimetest
