@@ -20,7 +20,7 @@ import (
 	"github.com/wedsync/integrations/realtime/realtimetest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, pgtest.ExamplesNeedPostgres("Example")) }
 
 // recorder is a BrokerHandler that never blocks: it queues what it gets.
 type recorder struct {

@@ -4,26 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/pgbroker"
 )
 
-// The host migrates once, then gives each hub instance a broker on its pool.
+// The host migrates once, then gives each hub instance a broker on its pool
+// (realtime.WithBroker).
+//
+// This example runs against WEDSYNC_TEST_DATABASE_URL (go test skips it
+// without one); a host passes its own pool and usually the default schema.
 func Example() {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, os.Getenv("WEDSYNC_DATABASE_URL"))
-	if err != nil {
+	pool, schema, cleanup := pgtest.Pool("example_pgbroker")
+	defer cleanup()
+	if err := pgbroker.Migrate(ctx, pool, pgbroker.WithSchema(schema)); err != nil {
 		panic(err)
 	}
-	defer pool.Close()
-	if err := pgbroker.Migrate(ctx, pool); err != nil {
-		panic(err)
-	}
-	b, err := pgbroker.New(ctx, pool, pgbroker.WithHistorySize(500))
+	b, err := pgbroker.New(ctx, pool, pgbroker.WithSchema(schema), pgbroker.WithHistorySize(500))
 	if err != nil {
 		panic(err)
 	}
@@ -38,5 +37,6 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(res.Complete, len(res.Publications))
+	fmt.Println(res.Complete, len(res.Publications), p.Offset)
+	// Output: true 0 1
 }
