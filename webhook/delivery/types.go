@@ -37,7 +37,8 @@ type Endpoint struct {
 	// DisabledReason says why the manager disabled the endpoint.
 	DisabledReason string
 	// RateLimit caps deliveries per second to this endpoint in each host
-	// instance; 0 means no cap.
+	// instance; 0 means no cap, and a cap is at least one a minute
+	// (1.0/60), so that it cannot silently stop the endpoint.
 	RateLimit float64
 	// FailingSince is when the current run of failures began (zero when the
 	// last attempt succeeded).
@@ -54,7 +55,9 @@ type EndpointInput struct {
 	URL         string
 	Description string
 	EventTypes  []string
-	RateLimit   float64
+	// RateLimit caps deliveries per second: 0 (none, the default) or at
+	// least 1.0/60 (one a minute).
+	RateLimit float64
 }
 
 // EndpointUpdate changes an endpoint; nil fields stay as they are.
