@@ -13,15 +13,18 @@ import (
 )
 
 // AlreadyDone is a chain's crash check. A job that runs for the first time
-// (attempt 1) has done nothing yet. A job that runs again (its process died,
-// or the record of its completion was lost) asks recorded whether its first
-// run logged its attempt at or after the job's creation: if so that run
-// also queued what follows, and the job must not attempt again.
-func AlreadyDone(ctx context.Context, attempt int, created time.Time, recorded func(ctx context.Context, since time.Time) (bool, error)) (bool, error) {
+// (attempt 1) has done nothing yet. A job that runs again (its process
+// died, or the record of its completion was lost) asks recorded whether its
+// first run logged its attempt: if so that run also queued what follows, and
+// the job must not attempt again. recorded should look for the attempt by
+// the job's id, stored with the attempt row: the job's creation time comes
+// from the database's clock and the attempt's time from the host's, so
+// comparing them breaks when the host's clock runs behind.
+func AlreadyDone(ctx context.Context, attempt int, recorded func(ctx context.Context) (bool, error)) (bool, error) {
 	if attempt <= 1 {
 		return false, nil
 	}
-	return recorded(ctx, created)
+	return recorded(ctx)
 }
 
 // Entry is one attempt's bookkeeping.
@@ -42,7 +45,9 @@ type Entry struct {
 type Recorder struct {
 	// Queue inserts the next attempt, in the attempt row's transaction.
 	Queue jobs.Queue
-	// Clock times the retries of a failed write.
+	// Clock times the retries of a failed write. Defaults to the wall
+	// clock, which a package should keep: Timeout is wall time, and a
+	// host's fake clock must not hold an attempt's record.
 	Clock clockwork.Clock
 	// Timeout bounds the bookkeeping of one attempt, retries included.
 	// Defaults to 15 seconds.

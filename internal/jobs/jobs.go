@@ -59,11 +59,14 @@ type Queue interface {
 	// its rows and the jobs that follow from them in one InTx, and its
 	// stores accept the nil tx of memory mode.
 	InTx(ctx context.Context, fn func(tx pgx.Tx) error) error
-	// Start begins working jobs until Stop is called.
+	// Start begins working jobs until Stop is called; ctx bounds the start
+	// only (its end does not stop the queue).
 	Start(ctx context.Context) error
 	// Stop stops fetching and waits for running handlers to finish, or for
 	// ctx to end: then it cancels the handlers and returns ctx.Err() at
-	// once. Jobs not yet finished stay queued (for good in Postgres mode).
+	// once. Concurrent and later calls wait for the same stop, each within
+	// its own context; Start fails until it has completed. Jobs not yet
+	// finished stay queued (for good in Postgres mode).
 	Stop(ctx context.Context) error
 	// Stats counts the queue's jobs, for the queue-depth gauge.
 	Stats(ctx context.Context) (Stats, error)

@@ -264,3 +264,95 @@ func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
 	waiting, _ := q.Len()
 	require.Equal(t, 1, waiting, "the job due in an hour is kept")
 }
+
+// Stops called together all wait for the one stop, each within its own
+// context, and Start refuses until it is complete.
+func TestMemoryConcurrentStopsWaitForTheSameStop(t *testing.T) {
+	ctx := context.Background()
+	ws := jobs.NewWorkers()
+	started, release := make(chan struct{}), make(chan struct{})
+	jobs.Register(ws, func(context.Context, *jobs.Job[echoArgs]) error {
+		close(started)
+		<-release // ignores its context on purpose
+		return nil
+	})
+	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
+	require.NoError(t, q.Start(ctx))
+	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: echoArgs{N: 1}}))
+	<-started
+
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	patient := make(chan error, 1)
+	go func() { patient <- q.Stop(ctx) }()
+	require.ErrorIs(t, q.Stop(short), context.DeadlineExceeded)
+	select {
+	case err := <-patient:
+		t.Fatalf("a Stop returned (%v) while a handler still runs", err)
+	default:
+	}
+	require.ErrorContains(t, q.Start(ctx), "still stopping")
+	close(release)
+	require.NoError(t, <-patient)
+	require.NoError(t, q.Stop(ctx))
+	require.NoError(t, q.Start(ctx))
+	require.NoError(t, q.Stop(ctx))
+}
+
+// The River client runs until Stop, whatever happens to the context Start
+// was given, as the memory queue does.
+func TestRiverStartContextOnlyBoundsTheStart(t *testing.T) {
+	db := pgtest.New(t, "jobs")
+	ctx := context.Background()
+	require.NoError(t, jobs.Migrate(ctx, db.Pool, db.Schema))
+	rec := newRecorder()
+	ws := jobs.NewWorkers()
+	jobs.Register(ws, rec.handler(nil))
+	q, err := jobs.NewRiver(db.Pool, ws, jobs.RiverConfig{Schema: db.Schema})
+	require.NoError(t, err)
+	startCtx, cancel := context.WithCancel(ctx)
+	require.NoError(t, q.Start(startCtx))
+	cancel()
+	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: echoArgs{N: 1}}))
+	rec.wait(t, 1)
+
+	// Two Stops at once: both return once the client has stopped.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- q.Stop(ctx) }()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+}
+
+// jumpyClock is a fake clock that a test advances just as the dispatcher
+// arms its timer, the race the dispatcher must catch.
+type jumpyClock struct {
+	*clockwork.FakeClock
+	mu    sync.Mutex
+	jumps int
+}
+
+func (c *jumpyClock) NewTimer(d time.Duration) clockwork.Timer {
+	c.mu.Lock()
+	jump := c.jumps > 0
+	c.jumps--
+	c.mu.Unlock()
+	if jump {
+		c.Advance(time.Second)
+	}
+	return c.FakeClock.NewTimer(d)
+}
+
+func TestMemoryDispatcherCatchesAClockThatMovesWhileItArmsItsTimer(t *testing.T) {
+	ctx := context.Background()
+	clk := &jumpyClock{FakeClock: clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC)), jumps: 2}
+	rec := newRecorder()
+	ws := jobs.NewWorkers()
+	jobs.Register(ws, rec.handler(nil))
+	q := jobs.NewMemory(ws, jobs.MemoryConfig{Clock: clk})
+	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: echoArgs{N: 1}, RunAt: clk.Now().Add(2 * time.Second)}))
+	require.NoError(t, q.Start(ctx))
+	defer func() { require.NoError(t, q.Stop(ctx)) }()
+	rec.wait(t, 1) // due once the two jumps have happened, with no Advance from the test
+}

@@ -40,7 +40,7 @@ type MemoryQueue struct {
 	active    map[string]bool
 	wake      chan struct{}
 	running   bool
-	stopping  chan struct{}      // closed when a Stop that gave up waiting has seen everything end
+	stopping  chan struct{}      // closed once a stop has seen every goroutine end
 	stopFetch context.CancelFunc // stops the dispatcher
 	stopWork  context.CancelFunc // cancels running handlers
 	wg        sync.WaitGroup
@@ -152,7 +152,7 @@ func (q *MemoryQueue) Start(ctx context.Context) error {
 		case <-q.stopping:
 			q.stopping = nil
 		default:
-			return errors.New("jobs: memory queue is still stopping: a handler has not returned since Stop gave up waiting")
+			return errors.New("jobs: memory queue is still stopping: call Stop again to wait for its running handlers")
 		}
 	}
 	q.running = true
@@ -172,53 +172,46 @@ func (q *MemoryQueue) Start(ctx context.Context) error {
 // Stop stops dispatching and waits for running handlers to return, or for
 // ctx to end: then it cancels the handlers' contexts and returns ctx.Err()
 // at once, without waiting for handlers that ignore their context (they
-// finish in the background; Start fails until they have). Jobs not yet
-// started are kept, so Start may resume them.
+// finish in the background; Start fails until they have). Concurrent and
+// later calls wait for the same stop, each within its own context. Jobs
+// not yet started are kept, so Start may resume them.
 func (q *MemoryQueue) Stop(ctx context.Context) error {
 	q.mu.Lock()
-	if !q.running {
-		stopping := q.stopping
-		q.mu.Unlock()
-		if stopping == nil {
-			return nil
-		}
-		// An earlier Stop gave up waiting: wait again.
-		select {
-		case <-stopping:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if q.running {
+		q.running = false
+		q.stopFetch()
+		done, stopWork := make(chan struct{}), q.stopWork
+		q.stopping = done
+		go func() {
+			q.wg.Wait()
+			stopWork()
+			close(done)
+		}()
 	}
-	q.running = false
-	stopFetch, stopWork := q.stopFetch, q.stopWork
+	done, stopWork := q.stopping, q.stopWork
 	q.mu.Unlock()
-	stopFetch()
-	done := make(chan struct{})
-	go func() { q.wg.Wait(); close(done) }()
+	if done == nil {
+		return nil // never started
+	}
 	select {
 	case <-done:
-		stopWork()
 		return nil
 	case <-ctx.Done():
+		stopWork() // cancel the handlers; they finish in the background
+		return ctx.Err()
 	}
-	stopWork()
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	q.mu.Lock()
-	q.stopping = done
-	q.mu.Unlock()
-	return ctx.Err()
 }
 
-// maxClockDrift is how far the clock may move between reading it and
-// arming the dispatcher's timer before the dispatcher looks again. On the
-// wall clock the two readings are microseconds apart; a fake clock can jump
-// by hours in between, and the timer would then fire that much late.
+// maxClockDrift is how far a clock other than clockwork's fake may move
+// between reading it and arming the dispatcher's timer before the
+// dispatcher looks again (a host's own fake clock, say). On the wall clock
+// the two readings are microseconds apart; a fake clock can jump by hours
+// in between, and the timer would then fire that much late.
 const maxClockDrift = time.Millisecond
+
+// maxRearms bounds how often in a row the dispatcher looks again because
+// such a clock moved, so that a clock that always moves cannot make it spin.
+const maxRearms = 8
 
 // dispatch moves due jobs to the ready heap and hands the best to workers.
 // Between jobs it blocks on one timer (the next due time), a wake-up (an
@@ -227,7 +220,10 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 	defer q.wg.Done()
 	defer close(work)
 	clk := q.cfg.Clock
-	rearmed := false
+	// clockwork's fake clock moves only when a test advances it: any move
+	// between reading it and arming the timer means the timer is late.
+	_, fake := clk.(*clockwork.FakeClock)
+	rearms := 0
 	for ctx.Err() == nil {
 		q.wakeups.Add(1)
 		q.mu.Lock()
@@ -247,7 +243,7 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 		q.mu.Unlock()
 
 		if next != nil {
-			rearmed = false
+			rearms = 0
 			select {
 			case work <- next:
 				continue
@@ -264,14 +260,14 @@ func (q *MemoryQueue) dispatch(ctx context.Context, work chan<- *memJob) {
 		if wait >= 0 {
 			timer = clk.NewTimer(wait)
 			fire = timer.Chan()
-			// Look again, once, if the clock jumped meanwhile.
-			if !rearmed && clk.Since(now) > maxClockDrift {
+			// Look again if the clock moved while the timer was armed.
+			if moved := clk.Since(now); (fake && moved != 0) || (!fake && moved > maxClockDrift && rearms < maxRearms) {
 				timer.Stop()
-				rearmed = true
+				rearms++
 				continue
 			}
 		}
-		rearmed = false
+		rearms = 0
 		select {
 		case <-ctx.Done():
 		case <-q.wake:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,8 @@ type RiverConfig struct {
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before another
 	// instance assumes its worker crashed and runs it again. Defaults to
-	// JobTimeout + 1m. River's rescuer looks every 30 s.
+	// JobTimeout + 1m, which a value not above JobTimeout also becomes.
+	// River's rescuer looks every 30 s.
 	RescueAfter time.Duration
 	// Logger receives River's logs. Defaults to discarding them.
 	Logger *slog.Logger
@@ -90,6 +92,9 @@ type RiverQueue struct {
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]
 	kinds  map[string]bool
+
+	mu       sync.Mutex
+	stopping bool // a Stop is under way: later ones wait for it
 }
 
 // Migrate creates or upgrades River's tables in schema.
@@ -208,7 +213,26 @@ func anyUnique(ps []InsertParams) bool {
 }
 
 // Start begins working jobs.
-func (q *RiverQueue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+//
+// ctx bounds the start only: River treats the end of the context it runs on
+// as a hard stop, so the client runs on one that is never cancelled, and
+// only Stop stops it, as in memory mode.
+func (q *RiverQueue) Start(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopping {
+		select {
+		case <-q.client.Stopped():
+		default:
+			return errors.New("jobs: River client is still stopping: call Stop again to wait for it")
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.stopping = false
+	return q.client.Start(context.WithoutCancel(ctx))
+}
 
 // InTx runs fn in a transaction on the queue's pool.
 func (q *RiverQueue) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
@@ -217,8 +241,22 @@ func (q *RiverQueue) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 
 // Stop stops fetching and waits for running jobs. When ctx ends first, it
 // cancels the running jobs' contexts and returns ctx.Err() at once; River
-// rescues any job whose completion was not recorded.
+// rescues any job whose completion was not recorded. Concurrent and later
+// calls wait for the first one's stop, each within its own context.
 func (q *RiverQueue) Stop(ctx context.Context) error {
+	q.mu.Lock()
+	first := !q.stopping
+	q.stopping = true
+	stopped := q.client.Stopped()
+	q.mu.Unlock()
+	if !first {
+		select {
+		case <-stopped:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	err := q.client.Stop(ctx)
 	if ctx.Err() != nil {
 		_ = q.client.StopAndCancel(ctx) // cancels the jobs, returns at once

@@ -30,6 +30,7 @@ var deniedRanges = [...]rule{
 	deny("100.100.100.200/32", "cloud metadata endpoint (Alibaba Cloud)"),
 	deny("100.64.0.0/10", "shared address space / carrier-grade NAT (RFC 6598)"),
 	deny("127.0.0.0/8", "loopback"),
+	deny("168.63.129.16/32", "cloud platform endpoint (Azure WireServer)"),
 	deny("169.254.169.254/32", "cloud metadata endpoint"),
 	deny("169.254.0.0/16", "link-local"),
 	deny("172.16.0.0/12", "private network (RFC 1918)"),

@@ -179,6 +179,8 @@ var otherDenied = []specialRange{
 		"credentials"},
 	{"fd00:ec2::254/128", "cloud metadata (AWS IPv6)", grNone, refuse, "cloud metadata endpoint (AWS)",
 		"credentials"},
+	{"168.63.129.16/32", "Azure WireServer (a public address every Azure VM reaches)", grNone, refuse, "cloud platform endpoint (Azure WireServer)",
+		"serves VM agent configuration and health probes from inside Azure"},
 }
 
 func allSpecialRanges() []specialRange {

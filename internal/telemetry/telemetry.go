@@ -141,7 +141,7 @@ func (r *Request) End(ctx context.Context, resp *http.Response, err error) time.
 		et := ErrorType(err)
 		attrs = append(attrs, semconv.ErrorTypeKey.String(et))
 		r.span.SetAttributes(semconv.ErrorTypeKey.String(et))
-		r.span.SetStatus(codes.Error, err.Error())
+		r.span.SetStatus(codes.Error, et) // never err's text: it holds the URL
 	default:
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(resp.StatusCode))
 		r.span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
@@ -176,21 +176,39 @@ func ErrorType(err error) string {
 	return semconv.ErrorTypeOther.Value.AsString()
 }
 
-// RedactURL returns u without user information and with the query string's
-// values replaced (a vendor's URL may carry a token there), so that it can
-// be put on a span.
+// RedactURL returns u for a span or a log line: scheme, host and port,
+// with the path and the query's values replaced by REDACTED and no user
+// information or fragment. A vendor's URL often carries its secret in the
+// path (Slack's, Discord's and Zapier's hooks do) or in the query.
 func RedactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.Fragment = ""
-	if c.RawQuery != "" {
-		q := c.Query()
+	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.Path != "" && u.Path != "/" || u.RawPath != "" {
+		c.Path = "/REDACTED"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
 		for k := range q {
 			q[k] = []string{"REDACTED"}
 		}
 		c.RawQuery = q.Encode()
 	}
 	return c.String()
+}
+
+// RedactError returns err with the URL of a *url.Error (what an
+// http.Client returns) redacted as RedactURL does, so that the error's text
+// can be logged or stored.
+func RedactError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	redacted := "REDACTED"
+	if perr == nil {
+		redacted = RedactURL(u)
+	}
+	return &url.Error{Op: ue.Op, URL: redacted, Err: ue.Err}
 }
 
 // Handle passes instrument-creation errors to otel.Handle, the host's

@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -62,8 +63,9 @@ func TestHTTPClientSpanAndDuration(t *testing.T) {
 	require.Equal(t, "503", attrs["error.type"].AsString())
 	require.Equal(t, "ep_1", attrs["wedsync.webhook.endpoint_id"].AsString())
 	require.NotContains(t, attrs["url.full"].AsString(), "s3cret", "query values are redacted")
-	require.Contains(t, attrs["url.full"].AsString(), "token=REDACTED")
+	require.Equal(t, srv.URL+"/REDACTED?token=REDACTED", attrs["url.full"].AsString(), "and so is the path")
 	require.Equal(t, "timeout", attrOf(ended[1].Attributes(), "error.type"))
+	require.Equal(t, "timeout", ended[1].Status().Description, "the status names the error's type, never its text (it holds the URL)")
 	require.Equal(t, "github.com/wedsync/integrations/webhook/delivery", s.InstrumentationScope().Name)
 
 	var rm metricdata.ResourceMetrics
@@ -98,5 +100,14 @@ func TestDefaultsToTheGlobalProvidersAndErrorType(t *testing.T) {
 	require.Equal(t, "_OTHER", telemetry.ErrorType(errors.New("boom")))
 	require.Equal(t, "canceled", telemetry.ErrorType(context.Canceled))
 	u, _ := url.Parse("https://user:pw@crm.example/h?a=1&b=2#frag")
-	require.Equal(t, "https://crm.example/h?a=REDACTED&b=REDACTED", telemetry.RedactURL(u))
+	require.Equal(t, "https://crm.example/REDACTED?a=REDACTED&b=REDACTED", telemetry.RedactURL(u))
+	u, _ = url.Parse("https://hooks.slack.com/services/T000/B000/XXXXSECRET")
+	require.Equal(t, "https://hooks.slack.com/REDACTED", telemetry.RedactURL(u))
+	u, _ = url.Parse("http://127.0.0.1:8080/")
+	require.Equal(t, "http://127.0.0.1:8080/", telemetry.RedactURL(u))
+	err := telemetry.RedactError(fmt.Errorf("attempt: %w", &url.Error{Op: "Post", URL: "https://crm.example/hook/XXXXSECRET?k=s3cret", Err: context.DeadlineExceeded}))
+	require.EqualError(t, err, `Post "https://crm.example/REDACTED?k=REDACTED": context deadline exceeded`)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	plain := errors.New("no url here")
+	require.Same(t, plain, telemetry.RedactError(plain))
 }

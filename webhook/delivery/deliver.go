@@ -18,6 +18,7 @@ import (
 	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/backoff"
 	"github.com/wedsync/integrations/internal/jobs"
+	"github.com/wedsync/integrations/internal/telemetry"
 )
 
 // maxLoggedBody is how much of a response body the attempt log keeps.
@@ -38,8 +39,8 @@ func (o *outcome) ok() bool { return o.err == nil && o.status >= 200 && o.status
 // endpoint, on the attempt chain of internal/attempt.
 func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error {
 	a := job.Args
-	done, err := attempt.AlreadyDone(ctx, job.Attempt, job.CreatedAt, func(ctx context.Context, since time.Time) (bool, error) {
-		return m.store.attemptRecorded(ctx, a.MessageID, a.EndpointID, a.Number, since)
+	done, err := attempt.AlreadyDone(ctx, job.Attempt, func(ctx context.Context) (bool, error) {
+		return m.store.attemptRecorded(ctx, a.MessageID, a.EndpointID, a.Number, job.ID, job.CreatedAt)
 	})
 	if err != nil || done {
 		return err
@@ -67,7 +68,7 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		return err
 	}
 	if ep.Status == EndpointDisabled {
-		return m.record(ctx, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
+		return m.record(ctx, job.ID, msg, a, &outcome{err: errors.New("endpoint disabled: " + ep.DisabledReason)}, now, time.Time{})
 	}
 
 	permit, wait, why := m.guards.Acquire(ep.ID, ep.RateLimit)
@@ -76,6 +77,14 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		return jobs.Snooze(wait)
 	}
 	out := m.post(ctx, ce, msg, a.Number)
+	if !out.ok() && ctx.Err() != nil {
+		// The job's own context ended (the manager is stopping), not the
+		// vendor: count nothing against the endpoint, keep the attempt for
+		// the next start. The vendor may have got the request: at least
+		// once.
+		permit.NotAttempted()
+		return jobs.Snooze(0)
+	}
 	permit.Done(out.ok())
 
 	at := m.o.clock.Now()
@@ -83,23 +92,23 @@ func (m *Manager) deliver(ctx context.Context, job *jobs.Job[deliverArgs]) error
 		if !ep.FailingSince.IsZero() {
 			m.setFailing(ctx, ep.ID, time.Time{})
 		}
-		return m.record(ctx, msg, a, out, at, time.Time{})
+		return m.record(ctx, job.ID, msg, a, out, at, time.Time{})
 	}
 	if out.status == http.StatusGone {
 		m.disable(ctx, ep.ID, "the endpoint answered 410 Gone")
-		return m.record(ctx, msg, a, out, at, time.Time{})
+		return m.record(ctx, job.ID, msg, a, out, at, time.Time{})
 	}
 	if ep.FailingSince.IsZero() {
 		m.setFailing(ctx, ep.ID, at)
 	} else if at.Sub(ep.FailingSince) >= m.o.disableAfter {
 		m.disable(ctx, ep.ID, fmt.Sprintf("every attempt failed since %s", ep.FailingSince.UTC().Format(time.RFC3339)))
-		return m.record(ctx, msg, a, out, at, time.Time{})
+		return m.record(ctx, job.ID, msg, a, out, at, time.Time{})
 	}
 	var next time.Time
 	if d, ok := m.o.policy.Next(a.Number, out.Outcome); ok {
 		next = at.Add(d)
 	}
-	return m.record(ctx, msg, a, out, at, next)
+	return m.record(ctx, job.ID, msg, a, out, at, next)
 }
 
 func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
@@ -120,11 +129,11 @@ func (m *Manager) setFailing(ctx context.Context, id string, at time.Time) {
 
 // record writes the attempt and, when next is set, queues the next attempt
 // in the same transaction (internal/attempt's Recorder).
-func (m *Manager) record(ctx context.Context, msg *storedMessage, a deliverArgs, out *outcome, at, next time.Time) error {
+func (m *Manager) record(ctx context.Context, jobID int64, msg *storedMessage, a deliverArgs, out *outcome, at, next time.Time) error {
 	att := &Attempt{
 		MessageID: msg.ID, EndpointID: a.EndpointID, SupplierID: msg.SupplierID, EventType: msg.EventType,
 		Number: a.Number, Status: AttemptFailed, ResponseStatus: out.status, Latency: out.latency,
-		ResponseBody: out.body, At: at, NextAttemptAt: next,
+		ResponseBody: out.body, At: at, NextAttemptAt: next, jobID: jobID,
 	}
 	if out.ok() {
 		att.Status = AttemptSucceeded
@@ -206,6 +215,10 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 	resp, err := m.client.Do(req.WithContext(spanCtx))
 	if err != nil {
 		out.latency = span.End(ctx, nil, err)
+		// The error's text goes to the attempt log and the host's logs:
+		// never with the vendor's URL in full (its path or query may hold
+		// a secret).
+		err = telemetry.RedactError(err)
 		out.err = err
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {

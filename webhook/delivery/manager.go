@@ -18,16 +18,17 @@ import (
 	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/netguard"
-	"github.com/wedsync/integrations/internal/telemetry"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or upgrades the delivery tables, and River's, in the
-// schema WithSchema names (default "wedsync"); other options are ignored.
-// It is safe to call from several instances at once.
+// Migrate creates or upgrades the delivery tables in the schema WithSchema
+// names (default "wedsync"), and River's in the schema QueueConfig.Schema
+// names (default "<schema>_webhook_jobs"); pass NewManager the same two.
+// Other options are ignored. It is safe to call from several instances at
+// once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -120,8 +121,12 @@ func NewManager(opts ...Option) (*Manager, error) {
 	} else {
 		m.store = newMemStore()
 	}
-	m.recorder = attempt.Recorder{Queue: m.queue, Clock: o.clock}
+	// The bookkeeping's retries wait on the wall clock whatever WithClock
+	// says: its 15 s budget is wall time, and a host's fake clock must not
+	// hold an attempt's record until its test moves the clock.
+	m.recorder = attempt.Recorder{Queue: m.queue}
 	m.tel = newMetrics(o.meterProvider, o.tracerProvider)
+	m.tel.observeQueue(m.queue)
 	return m, nil
 }
 
@@ -175,9 +180,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.queue.Start(ctx); err != nil {
 		return err
 	}
-	if err := m.tel.observeQueue(m.queue); err != nil {
-		telemetry.Handle(err)
-	}
+	m.tel.observing.Store(true)
 	m.started = true
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopBg = cancel
@@ -203,7 +206,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	if m.started {
 		m.started, m.draining = false, true
 		m.stopBg()
-		m.tel.stopObserving()
+		m.tel.observing.Store(false)
 	}
 	bgDone := m.bgDone
 	m.mu.Unlock()

@@ -200,7 +200,9 @@ type QueueConfig struct {
 	JobTimeout time.Duration
 	// RescueAfter is how long a delivery may stay running before another
 	// instance assumes its process died and runs it again. Defaults to
-	// JobTimeout plus 1 minute; River's rescuer looks every 30s.
+	// JobTimeout plus 1 minute, which is also what a value not above
+	// JobTimeout becomes (a job still running must not be run twice);
+	// River's rescuer looks every 30s.
 	RescueAfter time.Duration
 }
 

@@ -81,3 +81,51 @@ func testRealClockIdleAndStop(t *testing.T, m *delivery.Manager) {
 		t.Fatal("Stop did not return after its context ended")
 	}
 }
+
+// A delivery cut short because the manager stops is not the vendor's
+// failure: nothing is logged against the endpoint, and the attempt is made
+// again at the next start.
+func TestStopDoesNotCountAgainstTheVendor(t *testing.T) {
+	ctx := context.Background()
+	log := newAttempts()
+	m, err := delivery.NewManager(delivery.WithAllowedNetworks(loopback...), delivery.WithInsecureHTTP(true), log.hook())
+	require.NoError(t, err)
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 2)
+	recv := webhooktest.NewReceiver(t)
+	recv.Respond(func(n int, r *http.Request) webhooktest.Response {
+		arrived <- struct{}{}
+		if n == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return webhooktest.Response{Status: 204}
+	})
+	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
+	require.NoError(t, err)
+	require.NoError(t, m.Start(ctx))
+	id, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	<-arrived
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, m.Stop(short), context.DeadlineExceeded)
+	close(release)
+	require.NoError(t, m.Stop(ctx))
+	got, err := m.ListAttempts(ctx, delivery.AttemptQuery{MessageID: id})
+	require.NoError(t, err)
+	require.Empty(t, got, "no attempt is logged for a request the shutdown cut")
+	e, err := m.GetEndpoint(ctx, ep.ID)
+	require.NoError(t, err)
+	require.True(t, e.FailingSince.IsZero(), "the endpoint is not marked failing")
+
+	require.NoError(t, m.Start(ctx))
+	defer func() { require.NoError(t, m.Stop(ctx)) }()
+	a := log.next(t)
+	require.Equal(t, id, a.MessageID)
+	require.Equal(t, 1, a.Number, "the attempt is made again, as the first")
+	require.Equal(t, delivery.AttemptSucceeded, a.Status)
+}

@@ -49,10 +49,11 @@ type store interface {
 	// the WAL flush: a database crash may lose the last moments of such
 	// rows, never a message or a retry.
 	insertFinalAttempt(ctx context.Context, a *Attempt) error
-	// attemptRecorded reports whether attempt number of the message to the
-	// endpoint was logged at or after since: a job run again after a crash
-	// uses it to skip work its first run finished.
-	attemptRecorded(ctx context.Context, messageID, endpointID string, number int, since time.Time) (bool, error)
+	// attemptRecorded reports whether job jobID logged attempt number of
+	// the message to the endpoint (rows from before job ids were stored:
+	// logged at or after since): a job run again after a crash uses it to
+	// skip work its first run finished.
+	attemptRecorded(ctx context.Context, messageID, endpointID string, number int, jobID int64, since time.Time) (bool, error)
 	listAttempts(ctx context.Context, q AttemptQuery) ([]Attempt, error)
 	// failedMessages lists messages to endpointID at or after since whose
 	// latest attempt failed and has no retry pending.

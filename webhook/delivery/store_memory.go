@@ -161,12 +161,13 @@ func (s *memStore) insertFinalAttempt(ctx context.Context, a *Attempt) error {
 	return s.insertAttempt(ctx, nil, a)
 }
 
-func (s *memStore) attemptRecorded(_ context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
+func (s *memStore) attemptRecorded(_ context.Context, messageID, endpointID string, number int, jobID int64, since time.Time) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i := len(s.attempts) - 1; i >= 0; i-- {
 		a := &s.attempts[i]
-		if a.MessageID == messageID && a.EndpointID == endpointID && a.Number == number && !a.At.Before(since) {
+		if a.MessageID == messageID && a.EndpointID == endpointID && a.Number == number &&
+			(a.jobID == jobID || (a.jobID == 0 && !a.At.Before(since))) {
 			return true, nil
 		}
 	}

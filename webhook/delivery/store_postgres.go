@@ -187,12 +187,16 @@ func (s *pgStore) getMessage(ctx context.Context, id string) (*storedMessage, er
 }
 
 const insertAttemptSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
-		response_status, latency_us, response_body, error, at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+		response_status, latency_us, response_body, error, at, next_attempt_at, job_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
 
 func attemptArgs(a *Attempt) []any {
+	var job *int64
+	if a.jobID != 0 {
+		job = &a.jobID
+	}
 	return []any{a.MessageID, a.EndpointID, a.SupplierID, a.EventType, a.Number, string(a.Status), a.ResponseStatus,
-		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt)}
+		a.Latency.Microseconds(), a.ResponseBody, a.Error, a.At, nullTime(a.NextAttemptAt), job}
 }
 
 func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) error {
@@ -208,10 +212,11 @@ func (s *pgStore) insertFinalAttempt(ctx context.Context, a *Attempt) error {
 	return s.pool.SendBatch(ctx, b).Close()
 }
 
-func (s *pgStore) attemptRecorded(ctx context.Context, messageID, endpointID string, number int, since time.Time) (bool, error) {
+func (s *pgStore) attemptRecorded(ctx context.Context, messageID, endpointID string, number int, jobID int64, since time.Time) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, s.t(`SELECT EXISTS (SELECT 1 FROM {{schema}}.webhook_attempts
-		WHERE message_id = $1 AND endpoint_id = $2 AND number = $3 AND at >= $4)`), messageID, endpointID, number, since).Scan(&ok)
+		WHERE message_id = $1 AND endpoint_id = $2 AND number = $3 AND (job_id = $4 OR (job_id IS NULL AND at >= $5)))`),
+		messageID, endpointID, number, jobID, since).Scan(&ok)
 	return ok, err
 }
 

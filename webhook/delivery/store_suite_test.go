@@ -145,9 +145,11 @@ func testStoreContract(t *testing.T, open func(t *testing.T) storeEnv) {
 
 	t.Run("attempts", func(t *testing.T) {
 		e := open(t)
+		job := int64(100)
 		add := func(msg, ep string, n int, status AttemptStatus, at time.Time, next time.Time, lat time.Duration) {
+			job++
 			a := &Attempt{MessageID: msg, EndpointID: ep, SupplierID: "sup_1", EventType: "a.b", Number: n, Status: status,
-				ResponseStatus: 200, Latency: lat, At: at, NextAttemptAt: next}
+				ResponseStatus: 200, Latency: lat, At: at, NextAttemptAt: next, jobID: job}
 			if status == AttemptFailed {
 				a.ResponseStatus, a.Error = 500, "endpoint answered 500"
 			}
@@ -165,12 +167,12 @@ func testStoreContract(t *testing.T, open func(t *testing.T) storeEnv) {
 		add("m3", "ep_1", 1, AttemptFailed, st0.Add(3*time.Minute), st0.Add(time.Hour), 40*time.Millisecond)
 		add("m4", "ep_2", 1, AttemptSucceeded, st0.Add(4*time.Minute), time.Time{}, time.Millisecond)
 
-		ok, err := e.s.attemptRecorded(ctx, "m1", "ep_1", 2, st0)
+		ok, err := e.s.attemptRecorded(ctx, "m1", "ep_1", 2, 102, st0.Add(time.Hour))
 		require.NoError(t, err)
-		require.True(t, ok)
-		ok, _ = e.s.attemptRecorded(ctx, "m1", "ep_1", 2, st0.Add(2*time.Minute))
-		require.False(t, ok, "only attempts at or after since count")
-		ok, _ = e.s.attemptRecorded(ctx, "m1", "ep_2", 1, st0)
+		require.True(t, ok, "found by its job, whatever the clocks say")
+		ok, _ = e.s.attemptRecorded(ctx, "m1", "ep_1", 2, 999, st0)
+		require.False(t, ok, "another job's attempt of the same number does not count")
+		ok, _ = e.s.attemptRecorded(ctx, "m1", "ep_2", 1, 101, st0)
 		require.False(t, ok)
 
 		all, err := e.s.listAttempts(ctx, AttemptQuery{Limit: 100})
@@ -217,6 +219,15 @@ func testStoreContract(t *testing.T, open func(t *testing.T) storeEnv) {
 		require.Equal(t, int64(2), n, "the two attempts before the cut")
 		all, _ = e.s.listAttempts(ctx, AttemptQuery{Limit: 100})
 		require.Equal(t, []string{"m4", "m3", "m2"}, msgIDs(all))
+
+		// A row written before job ids were stored counts by time.
+		legacy := &Attempt{MessageID: "m9", EndpointID: "ep_1", SupplierID: "sup_1", EventType: "a.b", Number: 1,
+			Status: AttemptSucceeded, At: st0.Add(time.Hour)}
+		require.NoError(t, e.s.insertFinalAttempt(ctx, legacy))
+		ok, _ = e.s.attemptRecorded(ctx, "m9", "ep_1", 1, 555, st0.Add(time.Hour))
+		require.True(t, ok)
+		ok, _ = e.s.attemptRecorded(ctx, "m9", "ep_1", 1, 555, st0.Add(time.Hour+time.Second))
+		require.False(t, ok)
 	})
 
 	t.Run("prune drops old messages and releases their keys", func(t *testing.T) {

@@ -2,7 +2,8 @@ package delivery
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -33,8 +34,9 @@ type metrics struct {
 	deferrals metric.Int64Counter
 	depth     metric.Int64ObservableGauge
 
-	mu  sync.Mutex
-	reg metric.Registration
+	// observing gates the queue-depth callback, which is registered once
+	// for the manager's life: it reports only while the manager runs.
+	observing atomic.Bool
 }
 
 func newMetrics(mp metric.MeterProvider, tp trace.TracerProvider) *metrics {
@@ -56,10 +58,22 @@ func newMetrics(mp metric.MeterProvider, tp trace.TracerProvider) *metrics {
 	return m
 }
 
-// observeQueue reports the queue's depth at each collection until
-// stopObserving.
-func (m *metrics) observeQueue(q jobs.Queue) error {
-	reg, err := m.tel.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+// statsTimeout bounds the queue count a collection makes (one query in
+// Postgres mode), so that a slow database cannot hold a collection, or a
+// Stop waiting for one, for long.
+const statsTimeout = 5 * time.Second
+
+// observeQueue registers the queue-depth callback, once: it observes the
+// queue while m.observing is set (between Start and Stop). It is never
+// unregistered: unregistering waits for a collection in progress, which a
+// Stop must not do.
+func (m *metrics) observeQueue(q jobs.Queue) {
+	_, err := m.tel.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if !m.observing.Load() {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+		defer cancel()
 		st, err := q.Stats(ctx)
 		if err != nil {
 			return err
@@ -69,23 +83,7 @@ func (m *metrics) observeQueue(q jobs.Queue) error {
 		o.ObserveInt64(m.depth, st.Running, metric.WithAttributes(attrState.String("running")))
 		return nil
 	}, m.depth)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.reg = reg
-	m.mu.Unlock()
-	return nil
-}
-
-func (m *metrics) stopObserving() {
-	m.mu.Lock()
-	reg := m.reg
-	m.reg = nil
-	m.mu.Unlock()
-	if reg != nil {
-		telemetry.Handle(reg.Unregister())
-	}
+	telemetry.Handle(err)
 }
 
 func (m *metrics) attempted(ctx context.Context, a *Attempt) {

@@ -111,3 +111,31 @@ func (v metricsView) histogramCount(name string) uint64 {
 	}
 	return n
 }
+
+// A vendor URL's secret (in its path or query) reaches neither the spans,
+// nor the attempt log, nor the host's logs.
+func TestTelemetryAndLogsNeverCarryTheURLsSecret(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { require.NoError(t, tp.Shutdown(context.Background())) })
+	e := newSim(t, WithTracerProvider(tp))
+	ep, err := e.m.CreateEndpoint(context.Background(), EndpointInput{SupplierID: "sup_1",
+		URL: "http://127.0.0.1:1/services/T0/B0/XXSECRETPATHXX?token=XXSECRETQUERYXX"}) // port 1: refused
+	require.NoError(t, err)
+	e.send("sup_1", "booking.confirmed")
+	a := e.next()
+	require.Equal(t, ep.ID, a.EndpointID)
+	require.Equal(t, AttemptFailed, a.Status)
+	require.Contains(t, a.Error, "http://127.0.0.1:1/REDACTED?token=REDACTED")
+	e.settle()
+	for _, s := range spans.Ended() {
+		for _, kv := range s.Attributes() {
+			require.NotContains(t, kv.Value.Emit(), "XXSECRET", string(kv.Key))
+		}
+		require.NotContains(t, s.Status().Description, "XXSECRET")
+	}
+	require.NotEmpty(t, spans.Ended())
+	require.NotContains(t, a.Error, "XXSECRET")
+	require.Contains(t, e.logs.String(), "webhook attempt failed")
+	require.NotContains(t, e.logs.String(), "XXSECRET")
+}

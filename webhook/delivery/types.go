@@ -111,6 +111,8 @@ type Attempt struct {
 	// NextAttemptAt is when the next retry runs; zero when this attempt
 	// succeeded or was the last.
 	NextAttemptAt time.Time
+
+	jobID int64 // the job that made it, for the crash check
 }
 
 // AttemptQuery filters ListAttempts. Empty fields match everything.
