@@ -7,3 +7,9 @@ func MemoryTopics(b *MemoryBroker) int {
 	defer b.mu.Unlock()
 	return len(b.topics)
 }
+
+// WithConnRemovedHook runs f on a closed socket's goroutine once Stats no
+// longer counts the socket.
+func WithConnRemovedHook(f func()) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.connRemoved = f })
+}

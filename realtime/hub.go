@@ -455,21 +455,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The socket's slots are taken before the upgrade, so that concurrent
-	// handshakes cannot all pass the caps; release gives them back.
+	// handshakes cannot all pass the caps; freeSlotsLocked gives them back,
+	// in the same critical section that removes the socket from h.conns:
+	// once Stats no longer counts a socket, its slots are free.
 	h.connsByIP[ip]++
 	h.connsByPrincipal[who]++
 	h.connWG.Add(1)
 	h.mu.Unlock()
-	release := func() {
-		h.mu.Lock()
+	freeSlotsLocked := func() {
 		if h.connsByIP[ip]--; h.connsByIP[ip] <= 0 {
 			delete(h.connsByIP, ip)
 		}
 		if h.connsByPrincipal[who]--; h.connsByPrincipal[who] <= 0 {
 			delete(h.connsByPrincipal, who)
 		}
-		h.mu.Unlock()
-		h.connWG.Done()
 	}
 
 	// The hijacked connection is kept, so that Shutdown can cut a socket
@@ -480,7 +479,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		release()
+		h.mu.Lock()
+		freeSlotsLocked()
+		h.mu.Unlock()
+		h.connWG.Done()
 		h.met.handshakeRefused(reasonUpgradeFailed)
 		return // Accept has written the error response.
 	}
@@ -500,11 +502,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
 	go func() {
-		defer release()
+		defer h.connWG.Done()
 		c.serve()
 		h.mu.Lock()
 		delete(h.conns, c)
+		freeSlotsLocked()
 		h.mu.Unlock()
+		if hook := h.o.hooks.connRemoved; hook != nil {
+			hook()
+		}
 		h.met.connections.Add(context.Background(), -1)
 	}()
 }

@@ -35,6 +35,16 @@ type hubOptions struct {
 	presenceBurst      int
 	maxConnPrincipal   int
 	maxConnIP          int
+
+	hooks testHooks
+}
+
+// testHooks stop the hub at points its tests need to hold it at; they are
+// set only by the tests (export_test.go) and nil otherwise.
+type testHooks struct {
+	// connRemoved runs on a closed socket's goroutine once Stats no longer
+	// counts the socket.
+	connRemoved func()
 }
 
 func defaultHubOptions() hubOptions {

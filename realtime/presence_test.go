@@ -312,9 +312,23 @@ func TestHubPresencePerTopicCap(t *testing.T) {
 }
 
 // Sockets per principal and per IP are capped; over either, the
-// handshake gets 429 naming the limit, and a closed socket frees its slot.
+// handshake gets 429 naming the limit, and a closed socket frees its slot
+// by the time Stats stops counting it.
 func TestHubConnectionCaps(t *testing.T) {
-	env := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(2), realtime.WithMaxConnectionsPerIP(3))
+	// The first socket to close is held on its goroutine right after Stats
+	// stops counting it, until the test lets it go: whatever the socket
+	// still holds then, a client that saw it gone would find held.
+	removed, resume := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	held := func() {
+		first.Do(func() {
+			close(removed)
+			<-resume
+		})
+	}
+	env := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(2), realtime.WithMaxConnectionsPerIP(3), realtime.WithConnRemovedHook(held))
+	letGo := sync.OnceFunc(func() { close(resume) })
+	t.Cleanup(letGo) // before the hub closes: it waits for the held socket
 	dial := func(token string) (*websocket.Conn, int, string) {
 		t.Helper()
 		ws, resp, err := websocket.Dial(t.Context(), env.url+"?apikey="+token, nil)
@@ -348,9 +362,21 @@ func TestHubConnectionCaps(t *testing.T) {
 	require.Contains(t, body, "limit is 3")
 
 	require.NoError(t, a1.Close(websocket.StatusNormalClosure, "bye"))
-	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 2 }, 10*time.Second, 10*time.Millisecond)
-	_, code, _ = dial("sup:3")
-	require.Equal(t, http.StatusSwitchingProtocols, code, "the closed socket freed its slot")
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the closed socket was not removed")
+	}
+	// (The last socket dialled may register a moment after its dial returned.)
+	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 2 }, 10*time.Second, time.Millisecond, "Stats no longer counts the closed socket")
+	// sup:1 has one socket left, the IP two: a new sup:1 socket needs
+	// both of the closed socket's slots.
+	_, code, body = dial("sup:1")
+	require.Equal(t, http.StatusSwitchingProtocols, code, "the closed socket freed its slots: %s", body)
+	letGo()
+	_, code, body = dial("sup:3")
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Contains(t, body, "too many connections from this address")
 
 	// A principal without a subject is its token: two different tokens
 	// are two principals.
