@@ -13,3 +13,10 @@ func MemoryTopics(b *MemoryBroker) int {
 func WithConnRemovedHook(f func()) Option {
 	return hubOption(func(o *hubOptions) { o.hooks.connRemoved = f })
 }
+
+// WithQueuedHook runs f, with the frame's bytes, on the goroutine that
+// queued a frame to a socket, once the frame is queued and a writer may be
+// writing it.
+func WithQueuedHook(f func(data []byte)) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.queued = f })
+}

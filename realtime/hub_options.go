@@ -45,6 +45,9 @@ type testHooks struct {
 	// connRemoved runs on a closed socket's goroutine once Stats no longer
 	// counts the socket.
 	connRemoved func()
+	// queued runs on the goroutine that queued a frame to a socket, once
+	// the frame is queued and a writer may be writing it.
+	queued func(data []byte)
 }
 
 func defaultHubOptions() hubOptions {

@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -134,6 +135,77 @@ func TestHubPresenceAmplificationIsBounded(t *testing.T) {
 	require.Len(t, peers, principalCap, "sockets of one principal admitted")
 	require.Len(t, refused, attempted-principalCap)
 	require.Contains(t, refused[0], "too many connections for this user: the limit is 20")
+}
+
+// HubStats.PresenceBytes counts a presence frame before the frame can
+// reach its socket: the goroutine that queued it is held right after it
+// queued it (a test-only hook), and by then the client may have read the
+// frame; the count must already hold it.
+func TestHubPresenceBytesCountedBeforeTheFrameIsSent(t *testing.T) {
+	type queuedFrame struct {
+		data   []byte
+		resume chan struct{}
+	}
+	queued, stop := make(chan queuedFrame), make(chan struct{})
+	hold := func(data []byte) {
+		if !bytes.Contains(data, []byte(`"event":"presence_`)) {
+			return
+		}
+		f := queuedFrame{data: data, resume: make(chan struct{})}
+		select {
+		case queued <- f:
+		case <-stop:
+			return
+		}
+		select {
+		case <-f.resume:
+		case <-stop:
+		}
+	}
+	env := newHubEnv(t, realtime.WithQueuedHook(hold))
+	t.Cleanup(func() { close(stop) }) // before the hub closes
+	held := func() queuedFrame {
+		t.Helper()
+		select {
+		case f := <-queued:
+			return f
+		case <-time.After(10 * time.Second):
+			t.Fatal("no presence frame was queued")
+			return queuedFrame{}
+		}
+	}
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	// readRaw reads frames until one with event arrives, and returns it as
+	// the client received it.
+	readRaw := func(event string) []byte {
+		t.Helper()
+		for {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			typ, data, err := p.ws.Read(ctx)
+			cancel()
+			require.NoError(t, err)
+			m, err := decode(p.vsn, typ, data)
+			require.NoError(t, err)
+			if m.Event == event {
+				return data
+			}
+		}
+	}
+
+	p.send(protocol.Message{JoinRef: "1", Ref: "1", Topic: "realtime:supplier:1", Event: protocol.EventJoin,
+		Payload: json.RawMessage(`{"config":{"presence":{"enabled":true}}}`)})
+	f := held() // the presence_state, queued after the join reply
+	state := readRaw(protocol.EventPresenceState)
+	require.Equal(t, f.data, state)
+	require.Equal(t, int64(len(state)), env.hub.Stats().PresenceBytes, "the presence_state reached the client before it was counted")
+	close(f.resume)
+
+	p.track("supplier:1", `{"page":"a"}`)
+	f = held()
+	diff := readRaw(protocol.EventPresenceDiff)
+	require.Equal(t, f.data, diff)
+	require.Equal(t, int64(len(state)+len(diff)), env.hub.Stats().PresenceBytes, "the presence_diff reached the client before it was counted")
+	close(f.resume)
 }
 
 // decode reads one frame as the hub sent it.
