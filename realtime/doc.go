@@ -37,8 +37,8 @@
 // (a slow consumer is disconnected with close code 1008 rather than allowed
 // to stall others or grow memory), a maximum number of channels per socket,
 // join and message rates per socket, a handshake rate per IP, caps on the
-// sockets open per principal (20) and per IP (200), and a maximum frame
-// size. A socket silent for 60 s is closed; a channel whose token expires
+// sockets open per principal (20) and per IP (200; an IPv6 client's IP is
+// its /64), and a maximum frame size. A socket silent for 60 s is closed; a channel whose token expires
 // is closed with a system message, as Supabase does.
 //
 // Presence is fanned out to every channel on a topic, so it is bounded

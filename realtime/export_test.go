@@ -20,3 +20,7 @@ func WithConnRemovedHook(f func()) Option {
 func WithQueuedHook(f func(data []byte)) Option {
 	return hubOption(func(o *hubOptions) { o.hooks.queued = f })
 }
+
+// ClientKey is what the per-IP limits key a request with this RemoteAddr
+// on.
+func ClientKey(remoteAddr string) string { return clientKey(remoteAddr) }

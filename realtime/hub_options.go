@@ -138,7 +138,10 @@ func WithMessageRate(perSecond float64, burst int) Option {
 }
 
 // WithConnectRate limits new sockets per client IP; over it the handshake
-// gets 429. Defaults to 20/s with bursts of 100.
+// gets 429. A client IP is the request's RemoteAddr: an IPv4 address (an
+// IPv4-mapped IPv6 address counts as the IPv4 address it maps), or an IPv6
+// address's /64 prefix, since one host commonly holds a whole /64. Defaults
+// to 20/s with bursts of 100.
 func WithConnectRate(perSecond float64, burst int) Option {
 	return hubOption(func(o *hubOptions) { o.connRate, o.connBurst = rate.Limit(perSecond), burst })
 }
@@ -196,11 +199,14 @@ func WithMaxConnectionsPerPrincipal(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxConnPrincipal = n })
 }
 
-// WithMaxConnectionsPerIP caps the sockets one client IP (the request's
-// RemoteAddr) may have open on this hub at once; a handshake over the cap
-// gets HTTP 429 naming the limit. Behind a reverse proxy every client has
-// the proxy's address: raise the cap, or set 0, which means no cap.
-// Defaults to 200.
+// WithMaxConnectionsPerIP caps the sockets one client IP may have open on
+// this hub at once; a handshake over the cap gets HTTP 429 naming the
+// limit. The client IP is the request's RemoteAddr: an IPv4 address (an
+// IPv4-mapped IPv6 address counts as the IPv4 address it maps), or for
+// IPv6 the address's /64 prefix, since one host commonly holds a whole /64
+// and would otherwise have a cap per address (all the clients of one /64
+// share the cap). Behind a reverse proxy every client has the proxy's
+// address: raise the cap, or set 0, which means no cap. Defaults to 200.
 func WithMaxConnectionsPerIP(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxConnIP = n })
 }

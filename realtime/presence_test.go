@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -462,4 +463,80 @@ func TestHubConnectionCaps(t *testing.T) {
 	_, resp, err := websocket.Dial(t.Context(), env2.url+"?apikey=sup:1::", nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
+
+// The per-IP limits key an IPv6 client on its /64: a host that holds a
+// whole /64 (the usual assignment) cannot take a fresh cap per address.
+// IPv4 clients are keyed on the address, IPv4-mapped IPv6 ones on the IPv4
+// address they map.
+func TestHubPerIPLimitsKeyIPv6OnItsSlash64(t *testing.T) {
+	for _, c := range []struct{ remote, key string }{
+		{"192.0.2.1:443", "192.0.2.1"},
+		{"[::ffff:192.0.2.1]:443", "192.0.2.1"},
+		{"[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff:ffff:ffff:ffff]:1", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
+		{"[fe80::1%eth0]:443", "fe80::/64"},
+		{"[::1]:443", "::/64"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"}, // no port
+		{"192.0.2.1", "192.0.2.1"},
+		{"pipe", "pipe"}, // not an IP: as it is
+		{"", ""},
+	} {
+		require.Equal(t, c.key, realtime.ClientKey(c.remote), c.remote)
+	}
+
+	// Open sockets: the cap is 2 per key. A proxy in front of the hub sets
+	// each request's RemoteAddr from a header, as a peer of that address
+	// would have it.
+	hub, err := realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithConnectRate(1e6, 1e6), realtime.WithMaxConnectionsPerIP(2))
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.RemoteAddr = r.Header.Get("X-Test-Remote-Addr")
+		hub.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		require.NoError(t, hub.Close())
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?apikey=sup:1"
+	dial := func(remote string) int {
+		t.Helper()
+		ws, resp, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{HTTPHeader: http.Header{"X-Test-Remote-Addr": {remote}}})
+		if err != nil {
+			require.NotNil(t, resp, "%s: %v", remote, err)
+			return resp.StatusCode
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:2::1]:40000"))
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:2:ffff:ffff:ffff:fffe]:40001"))
+	require.Equal(t, http.StatusTooManyRequests, dial("[2001:db8:1:2::abcd]:40002"), "a third address of the /64")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:3::1]:40003"), "the next /64")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("192.0.2.1:40004"))
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[::ffff:192.0.2.1]:40005"))
+	require.Equal(t, http.StatusTooManyRequests, dial("192.0.2.1:40006"), "an IPv4 address and its mapped form share the cap")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("192.0.2.2:40007"), "another IPv4 address")
+
+	// The handshake rate: bursts of 2 on a frozen clock. A handshake that
+	// passes it is refused for its missing token (401).
+	hub2, err := realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithClock(fakeClock()), realtime.WithConnectRate(1, 2))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, hub2.Close()) })
+	handshake := func(remote string) int {
+		r := httptest.NewRequest(http.MethodGet, "/realtime/v1/websocket", nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		hub2.ServeHTTP(w, r)
+		return w.Code
+	}
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:2::1]:1"))
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:2::2]:1"))
+	require.Equal(t, http.StatusTooManyRequests, handshake("[2001:db8:1:2::3]:1"), "a third address of the /64, over the burst")
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:3::1]:1"), "the next /64")
+	require.Equal(t, http.StatusUnauthorized, handshake("192.0.2.1:1"))
+	require.Equal(t, http.StatusUnauthorized, handshake("[::ffff:192.0.2.1]:1"))
+	require.Equal(t, http.StatusTooManyRequests, handshake("192.0.2.1:2"))
 }
