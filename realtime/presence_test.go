@@ -176,37 +176,77 @@ func TestHubPresenceBytesCountedBeforeTheFrameIsSent(t *testing.T) {
 		}
 	}
 	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
-	// readRaw reads frames until one with event arrives, and returns it as
-	// the client received it.
-	readRaw := func(event string) []byte {
-		t.Helper()
-		for {
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			typ, data, err := p.ws.Read(ctx)
-			cancel()
-			require.NoError(t, err)
-			m, err := decode(p.vsn, typ, data)
-			require.NoError(t, err)
-			if m.Event == event {
-				return data
-			}
-		}
-	}
 
 	p.send(protocol.Message{JoinRef: "1", Ref: "1", Topic: "realtime:supplier:1", Event: protocol.EventJoin,
 		Payload: json.RawMessage(`{"config":{"presence":{"enabled":true}}}`)})
 	f := held() // the presence_state, queued after the join reply
-	state := readRaw(protocol.EventPresenceState)
+	state := p.readRaw(protocol.EventPresenceState)
 	require.Equal(t, f.data, state)
 	require.Equal(t, int64(len(state)), env.hub.Stats().PresenceBytes, "the presence_state reached the client before it was counted")
 	close(f.resume)
 
 	p.track("supplier:1", `{"page":"a"}`)
 	f = held()
-	diff := readRaw(protocol.EventPresenceDiff)
+	diff := p.readRaw(protocol.EventPresenceDiff)
 	require.Equal(t, f.data, diff)
 	require.Equal(t, int64(len(state)+len(diff)), env.hub.Stats().PresenceBytes, "the presence_diff reached the client before it was counted")
 	close(f.resume)
+}
+
+// A meta is at most 4 KiB as the hub sends it, not only as the client
+// sent it: re-encoded with HTML escaping, a meta of "<" grew sixfold
+// (each became \u003c), and a key of U+2028 (3 bytes, re-encoded as the
+// 6-byte \u2028) twofold, past the bound the fan-out is sized by.
+func TestHubPresenceMetaIsBoundedAsSent(t *testing.T) {
+	const (
+		metaSize = 4096 // the meta cap
+		bound    = metaSize + 64 + 256
+	)
+	env := newHubEnv(t)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	p.mustJoin("supplier:1", presenceJoin)
+	obs := dialPeer(t, env.url, "sup:1::observer", protocol.VSN1)
+	obs.mustJoin("supplier:1", presenceJoin)
+
+	// Within the cap as sent and as re-encoded: taken, and fanned out
+	// within the bound.
+	html := `{"p":"` + strings.Repeat("<", metaSize-len(`{"p":""}`)) + `"}`
+	require.Len(t, html, metaSize)
+	r, _ := p.reply(p.track("supplier:1", html))
+	require.Equal(t, "ok", r.Status, "%s", r.Response)
+	diff := obs.readRaw(protocol.EventPresenceDiff)
+	require.LessOrEqual(t, len(diff), bound)
+	require.Contains(t, string(diff), strings.Repeat("<", 100), "sent as it came, not escaped")
+
+	// Within the cap as sent, twice it as re-encoded: refused.
+	key := strings.Repeat("\u2028", (metaSize-len(`{"":1}`))/3)
+	wide := `{"` + key + `":1}`
+	require.LessOrEqual(t, len(wide), metaSize)
+	r, _ = p.reply(p.track("supplier:1", wide))
+	require.Equal(t, "error", r.Status, "a meta that re-encodes over the cap is refused")
+	require.Contains(t, string(r.Response), "the limit is 4096")
+
+	// What a newcomer gets is within the bound too.
+	st := dialPeer(t, env.url, "sup:1::newcomer", protocol.VSN1)
+	st.mustJoin("supplier:1", presenceJoin)
+	require.LessOrEqual(t, len(st.readRaw(protocol.EventPresenceState)), bound)
+}
+
+// readRaw reads until a message with event arrives and returns its frame
+// as received.
+func (p *peer) readRaw(event string) []byte {
+	p.t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		typ, data, err := p.ws.Read(ctx)
+		cancel()
+		require.NoError(p.t, err)
+		m, err := decode(p.vsn, typ, data)
+		require.NoError(p.t, err)
+		if m.Event == event {
+			return data
+		}
+	}
 }
 
 // decode reads one frame as the hub sent it.
