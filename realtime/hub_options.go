@@ -160,9 +160,10 @@ func WithOriginPatterns(patterns ...string) Option {
 // WithClientPresenceKeys sets whether a join's config.presence.key is
 // honoured. By default (false) it is ignored: a channel is tracked under
 // its principal's key, the token's subject (Principal.Subject, or a hash
-// of the token when it has none), so that no socket can speak for another
-// user's presence, and the sockets of one user share one key with one
-// meta each (told apart by phx_ref), as Phoenix presence does per user.
+// of the token when it has none: every user of a shared token without a
+// subject has one key), so that no socket can speak for another user's
+// presence, and the sockets of one user share one key with one meta each
+// (told apart by phx_ref), as Phoenix presence does per user.
 // With true, a non-empty key from the client is used as sent (an empty one
 // still gets the principal's key): only for hosts whose clients are
 // trusted to name themselves. Defaults to false.
@@ -183,18 +184,25 @@ func WithMaxPresencePerTopic(n int) Option {
 // WithPresenceRate limits the presence tracks one connection sends, over
 // all its channels: a track over the rate gets an error reply and is not
 // fanned out. Every accepted track is sent to every channel on its topic,
-// so this rate, times the sockets a principal may open, bounds the
-// presence traffic one user can cause. Untracks are not limited (they fan
-// out only what a track put there). Defaults to 2/s with bursts of 5.
+// so this rate, times the sockets a principal may have open, times the
+// channels on the topic, bounds the presence traffic one user can cause
+// (a new socket starts with a full burst; docs/realtime.md works the
+// bound out). Untracks are not limited (they fan out only what a track put
+// there). Defaults to 2/s with bursts of 5.
 func WithPresenceRate(perSecond float64, burst int) Option {
 	return hubOption(func(o *hubOptions) { o.presenceRate, o.presenceBurst = rate.Limit(perSecond), burst })
 }
 
 // WithMaxConnectionsPerPrincipal caps the sockets one principal may have
-// open on this hub at once; the principal is the token's subject
-// (Principal.Subject), or the token itself when it names none. A handshake
-// over the cap gets HTTP 429 naming the limit. 0 means no cap. Defaults
-// to 20.
+// open on this hub at once; the principal is the subject (Principal.Subject,
+// a JWT's sub claim) of the handshake's token (apikey or x-api-key), or the
+// token itself (hashed) when it names none. A handshake over the cap gets
+// HTTP 429 naming the limit. 0 means no cap. Defaults to 20.
+//
+// So every user of a shared token without a subject, such as a project's
+// anon key, shares one budget of sockets (and, on joins that bring no token
+// of their own, one presence key): issue per-user tokens, and connect with
+// them.
 func WithMaxConnectionsPerPrincipal(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxConnPrincipal = n })
 }
