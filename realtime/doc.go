@@ -37,16 +37,21 @@
 // (a slow consumer is disconnected with close code 1008 rather than allowed
 // to stall others or grow memory), a maximum number of channels per socket,
 // join and message rates per socket, a handshake rate per IP, caps on the
-// sockets open per principal (20) and per IP (200), and a maximum frame
-// size. A socket silent for 60 s is closed; a channel whose token expires
-// is closed with a system message, as Supabase does.
+// sockets open per principal (20) and per IP (200; an IPv6 client's IP is
+// its /64), and a maximum frame size. A socket silent for 60 s is closed;
+// a channel whose token expires is closed with a system message, as
+// Supabase does.
 //
 // Presence is fanned out to every channel on a topic, so it is bounded
 // too: a channel is tracked under its principal's key (the token's
 // subject; a client-chosen key only with WithClientPresenceKeys), a meta
 // is at most 4 KiB, a socket tracks at most 2 a second (bursts of 5), and
-// a topic holds at most 1,000 metas. What one token can make the hub send
-// is then bounded by its socket cap and its track rate.
+// a topic holds at most 1,000 metas. What one principal can make the hub
+// send is then bounded by its socket cap, its track rate and the channels
+// on the topic (docs/realtime.md works it out). The principal is the
+// token's subject, or the token when it has none: every user of a shared
+// token without a subject (an anon key) shares one socket budget, so hosts
+// should issue per-user tokens.
 //
 // Constructors take options: Option for NewHub, JWTOption for
 // NewJWTAuthenticator, BrokerOption for NewMemoryBroker; WithClock,

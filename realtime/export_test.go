@@ -7,3 +7,20 @@ func MemoryTopics(b *MemoryBroker) int {
 	defer b.mu.Unlock()
 	return len(b.topics)
 }
+
+// WithConnRemovedHook runs f on a closed socket's goroutine once Stats no
+// longer counts the socket.
+func WithConnRemovedHook(f func()) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.connRemoved = f })
+}
+
+// WithQueuedHook runs f, with the frame's bytes, on the goroutine that
+// queued a frame to a socket, once the frame is queued and a writer may be
+// writing it.
+func WithQueuedHook(f func(data []byte)) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.queued = f })
+}
+
+// ClientKey is what the per-IP limits key a request with this RemoteAddr
+// on.
+func ClientKey(remoteAddr string) string { return clientKey(remoteAddr) }

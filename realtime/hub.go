@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,9 +58,10 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	ips    map[string]*rate.Limiter
 	closed bool
-	// Open sockets (and handshakes past authentication) per client IP and
-	// per principal, for WithMaxConnectionsPerIP and
-	// WithMaxConnectionsPerPrincipal.
+	// Open sockets (and handshakes past authentication) per client IP (an
+	// IPv6 client's /64: clientKey) and per principal, for
+	// WithMaxConnectionsPerIP and WithMaxConnectionsPerPrincipal; ips holds
+	// the handshake rate limiters, by the same key.
 	connsByIP        map[string]int
 	connsByPrincipal map[string]int
 
@@ -396,9 +398,10 @@ func (h *Hub) EmitPostgresChange(ctx context.Context, topic string, change proto
 // the handshake rate of its IP (WithConnectRate), or with as many sockets
 // open as its IP (WithMaxConnectionsPerIP) or its principal
 // (WithMaxConnectionsPerPrincipal) may have, the handshake gets 429 with
-// a message naming the limit.
+// a message naming the limit. An IPv6 client's IP, for these limits, is
+// its /64.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
+	ip := clientKey(r.RemoteAddr) // an IPv6 client's /64
 	if !h.allowConnect(ip) {
 		h.met.handshakeRefused(reasonRateLimited)
 		http.Error(w, "too many connections from this address: over the handshake rate", http.StatusTooManyRequests)
@@ -455,21 +458,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The socket's slots are taken before the upgrade, so that concurrent
-	// handshakes cannot all pass the caps; release gives them back.
+	// handshakes cannot all pass the caps; freeSlotsLocked gives them back,
+	// in the same critical section that removes the socket from h.conns:
+	// once Stats no longer counts a socket, its slots are free.
 	h.connsByIP[ip]++
 	h.connsByPrincipal[who]++
 	h.connWG.Add(1)
 	h.mu.Unlock()
-	release := func() {
-		h.mu.Lock()
+	freeSlotsLocked := func() {
 		if h.connsByIP[ip]--; h.connsByIP[ip] <= 0 {
 			delete(h.connsByIP, ip)
 		}
 		if h.connsByPrincipal[who]--; h.connsByPrincipal[who] <= 0 {
 			delete(h.connsByPrincipal, who)
 		}
-		h.mu.Unlock()
-		h.connWG.Done()
 	}
 
 	// The hijacked connection is kept, so that Shutdown can cut a socket
@@ -480,7 +482,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		release()
+		h.mu.Lock()
+		freeSlotsLocked()
+		h.mu.Unlock()
+		h.connWG.Done()
 		h.met.handshakeRefused(reasonUpgradeFailed)
 		return // Accept has written the error response.
 	}
@@ -500,11 +505,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http's connection goroutine (its deep stack and its request
 	// state) end. Measured: 12 KiB less per idle socket.
 	go func() {
-		defer release()
+		defer h.connWG.Done()
 		c.serve()
 		h.mu.Lock()
 		delete(h.conns, c)
+		freeSlotsLocked()
 		h.mu.Unlock()
+		if hook := h.o.hooks.connRemoved; hook != nil {
+			hook()
+		}
 		h.met.connections.Add(context.Background(), -1)
 	}()
 }
@@ -523,13 +532,30 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *hijackRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// clientIP is the request's remote address without its port.
-func clientIP(r *http.Request) string {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientKey is what the per-IP limits (WithConnectRate,
+// WithMaxConnectionsPerIP) key a request on, from its RemoteAddr: an IPv4
+// address as it is (an IPv4-mapped IPv6 address as the IPv4 address it
+// maps), an IPv6 address by its /64 prefix. One host commonly holds a whole
+// /64 (2^64 addresses), so keyed by address it could open a fresh cap's
+// worth of sockets from each. A RemoteAddr that is not an IP address (a
+// custom listener's) is used as it is.
+func clientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = remoteAddr
 	}
-	return ip
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if addr = addr.Unmap(); addr.Is4() {
+		return addr.String()
+	}
+	prefix, err := addr.Prefix(64) // drops the zone
+	if err != nil {
+		return host
+	}
+	return prefix.String()
 }
 
 // principalID names a principal for WithMaxConnectionsPerPrincipal: its

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -297,9 +298,26 @@ func (c *conn) replay(ctx context.Context, ch *channel, r *protocol.ReplayConfig
 // historyTimeout bounds the history read of a join's replay.
 const historyTimeout = 10 * time.Second
 
-// maxPresenceMeta caps one presence payload: it is sent to every socket on
-// the topic, and in every joiner's presence_state.
+// maxPresenceMeta caps one presence payload, as the client sent it and as
+// the hub sends it (marshalPresence): it is sent to every socket on the
+// topic, and in every joiner's presence_state.
 const maxPresenceMeta = 4 << 10
+
+// marshalPresence encodes a presence payload (a diff, a state, a meta) as
+// it goes to sockets. encoding/json's HTML escaping is off: with it, a
+// meta of "<" grew sixfold (each one became \u003c), past the bound that
+// maxPresenceMeta sets on the fan-out. Even so a meta may grow (a key of
+// U+2028 is re-encoded as the 6-byte \u2028, invalid UTF-8 as U+FFFD), so
+// the cap is checked on this encoding too.
+func marshalPresence(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
 
 // maxPresenceKey caps a presence key, which travels with every meta: a
 // longer subject is hashed, a longer client key (WithClientPresenceKeys)
@@ -379,6 +397,11 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 				return
 			}
 		}
+		if sent, err := marshalPresence(meta); err != nil || len(sent) > maxPresenceMeta {
+			count(c.h.met.presenceRefused, attrReason.String(reasonTooLarge))
+			c.replyError(m, fmt.Sprintf("presence: payload.payload is %d bytes as the hub sends it, the limit is %d", len(sent), maxPresenceMeta))
+			return
+		}
 		ref, _ := json.Marshal(rand.Text()[:12])
 		meta["phx_ref"] = ref
 		t.mu.Lock()
@@ -444,7 +467,7 @@ func (t *hubTopic) presenceJSON() json.RawMessage {
 		}
 		state[key] = e
 	}
-	b, _ := json.Marshal(state)
+	b, _ := marshalPresence(state)
 	return b
 }
 
@@ -457,7 +480,7 @@ func (h *Hub) sendPresenceDiff(t *hubTopic, joins, leaves protocol.PresenceState
 	if leaves == nil {
 		leaves = protocol.PresenceState{}
 	}
-	body, _ := json.Marshal(protocol.PresenceDiff{Joins: joins, Leaves: leaves})
+	body, _ := marshalPresence(protocol.PresenceDiff{Joins: joins, Leaves: leaves})
 	t.mu.Lock()
 	chans := make([]*channel, 0, len(t.chans))
 	for ch := range t.chans {

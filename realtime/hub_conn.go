@@ -177,7 +177,13 @@ func (c *conn) abort(code websocket.StatusCode, reason string) {
 }
 
 // send queues a frame; a socket over its send buffer is cut off.
-func (c *conn) send(f outFrame) bool {
+func (c *conn) send(f outFrame) bool { return c.enqueue(f, false) }
+
+// enqueue queues a frame and counts it in HubStats.Delivered (and its
+// bytes in HubStats.PresenceBytes when presence is set). It counts under
+// qmu, before the frame can be written: a client that has read a frame
+// finds it counted.
+func (c *conn) enqueue(f outFrame, presence bool) bool {
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
@@ -193,15 +199,21 @@ func (c *conn) send(f outFrame) bool {
 	}
 	c.queue = append(c.queue, f)
 	c.qbytes += len(f.data)
+	c.h.delivered.Add(1)
+	if presence {
+		c.h.presenceBytes.Add(int64(len(f.data)))
+	}
 	start := !c.writing
 	if start {
 		c.writing = true
 		c.wg.Add(1)
 	}
 	c.qmu.Unlock()
-	c.h.delivered.Add(1)
 	if start {
 		c.h.writers.submit(c)
+	}
+	if hook := c.h.o.hooks.queued; hook != nil {
+		hook(f.data)
 	}
 	return true
 }
@@ -264,9 +276,7 @@ func (c *conn) sendText(m protocol.Message) bool {
 // sendPresence queues a presence frame and counts its bytes in
 // HubStats.PresenceBytes.
 func (c *conn) sendPresence(data []byte) {
-	if c.send(outFrame{typ: websocket.MessageText, data: data}) {
-		c.h.presenceBytes.Add(int64(len(data)))
-	}
+	c.enqueue(outFrame{typ: websocket.MessageText, data: data}, true)
 }
 
 func (c *conn) reply(m protocol.Message, status string, response any) {

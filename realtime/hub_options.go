@@ -35,6 +35,19 @@ type hubOptions struct {
 	presenceBurst      int
 	maxConnPrincipal   int
 	maxConnIP          int
+
+	hooks testHooks
+}
+
+// testHooks stop the hub at points its tests need to hold it at; they are
+// set only by the tests (export_test.go) and nil otherwise.
+type testHooks struct {
+	// connRemoved runs on a closed socket's goroutine once Stats no longer
+	// counts the socket.
+	connRemoved func()
+	// queued runs on the goroutine that queued a frame to a socket, once
+	// the frame is queued and a writer may be writing it.
+	queued func(data []byte)
 }
 
 func defaultHubOptions() hubOptions {
@@ -125,7 +138,10 @@ func WithMessageRate(perSecond float64, burst int) Option {
 }
 
 // WithConnectRate limits new sockets per client IP; over it the handshake
-// gets 429. Defaults to 20/s with bursts of 100.
+// gets 429. A client IP is the request's RemoteAddr: an IPv4 address (an
+// IPv4-mapped IPv6 address counts as the IPv4 address it maps), or an IPv6
+// address's /64 prefix, since one host commonly holds a whole /64. Defaults
+// to 20/s with bursts of 100.
 func WithConnectRate(perSecond float64, burst int) Option {
 	return hubOption(func(o *hubOptions) { o.connRate, o.connBurst = rate.Limit(perSecond), burst })
 }
@@ -144,9 +160,10 @@ func WithOriginPatterns(patterns ...string) Option {
 // WithClientPresenceKeys sets whether a join's config.presence.key is
 // honoured. By default (false) it is ignored: a channel is tracked under
 // its principal's key, the token's subject (Principal.Subject, or a hash
-// of the token when it has none), so that no socket can speak for another
-// user's presence, and the sockets of one user share one key with one
-// meta each (told apart by phx_ref), as Phoenix presence does per user.
+// of the token when it has none: every user of a shared token without a
+// subject has one key), so that no socket can speak for another user's
+// presence, and the sockets of one user share one key with one meta each
+// (told apart by phx_ref), as Phoenix presence does per user.
 // With true, a non-empty key from the client is used as sent (an empty one
 // still gets the principal's key): only for hosts whose clients are
 // trusted to name themselves. Defaults to false.
@@ -167,27 +184,37 @@ func WithMaxPresencePerTopic(n int) Option {
 // WithPresenceRate limits the presence tracks one connection sends, over
 // all its channels: a track over the rate gets an error reply and is not
 // fanned out. Every accepted track is sent to every channel on its topic,
-// so this rate, times the sockets a principal may open, bounds the
-// presence traffic one user can cause. Untracks are not limited (they fan
-// out only what a track put there). Defaults to 2/s with bursts of 5.
+// so this rate, times the sockets a principal may have open, times the
+// channels on the topic, bounds the presence traffic one user can cause
+// (a new socket starts with a full burst; docs/realtime.md works the
+// bound out). Untracks are not limited (they fan out only what a track put
+// there). Defaults to 2/s with bursts of 5.
 func WithPresenceRate(perSecond float64, burst int) Option {
 	return hubOption(func(o *hubOptions) { o.presenceRate, o.presenceBurst = rate.Limit(perSecond), burst })
 }
 
 // WithMaxConnectionsPerPrincipal caps the sockets one principal may have
-// open on this hub at once; the principal is the token's subject
-// (Principal.Subject), or the token itself when it names none. A handshake
-// over the cap gets HTTP 429 naming the limit. 0 means no cap. Defaults
-// to 20.
+// open on this hub at once; the principal is the subject (Principal.Subject,
+// a JWT's sub claim) of the handshake's token (apikey or x-api-key), or the
+// token itself (hashed) when it names none. A handshake over the cap gets
+// HTTP 429 naming the limit. 0 means no cap. Defaults to 20.
+//
+// So every user of a shared token without a subject, such as a project's
+// anon key, shares one budget of sockets (and, on joins that bring no token
+// of their own, one presence key): issue per-user tokens, and connect with
+// them.
 func WithMaxConnectionsPerPrincipal(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxConnPrincipal = n })
 }
 
-// WithMaxConnectionsPerIP caps the sockets one client IP (the request's
-// RemoteAddr) may have open on this hub at once; a handshake over the cap
-// gets HTTP 429 naming the limit. Behind a reverse proxy every client has
-// the proxy's address: raise the cap, or set 0, which means no cap.
-// Defaults to 200.
+// WithMaxConnectionsPerIP caps the sockets one client IP may have open on
+// this hub at once; a handshake over the cap gets HTTP 429 naming the
+// limit. The client IP is the request's RemoteAddr: an IPv4 address (an
+// IPv4-mapped IPv6 address counts as the IPv4 address it maps), or for
+// IPv6 the address's /64 prefix, since one host commonly holds a whole /64
+// and would otherwise have a cap per address (all the clients of one /64
+// share the cap). Behind a reverse proxy every client has the proxy's
+// address: raise the cap, or set 0, which means no cap. Defaults to 200.
 func WithMaxConnectionsPerIP(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxConnIP = n })
 }

@@ -1,10 +1,12 @@
 package realtime_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +25,10 @@ import (
 // token, each tracking presence with the largest meta the hub takes (4
 // KiB), every track fanned out to every socket on the topic. Before the
 // presence limits, 150 sockets sending 3 tracks each made the hub queue
-// about 278 MB of presence_diff frames; now the hub admits 20 sockets of
-// one principal (the rest get 429), and what it queues is bounded by the
-// formula below, whatever the attacker sends.
+// 475 MB of presence_diff frames (the reviewer saw 278 MB sent in 1.2 s);
+// now the hub admits 20 sockets of one principal (the rest get 429), and
+// what it queues is bounded by the formula below, whatever the attacker
+// sends.
 func TestHubPresenceAmplificationIsBounded(t *testing.T) {
 	const (
 		attempted = 150  // sockets the attacker opens, all with one token
@@ -134,6 +137,117 @@ func TestHubPresenceAmplificationIsBounded(t *testing.T) {
 	require.Len(t, peers, principalCap, "sockets of one principal admitted")
 	require.Len(t, refused, attempted-principalCap)
 	require.Contains(t, refused[0], "too many connections for this user: the limit is 20")
+}
+
+// HubStats.PresenceBytes counts a presence frame before the frame can
+// reach its socket: the goroutine that queued it is held right after it
+// queued it (a test-only hook), and by then the client may have read the
+// frame; the count must already hold it.
+func TestHubPresenceBytesCountedBeforeTheFrameIsSent(t *testing.T) {
+	type queuedFrame struct {
+		data   []byte
+		resume chan struct{}
+	}
+	queued, stop := make(chan queuedFrame), make(chan struct{})
+	hold := func(data []byte) {
+		if !bytes.Contains(data, []byte(`"event":"presence_`)) {
+			return
+		}
+		f := queuedFrame{data: data, resume: make(chan struct{})}
+		select {
+		case queued <- f:
+		case <-stop:
+			return
+		}
+		select {
+		case <-f.resume:
+		case <-stop:
+		}
+	}
+	env := newHubEnv(t, realtime.WithQueuedHook(hold))
+	t.Cleanup(func() { close(stop) }) // before the hub closes
+	held := func() queuedFrame {
+		t.Helper()
+		select {
+		case f := <-queued:
+			return f
+		case <-time.After(10 * time.Second):
+			t.Fatal("no presence frame was queued")
+			return queuedFrame{}
+		}
+	}
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+
+	p.send(protocol.Message{JoinRef: "1", Ref: "1", Topic: "realtime:supplier:1", Event: protocol.EventJoin,
+		Payload: json.RawMessage(`{"config":{"presence":{"enabled":true}}}`)})
+	f := held() // the presence_state, queued after the join reply
+	state := p.readRaw(protocol.EventPresenceState)
+	require.Equal(t, f.data, state)
+	require.Equal(t, int64(len(state)), env.hub.Stats().PresenceBytes, "the presence_state reached the client before it was counted")
+	close(f.resume)
+
+	p.track("supplier:1", `{"page":"a"}`)
+	f = held()
+	diff := p.readRaw(protocol.EventPresenceDiff)
+	require.Equal(t, f.data, diff)
+	require.Equal(t, int64(len(state)+len(diff)), env.hub.Stats().PresenceBytes, "the presence_diff reached the client before it was counted")
+	close(f.resume)
+}
+
+// A meta is at most 4 KiB as the hub sends it, not only as the client
+// sent it: re-encoded with HTML escaping, a meta of "<" grew sixfold
+// (each became \u003c), and a key of U+2028 (3 bytes, re-encoded as the
+// 6-byte \u2028) twofold, past the bound the fan-out is sized by.
+func TestHubPresenceMetaIsBoundedAsSent(t *testing.T) {
+	const (
+		metaSize = 4096 // the meta cap
+		bound    = metaSize + 64 + 256
+	)
+	env := newHubEnv(t)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	p.mustJoin("supplier:1", presenceJoin)
+	obs := dialPeer(t, env.url, "sup:1::observer", protocol.VSN1)
+	obs.mustJoin("supplier:1", presenceJoin)
+
+	// Within the cap as sent and as re-encoded: taken, and fanned out
+	// within the bound.
+	html := `{"p":"` + strings.Repeat("<", metaSize-len(`{"p":""}`)) + `"}`
+	require.Len(t, html, metaSize)
+	r, _ := p.reply(p.track("supplier:1", html))
+	require.Equal(t, "ok", r.Status, "%s", r.Response)
+	diff := obs.readRaw(protocol.EventPresenceDiff)
+	require.LessOrEqual(t, len(diff), bound)
+	require.Contains(t, string(diff), strings.Repeat("<", 100), "sent as it came, not escaped")
+
+	// Within the cap as sent, twice it as re-encoded: refused.
+	key := strings.Repeat("\u2028", (metaSize-len(`{"":1}`))/3)
+	wide := `{"` + key + `":1}`
+	require.LessOrEqual(t, len(wide), metaSize)
+	r, _ = p.reply(p.track("supplier:1", wide))
+	require.Equal(t, "error", r.Status, "a meta that re-encodes over the cap is refused")
+	require.Contains(t, string(r.Response), "the limit is 4096")
+
+	// What a newcomer gets is within the bound too.
+	st := dialPeer(t, env.url, "sup:1::newcomer", protocol.VSN1)
+	st.mustJoin("supplier:1", presenceJoin)
+	require.LessOrEqual(t, len(st.readRaw(protocol.EventPresenceState)), bound)
+}
+
+// readRaw reads until a message with event arrives and returns its frame
+// as received.
+func (p *peer) readRaw(event string) []byte {
+	p.t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		typ, data, err := p.ws.Read(ctx)
+		cancel()
+		require.NoError(p.t, err)
+		m, err := decode(p.vsn, typ, data)
+		require.NoError(p.t, err)
+		if m.Event == event {
+			return data
+		}
+	}
 }
 
 // decode reads one frame as the hub sent it.
@@ -312,9 +426,23 @@ func TestHubPresencePerTopicCap(t *testing.T) {
 }
 
 // Sockets per principal and per IP are capped; over either, the
-// handshake gets 429 naming the limit, and a closed socket frees its slot.
+// handshake gets 429 naming the limit, and a closed socket frees its slot
+// by the time Stats stops counting it.
 func TestHubConnectionCaps(t *testing.T) {
-	env := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(2), realtime.WithMaxConnectionsPerIP(3))
+	// The first socket to close is held on its goroutine right after Stats
+	// stops counting it, until the test lets it go: whatever the socket
+	// still holds then, a client that saw it gone would find held.
+	removed, resume := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	held := func() {
+		first.Do(func() {
+			close(removed)
+			<-resume
+		})
+	}
+	env := newHubEnv(t, realtime.WithMaxConnectionsPerPrincipal(2), realtime.WithMaxConnectionsPerIP(3), realtime.WithConnRemovedHook(held))
+	letGo := sync.OnceFunc(func() { close(resume) })
+	t.Cleanup(letGo) // before the hub closes: it waits for the held socket
 	dial := func(token string) (*websocket.Conn, int, string) {
 		t.Helper()
 		ws, resp, err := websocket.Dial(t.Context(), env.url+"?apikey="+token, nil)
@@ -348,9 +476,21 @@ func TestHubConnectionCaps(t *testing.T) {
 	require.Contains(t, body, "limit is 3")
 
 	require.NoError(t, a1.Close(websocket.StatusNormalClosure, "bye"))
-	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 2 }, 10*time.Second, 10*time.Millisecond)
-	_, code, _ = dial("sup:3")
-	require.Equal(t, http.StatusSwitchingProtocols, code, "the closed socket freed its slot")
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the closed socket was not removed")
+	}
+	// (The last socket dialled may register a moment after its dial returned.)
+	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 2 }, 10*time.Second, time.Millisecond, "Stats no longer counts the closed socket")
+	// sup:1 has one socket left, the IP two: a new sup:1 socket needs
+	// both of the closed socket's slots.
+	_, code, body = dial("sup:1")
+	require.Equal(t, http.StatusSwitchingProtocols, code, "the closed socket freed its slots: %s", body)
+	letGo()
+	_, code, body = dial("sup:3")
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Contains(t, body, "too many connections from this address")
 
 	// A principal without a subject is its token: two different tokens
 	// are two principals.
@@ -364,4 +504,80 @@ func TestHubConnectionCaps(t *testing.T) {
 	_, resp, err := websocket.Dial(t.Context(), env2.url+"?apikey=sup:1::", nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
+
+// The per-IP limits key an IPv6 client on its /64: a host that holds a
+// whole /64 (the usual assignment) cannot take a fresh cap per address.
+// IPv4 clients are keyed on the address, IPv4-mapped IPv6 ones on the IPv4
+// address they map.
+func TestHubPerIPLimitsKeyIPv6OnItsSlash64(t *testing.T) {
+	for _, c := range []struct{ remote, key string }{
+		{"192.0.2.1:443", "192.0.2.1"},
+		{"[::ffff:192.0.2.1]:443", "192.0.2.1"},
+		{"[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff:ffff:ffff:ffff]:1", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
+		{"[fe80::1%eth0]:443", "fe80::/64"},
+		{"[::1]:443", "::/64"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"}, // no port
+		{"192.0.2.1", "192.0.2.1"},
+		{"pipe", "pipe"}, // not an IP: as it is
+		{"", ""},
+	} {
+		require.Equal(t, c.key, realtime.ClientKey(c.remote), c.remote)
+	}
+
+	// Open sockets: the cap is 2 per key. A proxy in front of the hub sets
+	// each request's RemoteAddr from a header, as a peer of that address
+	// would have it.
+	hub, err := realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithConnectRate(1e6, 1e6), realtime.WithMaxConnectionsPerIP(2))
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.RemoteAddr = r.Header.Get("X-Test-Remote-Addr")
+		hub.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		require.NoError(t, hub.Close())
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?apikey=sup:1"
+	dial := func(remote string) int {
+		t.Helper()
+		ws, resp, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{HTTPHeader: http.Header{"X-Test-Remote-Addr": {remote}}})
+		if err != nil {
+			require.NotNil(t, resp, "%s: %v", remote, err)
+			return resp.StatusCode
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:2::1]:40000"))
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:2:ffff:ffff:ffff:fffe]:40001"))
+	require.Equal(t, http.StatusTooManyRequests, dial("[2001:db8:1:2::abcd]:40002"), "a third address of the /64")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[2001:db8:1:3::1]:40003"), "the next /64")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("192.0.2.1:40004"))
+	require.Equal(t, http.StatusSwitchingProtocols, dial("[::ffff:192.0.2.1]:40005"))
+	require.Equal(t, http.StatusTooManyRequests, dial("192.0.2.1:40006"), "an IPv4 address and its mapped form share the cap")
+	require.Equal(t, http.StatusSwitchingProtocols, dial("192.0.2.2:40007"), "another IPv4 address")
+
+	// The handshake rate: bursts of 2 on a frozen clock. A handshake that
+	// passes it is refused for its missing token (401).
+	hub2, err := realtime.NewHub(realtime.WithAuthenticator(testAuth), realtime.WithClock(fakeClock()), realtime.WithConnectRate(1, 2))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, hub2.Close()) })
+	handshake := func(remote string) int {
+		r := httptest.NewRequest(http.MethodGet, "/realtime/v1/websocket", nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		hub2.ServeHTTP(w, r)
+		return w.Code
+	}
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:2::1]:1"))
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:2::2]:1"))
+	require.Equal(t, http.StatusTooManyRequests, handshake("[2001:db8:1:2::3]:1"), "a third address of the /64, over the burst")
+	require.Equal(t, http.StatusUnauthorized, handshake("[2001:db8:1:3::1]:1"), "the next /64")
+	require.Equal(t, http.StatusUnauthorized, handshake("192.0.2.1:1"))
+	require.Equal(t, http.StatusUnauthorized, handshake("[::ffff:192.0.2.1]:1"))
+	require.Equal(t, http.StatusTooManyRequests, handshake("192.0.2.1:2"))
 }
