@@ -57,7 +57,6 @@ func ExampleBridge() {
 	if err := bridge.Start(ctx); err != nil {
 		panic(err)
 	}
-	defer bridge.Stop(ctx)
 
 	// Supplier 42's dashboard.
 	dash, err := client.New(dashboards.SocketURL, client.WithAPIKey(dashboards.Token("42")))
@@ -85,6 +84,9 @@ func ExampleBridge() {
 	m := <-got
 	fmt.Println(m.Event, "offset", m.Meta.Offset)
 	fmt.Println(string(m.Payload))
+	if err := bridge.Stop(ctx); err != nil { // waits for the change in hand
+		panic(err)
+	}
 	fmt.Printf("%+v\n", bridge.Stats())
 	// Output:
 	// kpi.updated offset 1
