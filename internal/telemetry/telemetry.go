@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -85,75 +86,139 @@ func (t *Telemetry) Histogram(name, desc string) metric.Float64Histogram {
 
 // HTTPClient instruments outgoing HTTP requests the semantic conventions'
 // way: a client span named after the method, and the
-// http.client.request.duration histogram.
+// http.client.request.duration histogram. It costs little when nothing
+// records: span attributes are built only for a recording span, and the
+// metric's attribute sets are computed once per distinct combination.
 type HTTPClient struct {
 	tracer   trace.Tracer
 	duration metric.Float64Histogram
+
+	mu   sync.RWMutex
+	sets map[string]metric.MeasurementOption // metric attributes, by their values
 }
+
+// maxAttributeSets bounds the cache of the metric's attribute sets; past it
+// sets are computed for each request (a metric with that many series has
+// other troubles).
+const maxAttributeSets = 4096
 
 // HTTPClient returns the package's HTTP client instrumentation.
 func (t *Telemetry) HTTPClient() *HTTPClient {
 	return &HTTPClient{
 		tracer:   t.Tracer,
 		duration: t.Histogram("http.client.request.duration", "Duration of HTTP client requests."),
+		sets:     map[string]metric.MeasurementOption{},
 	}
 }
 
 // Request is one instrumented request in flight.
 type Request struct {
-	h     *HTTPClient
-	span  trace.Span
-	start time.Time
-	attrs []attribute.KeyValue // metric attributes
+	h      *HTTPClient
+	span   trace.Span
+	start  time.Time
+	method string
+	url    *url.URL
 }
 
-// Start begins a client span for req (call it before the request is sent
-// and send the request with the returned context) and returns the request
-// to End. attrs are added to the span only (ids of the package's own
-// objects, which would make the metric's cardinality unbounded).
+// Start begins a client span for req and returns the request to End.
+// Call it before the request is sent; when Recording is true, send the
+// request with the returned context (req.WithContext), so that spans of an
+// instrumented transport nest under this one. attrs are added to the span
+// only (ids of the package's own objects, which would make the metric's
+// cardinality unbounded).
 func (h *HTTPClient) Start(ctx context.Context, req *http.Request, attrs ...attribute.KeyValue) (context.Context, *Request) {
-	host, port := req.URL.Hostname(), req.URL.Port()
+	ctx, span := h.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		host, port, scheme := serverOf(req.URL)
+		span.SetAttributes(
+			semconv.URLFull(RedactURL(req.URL)),
+			semconv.HTTPRequestMethodKey.String(req.Method),
+			semconv.ServerAddress(host),
+			semconv.ServerPort(port),
+			semconv.URLScheme(scheme),
+		)
+		span.SetAttributes(attrs...)
+	}
+	return ctx, &Request{h: h, span: span, start: time.Now(), method: req.Method, url: req.URL}
+}
+
+// Recording reports whether the span records (an SDK is installed).
+func (r *Request) Recording() bool { return r.span.IsRecording() }
+
+// serverOf returns the host, the port (the scheme's default when the URL
+// names none) and the scheme of u.
+func serverOf(u *url.URL) (string, int, string) {
+	port := u.Port()
 	if port == "" {
 		port = "443"
-		if req.URL.Scheme == "http" {
+		if u.Scheme == "http" {
 			port = "80"
 		}
 	}
 	p, _ := strconv.Atoi(port)
-	common := []attribute.KeyValue{
-		semconv.HTTPRequestMethodKey.String(req.Method),
-		semconv.ServerAddress(host),
-		semconv.ServerPort(p),
-		semconv.URLScheme(req.URL.Scheme),
-	}
-	spanAttrs := append(append([]attribute.KeyValue{semconv.URLFull(RedactURL(req.URL))}, common...), attrs...)
-	ctx, span := h.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(spanAttrs...))
-	return ctx, &Request{h: h, span: span, start: time.Now(), attrs: common}
+	return u.Hostname(), p, u.Scheme
 }
 
 // End records the outcome: the response's status (or err, when no response
 // came), the span's status and the duration. It returns the duration.
 func (r *Request) End(ctx context.Context, resp *http.Response, err error) time.Duration {
 	d := time.Since(r.start)
-	attrs := r.attrs
+	var status int
+	var errorType string
 	switch {
 	case err != nil:
-		et := ErrorType(err)
-		attrs = append(attrs, semconv.ErrorTypeKey.String(et))
-		r.span.SetAttributes(semconv.ErrorTypeKey.String(et))
-		r.span.SetStatus(codes.Error, et) // never err's text: it holds the URL
+		errorType = ErrorType(err)
+	case resp.StatusCode >= 400:
+		status, errorType = resp.StatusCode, strconv.Itoa(resp.StatusCode)
 	default:
-		attrs = append(attrs, semconv.HTTPResponseStatusCode(resp.StatusCode))
-		r.span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
-		if resp.StatusCode >= 400 {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
-			r.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
-			r.span.SetStatus(codes.Error, "")
+		status = resp.StatusCode
+	}
+	if r.span.IsRecording() {
+		if status != 0 {
+			r.span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		}
+		if errorType != "" {
+			r.span.SetAttributes(semconv.ErrorTypeKey.String(errorType))
+			r.span.SetStatus(codes.Error, errorType) // never err's text: it holds the URL
 		}
 	}
-	r.h.duration.Record(ctx, d.Seconds(), metric.WithAttributes(attrs...))
+	if r.h.duration.Enabled(ctx) {
+		r.h.duration.Record(ctx, d.Seconds(), r.h.attributes(r.method, r.url, status, errorType))
+	}
 	r.span.End()
 	return d
+}
+
+// attributes returns the metric's attribute set for one combination of
+// method, server, status and error type, computed once.
+func (h *HTTPClient) attributes(method string, u *url.URL, status int, errorType string) metric.MeasurementOption {
+	key := method + " " + u.Scheme + "://" + u.Host + " " + strconv.Itoa(status) + " " + errorType
+	h.mu.RLock()
+	opt, ok := h.sets[key]
+	h.mu.RUnlock()
+	if ok {
+		return opt
+	}
+	host, port, scheme := serverOf(u)
+	kvs := []attribute.KeyValue{
+		semconv.HTTPRequestMethodKey.String(method),
+		semconv.ServerAddress(host),
+		semconv.ServerPort(port),
+		semconv.URLScheme(scheme),
+	}
+	if status != 0 {
+		kvs = append(kvs, semconv.HTTPResponseStatusCode(status))
+	}
+	if errorType != "" {
+		kvs = append(kvs, semconv.ErrorTypeKey.String(errorType))
+	}
+	opt = metric.WithAttributeSet(attribute.NewSet(kvs...))
+	h.mu.Lock()
+	if len(h.sets) < maxAttributeSets {
+		h.sets[key] = opt
+	}
+	h.mu.Unlock()
+	return opt
 }
 
 // ErrorType names an error for the error.type attribute: "timeout",

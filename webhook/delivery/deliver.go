@@ -212,7 +212,10 @@ func (m *Manager) post(ctx context.Context, ce *cachedEndpoint, msg *storedMessa
 		attribute.String("wedsync.supplier_id", msg.SupplierID),
 		attribute.String("wedsync.webhook.event_type", msg.EventType),
 		attribute.Int("wedsync.webhook.attempt", number))
-	resp, err := m.client.Do(req.WithContext(spanCtx))
+	if span.Recording() {
+		req = req.WithContext(spanCtx)
+	}
+	resp, err := m.client.Do(req)
 	if err != nil {
 		out.latency = span.End(ctx, nil, err)
 		// The error's text goes to the attempt log and the host's logs:

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/telemetry"
 )
@@ -86,18 +87,34 @@ func (m *metrics) observeQueue(q jobs.Queue) {
 	telemetry.Handle(err)
 }
 
+// The counters' attribute sets, made once.
+var (
+	outcomeSucceeded = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("succeeded")))
+	outcomeRetrying  = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("retrying")))
+	outcomeFailed    = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("failed")))
+	reasonSets       = map[string]metric.AddOption{
+		"paused":                    metric.WithAttributeSet(attribute.NewSet(attrReason.String("paused"))),
+		string(attempt.BreakerOpen): metric.WithAttributeSet(attribute.NewSet(attrReason.String(string(attempt.BreakerOpen)))),
+		string(attempt.RateLimited): metric.WithAttributeSet(attribute.NewSet(attrReason.String(string(attempt.RateLimited)))),
+	}
+)
+
 func (m *metrics) attempted(ctx context.Context, a *Attempt) {
-	outcome := "succeeded"
+	opt := outcomeSucceeded
 	switch {
 	case a.Status == AttemptSucceeded:
 	case !a.NextAttemptAt.IsZero():
-		outcome = "retrying"
+		opt = outcomeRetrying
 	default:
-		outcome = "failed"
+		opt = outcomeFailed
 	}
-	m.attempts.Add(ctx, 1, metric.WithAttributes(attrOutcome.String(outcome)))
+	m.attempts.Add(ctx, 1, opt)
 }
 
 func (m *metrics) deferred(ctx context.Context, reason string) {
-	m.deferrals.Add(ctx, 1, metric.WithAttributes(attrReason.String(reason)))
+	opt, ok := reasonSets[reason]
+	if !ok {
+		opt = metric.WithAttributes(attrReason.String(reason))
+	}
+	m.deferrals.Add(ctx, 1, opt)
 }
