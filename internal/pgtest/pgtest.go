@@ -158,7 +158,16 @@ func Summary() string {
 	} else if exe, err := os.Executable(); err == nil {
 		pkg = strings.TrimSuffix(filepath.Base(exe), ".test")
 	}
-	names := skipped.names
+	// One name per top-level test: its subtests skip for the same reason.
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range skipped.names {
+		top, _, _ := strings.Cut(n, "/")
+		if !seen[top] {
+			seen[top] = true
+			names = append(names, top)
+		}
+	}
 	list := strings.Join(names, ", ")
 	if len(names) > 4 {
 		list = strings.Join(names[:4], ", ") + fmt.Sprintf(" and %d more", len(names)-4)
