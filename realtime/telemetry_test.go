@@ -1,7 +1,6 @@
 package realtime_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -12,36 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/wedsync/integrations/internal/telemetry/telemetrytest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/protocol"
 )
-
-// newTelemetry returns an SDK meter provider read by hand and a tracer
-// provider that records every span, both shut down when t ends.
-func newTelemetry(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider, *tracetest.SpanRecorder, *sdktrace.TracerProvider) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() {
-		require.NoError(t, mp.Shutdown(ctxBG))
-		require.NoError(t, tp.Shutdown(ctxBG))
-	})
-	return reader, mp, spans, tp
-}
 
 // The hub's metrics and spans, as docs/realtime.md lists them, move with
 // what the dashboards do: a refused handshake, a join ok and one refused,
 // broadcasts, a replay complete and one incomplete, a refused presence
 // track, a slow consumer cut off.
 func TestHubTelemetry(t *testing.T) {
-	reader, mp, spans, tp := newTelemetry(t)
+	rec := telemetrytest.New(t)
+	mp, tp := rec.MeterProvider, rec.TracerProvider
 	clk := fakeClock() // stamps publications a second apart
 	b, err := realtime.NewMemoryBroker(realtime.WithHistorySize(3), realtime.WithClock(clk))
 	require.NoError(t, err)
@@ -80,9 +64,9 @@ func TestHubTelemetry(t *testing.T) {
 	r, _ = p.reply(ref)
 	require.Equal(t, "error", r.Status)
 
-	m := collect(t, reader)
-	require.Equal(t, map[string]int64{"": 3}, m.sum("wedsync.realtime.connections", ""))
-	require.Equal(t, map[string]int64{"": 3}, m.sum("wedsync.realtime.channels", ""))
+	m := rec.Collect(t)
+	require.Equal(t, map[string]int64{"": 3}, m.Sum("wedsync.realtime.connections", ""))
+	require.Equal(t, map[string]int64{"": 3}, m.Sum("wedsync.realtime.channels", ""))
 
 	// A dashboard that never reads, on a topic of its own: its socket
 	// buffers fill, then its send buffer of 4 frames.
@@ -96,15 +80,15 @@ func TestHubTelemetry(t *testing.T) {
 	}
 	broadcasts := env.hub.Stats().Published
 
-	m = collect(t, reader)
-	require.Equal(t, map[string]int64{"unauthenticated": 1}, m.sum("wedsync.realtime.handshakes.refused", "wedsync.reason"))
-	require.Equal(t, map[string]int64{"ok": 4, "refused": 1}, m.sum("wedsync.realtime.joins", "wedsync.outcome"))
-	require.Equal(t, map[string]int64{"forbidden": 1, "": 4}, m.sum("wedsync.realtime.joins", "wedsync.reason"))
-	require.Equal(t, map[string]int64{"host": broadcasts}, m.sum("wedsync.realtime.broadcasts", "wedsync.realtime.source"))
-	require.Equal(t, map[string]int64{"complete": 1, "incomplete": 1}, m.sum("wedsync.realtime.replays", "wedsync.outcome"))
-	require.Equal(t, map[string]int64{"too_large": 1}, m.sum("wedsync.realtime.presence.refused", "wedsync.reason"))
-	require.Equal(t, map[string]int64{"send_buffer": 1}, m.sum("wedsync.realtime.slow_consumers", "wedsync.reason"))
-	for name := range m {
+	m = rec.Collect(t)
+	require.Equal(t, map[string]int64{"unauthenticated": 1}, m.Sum("wedsync.realtime.handshakes.refused", "wedsync.reason"))
+	require.Equal(t, map[string]int64{"ok": 4, "refused": 1}, m.Sum("wedsync.realtime.joins", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"forbidden": 1, "": 4}, m.Sum("wedsync.realtime.joins", "wedsync.reason"))
+	require.Equal(t, map[string]int64{"host": broadcasts}, m.Sum("wedsync.realtime.broadcasts", "wedsync.realtime.source"))
+	require.Equal(t, map[string]int64{"complete": 1, "incomplete": 1}, m.Sum("wedsync.realtime.replays", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"too_large": 1}, m.Sum("wedsync.realtime.presence.refused", "wedsync.reason"))
+	require.Equal(t, map[string]int64{"send_buffer": 1}, m.Sum("wedsync.realtime.slow_consumers", "wedsync.reason"))
+	for _, name := range m.Names() {
 		require.True(t, strings.HasPrefix(name, "wedsync.realtime."), name)
 	}
 
@@ -116,13 +100,13 @@ func TestHubTelemetry(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return env.hub.Stats().Connections == 0 }, 10*time.Second, time.Millisecond)
 	require.NoError(t, env.hub.Close())
-	m = collect(t, reader)
-	require.Equal(t, map[string]int64{"": 0}, m.sum("wedsync.realtime.connections", ""))
-	require.Equal(t, map[string]int64{"": 0}, m.sum("wedsync.realtime.channels", ""))
-	require.GreaterOrEqual(t, m.sum("wedsync.realtime.frames.delivered", "")[""], int64(5+2))
+	m = rec.Collect(t)
+	require.Equal(t, map[string]int64{"": 0}, m.Sum("wedsync.realtime.connections", ""))
+	require.Equal(t, map[string]int64{"": 0}, m.Sum("wedsync.realtime.channels", ""))
+	require.GreaterOrEqual(t, m.Sum("wedsync.realtime.frames.delivered", "")[""], int64(5+2))
 
 	var sent, replays []sdktrace.ReadOnlySpan
-	for _, s := range spans.Ended() {
+	for _, s := range rec.Spans() {
 		require.Equal(t, "github.com/wedsync/integrations/realtime", s.InstrumentationScope().Name)
 		switch s.Name() {
 		case "realtime.broadcast":
@@ -145,7 +129,8 @@ func TestHubTelemetry(t *testing.T) {
 
 // A JWK set fetch is an HTTP client span with http.client.request.duration.
 func TestJWTTelemetry(t *testing.T) {
-	reader, mp, spans, tp := newTelemetry(t)
+	rec := telemetrytest.New(t)
+	mp, tp := rec.MeterProvider, rec.TracerProvider
 	ek := jwtTestECKey(t)
 	srv := newJWKSServer(t, jwtSet(jwtECJWK("k1", &ek.PublicKey)))
 	a, _ := jwtNew(t, realtime.WithJWKSURL(srv.URL+"/jwks?token=s3cret", nil),
@@ -153,53 +138,14 @@ func TestJWTTelemetry(t *testing.T) {
 	_, err := a.Authenticate(ctxBG, jwtSign(t, jwt.SigningMethodES256, "k1", jwtClaims("42"), ek))
 	require.NoError(t, err)
 
-	ended := spans.Ended()
+	ended := rec.Spans()
 	require.Len(t, ended, 1)
 	require.Equal(t, "GET", ended[0].Name())
 	require.Equal(t, trace.SpanKindClient, ended[0].SpanKind())
 	require.NotEqual(t, codes.Error, ended[0].Status().Code)
 	require.NotContains(t, value(attribute.NewSet(ended[0].Attributes()...), "url.full"), "s3cret")
-	m := collect(t, reader)
-	require.Equal(t, uint64(1), m.histogramCount("http.client.request.duration"))
-}
-
-// metricsView indexes one collection by metric name.
-type metricsView map[string]metricdata.Aggregation
-
-func collect(t *testing.T, r sdkmetric.Reader) metricsView {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	v := metricsView{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			v[m.Name] = m.Data
-		}
-	}
-	return v
-}
-
-// sum adds up a counter's points by the value of key ("" for points
-// without it).
-func (v metricsView) sum(name string, key attribute.Key) map[string]int64 {
-	out := map[string]int64{}
-	agg, ok := v[name]
-	if !ok {
-		return out
-	}
-	for _, dp := range agg.(metricdata.Sum[int64]).DataPoints {
-		val, _ := dp.Attributes.Value(key)
-		out[val.AsString()] += dp.Value
-	}
-	return out
-}
-
-func (v metricsView) histogramCount(name string) uint64 {
-	var n uint64
-	for _, dp := range v[name].(metricdata.Histogram[float64]).DataPoints {
-		n += dp.Count
-	}
-	return n
+	m := rec.Collect(t)
+	require.Equal(t, uint64(1), m.HistogramCount("http.client.request.duration"))
 }
 
 func value(s attribute.Set, key attribute.Key) string {

@@ -12,25 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/wedsync/integrations/internal/telemetry"
+	"github.com/wedsync/integrations/internal/telemetry/telemetrytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestHTTPClientSpanAndDuration(t *testing.T) {
 	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	tel := telemetry.New("webhook/delivery", mp, tp)
+	rec := telemetrytest.New(t)
+	tel := telemetry.New("webhook/delivery", rec.MeterProvider, rec.TracerProvider)
 	hc := tel.HTTPClient()
 	require.NoError(t, tel.Err())
 
@@ -49,7 +43,7 @@ func TestHTTPClientSpanAndDuration(t *testing.T) {
 	_, r = hc.Start(ctx, req)
 	r.End(ctx, nil, &url.Error{Op: "Post", URL: "x", Err: context.DeadlineExceeded})
 
-	ended := spans.Ended()
+	ended := rec.Spans()
 	require.Len(t, ended, 2)
 	s := ended[0]
 	require.Equal(t, "POST", s.Name())
@@ -64,33 +58,19 @@ func TestHTTPClientSpanAndDuration(t *testing.T) {
 	require.Equal(t, "ep_1", attrs["wedsync.webhook.endpoint_id"].AsString())
 	require.NotContains(t, attrs["url.full"].AsString(), "s3cret", "query values are redacted")
 	require.Equal(t, srv.URL+"/REDACTED?token=REDACTED", attrs["url.full"].AsString(), "and so is the path")
-	require.Equal(t, "timeout", attrOf(ended[1].Attributes(), "error.type"))
+	require.Equal(t, "timeout", telemetrytest.Attr(ended[1].Attributes(), "error.type"))
 	require.Equal(t, "timeout", ended[1].Status().Description, "the status names the error's type, never its text (it holds the URL)")
 	require.Equal(t, "github.com/wedsync/integrations/webhook/delivery", s.InstrumentationScope().Name)
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(ctx, &rm))
-	require.Len(t, rm.ScopeMetrics, 1)
-	m := rm.ScopeMetrics[0].Metrics[0]
-	require.Equal(t, "http.client.request.duration", m.Name)
-	require.Equal(t, "s", m.Unit)
-	h := m.Data.(metricdata.Histogram[float64])
-	require.Len(t, h.DataPoints, 2, "one series per status / error type")
-	for _, dp := range h.DataPoints {
+	m := rec.Collect(t)
+	require.Equal(t, []string{"http.client.request.duration"}, m.Names())
+	require.Equal(t, "s", m.Unit("http.client.request.duration"))
+	points := m.HistogramPoints("http.client.request.duration")
+	require.Len(t, points, 2, "one series per status / error type")
+	for _, dp := range points {
 		_, hasEndpoint := dp.Attributes.Value("wedsync.webhook.endpoint_id")
 		require.False(t, hasEndpoint, "ids stay off the metric")
 	}
-	require.NoError(t, mp.Shutdown(ctx))
-	require.NoError(t, tp.Shutdown(ctx))
-}
-
-func attrOf(attrs []attribute.KeyValue, key string) string {
-	for _, a := range attrs {
-		if string(a.Key) == key {
-			return a.Value.Emit()
-		}
-	}
-	return ""
 }
 
 func TestDefaultsToTheGlobalProvidersAndErrorType(t *testing.T) {

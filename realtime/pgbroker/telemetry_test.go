@@ -10,13 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wedsync/integrations/internal/pgtest"
+	"github.com/wedsync/integrations/internal/telemetry/telemetrytest"
 	"github.com/wedsync/integrations/realtime/pgbroker"
 )
 
@@ -25,24 +23,21 @@ import (
 // span under the caller's.
 func TestTelemetry(t *testing.T) {
 	ctx := testCtx(t)
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() { require.NoError(t, mp.Shutdown(ctx)); require.NoError(t, tp.Shutdown(ctx)) })
+	rec := telemetrytest.New(t)
+	mp, tp := rec.MeterProvider, rec.TracerProvider
 
 	db := pgtest.New(t, "pgbroker")
 	fake := clockwork.NewFakeClockAt(time.Now().Add(-time.Hour)) // ages history only
 	b := newBroker(t, db, pgbroker.WithChannel(db.Schema), pgbroker.WithMeterProvider(mp), pgbroker.WithTracerProvider(tp),
 		pgbroker.WithClock(fake), pgbroker.WithHistoryTTL(time.Minute), pgbroker.WithTrimInterval(1000*time.Hour),
 		pgbroker.WithReconnectBackoff(10*time.Millisecond, 100*time.Millisecond))
-	rec := newRecorder()
-	require.NoError(t, b.Attach(rec))
+	pubs := newRecorder()
+	require.NoError(t, b.Attach(pubs))
 
 	pctx, parent := tp.Tracer("host").Start(ctx, "booking.confirm")
 	p1, err := b.Publish(pctx, "supplier:1", "kpi.updated", json.RawMessage(`{"bookings":1}`), "")
 	require.NoError(t, err)
-	require.Equal(t, p1, rec.next(t, ctx))
+	require.Equal(t, p1, pubs.next(t, ctx))
 	parent.End()
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -53,7 +48,7 @@ func TestTelemetry(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "SELECT pg_terminate_backend($1)", b.ListenerPID())
 	require.NoError(t, err)
 	select {
-	case <-rec.resync:
+	case <-pubs.resync:
 	case <-ctx.Done():
 		t.Fatal("no resync")
 	}
@@ -66,7 +61,7 @@ func TestTelemetry(t *testing.T) {
 
 	p2, err := b.Publish(ctx, "supplier:1", "kpi.updated", json.RawMessage(`{"bookings":2}`), "")
 	require.NoError(t, err)
-	require.Equal(t, p2, rec.next(t, ctx))
+	require.Equal(t, p2, pubs.next(t, ctx))
 
 	// Both publications outlive the TTL; the sweep deletes them.
 	fake.Advance(p2.Time.Add(time.Minute + time.Millisecond).Sub(fake.Now()))
@@ -74,27 +69,19 @@ func TestTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(ctx, &rm))
-	require.Len(t, rm.ScopeMetrics, 1)
-	require.Equal(t, "github.com/wedsync/integrations/realtime/pgbroker", rm.ScopeMetrics[0].Scope.Name)
-	got := map[string]metricdata.Aggregation{}
-	for _, m := range rm.ScopeMetrics[0].Metrics {
-		got[m.Name] = m.Data
+	m := rec.Collect(t)
+	for _, name := range m.Names() {
+		require.Equal(t, "github.com/wedsync/integrations/realtime/pgbroker", m.Scope(name), name)
 	}
-	require.Equal(t, map[string]int64{"ok": 2, "error": 1}, sums(got["wedsync.realtime.pgbroker.publishes"], "wedsync.outcome"))
-	var durations uint64
-	for _, dp := range got["wedsync.realtime.pgbroker.publish.duration"].(metricdata.Histogram[float64]).DataPoints {
-		durations += dp.Count
-	}
-	require.EqualValues(t, 3, durations)
+	require.Equal(t, map[string]int64{"ok": 2, "error": 1}, m.Sum("wedsync.realtime.pgbroker.publishes", "wedsync.outcome"))
+	require.EqualValues(t, 3, m.HistogramCount("wedsync.realtime.pgbroker.publish.duration"))
 	require.Equal(t, map[string]int64{"delivered": 2, "malformed": 1, "not_found": 1},
-		sums(got["wedsync.realtime.pgbroker.notifications"], "wedsync.outcome"))
-	require.Equal(t, map[string]int64{"ok": 1}, sums(got["wedsync.realtime.pgbroker.listen.reconnects"], "wedsync.outcome"))
-	require.Equal(t, map[string]int64{"": 2}, sums(got["wedsync.realtime.pgbroker.trimmed"], ""))
+		m.Sum("wedsync.realtime.pgbroker.notifications", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"ok": 1}, m.Sum("wedsync.realtime.pgbroker.listen.reconnects", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"": 2}, m.Sum("wedsync.realtime.pgbroker.trimmed", ""))
 
 	var publishes []sdktrace.ReadOnlySpan
-	for _, s := range spans.Ended() {
+	for _, s := range rec.Spans() {
 		if s.Name() == "pgbroker.publish" {
 			publishes = append(publishes, s)
 		}
@@ -109,16 +96,4 @@ func TestTelemetry(t *testing.T) {
 	v, _ = attrs.Value("messaging.message.id")
 	require.Equal(t, p1.ID(), v.AsString())
 	require.Equal(t, codes.Error, publishes[1].Status().Code, "the canceled publish")
-}
-
-func sums(agg metricdata.Aggregation, key attribute.Key) map[string]int64 {
-	out := map[string]int64{}
-	if agg == nil {
-		return out
-	}
-	for _, dp := range agg.(metricdata.Sum[int64]).DataPoints {
-		val, _ := dp.Attributes.Value(key)
-		out[val.AsString()] += dp.Value
-	}
-	return out
 }

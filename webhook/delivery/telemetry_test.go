@@ -8,11 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/wedsync/integrations/internal/telemetry/telemetrytest"
 	. "github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
@@ -20,14 +17,8 @@ import (
 // A failed attempt and its successful retry show as two HTTP client spans
 // and in the metrics documented in docs/telemetry.md.
 func TestTelemetrySpansAndMetrics(t *testing.T) {
-	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() { require.NoError(t, mp.Shutdown(ctx)); require.NoError(t, tp.Shutdown(ctx)) })
-
-	e := newSim(t, WithMeterProvider(mp), WithTracerProvider(tp))
+	rec := telemetrytest.New(t)
+	e := newSim(t, WithMeterProvider(rec.MeterProvider), WithTracerProvider(rec.TracerProvider))
 	recv := webhooktest.NewReceiver(t)
 	recv.Respond(func(n int, _ *http.Request) webhooktest.Response {
 		if n == 1 {
@@ -41,20 +32,20 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 	require.Equal(t, AttemptFailed, a.Status)
 	e.settle()
 
-	m := collect(t, reader)
-	require.Equal(t, map[string]int64{"due": 0, "scheduled": 1, "running": 0}, m.gauge("wedsync.webhook.queue.depth", "wedsync.queue.state"),
+	m := rec.Collect(t)
+	require.Equal(t, map[string]int64{"due": 0, "scheduled": 1, "running": 0}, m.Gauge("wedsync.webhook.queue.depth", "wedsync.queue.state"),
 		"the retry waits for its time")
 
 	e.clk.Advance(a.NextAttemptAt.Sub(e.clk.Now()))
 	require.Equal(t, AttemptSucceeded, e.next().Status)
 	e.settle()
 
-	m = collect(t, reader)
-	require.Equal(t, map[string]int64{"retrying": 1, "succeeded": 1}, m.sum("wedsync.webhook.attempts", "wedsync.outcome"))
-	require.Equal(t, map[string]int64{"": 1}, m.sum("wedsync.webhook.messages", ""))
-	require.Equal(t, uint64(2), m.histogramCount("http.client.request.duration"))
+	m = rec.Collect(t)
+	require.Equal(t, map[string]int64{"retrying": 1, "succeeded": 1}, m.Sum("wedsync.webhook.attempts", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"": 1}, m.Sum("wedsync.webhook.messages", ""))
+	require.Equal(t, uint64(2), m.HistogramCount("http.client.request.duration"))
 
-	ended := spans.Ended()
+	ended := rec.Spans()
 	require.Len(t, ended, 2)
 	for i, s := range ended {
 		require.Equal(t, "POST", s.Name())
@@ -70,55 +61,11 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 	require.NotEqual(t, codes.Error, ended[1].Status().Code)
 }
 
-// metricsView indexes one collection by metric name.
-type metricsView map[string]metricdata.Aggregation
-
-func collect(t *testing.T, r sdkmetric.Reader) metricsView {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	v := metricsView{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			v[m.Name] = m.Data
-		}
-	}
-	return v
-}
-
-func (v metricsView) sum(name string, key attribute.Key) map[string]int64 {
-	out := map[string]int64{}
-	for _, dp := range v[name].(metricdata.Sum[int64]).DataPoints {
-		val, _ := dp.Attributes.Value(key)
-		out[val.AsString()] += dp.Value
-	}
-	return out
-}
-
-func (v metricsView) gauge(name string, key attribute.Key) map[string]int64 {
-	out := map[string]int64{}
-	for _, dp := range v[name].(metricdata.Gauge[int64]).DataPoints {
-		val, _ := dp.Attributes.Value(key)
-		out[val.AsString()] = dp.Value
-	}
-	return out
-}
-
-func (v metricsView) histogramCount(name string) uint64 {
-	var n uint64
-	for _, dp := range v[name].(metricdata.Histogram[float64]).DataPoints {
-		n += dp.Count
-	}
-	return n
-}
-
 // A vendor URL's secret (in its path or query) reaches neither the spans,
 // nor the attempt log, nor the host's logs.
 func TestTelemetryAndLogsNeverCarryTheURLsSecret(t *testing.T) {
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() { require.NoError(t, tp.Shutdown(context.Background())) })
-	e := newSim(t, WithTracerProvider(tp))
+	rec := telemetrytest.New(t)
+	e := newSim(t, WithTracerProvider(rec.TracerProvider))
 	ep, err := e.m.CreateEndpoint(context.Background(), EndpointInput{SupplierID: "sup_1",
 		URL: "http://127.0.0.1:1/services/T0/B0/XXSECRETPATHXX?token=XXSECRETQUERYXX"}) // port 1: refused
 	require.NoError(t, err)
@@ -128,13 +75,13 @@ func TestTelemetryAndLogsNeverCarryTheURLsSecret(t *testing.T) {
 	require.Equal(t, AttemptFailed, a.Status)
 	require.Contains(t, a.Error, "http://127.0.0.1:1/REDACTED?token=REDACTED")
 	e.settle()
-	for _, s := range spans.Ended() {
+	for _, s := range rec.Spans() {
 		for _, kv := range s.Attributes() {
 			require.NotContains(t, kv.Value.Emit(), "XXSECRET", string(kv.Key))
 		}
 		require.NotContains(t, s.Status().Description, "XXSECRET")
 	}
-	require.NotEmpty(t, spans.Ended())
+	require.NotEmpty(t, rec.Spans())
 	require.NotContains(t, a.Error, "XXSECRET")
 	require.Contains(t, e.logs.String(), "webhook attempt failed")
 	require.NotContains(t, e.logs.String(), "XXSECRET")
