@@ -229,7 +229,10 @@ func TestMemoryIdleOnTheRealClockDoesNotSpin(t *testing.T) {
 	require.Zero(t, running)
 }
 
-func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
+// stuckQueue starts a memory queue whose handler ignores its context until
+// release is closed, inserts ps, and returns once the first job runs.
+func stuckQueue(t *testing.T, ps ...jobs.InsertParams) (q *jobs.MemoryQueue, release chan struct{}) {
+	t.Helper()
 	ctx := context.Background()
 	ws := jobs.NewWorkers()
 	started, release := make(chan struct{}), make(chan struct{})
@@ -238,12 +241,18 @@ func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
 		<-release // ignores its context on purpose
 		return nil
 	})
-	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
+	q = jobs.NewMemory(ws, jobs.MemoryConfig{})
 	require.NoError(t, q.Start(ctx))
-	require.NoError(t, q.Insert(ctx,
-		jobs.InsertParams{Args: echoArgs{N: 1}},
-		jobs.InsertParams{Args: echoArgs{N: 2}, RunAt: time.Now().Add(time.Hour)}))
+	require.NoError(t, q.Insert(ctx, ps...))
 	<-started
+	return q, release
+}
+
+func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
+	ctx := context.Background()
+	q, release := stuckQueue(t,
+		jobs.InsertParams{Args: echoArgs{N: 1}},
+		jobs.InsertParams{Args: echoArgs{N: 2}, RunAt: time.Now().Add(time.Hour)})
 
 	stopCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -269,17 +278,7 @@ func TestMemoryStopReturnsWithinItsContext(t *testing.T) {
 // context, and Start refuses until it is complete.
 func TestMemoryConcurrentStopsWaitForTheSameStop(t *testing.T) {
 	ctx := context.Background()
-	ws := jobs.NewWorkers()
-	started, release := make(chan struct{}), make(chan struct{})
-	jobs.Register(ws, func(context.Context, *jobs.Job[echoArgs]) error {
-		close(started)
-		<-release // ignores its context on purpose
-		return nil
-	})
-	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
-	require.NoError(t, q.Start(ctx))
-	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: echoArgs{N: 1}}))
-	<-started
+	q, release := stuckQueue(t, jobs.InsertParams{Args: echoArgs{N: 1}})
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
