@@ -6,17 +6,15 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/wedsync/integrations/internal/procstat"
 )
 
 // processCPU returns the user+system CPU time this process has used.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := procstat.Self()
+	return d
 }
 
 // machineBusy returns the busy and total time of all CPUs from

@@ -3,9 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"strconv"
+
+	"github.com/wedsync/integrations/internal/procstat"
 )
 
 // othersCPU returns the CPU time, in clock ticks (USER_HZ, 100 a second
@@ -18,35 +19,17 @@ func othersCPU() (ticks int64, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	self := strconv.Itoa(os.Getpid())
+	self := os.Getpid()
 	for _, e := range ents {
-		name := e.Name()
-		if name == self || name[0] < '0' || name[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
+		st, err := procstat.Read(pid)
+		if err != nil || st.KernelThread {
 			continue
 		}
-		// The fields after the command, which is in parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(b[i+1:])
-		// f[0] is field 3 (state); utime..cstime are fields 14..17,
-		// flags is field 9.
-		if len(f) < 15 {
-			continue
-		}
-		flags, _ := strconv.ParseUint(string(f[6]), 10, 64)
-		if flags&0x00200000 != 0 { // PF_KTHREAD
-			continue
-		}
-		for _, v := range f[11:15] {
-			n, _ := strconv.ParseInt(string(v), 10, 64)
-			ticks += n
-		}
+		ticks += int64((st.CPU() + st.ChildUser + st.ChildSystem) / procstat.ClockTick)
 	}
 	return ticks, true
 }

@@ -3,6 +3,8 @@ package idletest
 import (
 	"testing"
 	"time"
+
+	"github.com/wedsync/integrations/internal/procstat"
 )
 
 // Window is how long CPU is watched. Idleness can only be observed over
@@ -18,12 +20,12 @@ const MaxShare = 0.2
 // used during window.
 func CPU(t testing.TB, window time.Duration) time.Duration {
 	t.Helper()
-	before, err := processCPU()
+	before, err := procstat.Self()
 	if err != nil {
 		t.Skipf("idletest: cannot read process CPU time here: %v", err)
 	}
 	<-time.After(window)
-	after, err := processCPU()
+	after, err := procstat.Self()
 	if err != nil {
 		t.Fatalf("idletest: %v", err)
 	}
@@ -43,18 +45,21 @@ func RequireIdle(t testing.TB, what string) {
 
 // ProcessCPU returns the CPU time (user and system) process pid has used
 // so far, for a test that watches a child process (the demo, a worker).
-func ProcessCPU(pid int) (time.Duration, error) { return pidCPU(pid) }
+func ProcessCPU(pid int) (time.Duration, error) {
+	s, err := procstat.Read(pid)
+	return s.CPU(), err
+}
 
 // RequireProcessIdle fails t if process pid used more than MaxShare of a
 // Window of CPU while what describes waits.
 func RequireProcessIdle(t testing.TB, pid int, what string) {
 	t.Helper()
-	before, err := pidCPU(pid)
+	before, err := ProcessCPU(pid)
 	if err != nil {
 		t.Skipf("idletest: cannot read the CPU time of process %d here: %v", pid, err)
 	}
 	<-time.After(Window)
-	after, err := pidCPU(pid)
+	after, err := ProcessCPU(pid)
 	if err != nil {
 		t.Fatalf("idletest: %v", err)
 	}

@@ -1,13 +1,15 @@
 //go:build unix
 
-package idletest
+package procstat
 
 import (
 	"syscall"
 	"time"
 )
 
-func processCPU() (time.Duration, error) {
+// Self returns the CPU time (user and system, all threads) this process
+// has used.
+func Self() (time.Duration, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, err
