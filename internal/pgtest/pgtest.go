@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 )
@@ -123,9 +125,7 @@ func Pool(name string) (pool *pgxpool.Pool, schema string, cleanup func()) {
 	url := os.Getenv(EnvURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema = "x_" + nonIdent.ReplaceAllString(strings.ToLower(name), "_") + "_" + hex.EncodeToString(b[:])
+	schema = schemaName("x_", name)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		panic(fmt.Sprintf("pgtest: %s: %v", EnvURL, err))
@@ -133,13 +133,7 @@ func Pool(name string) (pool *pgxpool.Pool, schema string, cleanup func()) {
 	return pool, schema, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		rows, err := pool.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
-		if err == nil {
-			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-			for _, n := range names {
-				_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{n}.Sanitize()+" CASCADE")
-			}
-		}
+		_ = dropSchemas(ctx, pool, schema) // an Example has no t to report to
 		pool.Close()
 	}
 }
@@ -204,9 +198,7 @@ var nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 func New(t testing.TB, pkg string) *DB {
 	t.Helper()
 	url := URL(t)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + nonIdent.ReplaceAllString(strings.ToLower(pkg), "_") + "_" + hex.EncodeToString(b[:])
+	schema := schemaName("t_", pkg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -244,22 +236,8 @@ func New(t testing.TB, pkg string) *DB {
 			return
 		}
 		defer func() { _ = c.Close(ctx) }()
-		// The schema and those named after it (a package's River tables
-		// live in "<schema>_<package>_jobs").
-		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
-		if err != nil {
-			t.Errorf("pgtest: list schemas of %s: %v", schema, err)
-			return
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Errorf("pgtest: list schemas of %s: %v", schema, err)
-			return
-		}
-		for _, n := range names {
-			if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{n}.Sanitize()+" CASCADE"); err != nil {
-				t.Errorf("pgtest: drop schema %s: %v", n, err)
-			}
+		if err := dropSchemas(ctx, c, schema); err != nil {
+			t.Errorf("pgtest: %v", err)
 		}
 	})
 	return d
@@ -267,3 +245,37 @@ func New(t testing.TB, pkg string) *DB {
 
 // String describes the DB for test logs.
 func (d *DB) String() string { return fmt.Sprintf("schema %s", d.Schema) }
+
+// schemaName returns a fresh schema name: prefix, name made an identifier,
+// and 8 random hex digits.
+func schemaName(prefix, name string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + nonIdent.ReplaceAllString(strings.ToLower(name), "_") + "_" + hex.EncodeToString(b[:])
+}
+
+// querier is what dropSchemas needs of a connection or a pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// dropSchemas drops schema and the schemas named after it (a package's
+// River tables live in "<schema>_<package>_jobs").
+func dropSchemas(ctx context.Context, db querier, schema string) error {
+	rows, err := db.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
+	if err != nil {
+		return fmt.Errorf("list schemas of %s: %w", schema, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list schemas of %s: %w", schema, err)
+	}
+	var errs []error
+	for _, n := range names {
+		if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{n}.Sanitize()+" CASCADE"); err != nil {
+			errs = append(errs, fmt.Errorf("drop schema %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
