@@ -182,8 +182,7 @@ func TestRecorderRetriesTheBookkeepingAndQueuesTheNextStep(t *testing.T) {
 
 	store := &flakyStore{fails: 2}
 	var retries []int
-	rec := attempt.Recorder{Queue: q, Backoff: backoff.Exponential{Base: time.Millisecond, Max: time.Millisecond},
-		OnRetry: func(_ error, try int, _ time.Duration) { retries = append(retries, try) }}
+	rec := attempt.Recorder{Queue: q, Backoff: backoff.Exponential{Base: time.Millisecond, Max: time.Millisecond}}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel() // a shutdown does not cut the bookkeeping of an attempt made
 	err = rec.Record(cancelled, attempt.Entry{
@@ -191,7 +190,8 @@ func TestRecorderRetriesTheBookkeepingAndQueuesTheNextStep(t *testing.T) {
 			require.Nil(t, tx, "memory mode has no transaction")
 			return store.write(1, false)
 		},
-		Next: &jobs.InsertParams{Args: stepArgs{N: 2}, Unique: true},
+		Next:    &jobs.InsertParams{Args: stepArgs{N: 2}, Unique: true},
+		OnRetry: func(_ error, try int, _ time.Duration) { retries = append(retries, try) },
 	})
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 1}, retries)

@@ -35,6 +35,10 @@ type Entry struct {
 	// WriteFinal, when not nil, replaces Write when Next is nil: a store's
 	// own one-round-trip write of a row nothing follows. Defaults to nil.
 	WriteFinal func(ctx context.Context) error
+	// OnRetry, when not nil, is told about each failed try of the
+	// bookkeeping and the wait before the next (for a warning that names
+	// the attempt).
+	OnRetry func(err error, try int, wait time.Duration)
 	// Next is the job of the next attempt, nil when the chain ends here.
 	// Make it Unique, so that a crashed attempt that runs twice cannot
 	// fork the chain.
@@ -55,9 +59,6 @@ type Recorder struct {
 	// Backoff spaces the retries of a failed write. Defaults to 100 ms
 	// doubling to 2 s, with full jitter.
 	Backoff backoff.Exponential
-	// OnRetry, when not nil, is told about each failed try (for a warning
-	// in the log).
-	OnRetry func(err error, try int, wait time.Duration)
 }
 
 // Record writes e's row and, when e.Next is set, inserts the next job in
@@ -87,7 +88,7 @@ func (r *Recorder) Record(ctx context.Context, e Entry) error {
 	err := loop.Retry(ctx, clk, b, func(ctx context.Context) error {
 		last = r.write(ctx, e)
 		return last
-	}, r.OnRetry)
+	}, e.OnRetry)
 	if err != nil && last != nil {
 		return last
 	}

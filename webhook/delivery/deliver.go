@@ -145,6 +145,10 @@ func (m *Manager) record(ctx context.Context, jobID int64, msg *storedMessage, a
 	e := attempt.Entry{
 		Write:      func(ctx context.Context, tx pgx.Tx) error { return m.store.insertAttempt(ctx, tx, att) },
 		WriteFinal: func(ctx context.Context) error { return m.store.insertFinalAttempt(ctx, att) },
+		OnRetry: func(err error, try int, wait time.Duration) {
+			m.o.logger.Warn("webhook: could not record an attempt; retrying", "message", a.MessageID, "endpoint", a.EndpointID,
+				"attempt", a.Number, "try", try+1, "retry_in", wait, "err", err)
+		},
 	}
 	if !next.IsZero() {
 		e.Next = &jobs.InsertParams{
@@ -152,12 +156,7 @@ func (m *Manager) record(ctx context.Context, jobID int64, msg *storedMessage, a
 			RunAt: next, Unique: true,
 		}
 	}
-	rec := m.recorder
-	rec.OnRetry = func(err error, try int, wait time.Duration) {
-		m.o.logger.Warn("webhook: could not record an attempt; retrying", "message", a.MessageID, "endpoint", a.EndpointID,
-			"attempt", a.Number, "try", try+1, "retry_in", wait, "err", err)
-	}
-	if err := rec.Record(ctx, e); err != nil {
+	if err := m.recorder.Record(ctx, e); err != nil {
 		// The request was made but its bookkeeping is lost: the job runs
 		// again and sends again (at least once). Say so.
 		m.o.logger.Warn("webhook: could not record an attempt; it will be sent again", "message", a.MessageID,
