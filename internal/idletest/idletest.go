@@ -1,6 +1,7 @@
 package idletest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,52 +21,48 @@ const MaxShare = 0.2
 // used during window.
 func CPU(t testing.TB, window time.Duration) time.Duration {
 	t.Helper()
-	before, err := procstat.Self()
-	if err != nil {
-		t.Skipf("idletest: cannot read process CPU time here: %v", err)
-	}
-	<-time.After(window)
-	after, err := procstat.Self()
-	if err != nil {
-		t.Fatalf("idletest: %v", err)
-	}
-	return after - before
+	return watch(t, window, "this process", procstat.Self)
 }
 
 // RequireIdle fails t if the process used more than MaxShare of a Window
 // of CPU while what describes waits.
 func RequireIdle(t testing.TB, what string) {
 	t.Helper()
-	used := CPU(t, Window)
-	t.Logf("CPU used in %s while %s: %s", Window, what, used)
-	if limit := time.Duration(float64(Window) * MaxShare); used > limit {
-		t.Fatalf("%s: the process used %s of CPU in %s (limit %s): something spins", what, used, Window, limit)
-	}
+	require(t, "the process", what, CPU(t, Window))
 }
 
-// ProcessCPU returns the CPU time (user and system) process pid has used
-// so far, for a test that watches a child process (the demo, a worker).
-func ProcessCPU(pid int) (time.Duration, error) {
-	s, err := procstat.Read(pid)
-	return s.CPU(), err
-}
-
-// RequireProcessIdle fails t if process pid used more than MaxShare of a
-// Window of CPU while what describes waits.
+// RequireProcessIdle fails t if process pid (a child the test started:
+// the demo, a worker) used more than MaxShare of a Window of CPU while
+// what describes waits. It needs Linux's /proc, and skips elsewhere.
 func RequireProcessIdle(t testing.TB, pid int, what string) {
 	t.Helper()
-	before, err := ProcessCPU(pid)
+	used := watch(t, Window, fmt.Sprintf("process %d", pid), func() (time.Duration, error) {
+		s, err := procstat.Read(pid)
+		return s.CPU(), err
+	})
+	require(t, fmt.Sprintf("process %d", pid), what, used)
+}
+
+// watch returns how much read's CPU time grew over window; it skips t when
+// the first reading fails (the platform cannot tell).
+func watch(t testing.TB, window time.Duration, who string, read func() (time.Duration, error)) time.Duration {
+	t.Helper()
+	before, err := read()
 	if err != nil {
-		t.Skipf("idletest: cannot read the CPU time of process %d here: %v", pid, err)
+		t.Skipf("idletest: cannot read the CPU time of %s here: %v", who, err)
 	}
-	<-time.After(Window)
-	after, err := ProcessCPU(pid)
+	<-time.After(window)
+	after, err := read()
 	if err != nil {
 		t.Fatalf("idletest: %v", err)
 	}
-	used := after - before
-	t.Logf("CPU used by process %d in %s while %s: %s", pid, Window, what, used)
+	return after - before
+}
+
+func require(t testing.TB, who, what string, used time.Duration) {
+	t.Helper()
+	t.Logf("CPU used by %s in %s while %s: %s", who, Window, what, used)
 	if limit := time.Duration(float64(Window) * MaxShare); used > limit {
-		t.Fatalf("%s: process %d used %s of CPU in %s (limit %s): something spins", what, pid, used, Window, limit)
+		t.Fatalf("%s: %s used %s of CPU in %s (limit %s): something spins", what, who, used, Window, limit)
 	}
 }
