@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/attempt"
+	idgen "github.com/wedsync/integrations/internal/ids"
 	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/keyring"
 	"github.com/wedsync/integrations/internal/loop"
@@ -246,16 +246,5 @@ func (m *Manager) prune(ctx context.Context) {
 	}
 }
 
-func newID(prefix string) string {
-	u, err := uuid.NewV7()
-	if err != nil {
-		u = uuid.New()
-	}
-	b := make([]byte, 0, len(prefix)+32)
-	b = append(b, prefix...)
-	const hexd = "0123456789abcdef"
-	for _, c := range u {
-		b = append(b, hexd[c>>4], hexd[c&15])
-	}
-	return string(b)
-}
+// newID returns a time-ordered id with prefix (internal/ids).
+func newID(prefix string) string { return idgen.New(prefix) }
