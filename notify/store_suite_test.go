@@ -202,8 +202,17 @@ func testStore(t *testing.T, open func(t *testing.T) storeEnv) {
 		created := make([]bool, n)
 		errs := make([]error, n)
 		concurrently(n, func(i int) {
-			ids[i], created[i], errs[i] = e.s.insertNotification(ctx, nil,
-				newNotification(fmt.Sprintf("ntf_%02d", i), "sup_1", "key-1", t0), t0.Add(-24*time.Hour))
+			insert := func(tx pgx.Tx) error {
+				var err error
+				ids[i], created[i], err = e.s.insertNotification(ctx, tx,
+					newNotification(fmt.Sprintf("ntf_%02d", i), "sup_1", "key-1", t0), t0.Add(-24*time.Hour))
+				return err
+			}
+			if i%2 == 0 {
+				errs[i] = insert(nil) // on the pool
+			} else {
+				errs[i] = e.withTx(ctx, insert) // in the caller's transaction
+			}
 		})
 		winners := 0
 		for i := range n {
