@@ -1,0 +1,195 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wedsync/integrations/internal/pgtest"
+	. "github.com/wedsync/integrations/notify"
+)
+
+var testKey = bytes.Repeat([]byte{0x42}, 32)
+
+func migrated(t testing.TB) *pgtest.DB {
+	t.Helper()
+	db := pgtest.New(t, "notify")
+	require.NoError(t, Migrate(context.Background(), db.Pool, WithSchema(db.Schema)))
+	require.NoError(t, Migrate(context.Background(), db.Pool, WithSchema(db.Schema)), "Migrate is idempotent")
+	return db
+}
+
+func newPGNotifier(t testing.TB, db *pgtest.DB, opts ...Option) *Notifier {
+	t.Helper()
+	base := []Option{WithPostgres(db.Pool), WithSchema(db.Schema), WithEncryptionKey(testKey), WithTemplates(testTemplates(t))}
+	n, err := NewNotifier(append(base, opts...)...)
+	require.NoError(t, err)
+	return n
+}
+
+func startN(t testing.TB, n *Notifier) {
+	t.Helper()
+	require.NoError(t, n.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, n.Stop(context.Background())) })
+}
+
+func waitIdle(t testing.TB, n *Notifier) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, n.WaitIdle(ctx))
+}
+
+func TestPostgresSendTxRollbackSendsNothingCommitSends(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
+	email := newFake("mail", ChannelEmail)
+	n := newPGNotifier(t, db, WithProvider(email))
+	require.NoError(t, n.SetPreferences(ctx, "sup_1", Preferences{Default: CategoryPreferences{Channels: map[Channel]bool{ChannelEmail: true}}}))
+	startN(t, n)
+
+	_, err := db.Pool.Exec(ctx, "CREATE TABLE bookings (id text PRIMARY KEY)")
+	require.NoError(t, err)
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "INSERT INTO bookings VALUES ('bk_rolled_back')")
+	require.NoError(t, err)
+	nt := booking("sup_1", "UTC")
+	nt.Data["couple_name"] = "Rolled Back"
+	rolledBack, err := n.SendTx(ctx, tx, nt)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+
+	tx, err = db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "INSERT INTO bookings VALUES ('bk_committed')")
+	require.NoError(t, err)
+	nt.Data["couple_name"] = "Committed"
+	committed, err := n.SendTx(ctx, tx, nt)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	m := <-email.got
+	require.Equal(t, committed.ID, m.NotificationID)
+	waitIdle(t, n)
+	require.Len(t, email.messages(), 1, "the rolled-back notification was never sent")
+	_, err = n.Status(ctx, rolledBack.ID)
+	require.ErrorIs(t, err, ErrNotFound)
+	st, err := n.Status(ctx, committed.ID)
+	require.NoError(t, err)
+	require.Equal(t, StatusSent, st.Channels[0].Status)
+	require.Equal(t, "mail", st.Channels[0].Provider)
+}
+
+func TestPostgresStatePersistsAcrossNotifiers(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
+	n := newPGNotifier(t, db)
+	sub, err := n.AddPushSubscription(ctx, PushSubscription{SupplierID: "sup_1", Kind: PushFCM, Token: "fcm-token-secret-value"})
+	require.NoError(t, err)
+	nt := booking("sup_1", "UTC")
+	nt.IdempotencyKey = "k1"
+	r, err := n.Send(ctx, nt)
+	require.NoError(t, err)
+
+	// The token is sealed at rest.
+	var raw []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT sealed FROM notify_push_subscriptions WHERE id = $1", sub.ID).Scan(&raw))
+	require.NotContains(t, string(raw), "fcm-token-secret-value")
+
+	// Another instance sees the same notification and honours the key.
+	push := newFake("fcm", ChannelPush)
+	n2 := newPGNotifier(t, db, WithProvider(fakePush{push, PushFCM}))
+	again, err := n2.Send(ctx, nt)
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	require.Equal(t, r.ID, again.ID)
+	startN(t, n2)
+	m := <-push.got
+	require.Equal(t, "fcm-token-secret-value", m.Subscription.Token, "the token opens with the key")
+	waitIdle(t, n2)
+	_, err = NewNotifier(WithPostgres(db.Pool), WithSchema(db.Schema), WithTemplates(testTemplates(t)))
+	require.ErrorContains(t, err, "WithEncryptionKey")
+}
+
+// TestWeddingDayCriticalOvertakesBulk queues a supplier's bulk notifications,
+// then one critical notification for another supplier, and counts the bulk
+// items sent between the critical one's acceptance and its send. Set
+// WEDSYNC_WEDDING_DAY_N=100000 for the figure (CI runs 2,000).
+func TestWeddingDayCriticalOvertakesBulk(t *testing.T) {
+	total := 2000
+	if v := os.Getenv("WEDSYNC_WEDDING_DAY_N"); v != "" {
+		var err error
+		total, err = strconv.Atoi(v)
+		require.NoError(t, err)
+	}
+	for _, mode := range []string{"memory", "postgres"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			var sentBulk atomic.Int64
+			var atAccept, atCritical atomic.Int64
+			atCritical.Store(-1)
+			email := newFake("mail", ChannelEmail)
+			email.got = make(chan Message, total+16)
+			email.setFail(func(m *Message) error {
+				if m.Priority == PriorityCritical {
+					atCritical.CompareAndSwap(-1, sentBulk.Load())
+				} else {
+					sentBulk.Add(1)
+				}
+				return nil
+			})
+			opts := []Option{WithProvider(email), WithTemplates(testTemplates(t))}
+			var n *Notifier
+			if mode == "memory" {
+				var err error
+				n, err = NewNotifier(opts...)
+				require.NoError(t, err)
+			} else {
+				n = newPGNotifier(t, migrated(t), opts...)
+			}
+			emailOnly := Preferences{
+				Default:    CategoryPreferences{Channels: map[Channel]bool{ChannelEmail: true}},
+				Escalation: []Channel{ChannelEmail},
+			}
+			require.NoError(t, n.SetPreferences(ctx, "sup_bulk", emailOnly))
+			require.NoError(t, n.SetPreferences(ctx, "sup_today", emailOnly))
+			startN(t, n)
+			start := time.Now()
+			for i := 0; i < total; i++ {
+				nt := booking("sup_bulk", "UTC")
+				nt.Data["couple_name"] = fmt.Sprint("couple ", i)
+				_, err := n.Send(ctx, nt)
+				require.NoError(t, err)
+			}
+			queued := time.Since(start)
+			atAccept.Store(sentBulk.Load())
+			crit := booking("sup_today", "UTC")
+			crit.Priority = PriorityCritical
+			r, err := n.Send(ctx, crit)
+			require.NoError(t, err)
+			accepted := time.Now()
+			for m := range email.got {
+				if m.NotificationID == r.ID {
+					break
+				}
+			}
+			took := time.Since(accepted)
+			waitIdle(t, n)
+			before := atCritical.Load() - atAccept.Load()
+			t.Logf("%s: %d bulk queued in %s (%d already sent when the critical one was accepted); "+
+				"%d bulk sent between its acceptance and its send, %s later; %d of %d bulk still waiting then",
+				mode, total, queued.Round(time.Millisecond), atAccept.Load(), before, took.Round(time.Millisecond),
+				int64(total)-atCritical.Load(), total)
+			require.Less(t, before, int64(600), "the critical notification goes ahead of the bulk queue, not behind it")
+			require.Equal(t, int64(total), sentBulk.Load())
+		})
+	}
+}
