@@ -48,8 +48,15 @@ func marshal(pl Payload) []byte {
 // too long, the body is cut on a character boundary and ended with "…";
 // when even an empty body is too long, the title is cut the same way.
 func encodePayload(pl Payload) ([]byte, error) {
-	if b := marshal(pl); len(b) <= MaxPayloadSize {
-		return b, nil
+	// JSON never encodes a string shorter than its bytes (an invalid byte
+	// becomes the 3-byte U+FFFD), so a payload whose texts alone are too
+	// long is not marshalled whole: a body of megabytes costs no more than
+	// one of 4 KB.
+	raw := len(pl.Title) + len(pl.Body) + len(pl.URL) + len(pl.NotificationID) + len(pl.Category) + len(pl.Priority)
+	if raw <= MaxPayloadSize {
+		if b := marshal(pl); len(b) <= MaxPayloadSize {
+			return b, nil
+		}
 	}
 	body := pl.Body
 	pl.Body = ""
@@ -71,9 +78,7 @@ func encodePayload(pl Payload) ([]byte, error) {
 // by "…", that fits (fits is monotonic in the prefix's length), or "" when
 // not even "…" fits.
 func fit(s string, fits func(string) bool) string {
-	// JSON never encodes a rune shorter than its UTF-8 bytes (an invalid
-	// byte becomes the 3-byte U+FFFD), so no prefix longer than
-	// MaxPayloadSize bytes can fit.
+	// No prefix longer than MaxPayloadSize bytes can fit (see above).
 	if len(s) > MaxPayloadSize {
 		t := MaxPayloadSize
 		for t > 0 && !utf8.RuneStart(s[t]) {

@@ -299,56 +299,55 @@ func TestSendBadSubscription(t *testing.T) {
 	offCurve := append([]byte(nil), pubBytes...)
 	offCurve[64] ^= 1
 
+	const endpoint, p256dh, auth = "push_subscription.endpoint", "push_subscription.p256dh", "push_subscription.auth"
 	tests := []struct {
 		name  string
-		edit  func(s *notify.PushSubscription) *notify.PushSubscription
+		edit  func(s *notify.PushSubscription)
 		field string
 	}{
-		{"nil subscription", func(*notify.PushSubscription) *notify.PushSubscription { return nil }, "push_subscription"},
-		{"fcm kind", func(s *notify.PushSubscription) *notify.PushSubscription { s.Kind = notify.PushFCM; return s }, "push_subscription.kind"},
-		{"no endpoint", func(s *notify.PushSubscription) *notify.PushSubscription { s.Endpoint = ""; return s }, "push_subscription.endpoint"},
-		{"endpoint not a URL", func(s *notify.PushSubscription) *notify.PushSubscription { s.Endpoint = "https://a b\x7f/"; return s }, "push_subscription.endpoint"},
-		{"ftp endpoint", func(s *notify.PushSubscription) *notify.PushSubscription { s.Endpoint = "ftp://push.example/x"; return s }, "push_subscription.endpoint"},
-		{"relative endpoint", func(s *notify.PushSubscription) *notify.PushSubscription { s.Endpoint = "/push/x"; return s }, "push_subscription.endpoint"},
-		{"endpoint with user info", func(s *notify.PushSubscription) *notify.PushSubscription {
+		{"fcm kind", func(s *notify.PushSubscription) { s.Kind = notify.PushFCM }, "push_subscription.kind"},
+		{"no endpoint", func(s *notify.PushSubscription) { s.Endpoint = "" }, endpoint},
+		{"endpoint not a URL", func(s *notify.PushSubscription) { s.Endpoint = "https://a b\x7f/" }, endpoint},
+		{"ftp endpoint", func(s *notify.PushSubscription) { s.Endpoint = "ftp://push.example/x" }, endpoint},
+		{"relative endpoint", func(s *notify.PushSubscription) { s.Endpoint = "/push/x" }, endpoint},
+		{"endpoint with user info", func(s *notify.PushSubscription) {
 			s.Endpoint = strings.Replace(s.Endpoint, "://", "://u:p@", 1)
-			return s
-		}, "push_subscription.endpoint"},
-		{"endpoint port 0", func(s *notify.PushSubscription) *notify.PushSubscription { s.Endpoint = "https://push.example:0/x"; return s }, "push_subscription.endpoint"},
-		{"no p256dh", func(s *notify.PushSubscription) *notify.PushSubscription { s.P256DH = ""; return s }, "push_subscription.p256dh"},
-		{"p256dh not base64", func(s *notify.PushSubscription) *notify.PushSubscription { s.P256DH = "!!" + s.P256DH[2:]; return s }, "push_subscription.p256dh"},
-		{"p256dh short", func(s *notify.PushSubscription) *notify.PushSubscription { s.P256DH = b64(pubBytes[:64]); return s }, "push_subscription.p256dh"},
-		{"p256dh compressed", func(s *notify.PushSubscription) *notify.PushSubscription { s.P256DH = b64(compressed); return s }, "push_subscription.p256dh"},
-		{"p256dh off the curve", func(s *notify.PushSubscription) *notify.PushSubscription { s.P256DH = b64(offCurve); return s }, "push_subscription.p256dh"},
-		{"no auth", func(s *notify.PushSubscription) *notify.PushSubscription { s.Auth = ""; return s }, "push_subscription.auth"},
-		{"auth not base64", func(s *notify.PushSubscription) *notify.PushSubscription { s.Auth = "*" + s.Auth[1:]; return s }, "push_subscription.auth"},
-		{"auth 15 bytes", func(s *notify.PushSubscription) *notify.PushSubscription { s.Auth = b64(b.auth[:15]); return s }, "push_subscription.auth"},
-		{"auth 32 bytes", func(s *notify.PushSubscription) *notify.PushSubscription {
-			s.Auth = b64(append(b.auth, b.auth...))
-			return s
-		}, "push_subscription.auth"},
+		}, endpoint},
+		{"endpoint port 0", func(s *notify.PushSubscription) { s.Endpoint = "https://push.example:0/x" }, endpoint},
+		{"no p256dh", func(s *notify.PushSubscription) { s.P256DH = "" }, p256dh},
+		{"p256dh not base64", func(s *notify.PushSubscription) { s.P256DH = "!!" + s.P256DH[2:] }, p256dh},
+		{"p256dh short", func(s *notify.PushSubscription) { s.P256DH = b64(pubBytes[:64]) }, p256dh},
+		{"p256dh compressed", func(s *notify.PushSubscription) { s.P256DH = b64(compressed) }, p256dh},
+		{"p256dh off the curve", func(s *notify.PushSubscription) { s.P256DH = b64(offCurve) }, p256dh},
+		{"no auth", func(s *notify.PushSubscription) { s.Auth = "" }, auth},
+		{"auth not base64", func(s *notify.PushSubscription) { s.Auth = "*" + s.Auth[1:] }, auth},
+		{"auth 15 bytes", func(s *notify.PushSubscription) { s.Auth = b64(b.auth[:15]) }, auth},
+		{"auth 32 bytes", func(s *notify.PushSubscription) { s.Auth = b64(append(b.auth, b.auth...)) }, auth},
 	}
 	p := newProvider(t)
 	https := newProvider(t, webpush.WithInsecureHTTP(false))
+
+	_, err := p.Send(t.Context(), message(nil))
+	var re *notify.RecipientError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "push_subscription", re.Field)
+	require.Equal(t, "is required", re.Rule)
+
 	for _, tt := range tests {
-		s := *good
-		sub := tt.edit(&s)
-		_, err := p.Send(t.Context(), message(sub))
+		sub := *good
+		tt.edit(&sub)
+		_, err := p.Send(t.Context(), message(&sub))
 		require.ErrorIs(t, err, notify.ErrBadRecipient, tt.name)
-		var re *notify.RecipientError
 		require.ErrorAs(t, err, &re, tt.name)
 		require.Equal(t, tt.field, re.Field, tt.name)
-		if sub != nil {
-			for _, secret := range []string{sub.P256DH, sub.Auth, sub.Endpoint} {
-				if len(secret) > 8 {
-					require.NotContains(t, err.Error(), secret, tt.name)
-				}
+		for _, secret := range []string{sub.P256DH, sub.Auth, sub.Endpoint} {
+			if len(secret) > 8 {
+				require.NotContains(t, err.Error(), secret, "%s: the subscription is not repeated", tt.name)
 			}
 		}
 	}
 	// http endpoints need WithInsecureHTTP.
-	_, err := https.Send(t.Context(), message(good))
-	var re *notify.RecipientError
+	_, err = https.Send(t.Context(), message(good))
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "push_subscription.endpoint", re.Field)
 	require.Equal(t, "must be an https URL", re.Rule)
