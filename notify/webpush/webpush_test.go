@@ -553,3 +553,34 @@ func TestSendNilMessage(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, notify.ErrBadRecipient))
 }
+
+func TestSendConcurrent(t *testing.T) {
+	t.Parallel()
+	ps := newPushService(t)
+	p := newProvider(t)
+	const n = 16
+	subs := make([]*notify.PushSubscription, n)
+	for i := range subs {
+		_, subs[i] = ps.subscribe(t)
+	}
+	errs := make(chan error, n)
+	for i, sub := range subs {
+		go func() {
+			m := message(sub)
+			m.NotificationID = fmt.Sprintf("ntf_%02d", i)
+			_, err := p.Send(t.Context(), m)
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	seen := map[string]bool{}
+	for _, got := range ps.requests() {
+		require.NoError(t, got.Err, "each browser decrypts its own message")
+		var pl webpush.Payload
+		require.NoError(t, json.Unmarshal(got.Payload, &pl))
+		seen[pl.NotificationID] = true
+	}
+	require.Len(t, seen, n)
+}
