@@ -1,0 +1,7 @@
+package webpush
+
+// Exported for the external tests.
+var (
+	CheckSubscription = checkSubscription
+	EncodePayload     = encodePayload
+)
