@@ -211,6 +211,13 @@ func (n *Notifier) callProviders(ctx context.Context, ps []Provider, sn *storedN
 			res.permanent, res.gone = err, errors.Is(err, ErrSubscriptionGone)
 			return res, tries
 		}
+		if errors.Is(err, ErrInvalid) {
+			// The message itself is unsendable (an SMS over the
+			// provider's length limit, say): no retry cures it.
+			permit.Done(true)
+			res.permanent = err
+			return res, tries
+		}
 		permit.Done(false)
 		res.err, res.outcome = err, outcomeOf(err)
 		n.o.logger.Warn("notify: provider failed", "provider", p.Name(), "notification", sn.ID, "channel", m.Channel,
@@ -268,11 +275,13 @@ func (n *Notifier) sendPush(ctx context.Context, sn *storedNotification, m *Mess
 			return res, all, nil
 		case res.ok:
 			agg.ok, agg.provider, agg.externalID = true, res.provider, res.externalID
-		case res.gone:
+		case res.gone || errors.Is(res.permanent, ErrBadRecipient):
+			// Gone (404/410), or refused for good (malformed keys, an
+			// endpoint the SSRF guard refuses): never usable again.
 			if err := n.store.markSubscriptionDead(ctx, s.ID, n.o.clock.Now()); err != nil {
 				n.o.logger.Warn("notify: could not mark a push subscription dead", "subscription", s.ID, "err", err)
 			} else {
-				n.o.logger.Info("notify: push subscription expired", "supplier", sn.SupplierID, "subscription", s.ID)
+				n.o.logger.Info("notify: push subscription is dead", "supplier", sn.SupplierID, "subscription", s.ID, "err", res.permanent)
 			}
 		case res.permanent != nil:
 		default:
