@@ -98,7 +98,7 @@ func TestDefaultPreferencesAreFresh(t *testing.T) {
 	require.False(t, DefaultPreferences(VendorOther).Allows(CategoryBooking, ChannelSMS))
 }
 
-func TestValidate(t *testing.T) {
+func TestPreferencesValidate(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(p *Preferences)

@@ -99,7 +99,13 @@ func checkPhone(num string) error {
 		return BadRecipient("recipient.phone", "must be an E.164 number like +447400123456, got %s", masked)
 	}
 	n, err := phonenumbers.Parse(num, "")
-	if err != nil || !phonenumbers.IsValidNumber(n) || phonenumbers.Format(n, phonenumbers.E164) != num {
+	// Possible, not valid: libphonenumber's validity tables lag behind the
+	// numbering plans (v1.8.1 calls Ofcom's +44 7700 900xxx drama range
+	// invalid), and whether a number is allocated is the SMS provider's
+	// call (Twilio's 21211). Possible still refuses wrong lengths and
+	// country codes.
+	if err != nil || phonenumbers.IsPossibleNumberWithReason(n) != phonenumbers.IS_POSSIBLE ||
+		phonenumbers.Format(n, phonenumbers.E164) != num {
 		return BadRecipient("recipient.phone", "is not a valid phone number: %s", masked)
 	}
 	return nil

@@ -335,7 +335,7 @@ func TestAddRangeOnlyOverData(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestTemplatesValidate(t *testing.T) {
 	ts := notify.NewTemplates()
 	require.NoError(t, ts.Validate(), "the digest event comes complete")
 	require.NoError(t, ts.AddEvent(bookingSpec()))
