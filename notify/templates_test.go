@@ -320,6 +320,13 @@ func TestAddRangeOnlyOverData(t *testing.T) {
 			requireInvalid(t, add(text), "template booking.confirmed/sms/default.text", "must range over a list or map of the data")
 		})
 	}
+	t.Run("nested more than 4 deep", func(t *testing.T) {
+		// html/template escapes a range's body twice: each level doubles
+		// the work, so depth is limited.
+		deep := strings.Repeat("{{range .items}}", 5) + "x" + strings.Repeat("{{end}}", 5)
+		requireInvalid(t, add(deep), "template booking.confirmed/sms/default.text", "{{range .items}} is nested more than 4 deep")
+		require.NoError(t, add("{{range .items}}{{end}}"+strings.Repeat("{{range .items}}", 4)+"x"+strings.Repeat("{{end}}", 4)))
+	})
 	for _, text := range []string{
 		"{{range .items}}{{end}}",
 		"{{range $.items}}{{end}}",
@@ -727,6 +734,9 @@ func FuzzTemplateAdd(f *testing.F) {
 	f.Add("{{range $i, $e := .items}}{{$i}}{{end}}", "{{index $ \"couple_name\"}}", `<script>var x = {{.couple_name}};</script>`)
 	f.Add("{{if eq .couple_name \"x\"}}y{{end}}", "{{printf \"%q\" .wedding_date | len}}", `<p style="color: {{.note}}">`)
 	f.Add("{{range 3}}x{{end}}", "{{template \"x\"}}", "{{html .url}}")
+	// Nested ranges made html/template's escaping take 2^depth steps
+	// before Add limited their depth.
+	f.Add("s", "t", strings.Repeat("{{range .items}}<p>", 30)+strings.Repeat("{{end}}", 30))
 	f.Fuzz(func(t *testing.T, subject, text, html string) {
 		ts := notify.NewTemplates()
 		require.NoError(t, ts.AddEvent(bookingSpec()))
