@@ -1206,58 +1206,58 @@ var gsmASCII, gsmOther = func() ([128]uint8, map[rune]uint8) {
 	return ascii, other
 }()
 
-// gsmSeptets is how many septets r takes in GSM-7, 0 if it has none.
-func gsmSeptets(r rune) int {
-	if r < 128 {
-		return int(gsmASCII[r])
-	}
-	return int(gsmOther[r])
-}
-
-func ucs2Units(r rune) int {
-	if n := utf16.RuneLen(r); n > 0 {
-		return n
-	}
-	return 1 // invalid UTF-8 is sent as U+FFFD
-}
-
 // SMSSegments measures text as an SMS: its encoding, its length in that
 // encoding's units, and how many segments it is sent as (see SMSInfo).
 func SMSSegments(text string) SMSInfo {
 	if text == "" {
 		return SMSInfo{Encoding: EncodingGSM7}
 	}
-	units, gsm := 0, true
+	// One pass measures GSM-7: the total, and the parts of at most 153
+	// septets that a concatenated message is cut into (an escape and its
+	// septet are never split). The first character outside the alphabet
+	// starts over in UCS-2.
+	units, parts, cur := 0, 1, 0
 	for _, r := range text {
-		w := gsmSeptets(r)
+		var w int
+		if r < 128 {
+			w = int(gsmASCII[r])
+		} else {
+			w = int(gsmOther[r])
+		}
 		if w == 0 {
-			gsm = false
-			break
+			return measureUCS2(text)
 		}
 		units += w
-	}
-	width, single, multi := gsmSeptets, 160, 153
-	info := SMSInfo{Encoding: EncodingGSM7, Units: units, Segments: 1}
-	if !gsm {
-		width, single, multi = ucs2Units, 70, 67
-		info.Encoding, info.Units = EncodingUCS2, 0
-		for _, r := range text {
-			info.Units += ucs2Units(r)
-		}
-	}
-	if info.Units <= single {
-		return info
-	}
-	// Concatenated: fill each part up to multi units, never splitting a
-	// character (an escape and its septet, a surrogate pair).
-	cur := 0
-	for _, r := range text {
-		w := width(r)
-		if cur+w > multi {
-			info.Segments++
+		if cur+w > 153 {
+			parts++
 			cur = 0
 		}
 		cur += w
 	}
-	return info
+	if units <= 160 {
+		parts = 1
+	}
+	return SMSInfo{Encoding: EncodingGSM7, Units: units, Segments: parts}
+}
+
+// measureUCS2 measures text in UTF-16 code units, in parts of at most 67
+// that never split a surrogate pair.
+func measureUCS2(text string) SMSInfo {
+	units, parts, cur := 0, 1, 0
+	for _, r := range text {
+		w := utf16.RuneLen(r)
+		if w < 0 {
+			w = 1 // invalid UTF-8 is sent as U+FFFD
+		}
+		units += w
+		if cur+w > 67 {
+			parts++
+			cur = 0
+		}
+		cur += w
+	}
+	if units <= 70 {
+		parts = 1
+	}
+	return SMSInfo{Encoding: EncodingUCS2, Units: units, Segments: parts}
 }
