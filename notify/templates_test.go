@@ -125,6 +125,20 @@ func TestAddEventValidation(t *testing.T) {
 	})
 }
 
+func TestZeroTemplates(t *testing.T) {
+	var ts notify.Templates
+	require.NoError(t, ts.Validate())
+	_, ok := ts.Event(notify.DigestEvent)
+	require.False(t, ok, "only NewTemplates adds the digest event")
+	_, err := ts.Render("booking.confirmed", notify.ChannelSMS, "", "", nil)
+	requireInvalid(t, err, "event", "is not registered")
+	require.NoError(t, ts.AddEvent(bookingSpec()))
+	require.NoError(t, ts.Add(bookingTemplates()[1]))
+	r, err := ts.Render("booking.confirmed", notify.ChannelSMS, "", "", bookingData())
+	require.NoError(t, err)
+	require.Equal(t, "Ana & Ben booked you for 2026-06-20.", r.Text)
+}
+
 func TestEventReturnsACopy(t *testing.T) {
 	ts := notify.NewTemplates()
 	spec := bookingSpec()
@@ -738,7 +752,7 @@ func FuzzTemplateAdd(f *testing.F) {
 	// before Add limited their depth.
 	f.Add("s", "t", strings.Repeat("{{range .items}}<p>", 30)+strings.Repeat("{{end}}", 30))
 	f.Fuzz(func(t *testing.T, subject, text, html string) {
-		ts := notify.NewTemplates()
+		ts := &notify.Templates{} // the zero value works, and skips parsing the digest
 		require.NoError(t, ts.AddEvent(bookingSpec()))
 		err := ts.Add(notify.Template{Event: "booking.confirmed", Channel: notify.ChannelEmail, Subject: subject, Text: text, HTML: html})
 		if err != nil {
