@@ -31,8 +31,9 @@ type EventSpec struct {
 	// ([a-z_][a-z0-9_]*) and not one of the built-in variables
 	// (BuiltinVariables), which every template may use without declaring.
 	Variables []string
-	// Optional are Data entries that may be absent (templates see no
-	// value: use {{with .x}} or {{if .x}}). Same rules as Variables.
+	// Optional are Data entries that may be absent. An absent one prints
+	// as an empty string, is false in {{if .x}} and {{with .x}}, and
+	// {{range .x}} runs its {{else}}. Same rules as Variables.
 	Optional []string
 	// Channels the event can go out on. Each needs a default template
 	// (no vendor type, no locale); a channel not listed is not used for
@@ -180,13 +181,20 @@ type eventInfo struct {
 	// known holds Variables, Optional and the built-ins.
 	known map[string]bool
 	// fill are the entries Render adds when absent: built-ins as "",
-	// optional variables as nil.
+	// optional variables as absentValue.
 	fill []fillEntry
 	// sample is the load-time data: placeholders for variables and
-	// built-ins, nil for optional ones. Read-only.
+	// built-ins, absentValue for optional ones. Read-only.
 	sample   map[string]any
 	variants map[variantKey]*variant
 }
+
+// absentValue is what templates see for an optional variable that the data
+// lacks: it prints as "" (where nil prints "<no value>"), is false in {{if}}
+// and {{with}}, ranges over nothing, and has length 0.
+type absentValue []any
+
+func (absentValue) String() string { return "" }
 
 type fillEntry struct {
 	key   string
@@ -347,8 +355,8 @@ func (t *Templates) AddEvent(spec EventSpec) error {
 	}
 	for _, name := range spec.Optional {
 		ev.known[name] = true
-		ev.sample[name] = nil
-		ev.fill = append(ev.fill, fillEntry{name, nil})
+		ev.sample[name] = absentValue(nil)
+		ev.fill = append(ev.fill, fillEntry{name, absentValue(nil)})
 	}
 
 	t.mu.Lock()
@@ -933,7 +941,7 @@ func (e *RenderError) Unwrap() error { return e.Err }
 // locale is matched in canonical case ("en_gb" finds "en-GB"); one that is
 // not a language tag is ignored (only variants without locale match).
 // vendorType is matched as it is. Built-in variables absent from data are
-// rendered as empty strings and optional ones as no value. The subject
+// empty strings; optional ones are absent values (see EventSpec.Optional). The subject
 // and text are trimmed of surrounding white space; for ChannelSMS,
 // Rendered.SMS measures the text. Errors: a *ValidationError for an
 // unknown event or a channel without a variant, a *RenderError when

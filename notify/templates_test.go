@@ -484,6 +484,28 @@ func TestRender(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	t.Run("absent optional variables", func(t *testing.T) {
+		ts := notify.NewTemplates()
+		spec := bookingSpec()
+		spec.Optional = []string{"note", "extras"}
+		require.NoError(t, ts.AddEvent(spec))
+		require.NoError(t, ts.Add(notify.Template{Event: "booking.confirmed", Channel: notify.ChannelEmail,
+			Subject: "[{{.note}}]",
+			Text:    "[{{.note}}] {{if .note}}if{{else}}no-if{{end}} {{with .note}}with{{else}}no-with{{end}} {{range .extras}}x{{else}}no-range{{end}} {{len .extras}}",
+			HTML:    "<p>[{{.note}}]</p>"}))
+		r, err := ts.Render("booking.confirmed", notify.ChannelEmail, "", "", bookingData())
+		require.NoError(t, err)
+		require.Equal(t, "[]", r.Subject)
+		require.Equal(t, "[] no-if no-with no-range 0", r.Text)
+		require.Equal(t, "<p>[]</p>", r.HTML)
+
+		d := bookingData()
+		d["note"], d["extras"] = "n", []any{1, 2}
+		r, err = ts.Render("booking.confirmed", notify.ChannelEmail, "", "", d)
+		require.NoError(t, err)
+		require.Equal(t, "[n] if with xx 2", r.Text)
+	})
+
 	t.Run("absent built-ins are empty", func(t *testing.T) {
 		d := map[string]any{"couple_name": "Ana", "wedding_date": "soon", "items": nil}
 		r, err := ts.Render("booking.confirmed", notify.ChannelEmail, "", "", d)
