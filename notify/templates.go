@@ -31,8 +31,9 @@ type EventSpec struct {
 	// ([a-z_][a-z0-9_]*) and not one of the built-in variables
 	// (BuiltinVariables), which every template may use without declaring.
 	Variables []string
-	// Optional are Data entries that may be absent (templates see no
-	// value: use {{with .x}} or {{if .x}}). Same rules as Variables.
+	// Optional are Data entries that may be absent. An absent one prints
+	// as an empty string, is false in {{if .x}} and {{with .x}}, and
+	// {{range .x}} runs its {{else}}. Same rules as Variables.
 	Optional []string
 	// Channels the event can go out on. Each needs a default template
 	// (no vendor type, no locale); a channel not listed is not used for
@@ -130,6 +131,9 @@ func isBuiltin(name string) bool {
 // maxPartSize is the largest Subject, Text or HTML a template may have.
 const maxPartSize = 64 << 10
 
+// maxRangeDepth is how deep ranges may nest.
+const maxRangeDepth = 4
+
 // Templates holds events and their template variants. Build it before the
 // notifier starts: AddEvent, then Add for each variant, then Validate. It is
 // safe for concurrent use; Add may run while other goroutines Render.
@@ -150,6 +154,8 @@ const maxPartSize = 64 << 10
 //     or a $-variable bound to data), never over a constant or a function's
 //     result, so no template loops on its own ({{range 1000000000}} is
 //     refused);
+//   - ranges nest at most 4 deep (html/template escapes a range's body
+//     twice, so each level doubles the work of checking it);
 //   - {{define}}, {{block}} and {{template}} are refused: each part is one
 //     self-contained template;
 //   - it executes with sample data in which every variable is a
@@ -160,6 +166,8 @@ const maxPartSize = 64 << 10
 //     depend on the data's types (ranging over a placeholder that will be
 //     a list, a field of a placeholder that will be a map) are left to
 //     Render.
+//
+// The zero Templates works but lacks the digest event: use NewTemplates.
 type Templates struct {
 	mu     sync.RWMutex
 	events map[string]*eventInfo
@@ -173,13 +181,20 @@ type eventInfo struct {
 	// known holds Variables, Optional and the built-ins.
 	known map[string]bool
 	// fill are the entries Render adds when absent: built-ins as "",
-	// optional variables as nil.
+	// optional variables as absentValue.
 	fill []fillEntry
 	// sample is the load-time data: placeholders for variables and
-	// built-ins, nil for optional ones. Read-only.
+	// built-ins, absentValue for optional ones. Read-only.
 	sample   map[string]any
 	variants map[variantKey]*variant
 }
+
+// absentValue is what templates see for an optional variable that the data
+// lacks: it prints as "" (where nil prints "<no value>"), is false in {{if}}
+// and {{with}}, ranges over nothing, and has length 0.
+type absentValue []any
+
+func (absentValue) String() string { return "" }
 
 type fillEntry struct {
 	key   string
@@ -340,8 +355,8 @@ func (t *Templates) AddEvent(spec EventSpec) error {
 	}
 	for _, name := range spec.Optional {
 		ev.known[name] = true
-		ev.sample[name] = nil
-		ev.fill = append(ev.fill, fillEntry{name, nil})
+		ev.sample[name] = absentValue(nil)
+		ev.fill = append(ev.fill, fillEntry{name, absentValue(nil)})
 	}
 
 	t.mu.Lock()
@@ -436,9 +451,9 @@ func (ev *eventInfo) compile(name string, tpl Template) (*variant, error) {
 	if tpl.HTML != "" && tpl.Channel != ChannelEmail {
 		return nil, invalid(part("html"), "is for email only, not %s", tpl.Channel)
 	}
-	for p, s := range map[string]string{"subject": tpl.Subject, "text": tpl.Text, "html": tpl.HTML} {
-		if len(s) > maxPartSize {
-			return nil, invalid(part(p), "is %d bytes, more than the limit of %d", len(s), maxPartSize)
+	for _, p := range []struct{ name, src string }{{"subject", tpl.Subject}, {"text", tpl.Text}, {"html", tpl.HTML}} {
+		if len(p.src) > maxPartSize {
+			return nil, invalid(part(p.name), "is %d bytes, more than the limit of %d", len(p.src), maxPartSize)
 		}
 	}
 	v := &variant{}
@@ -534,7 +549,7 @@ func (ev *eventInfo) check(name string, tree *parse.Tree, defined []string) erro
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
-	c := &checker{name: name, ev: ev, assigned: make(map[string]bool)}
+	c := &checker{name: name, ev: ev, assigned: make(map[string]bool), vars: scopes{m: make(map[string]kind)}}
 	eachPipe(tree.Root, func(p *parse.PipeNode) {
 		if p.IsAssign {
 			for _, d := range p.Decl {
@@ -542,7 +557,7 @@ func (ev *eventInfo) check(name string, tree *parse.Tree, defined []string) erro
 			}
 		}
 	})
-	c.list(tree.Root, kindRoot, map[string]kind{})
+	c.list(tree.Root, kindRoot)
 	return c.err
 }
 
@@ -561,6 +576,8 @@ type checker struct {
 	// assigned are the variables assigned with = anywhere: their kind is
 	// unknown.
 	assigned map[string]bool
+	vars     scopes
+	ranges   int // ranges around the node being checked
 	err      error
 }
 
@@ -576,28 +593,30 @@ func (c *checker) known(variable string, n fmt.Stringer) {
 	}
 }
 
-func (c *checker) list(l *parse.ListNode, dot kind, vars map[string]kind) {
+func (c *checker) list(l *parse.ListNode, dot kind) {
 	if l == nil {
 		return
 	}
 	for _, n := range l.Nodes {
 		switch n := n.(type) {
 		case *parse.ActionNode:
-			c.declare(n.Pipe, c.pipe(n.Pipe, dot, vars), vars)
+			c.declare(n.Pipe, c.pipe(n.Pipe, dot))
 		case *parse.IfNode:
-			inner := maps.Clone(vars)
-			c.declare(n.Pipe, c.pipe(n.Pipe, dot, inner), inner)
-			c.list(n.List, dot, inner)
-			c.list(n.ElseList, dot, inner)
+			mark := c.vars.mark()
+			c.declare(n.Pipe, c.pipe(n.Pipe, dot))
+			c.list(n.List, dot)
+			c.list(n.ElseList, dot)
+			c.vars.reset(mark)
 		case *parse.WithNode:
-			inner := maps.Clone(vars)
-			k := c.pipe(n.Pipe, dot, inner)
-			c.declare(n.Pipe, k, inner)
-			c.list(n.List, k, inner)
-			c.list(n.ElseList, dot, inner)
+			mark := c.vars.mark()
+			k := c.pipe(n.Pipe, dot)
+			c.declare(n.Pipe, k)
+			c.list(n.List, k)
+			c.list(n.ElseList, dot)
+			c.vars.reset(mark)
 		case *parse.RangeNode:
-			inner := maps.Clone(vars)
-			k := c.pipe(n.Pipe, dot, inner)
+			mark := c.vars.mark()
+			k := c.pipe(n.Pipe, dot)
 			elem := kindOther
 			if k == kindData {
 				elem = kindData
@@ -606,36 +625,78 @@ func (c *checker) list(l *parse.ListNode, dot kind, vars map[string]kind) {
 			}
 			switch d := n.Pipe.Decl; len(d) {
 			case 1:
-				inner[d[0].Ident[0]] = elem
+				c.vars.set(d[0].Ident[0], elem)
 			case 2:
-				inner[d[0].Ident[0]] = kindOther
-				inner[d[1].Ident[0]] = elem
+				c.vars.set(d[0].Ident[0], kindOther)
+				c.vars.set(d[1].Ident[0], elem)
 			}
-			c.list(n.List, elem, inner)
-			c.list(n.ElseList, dot, inner)
+			if c.ranges++; c.ranges > maxRangeDepth {
+				// html/template escapes a range's body twice, so each
+				// level doubles the time Add takes.
+				c.fail("{{range %s}} is nested more than %d deep", n.Pipe, maxRangeDepth)
+			}
+			c.list(n.List, elem)
+			c.ranges--
+			c.list(n.ElseList, dot)
+			c.vars.reset(mark)
 		case *parse.TemplateNode:
 			c.fail("{{template %q}} is not supported: each part is one template", n.Name)
+		}
+		if c.err != nil {
+			return
 		}
 	}
 }
 
-func (c *checker) declare(p *parse.PipeNode, k kind, vars map[string]kind) {
+func (c *checker) declare(p *parse.PipeNode, k kind) {
 	if p == nil {
 		return
 	}
 	for _, d := range p.Decl {
-		vars[d.Ident[0]] = k
+		c.vars.set(d.Ident[0], k)
 	}
 }
 
+// scopes are the checker's variables: one map, and an undo log that
+// restores it at the end of a control structure.
+type scopes struct {
+	m    map[string]kind
+	undo []undoEntry
+}
+
+type undoEntry struct {
+	name    string
+	prev    kind
+	existed bool
+}
+
+func (s *scopes) mark() int { return len(s.undo) }
+
+func (s *scopes) set(name string, k kind) {
+	prev, existed := s.m[name]
+	s.undo = append(s.undo, undoEntry{name, prev, existed})
+	s.m[name] = k
+}
+
+func (s *scopes) reset(mark int) {
+	for i := len(s.undo) - 1; i >= mark; i-- {
+		if u := s.undo[i]; u.existed {
+			s.m[u.name] = u.prev
+		} else {
+			delete(s.m, u.name)
+		}
+	}
+	s.undo = s.undo[:mark]
+}
+
 // pipe checks a pipeline and returns the kind of its value.
-func (c *checker) pipe(p *parse.PipeNode, dot kind, vars map[string]kind) kind {
+func (c *checker) pipe(p *parse.PipeNode, dot kind) kind {
 	if p == nil {
 		return kindOther
 	}
 	k := kindOther
 	for _, cmd := range p.Cmds {
-		k = c.command(cmd, dot, vars)
+		k = c.command(cmd, dot)
 	}
 	if len(p.Cmds) != 1 {
 		return kindOther // a | b: b is a function's result
@@ -643,10 +704,10 @@ func (c *checker) pipe(p *parse.PipeNode, dot kind, vars map[string]kind) kind {
 	return k
 }
 
-func (c *checker) command(cmd *parse.CommandNode, dot kind, vars map[string]kind) kind {
+func (c *checker) command(cmd *parse.CommandNode, dot kind) kind {
 	kinds := make([]kind, len(cmd.Args))
 	for i, a := range cmd.Args {
-		kinds[i] = c.arg(a, dot, vars)
+		kinds[i] = c.arg(a, dot)
 	}
 	switch len(cmd.Args) {
 	case 0:
@@ -670,7 +731,7 @@ func (c *checker) command(cmd *parse.CommandNode, dot kind, vars map[string]kind
 	return kindOther
 }
 
-func (c *checker) arg(n parse.Node, dot kind, vars map[string]kind) kind {
+func (c *checker) arg(n parse.Node, dot kind) kind {
 	switch n := n.(type) {
 	case *parse.DotNode:
 		return dot
@@ -680,7 +741,7 @@ func (c *checker) arg(n parse.Node, dot kind, vars map[string]kind) kind {
 		}
 		return inside(dot)
 	case *parse.VariableNode:
-		base := c.variable(n.Ident[0], vars)
+		base := c.variable(n.Ident[0])
 		if len(n.Ident) == 1 {
 			return base
 		}
@@ -689,7 +750,7 @@ func (c *checker) arg(n parse.Node, dot kind, vars map[string]kind) kind {
 		}
 		return inside(base)
 	case *parse.ChainNode:
-		base := c.arg(n.Node, dot, vars)
+		base := c.arg(n.Node, dot)
 		if len(n.Field) == 0 {
 			return base
 		}
@@ -698,8 +759,8 @@ func (c *checker) arg(n parse.Node, dot kind, vars map[string]kind) kind {
 		}
 		return inside(base)
 	case *parse.PipeNode:
-		k := c.pipe(n, dot, vars)
-		c.declare(n, k, vars)
+		k := c.pipe(n, dot)
+		c.declare(n, k)
 		return k
 	}
 	return kindOther
@@ -713,14 +774,14 @@ func inside(k kind) kind {
 	return kindData
 }
 
-func (c *checker) variable(name string, vars map[string]kind) kind {
+func (c *checker) variable(name string) kind {
 	if c.assigned[name] {
 		return kindOther
 	}
 	if name == "$" {
 		return kindRoot
 	}
-	return vars[name] // kindOther when unknown
+	return c.vars.m[name] // kindOther when unknown
 }
 
 // eachPipe calls f for every pipeline under n.
@@ -880,7 +941,7 @@ func (e *RenderError) Unwrap() error { return e.Err }
 // locale is matched in canonical case ("en_gb" finds "en-GB"); one that is
 // not a language tag is ignored (only variants without locale match).
 // vendorType is matched as it is. Built-in variables absent from data are
-// rendered as empty strings and optional ones as no value. The subject
+// empty strings; optional ones are absent values (see EventSpec.Optional). The subject
 // and text are trimmed of surrounding white space; for ChannelSMS,
 // Rendered.SMS measures the text. Errors: a *ValidationError for an
 // unknown event or a channel without a variant, a *RenderError when
@@ -1153,58 +1214,58 @@ var gsmASCII, gsmOther = func() ([128]uint8, map[rune]uint8) {
 	return ascii, other
 }()
 
-// gsmSeptets is how many septets r takes in GSM-7, 0 if it has none.
-func gsmSeptets(r rune) int {
-	if r < 128 {
-		return int(gsmASCII[r])
-	}
-	return int(gsmOther[r])
-}
-
-func ucs2Units(r rune) int {
-	if n := utf16.RuneLen(r); n > 0 {
-		return n
-	}
-	return 1 // invalid UTF-8 is sent as U+FFFD
-}
-
 // SMSSegments measures text as an SMS: its encoding, its length in that
 // encoding's units, and how many segments it is sent as (see SMSInfo).
 func SMSSegments(text string) SMSInfo {
 	if text == "" {
 		return SMSInfo{Encoding: EncodingGSM7}
 	}
-	units, gsm := 0, true
+	// One pass measures GSM-7: the total, and the parts of at most 153
+	// septets that a concatenated message is cut into (an escape and its
+	// septet are never split). The first character outside the alphabet
+	// starts over in UCS-2.
+	units, parts, cur := 0, 1, 0
 	for _, r := range text {
-		w := gsmSeptets(r)
+		var w int
+		if r < 128 {
+			w = int(gsmASCII[r])
+		} else {
+			w = int(gsmOther[r])
+		}
 		if w == 0 {
-			gsm = false
-			break
+			return measureUCS2(text)
 		}
 		units += w
-	}
-	width, single, multi := gsmSeptets, 160, 153
-	info := SMSInfo{Encoding: EncodingGSM7, Units: units, Segments: 1}
-	if !gsm {
-		width, single, multi = ucs2Units, 70, 67
-		info.Encoding, info.Units = EncodingUCS2, 0
-		for _, r := range text {
-			info.Units += ucs2Units(r)
-		}
-	}
-	if info.Units <= single {
-		return info
-	}
-	// Concatenated: fill each part up to multi units, never splitting a
-	// character (an escape and its septet, a surrogate pair).
-	cur := 0
-	for _, r := range text {
-		w := width(r)
-		if cur+w > multi {
-			info.Segments++
+		if cur+w > 153 {
+			parts++
 			cur = 0
 		}
 		cur += w
 	}
-	return info
+	if units <= 160 {
+		parts = 1
+	}
+	return SMSInfo{Encoding: EncodingGSM7, Units: units, Segments: parts}
+}
+
+// measureUCS2 measures text in UTF-16 code units, in parts of at most 67
+// that never split a surrogate pair.
+func measureUCS2(text string) SMSInfo {
+	units, parts, cur := 0, 1, 0
+	for _, r := range text {
+		w := utf16.RuneLen(r)
+		if w < 0 {
+			w = 1 // invalid UTF-8 is sent as U+FFFD
+		}
+		units += w
+		if cur+w > 67 {
+			parts++
+			cur = 0
+		}
+		cur += w
+	}
+	if units <= 70 {
+		parts = 1
+	}
+	return SMSInfo{Encoding: EncodingUCS2, Units: units, Segments: parts}
 }

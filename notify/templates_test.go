@@ -125,6 +125,20 @@ func TestAddEventValidation(t *testing.T) {
 	})
 }
 
+func TestZeroTemplates(t *testing.T) {
+	var ts notify.Templates
+	require.NoError(t, ts.Validate())
+	_, ok := ts.Event(notify.DigestEvent)
+	require.False(t, ok, "only NewTemplates adds the digest event")
+	_, err := ts.Render("booking.confirmed", notify.ChannelSMS, "", "", nil)
+	requireInvalid(t, err, "event", "is not registered")
+	require.NoError(t, ts.AddEvent(bookingSpec()))
+	require.NoError(t, ts.Add(bookingTemplates()[1]))
+	r, err := ts.Render("booking.confirmed", notify.ChannelSMS, "", "", bookingData())
+	require.NoError(t, err)
+	require.Equal(t, "Ana & Ben booked you for 2026-06-20.", r.Text)
+}
+
 func TestEventReturnsACopy(t *testing.T) {
 	ts := notify.NewTemplates()
 	spec := bookingSpec()
@@ -320,6 +334,13 @@ func TestAddRangeOnlyOverData(t *testing.T) {
 			requireInvalid(t, add(text), "template booking.confirmed/sms/default.text", "must range over a list or map of the data")
 		})
 	}
+	t.Run("nested more than 4 deep", func(t *testing.T) {
+		// html/template escapes a range's body twice: each level doubles
+		// the work, so depth is limited.
+		deep := strings.Repeat("{{range .items}}", 5) + "x" + strings.Repeat("{{end}}", 5)
+		requireInvalid(t, add(deep), "template booking.confirmed/sms/default.text", "{{range .items}} is nested more than 4 deep")
+		require.NoError(t, add("{{range .items}}{{end}}"+strings.Repeat("{{range .items}}", 4)+"x"+strings.Repeat("{{end}}", 4)))
+	})
 	for _, text := range []string{
 		"{{range .items}}{{end}}",
 		"{{range $.items}}{{end}}",
@@ -461,6 +482,28 @@ func TestRender(t *testing.T) {
 		d["note"] = nil
 		_, err = ts.Render("booking.confirmed", notify.ChannelEmail, "", "", d)
 		require.NoError(t, err)
+	})
+
+	t.Run("absent optional variables", func(t *testing.T) {
+		ts := notify.NewTemplates()
+		spec := bookingSpec()
+		spec.Optional = []string{"note", "extras"}
+		require.NoError(t, ts.AddEvent(spec))
+		require.NoError(t, ts.Add(notify.Template{Event: "booking.confirmed", Channel: notify.ChannelEmail,
+			Subject: "[{{.note}}]",
+			Text:    "[{{.note}}] {{if .note}}if{{else}}no-if{{end}} {{with .note}}with{{else}}no-with{{end}} {{range .extras}}x{{else}}no-range{{end}} {{len .extras}}",
+			HTML:    "<p>[{{.note}}]</p>"}))
+		r, err := ts.Render("booking.confirmed", notify.ChannelEmail, "", "", bookingData())
+		require.NoError(t, err)
+		require.Equal(t, "[]", r.Subject)
+		require.Equal(t, "[] no-if no-with no-range 0", r.Text)
+		require.Equal(t, "<p>[]</p>", r.HTML)
+
+		d := bookingData()
+		d["note"], d["extras"] = "n", []any{1, 2}
+		r, err = ts.Render("booking.confirmed", notify.ChannelEmail, "", "", d)
+		require.NoError(t, err)
+		require.Equal(t, "[n] if with xx 2", r.Text)
 	})
 
 	t.Run("absent built-ins are empty", func(t *testing.T) {
@@ -727,8 +770,11 @@ func FuzzTemplateAdd(f *testing.F) {
 	f.Add("{{range $i, $e := .items}}{{$i}}{{end}}", "{{index $ \"couple_name\"}}", `<script>var x = {{.couple_name}};</script>`)
 	f.Add("{{if eq .couple_name \"x\"}}y{{end}}", "{{printf \"%q\" .wedding_date | len}}", `<p style="color: {{.note}}">`)
 	f.Add("{{range 3}}x{{end}}", "{{template \"x\"}}", "{{html .url}}")
+	// Nested ranges made html/template's escaping take 2^depth steps
+	// before Add limited their depth.
+	f.Add("s", "t", strings.Repeat("{{range .items}}<p>", 30)+strings.Repeat("{{end}}", 30))
 	f.Fuzz(func(t *testing.T, subject, text, html string) {
-		ts := notify.NewTemplates()
+		ts := &notify.Templates{} // the zero value works, and skips parsing the digest
 		require.NoError(t, ts.AddEvent(bookingSpec()))
 		err := ts.Add(notify.Template{Event: "booking.confirmed", Channel: notify.ChannelEmail, Subject: subject, Text: text, HTML: html})
 		if err != nil {
