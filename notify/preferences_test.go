@@ -626,13 +626,26 @@ func FuzzPreferencesJSON(f *testing.F) {
 
 func BenchmarkQuietUntil(b *testing.B) {
 	loc := mustLoad(b, "Europe/London")
-	p := DefaultPreferences(VendorVenue)
-	p.QuietHours = append(p.QuietHours, QuietWindow{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: "00:00", End: "24:00"})
-	now := time.Date(2026, 3, 27, 23, 0, 0, 0, loc) // Friday night, into the weekend
-	for b.Loop() {
-		if _, quiet := p.QuietUntil(now, loc); !quiet {
-			b.Fatal("not quiet")
-		}
+	weekend := DefaultPreferences(VendorVenue)
+	weekend.QuietHours = append(weekend.QuietHours, QuietWindow{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: "00:00", End: "24:00"})
+	for _, bc := range []struct {
+		name  string
+		p     Preferences
+		now   time.Time
+		quiet bool
+	}{
+		{"daytime", DefaultPreferences(VendorVenue), time.Date(2026, 3, 26, 12, 0, 0, 0, loc), false},
+		{"night", DefaultPreferences(VendorVenue), time.Date(2026, 3, 26, 23, 0, 0, 0, loc), true},
+		{"into the weekend", weekend, time.Date(2026, 3, 27, 23, 0, 0, 0, loc), true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, quiet := bc.p.QuietUntil(bc.now, loc); quiet != bc.quiet {
+					b.Fatal("quiet", quiet)
+				}
+			}
+		})
 	}
 }
 
