@@ -387,8 +387,10 @@ func wallInstant(y int, m time.Month, d, minute int, loc *time.Location) time.Ti
 	default:
 		// The clock shows want at t; it may have shown it already, in the
 		// zone period before t's, if the clocks went back in between.
+		// Offsets differ by at most 26 h (-12:00 to +14:00), so a period
+		// that began earlier than that holds no earlier showing.
 		start, _ := t.ZoneBounds()
-		if start.IsZero() {
+		if start.IsZero() || t.Sub(start) > 48*time.Hour {
 			return t
 		}
 		_, off := start.Add(-time.Second).Zone()

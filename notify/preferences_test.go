@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -572,6 +573,86 @@ func TestWallInstantIsTheFirstShowing(t *testing.T) {
 	t.Logf("%d wall times checked", checked)
 }
 
+// quietAt is the definition QuietUntil implements, for one instant: some
+// window, started on x's local day or one of the two before, holds x.
+func quietAt(p Preferences, x time.Time, loc *time.Location) bool {
+	y, m, d := x.In(loc).Date()
+	for k := -2; k <= 0; k++ {
+		day := time.Date(y, m, d+k, 0, 0, 0, 0, time.UTC)
+		for _, w := range p.QuietHours {
+			qw, err := parseQuietWindow(w)
+			if err != nil || (qw.days != 0 && qw.days&(1<<day.Weekday()) == 0) {
+				continue
+			}
+			dy, dm, dd := day.Date()
+			endDay := dd
+			if qw.end <= qw.start {
+				endDay++
+			}
+			if s, e := wallInstant(dy, dm, dd, qw.start, loc), wallInstant(dy, dm, endDay, qw.end, loc); !x.Before(s) && x.Before(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestQuietUntilAgainstDefinition draws windows on a 15-minute grid and
+// checks QuietUntil against quietAt on every 15 minutes from now to the end
+// it gives (quiet throughout, and not at the end), around DST changes.
+func TestQuietUntilAgainstDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 2026))
+	zones := []*time.Location{mustLoad(t, "Europe/London"), mustLoad(t, "America/New_York"),
+		mustLoad(t, "Australia/Sydney"), mustLoad(t, "Pacific/Chatham"), mustLoad(t, "Asia/Kolkata")}
+	// Around the 2026 changes of those zones, and a quiet week.
+	starts := []time.Time{
+		time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 9, 24, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 22, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 10, 29, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC),
+	}
+	clock := func() string {
+		q := rng.IntN(96)
+		if rng.IntN(2) == 0 { // common times, so that windows touch
+			q = []int{0, 4, 28, 48, 88}[rng.IntN(5)]
+		}
+		return fmt.Sprintf("%02d:%02d", q/4, q%4*15)
+	}
+	cases, quietCases := 0, 0
+	for cases < 400 {
+		var p Preferences
+		for range 1 + rng.IntN(4) {
+			w := QuietWindow{Start: clock(), End: clock()}
+			if rng.IntN(8) == 0 {
+				w.End = "24:00"
+			}
+			for d := range 7 {
+				if rng.IntN(3) == 0 {
+					w.Days = append(w.Days, time.Weekday(d))
+				}
+			}
+			p.QuietHours = append(p.QuietHours, w)
+		}
+		if p.Validate() != nil {
+			continue
+		}
+		cases++
+		loc := zones[rng.IntN(len(zones))]
+		now := starts[rng.IntN(len(starts))].Add(time.Duration(rng.IntN(7*96)) * 15 * time.Minute)
+		end, quiet := p.QuietUntil(now, loc)
+		require.Equal(t, quietAt(p, now, loc), quiet, "%+v at %s in %s", p.QuietHours, now, loc)
+		if !quiet {
+			continue
+		}
+		quietCases++
+		for x := now; x.Before(end); x = x.Add(15 * time.Minute) {
+			require.True(t, quietAt(p, x, loc), "%+v: not quiet at %s, before the end %s", p.QuietHours, x.In(loc), end.In(loc))
+		}
+		require.False(t, quietAt(p, end, loc), "%+v: quiet at the end %s", p.QuietHours, end.In(loc))
+	}
+	t.Logf("%d cases, %d quiet", cases, quietCases)
+}
+
 func FuzzPreferencesJSON(f *testing.F) {
 	for _, v := range []string{VendorOther, VendorPhotographer, VendorCaterer, VendorPlanner} {
 		b, err := json.Marshal(DefaultPreferences(v))
@@ -626,13 +707,26 @@ func FuzzPreferencesJSON(f *testing.F) {
 
 func BenchmarkQuietUntil(b *testing.B) {
 	loc := mustLoad(b, "Europe/London")
-	p := DefaultPreferences(VendorVenue)
-	p.QuietHours = append(p.QuietHours, QuietWindow{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: "00:00", End: "24:00"})
-	now := time.Date(2026, 3, 27, 23, 0, 0, 0, loc) // Friday night, into the weekend
-	for b.Loop() {
-		if _, quiet := p.QuietUntil(now, loc); !quiet {
-			b.Fatal("not quiet")
-		}
+	weekend := DefaultPreferences(VendorVenue)
+	weekend.QuietHours = append(weekend.QuietHours, QuietWindow{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: "00:00", End: "24:00"})
+	for _, bc := range []struct {
+		name  string
+		p     Preferences
+		now   time.Time
+		quiet bool
+	}{
+		{"daytime", DefaultPreferences(VendorVenue), time.Date(2026, 3, 26, 12, 0, 0, 0, loc), false},
+		{"night", DefaultPreferences(VendorVenue), time.Date(2026, 3, 26, 23, 0, 0, 0, loc), true},
+		{"into the weekend", weekend, time.Date(2026, 3, 27, 23, 0, 0, 0, loc), true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, quiet := bc.p.QuietUntil(bc.now, loc); quiet != bc.quiet {
+					b.Fatal("quiet", quiet)
+				}
+			}
+		})
 	}
 }
 
