@@ -84,14 +84,24 @@ func TestPostgresSendTxRollbackSendsNothingCommitSends(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 	st, err := n.Status(ctx, committed.ID)
 	require.NoError(t, err)
-	require.Equal(t, StatusSent, st.Channels[0].Status)
-	require.Equal(t, "mail", st.Channels[0].Provider)
+	require.Len(t, st.Channels, 4)
+	for _, c := range st.Channels {
+		if c.Channel == ChannelEmail {
+			require.Equal(t, StatusSent, c.Status)
+			require.Equal(t, "mail", c.Provider)
+		} else {
+			require.Equal(t, StatusSuppressed, c.Status, c.Channel)
+		}
+	}
 }
 
 func TestPostgresStatePersistsAcrossNotifiers(t *testing.T) {
 	ctx := context.Background()
 	db := migrated(t)
 	n := newPGNotifier(t, db)
+	// Explicit preferences: the defaults' quiet hours would hold the push
+	// on the real clock at night.
+	require.NoError(t, n.SetPreferences(ctx, "sup_1", Preferences{Default: CategoryPreferences{Channels: map[Channel]bool{ChannelPush: true}}}))
 	sub, err := n.AddPushSubscription(ctx, PushSubscription{SupplierID: "sup_1", Kind: PushFCM, Token: "fcm-token-secret-value"})
 	require.NoError(t, err)
 	nt := booking("sup_1", "UTC")
