@@ -109,14 +109,14 @@ func testTemplates(t testing.TB) *Templates {
 
 // sim is a notifier on a fake clock with fake providers.
 type sim struct {
-	t     *testing.T
-	n     *Notifier
-	clk   *clockwork.FakeClock
-	email *fakeProvider
+	t      *testing.T
+	n      *Notifier
+	clk    *clockwork.FakeClock
+	email  *fakeProvider
 	email2 *fakeProvider
-	sms   *fakeProvider
-	push  *fakeProvider
-	inapp chan InAppMessage
+	sms    *fakeProvider
+	push   *fakeProvider
+	inapp  chan InAppMessage
 }
 
 // A Monday, 12:00 in London (BST).

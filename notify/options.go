@@ -18,30 +18,30 @@ import (
 type Option func(*options)
 
 type options struct {
-	pool            *pgxpool.Pool
-	schema          string
-	encKey          []byte
-	encPrevious     [][]byte
-	templates       *Templates
-	providers       []Provider
-	rates           map[string]float64
-	clock           clockwork.Clock
-	logger          *slog.Logger
-	policy          attempt.Policy
-	breaker         attempt.BreakerConfig
-	escalateAfter   time.Duration
-	idempotencyTTL  time.Duration
-	retention       time.Duration
-	pruneEvery      time.Duration
-	timeout         time.Duration
-	inApp           func(context.Context, InAppMessage)
-	statusHook      func(NotificationStatus)
-	unsubscribe     func(r Recipient, c Category) string
-	defaults        map[string]Preferences
-	river           jobs.RiverConfig
-	memoryWorkers   int
-	meterProvider   metric.MeterProvider
-	tracerProvider  trace.TracerProvider
+	pool           *pgxpool.Pool
+	schema         string
+	encKey         []byte
+	encPrevious    [][]byte
+	templates      *Templates
+	providers      []Provider
+	rates          map[string]float64
+	clock          clockwork.Clock
+	logger         *slog.Logger
+	policy         attempt.Policy
+	breaker        attempt.BreakerConfig
+	escalateAfter  time.Duration
+	idempotencyTTL time.Duration
+	retention      time.Duration
+	pruneEvery     time.Duration
+	timeout        time.Duration
+	inApp          func(context.Context, InAppMessage)
+	statusHook     func(NotificationStatus)
+	unsubscribe    func(r Recipient, c Category) string
+	defaults       map[string]Preferences
+	river          jobs.RiverConfig
+	memoryWorkers  int
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 func defaultOptions() options {
@@ -96,7 +96,9 @@ func WithTemplates(t *Templates) Option { return func(o *options) { o.templates 
 // are tried in the order they were added: the next one takes over when one
 // fails or its circuit breaker is open (failover). A channel without
 // providers (other than in-app) fails with "no provider". Default none.
-func WithProvider(p Provider) Option { return func(o *options) { o.providers = append(o.providers, p) } }
+func WithProvider(p Provider) Option {
+	return func(o *options) { o.providers = append(o.providers, p) }
+}
 
 // WithProviderRateLimit limits calls to the named provider to perSecond
 // (at least one a minute; 0 means no limit). Calls beyond it wait in the
@@ -162,7 +164,9 @@ func WithInAppHandler(fn func(ctx context.Context, m InAppMessage)) Option {
 // channel (routed, sent, failed, acknowledged), from the goroutine that
 // changed it; keep it quick. The demo's notification panel uses it.
 // Default none.
-func WithStatusHook(fn func(NotificationStatus)) Option { return func(o *options) { o.statusHook = fn } }
+func WithStatusHook(fn func(NotificationStatus)) Option {
+	return func(o *options) { o.statusHook = fn }
+}
 
 // WithUnsubscribeURL gives each email a List-Unsubscribe header (and
 // RFC 8058 one-click unsubscribe) pointing at the URL fn returns for the
@@ -221,8 +225,12 @@ func WithMemoryWorkers(n int) Option { return func(o *options) { o.memoryWorkers
 
 // WithMeterProvider sets where the notifier's metrics go (see
 // docs/telemetry.md). Defaults to the global provider.
-func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *options) { o.meterProvider = mp } }
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
 
 // WithTracerProvider sets where the notifier's spans go: one span per
 // provider call. Defaults to the global provider.
-func WithTracerProvider(tp trace.TracerProvider) Option { return func(o *options) { o.tracerProvider = tp } }
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}
