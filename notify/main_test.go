@@ -1,11 +1,18 @@
-package notify
+package notify_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/wedsync/integrations/internal/pgtest"
 )
 
 // TestMain checks for leaked goroutines and reports the Postgres tests
-// skipped for want of a database (WEDSYNC_TEST_DATABASE_URL).
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// skipped for want of a database (WEDSYNC_TEST_DATABASE_URL). The crash
+// test re-executes this binary as a worker.
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(crashChild())
+	}
+	pgtest.Main(m)
+}
