@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -360,6 +361,9 @@ func (n *Notifier) record(ctx context.Context, jobID int64, sn *storedNotificati
 		return fmt.Errorf("notify: record attempt: %w", err)
 	}
 	n.tel.sent(ctx, a.Channel, st, !next.IsZero())
+	if st == StatusFailed && sn.Priority == PriorityCritical {
+		n.escalateNow(ctx, sn)
+	}
 	if st == StatusSent {
 		n.o.logger.Debug("notify: sent", "notification", sn.ID, "channel", a.Channel, "provider", provider, "attempt", a.Number)
 	}
@@ -441,8 +445,9 @@ func (n *Notifier) escalate(ctx context.Context, job *jobs.Job[escalateArgs]) er
 		return nil // Acknowledge settled the waiting channels
 	}
 	now := n.o.clock.Now()
+	send := false
 	err = n.queue.InTx(ctx, func(tx pgx.Tx) error {
-		send := false
+		send = false
 		err := n.store.updateChannel(ctx, tx, sn.ID, a.Channel, func(r *channelRow) error {
 			if final(r.Status) || r.NotBefore.IsZero() {
 				return nil // settled, or already going out
@@ -465,10 +470,45 @@ func (n *Notifier) escalate(ctx context.Context, job *jobs.Job[escalateArgs]) er
 	if err != nil {
 		return fmt.Errorf("notify: escalate %s: %w", sn.ID, err)
 	}
+	if !send {
+		return nil
+	}
 	n.o.logger.Info("notify: critical notification not acknowledged; escalating", "notification", sn.ID, "channel", a.Channel)
 	n.tel.escalated(ctx, a.Channel)
 	n.changed(ctx, sn.ID)
 	return nil
+}
+
+// escalateNow sends a critical notification on its next waiting channel at
+// once, because the current one failed for good: waiting out the delay on a
+// channel that cannot reach the supplier helps nobody. The escalation job
+// already scheduled for that channel then finds it going out and does
+// nothing. If this insert is lost in a crash, that job still escalates on
+// time.
+func (n *Notifier) escalateNow(ctx context.Context, sn *storedNotification) {
+	rows, err := n.store.channels(ctx, sn.ID)
+	if err != nil {
+		n.o.logger.Warn("notify: could not escalate early", "notification", sn.ID, "err", err)
+		return
+	}
+	var pending []*channelRow
+	for _, r := range rows {
+		if r.Status == StatusQueued && !r.NotBefore.IsZero() {
+			pending = append(pending, r)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	slices.SortFunc(pending, func(a, b *channelRow) int { return a.NotBefore.Compare(b.NotBefore) })
+	next := escalateArgs{NotificationID: sn.ID, Channel: pending[0].Channel, Early: true}
+	for _, r := range pending[1:] {
+		next.Rest = append(next.Rest, r.Channel)
+	}
+	err = n.queue.Insert(context.WithoutCancel(ctx), jobs.InsertParams{Args: next, Priority: priorityCritical, Unique: true})
+	if err != nil {
+		n.o.logger.Warn("notify: could not escalate early", "notification", sn.ID, "err", err)
+	}
 }
 
 // flushDigest closes a digest at the end of its window and sends one

@@ -40,6 +40,9 @@ type escalateArgs struct {
 	// Rest follow, one per escalation delay.
 	Channel Channel   `json:"channel"`
 	Rest    []Channel `json:"rest,omitempty"`
+	// Early is set when a channel failed for good before its turn ended:
+	// the next one goes out at once instead of after the delay.
+	Early bool `json:"early,omitempty"`
 }
 
 func (escalateArgs) Kind() string { return "wedsync_notify_escalate" }

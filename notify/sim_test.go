@@ -229,13 +229,34 @@ func TestCriticalEscalatesToTheEndOfTheList(t *testing.T) {
 	}
 }
 
+func TestCriticalEscalatesAtOnceWhenAChannelFailsForGood(t *testing.T) {
+	s := newSim(t, WithEscalationDelay(5*time.Minute))
+	s.setPrefs("sup_1", testPrefs())
+	nt := booking("sup_1", "UTC")
+	nt.Priority = PriorityCritical
+	nt.Recipient.Phone = "not a number"
+	r := s.send(nt) // no push subscription, a bad phone: email at once
+	st := s.status(r.ID)
+	require.Equal(t, StatusFailed, st[ChannelPush].Status)
+	require.Equal(t, StatusFailed, st[ChannelSMS].Status)
+	require.Equal(t, StatusSent, st[ChannelEmail].Status)
+	require.Len(t, s.email.messages(), 1)
+	s.advance(time.Hour)
+	require.Len(t, s.email.messages(), 1, "the scheduled escalations find their channels settled")
+}
+
 func TestReadingTheInAppMessageAcknowledges(t *testing.T) {
 	s := newSim(t, WithEscalationDelay(time.Minute))
 	s.setPrefs("sup_1", testPrefs())
 	nt := booking("sup_1", "UTC")
 	nt.Priority = PriorityCritical
-	r := s.send(nt) // no push subscription: push fails, SMS next
-	require.Equal(t, StatusFailed, s.statuses(r.ID)[ChannelPush])
+	s.email.setFail(func(*Message) error { return &ProviderError{Provider: "mail-a", StatusCode: 503} })
+	s.email2.setFail(func(*Message) error { return &ProviderError{Provider: "mail-b", StatusCode: 503} })
+	p := testPrefs()
+	p.Escalation = []Channel{ChannelEmail, ChannelSMS}
+	s.setPrefs("sup_1", p)
+	r := s.send(nt) // email keeps retrying: SMS after the delay
+	require.Equal(t, StatusQueued, s.statuses(r.ID)[ChannelEmail])
 	list, err := s.n.InApp(context.Background(), "sup_1", InAppQuery{UnreadOnly: true})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
