@@ -480,7 +480,8 @@ func (n *Notifier) escalate(ctx context.Context, job *jobs.Job[escalateArgs]) er
 }
 
 // escalateNow sends a critical notification on its next waiting channel at
-// once, because the current one failed for good: waiting out the delay on a
+// once when a channel failed for good and no other (in-app aside) has
+// reached the supplier or is still trying: waiting out the delay on a
 // channel that cannot reach the supplier helps nobody. The escalation job
 // already scheduled for that channel then finds it going out and does
 // nothing. If this insert is lost in a crash, that job still escalates on
@@ -493,8 +494,12 @@ func (n *Notifier) escalateNow(ctx context.Context, sn *storedNotification) {
 	}
 	var pending []*channelRow
 	for _, r := range rows {
-		if r.Status == StatusQueued && !r.NotBefore.IsZero() {
+		switch {
+		case r.Channel == ChannelInApp:
+		case r.Status == StatusQueued && !r.NotBefore.IsZero():
 			pending = append(pending, r)
+		case r.Status == StatusQueued, r.Status == StatusSent, r.Status == StatusDelivered:
+			return // another channel reaches the supplier, or is still trying
 		}
 	}
 	if len(pending) == 0 {
