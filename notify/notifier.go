@@ -2,9 +2,7 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +13,7 @@ import (
 	"github.com/wedsync/integrations/internal/keyring"
 	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
+	"github.com/wedsync/integrations/internal/runner"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -51,11 +50,7 @@ type Notifier struct {
 	providers map[Channel][]Provider
 	push      map[PushKind][]Provider
 
-	mu       sync.Mutex
-	started  bool
-	draining bool
-	stopBg   context.CancelFunc
-	bgDone   chan struct{}
+	run runner.Runner
 }
 
 // NewNotifier builds a notifier. Without WithPostgres it runs in memory
@@ -124,6 +119,10 @@ func NewNotifier(opts ...Option) (*Notifier, error) {
 	n.recorder = attempt.Recorder{Queue: n.queue}
 	n.tel = newMetrics(o.meterProvider, o.tracerProvider)
 	n.tel.observeQueue(n.queue)
+	n.run = runner.Runner{
+		Queue: n.queue, Observing: &n.tel.observing, What: "notify: notifier", Work: "sends",
+		Background: func(ctx context.Context) { loop.Every(ctx, n.o.clock, 0, n.o.pruneEvery, n.prune) },
+	}
 	return n, nil
 }
 
@@ -188,62 +187,13 @@ func (o *options) validate() error {
 
 // Start begins working notifications. In Postgres mode every started
 // instance shares the work.
-func (n *Notifier) Start(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.started {
-		return errors.New("notify: notifier already started")
-	}
-	if n.draining {
-		return errors.New("notify: notifier is still stopping: call Stop again to wait for running sends")
-	}
-	if err := n.queue.Start(ctx); err != nil {
-		return err
-	}
-	n.tel.observing.Store(true)
-	n.started = true
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n.stopBg = cancel
-	n.bgDone = make(chan struct{})
-	go func() {
-		defer close(n.bgDone)
-		loop.Every(bg, n.o.clock, 0, n.o.pruneEvery, n.prune)
-	}()
-	return nil
-}
+func (n *Notifier) Start(ctx context.Context) error { return n.run.Start(ctx) }
 
 // Stop stops taking new work and waits for running sends to finish, or for
-// ctx to end: then it cancels them and returns ctx.Err() at once. Unfinished
-// work stays queued (in Postgres mode, for the next start of any instance).
-func (n *Notifier) Stop(ctx context.Context) error {
-	n.mu.Lock()
-	if !n.started && !n.draining {
-		n.mu.Unlock()
-		return nil
-	}
-	if n.started {
-		n.started, n.draining = false, true
-		n.stopBg()
-		n.tel.observing.Store(false)
-	}
-	bgDone := n.bgDone
-	n.mu.Unlock()
-	err := n.queue.Stop(ctx)
-	select {
-	case <-bgDone:
-	case <-ctx.Done():
-		if err == nil {
-			err = ctx.Err()
-		}
-	}
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.draining = false
-	n.mu.Unlock()
-	return nil
-}
+// ctx to end: then it cancels them and returns ctx.Err() at once. A later
+// Stop waits again for what an earlier one left running. Unfinished work
+// stays queued (in Postgres mode, for the next start of any instance).
+func (n *Notifier) Stop(ctx context.Context) error { return n.run.Stop(ctx) }
 
 // WaitIdle blocks until no job is running and none is due now, or ctx ends.
 // Work scheduled for later (retries, escalations, digests, the end of quiet

@@ -31,7 +31,6 @@ const (
 	attrProvider = attribute.Key("wedsync.notify.provider")
 	attrOutcome  = attribute.Key("wedsync.outcome")
 	attrReason   = attribute.Key("wedsync.reason")
-	attrState    = attribute.Key("wedsync.queue.state")
 	attrError    = attribute.Key("error.type")
 )
 
@@ -44,7 +43,6 @@ type metrics struct {
 	deferrals     metric.Int64Counter
 	escalations   metric.Int64Counter
 	acks          metric.Int64Counter
-	depth         metric.Int64ObservableGauge
 	observing     atomic.Bool
 }
 
@@ -63,35 +61,18 @@ func newMetrics(mp metric.MeterProvider, tp trace.TracerProvider) *metrics {
 		escalations: tel.Counter(metricEscalations, "{escalation}", "Critical notifications sent on a further channel because nobody acknowledged them, by channel."),
 		acks:        tel.Counter(metricAcks, "{notification}", "Notifications acknowledged (Acknowledge, or MarkRead of their in-app message)."),
 	}
-	var err error
-	m.depth, err = tel.Meter.Int64ObservableGauge(metricQueueDepth, metric.WithUnit("{job}"),
-		metric.WithDescription("Notify jobs not yet finished, by state: due, scheduled (retries, escalations, digests, quiet hours) or running."))
-	tel.Check(err)
 	telemetry.Handle(tel.Err())
 	return m
 }
 
-const statsTimeout = 5 * time.Second
-
-// observeQueue registers the queue-depth callback once; it reports while
-// the notifier runs.
+// observeQueue registers the queue-depth gauge, reported while m.observing
+// is set (between Start and Stop).
 func (m *metrics) observeQueue(q jobs.Queue) {
-	_, err := m.tel.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		if !m.observing.Load() {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(ctx, statsTimeout)
-		defer cancel()
-		st, err := q.Stats(ctx)
-		if err != nil {
-			return err
-		}
-		o.ObserveInt64(m.depth, st.Due, metric.WithAttributes(attrState.String("due")))
-		o.ObserveInt64(m.depth, st.Scheduled, metric.WithAttributes(attrState.String("scheduled")))
-		o.ObserveInt64(m.depth, st.Running, metric.WithAttributes(attrState.String("running")))
-		return nil
-	}, m.depth)
-	telemetry.Handle(err)
+	m.tel.QueueDepth(metricQueueDepth, "Notify jobs not yet finished, by state: due, scheduled (retries, escalations, digests, quiet hours) or running.", &m.observing,
+		func(ctx context.Context) (int64, int64, int64, error) {
+			st, err := q.Stats(ctx)
+			return st.Due, st.Scheduled, st.Running, err
+		})
 }
 
 func (m *metrics) accepted(ctx context.Context, p Priority) {

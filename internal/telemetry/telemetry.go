@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -282,4 +283,47 @@ func Handle(err error) {
 	if err != nil {
 		otel.Handle(err)
 	}
+}
+
+// QueueStatsTimeout bounds the queue count one collection of a queue-depth
+// gauge makes (one query in Postgres mode), so that a slow database cannot
+// hold a collection, or a Stop waiting for one, for long.
+const QueueStatsTimeout = 5 * time.Second
+
+// AttrQueueState is the state attribute of the queue-depth gauges: due,
+// scheduled or running.
+const AttrQueueState = attribute.Key("wedsync.queue.state")
+
+// QueueDepth registers a package's queue-depth gauge (unit {job}, one
+// series per state: due, scheduled, running) and its callback, once for the
+// package's life. The callback reports only while observing is true
+// (between Start and Stop): it is never unregistered, because unregistering
+// waits for a collection in progress, which a Stop must not do. stats
+// counts the queue's jobs (jobs.Queue.Stats).
+func (t *Telemetry) QueueDepth(name, desc string, observing *atomic.Bool,
+	stats func(ctx context.Context) (due, scheduled, running int64, err error)) {
+	g, err := t.Meter.Int64ObservableGauge(name, metric.WithUnit("{job}"), metric.WithDescription(desc))
+	t.Check(err)
+	if err != nil {
+		return
+	}
+	dueSet := metric.WithAttributeSet(attribute.NewSet(AttrQueueState.String("due")))
+	scheduledSet := metric.WithAttributeSet(attribute.NewSet(AttrQueueState.String("scheduled")))
+	runningSet := metric.WithAttributeSet(attribute.NewSet(AttrQueueState.String("running")))
+	_, err = t.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if !observing.Load() {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, QueueStatsTimeout)
+		defer cancel()
+		due, scheduled, running, err := stats(ctx)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(g, due, dueSet)
+		o.ObserveInt64(g, scheduled, scheduledSet)
+		o.ObserveInt64(g, running, runningSet)
+		return nil
+	}, g)
+	Handle(err)
 }

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"embed"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/netguard"
+	"github.com/wedsync/integrations/internal/runner"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -57,13 +57,11 @@ type Manager struct {
 	net      *netguard.Guard
 	tel      *metrics
 
-	mu       sync.Mutex
-	cache    map[string]*cachedEndpoint
-	fair     map[string]*rate.Limiter
-	started  bool
-	draining bool // stopped, but a Stop gave up waiting for running work
-	stopBg   context.CancelFunc
-	bgDone   chan struct{}
+	run runner.Runner
+
+	mu    sync.Mutex
+	cache map[string]*cachedEndpoint
+	fair  map[string]*rate.Limiter
 }
 
 // NewManager builds a manager. Without WithPostgres it runs in memory mode.
@@ -127,6 +125,15 @@ func NewManager(opts ...Option) (*Manager, error) {
 	m.recorder = attempt.Recorder{Queue: m.queue}
 	m.tel = newMetrics(o.meterProvider, o.tracerProvider)
 	m.tel.observeQueue(m.queue)
+	m.run = runner.Runner{
+		Queue: m.queue, Observing: &m.tel.observing, What: "delivery: manager", Work: "deliveries",
+		Background: func(ctx context.Context) { loop.Every(ctx, m.o.clock, 0, m.o.pruneEvery, m.prune) },
+		AfterStop: func() {
+			if m.o.httpClient == nil {
+				m.client.CloseIdleConnections() // ours: leave no keep-alive goroutines
+			}
+		},
+	}
 	return m, nil
 }
 
@@ -168,67 +175,14 @@ func (o *options) validate() error {
 
 // Start begins delivering. In Postgres mode every started instance shares
 // the work.
-func (m *Manager) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.started {
-		return errors.New("delivery: manager already started")
-	}
-	if m.draining {
-		return errors.New("delivery: manager is still stopping: call Stop again to wait for running deliveries")
-	}
-	if err := m.queue.Start(ctx); err != nil {
-		return err
-	}
-	m.tel.observing.Store(true)
-	m.started = true
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.stopBg = cancel
-	m.bgDone = make(chan struct{})
-	go func() {
-		defer close(m.bgDone)
-		loop.Every(bg, m.o.clock, 0, m.o.pruneEvery, m.prune)
-	}()
-	return nil
-}
+func (m *Manager) Start(ctx context.Context) error { return m.run.Start(ctx) }
 
 // Stop stops taking new deliveries and waits for running ones to finish, or
 // for ctx to end: then it cancels them and returns ctx.Err() at once (their
 // attempts are still recorded, within 15 s). A later Stop waits again for
 // what an earlier one left running. Unfinished work stays queued (in
 // Postgres mode, for the next start of any instance).
-func (m *Manager) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	if !m.started && !m.draining {
-		m.mu.Unlock()
-		return nil
-	}
-	if m.started {
-		m.started, m.draining = false, true
-		m.stopBg()
-		m.tel.observing.Store(false)
-	}
-	bgDone := m.bgDone
-	m.mu.Unlock()
-	err := m.queue.Stop(ctx)
-	select {
-	case <-bgDone:
-	case <-ctx.Done():
-		if err == nil {
-			err = ctx.Err()
-		}
-	}
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.draining = false
-	m.mu.Unlock()
-	if m.o.httpClient == nil {
-		m.client.CloseIdleConnections() // ours: leave no keep-alive goroutines
-	}
-	return nil
-}
+func (m *Manager) Stop(ctx context.Context) error { return m.run.Stop(ctx) }
 
 // WaitIdle blocks until no delivery is running and none is due now, or ctx
 // ends. Deliveries scheduled for later (retries) do not count. Host tests

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -23,7 +22,6 @@ const (
 
 	attrOutcome = attribute.Key("wedsync.outcome")
 	attrReason  = attribute.Key("wedsync.reason")
-	attrState   = attribute.Key("wedsync.queue.state")
 )
 
 // metrics are the manager's instruments.
@@ -33,7 +31,6 @@ type metrics struct {
 	attempts  metric.Int64Counter
 	messages  metric.Int64Counter
 	deferrals metric.Int64Counter
-	depth     metric.Int64ObservableGauge
 
 	// observing gates the queue-depth callback, which is registered once
 	// for the manager's life: it reports only while the manager runs.
@@ -51,40 +48,18 @@ func newMetrics(mp metric.MeterProvider, tp trace.TracerProvider) *metrics {
 		deferrals: tel.Counter(metricDeferrals, "{deferral}",
 			"Deliveries put off without an attempt, by reason: paused, breaker_open or rate_limited."),
 	}
-	var err error
-	m.depth, err = tel.Meter.Int64ObservableGauge(metricQueueDepth, metric.WithUnit("{job}"),
-		metric.WithDescription("Delivery jobs not yet finished, by state: due, scheduled (waiting for a retry time) or running."))
-	tel.Check(err)
 	telemetry.Handle(tel.Err())
 	return m
 }
 
-// statsTimeout bounds the queue count a collection makes (one query in
-// Postgres mode), so that a slow database cannot hold a collection, or a
-// Stop waiting for one, for long.
-const statsTimeout = 5 * time.Second
-
-// observeQueue registers the queue-depth callback, once: it observes the
-// queue while m.observing is set (between Start and Stop). It is never
-// unregistered: unregistering waits for a collection in progress, which a
-// Stop must not do.
+// observeQueue registers the queue-depth gauge, reported while m.observing
+// is set (between Start and Stop).
 func (m *metrics) observeQueue(q jobs.Queue) {
-	_, err := m.tel.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		if !m.observing.Load() {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(ctx, statsTimeout)
-		defer cancel()
-		st, err := q.Stats(ctx)
-		if err != nil {
-			return err
-		}
-		o.ObserveInt64(m.depth, st.Due, metric.WithAttributes(attrState.String("due")))
-		o.ObserveInt64(m.depth, st.Scheduled, metric.WithAttributes(attrState.String("scheduled")))
-		o.ObserveInt64(m.depth, st.Running, metric.WithAttributes(attrState.String("running")))
-		return nil
-	}, m.depth)
-	telemetry.Handle(err)
+	m.tel.QueueDepth(metricQueueDepth, "Delivery jobs not yet finished, by state: due, scheduled (waiting for a retry time) or running.", &m.observing,
+		func(ctx context.Context) (int64, int64, int64, error) {
+			st, err := q.Stats(ctx)
+			return st.Due, st.Scheduled, st.Running, err
+		})
 }
 
 // The counters' attribute sets, made once.
