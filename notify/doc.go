@@ -33,9 +33,10 @@
 //     attempt log (Attempts) with the recipient masked. A rate limit per
 //     provider holds calls without counting them as failures.
 //   - A bad recipient (a malformed email address, a phone number that is not
-//     E.164, a push subscription the push service calls gone) fails its
-//     channel with an error that names the field, marks a gone subscription
-//     dead, and the other channels still go.
+//     E.164, a supplier without a live push subscription) fails its channel
+//     with an error that names the field, and the other channels still go.
+//     A push subscription the push service calls gone is marked dead; the
+//     push channel fails when no subscription took the message.
 //   - In-app messages are stored (InApp, UnreadCount, MarkRead) and handed to
 //     WithInAppHandler, so the host can show them live through the realtime
 //     package; notify does not import realtime.

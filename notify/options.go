@@ -101,8 +101,10 @@ func WithProvider(p Provider) Option {
 }
 
 // WithProviderRateLimit limits calls to the named provider to perSecond
-// (at least one a minute; 0 means no limit). Calls beyond it wait in the
-// queue, without counting as failures. Default: no limit.
+// (at least one a minute; 0 means no limit), per host instance. A call
+// beyond it goes to the channel's next provider (failover); when no provider
+// of the channel is free, the attempt waits in the queue without counting
+// as a failure or an attempt. Default: no limit.
 func WithProviderRateLimit(name string, perSecond float64) Option {
 	return func(o *options) { o.rates[name] = perSecond }
 }

@@ -135,7 +135,7 @@ type Notification struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 	// IdempotencyKey makes Send safe to retry: the same key for the same
 	// supplier within the idempotency window (24 h) returns the first
-	// notification and sends nothing new. At most 255 characters.
+	// notification and sends nothing new. At most 255 bytes of UTF-8.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
@@ -155,8 +155,9 @@ type Status string
 
 // Statuses of a channel, as Knock and Novu name them where they have one.
 const (
-	// StatusQueued: waiting to be sent (or, for a critical item, for its
-	// turn in the escalation).
+	// StatusQueued: waiting to be sent: for a worker, for the next attempt
+	// after every provider failed (NotBefore, with the last Error), or, for
+	// a critical item, for its turn in the escalation (NotBefore).
 	StatusQueued Status = "queued"
 	// StatusSent: a provider accepted it.
 	StatusSent Status = "sent"
@@ -170,7 +171,9 @@ const (
 	StatusSuppressed Status = "suppressed"
 	// StatusDeferred: held by quiet hours until NotBefore.
 	StatusDeferred Status = "deferred"
-	// StatusDigested: batched into a digest that goes out at NotBefore.
+	// StatusDigested: batched into a digest that goes out at NotBefore. It
+	// stays digested after the digest went out: the digest is a
+	// notification of its own (event DigestEvent).
 	StatusDigested Status = "digested"
 	// StatusAcknowledged: the supplier acknowledged the notification before
 	// this channel's turn came, so it was not sent.
