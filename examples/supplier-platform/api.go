@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
@@ -33,6 +34,7 @@ type api struct {
 	m      *delivery.Manager
 	hub    *realtime.Hub
 	vendor *vendor
+	ns     *notifySide
 	out    *console
 	token  string
 }
@@ -59,6 +61,7 @@ func (a *api) routes() http.Handler {
 	apiMux.Handle("POST /api/messages", a.handle(a.sendMessage))
 	apiMux.Handle("GET /api/attempts", a.handle(a.listAttempts))
 	apiMux.Handle("POST /api/events", a.handle(a.publishEvent))
+	a.notifyRoutes(apiMux)
 	apiMux.Handle("/api/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path}
 	}))
@@ -139,7 +142,7 @@ func (a *api) handle(fn func(w http.ResponseWriter, r *http.Request) error) http
 			status, body["error"] = http.StatusBadRequest, err.Error()
 		case errors.Is(err, delivery.ErrPayloadTooLarge):
 			status, body["error"], body["field"] = http.StatusRequestEntityTooLarge, strings.TrimPrefix(err.Error(), "webhook: "), "payload"
-		case errors.Is(err, delivery.ErrNotFound):
+		case errors.Is(err, delivery.ErrNotFound), errors.Is(err, notify.ErrNotFound):
 			status, body["error"] = http.StatusNotFound, "not found: "+r.PathValue("id")
 		default:
 			// The details are for the operator's console, not the caller.

@@ -128,6 +128,30 @@ func chromiumOutput(b *lockedBuffer) string {
 	return strings.Join(keep, "")
 }
 
+// browserOptions are the flags of the headless Chromium the browser tests
+// drive; its output goes to out.
+func browserOptions(chromium string, out *lockedBuffer) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // containers have a small /dev/shm
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		// A tab that is not in front keeps its timers and its socket.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.CombinedOutput(out),
+	}
+}
+
 // demoServer is the demo, run() without the scripted demo, that the test
 // can stop in the middle.
 type demoServer struct {
@@ -225,25 +249,7 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	tok := token(t, testJWTSecret, demoSupplier)
 
 	var browserOut lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), // containers have a small /dev/shm
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		// A tab that is not in front keeps its timers and its socket.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.CombinedOutput(&browserOut),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chromium, &browserOut)...)
 	var plog pageLog
 	tab1, closeTab1 := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab 1")))
 	closeBrowser := sync.OnceFunc(func() {
@@ -404,4 +410,140 @@ func TestDemoBrowserDashboard(t *testing.T) {
 		t.Log("cannot read the browser's command line (no /proc?): not checking for leftover processes")
 	}
 	t.Logf("connected after %v; whole test %v", connectedAfter.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+}
+
+// The notification panel in a real Chromium: the page opens with the
+// panel's state, "Send test notification" shows each channel's status and
+// the mail the demo's SMTP server received as the notifier reports them
+// (through the realtime hub), and a critical notification can be
+// acknowledged.
+func TestDemoBrowserNotifications(t *testing.T) {
+	chromium := chromiumPath(t)
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
+	t.Cleanup(cancel)
+	srv := startDemo(t, ctx)
+	tok := token(t, testJWTSecret, demoSupplier)
+
+	var browserOut lockedBuffer
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chromium, &browserOut)...)
+	var plog pageLog
+	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab")))
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(tab, 10*time.Second)
+		defer ccancel()
+		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
+			t.Errorf("closing the browser: %v", err)
+		}
+		closeTab()
+		cancelAlloc()
+	})
+
+	snapshot := func() string {
+		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
+		defer scancel()
+		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+			conn: document.getElementById("rt-conn").textContent,
+			status: document.getElementById("nt-status").textContent,
+			sent: document.getElementById("nt-send-result").textContent,
+			list: document.getElementById("nt-list").innerText,
+			mail: document.getElementById("nt-mail").innerText,
+			inbox: document.getElementById("nt-inbox").innerText,
+			events: document.getElementById("rt-events").innerText,
+		}, null, 1)`))
+		if err != nil {
+			return fmt.Sprintf("(cannot read the page: %v)", err)
+		}
+		return s
+	}
+	failf := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
+			fmt.Sprintf(format, args...), snapshot(), &plog, srv.out, chromiumOutput(&browserOut))
+	}
+	waitFor := func(what, cond string) {
+		t.Helper()
+		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
+			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
+		if err != nil {
+			failf("waiting for %s: %v", what, err)
+		}
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(tab, pageWaitTimeout)
+		defer wcancel()
+		if err := chromedp.Do(wctx, actions...); err != nil {
+			failf("%s: %v", what, err)
+		}
+	}
+	// chip is the status text of a channel of the newest notification.
+	chip := func(channel, status string) string {
+		return fmt.Sprintf(`(() => { const c = document.querySelector('#nt-list .nt-item:first-child .chip[data-channel=%q] .st');
+			return !!c && c.textContent === %q; })()`, channel, status)
+	}
+
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
+	}
+	// The dashboard link with both tokens, as run() prints it.
+	do("opening the page", chromedp.Navigate(srv.base+"/?token="+tok+"#token="+testAdminToken),
+		chromedp.WaitVisible(chromedp.ID("nt-send")))
+	waitFor("the dashboard to connect", `document.getElementById("rt-conn").textContent === "live"`)
+	waitFor("the preferences to load", `document.querySelectorAll("#nt-categories tr").length === 9`)
+	waitFor("the empty lists", `!!document.querySelector("#nt-list .empty") && !!document.querySelector("#nt-mail .empty")`)
+	require.Equal(t, "Europe/London", evalString(t, tab, `document.getElementById("nt-tz").textContent`))
+	require.Equal(t, "false", evalString(t, tab, `String(document.getElementById("nt-quiet").checked)`), "quiet hours start off")
+	require.Equal(t, "true", evalString(t, tab,
+		`String(document.querySelector('#nt-categories tr[data-category="payment"] input[data-channel="sms"]').checked)`))
+
+	// Send a booking.confirmed: the statuses and the mail appear.
+	do("clicking Send test notification", chromedp.Click(chromedp.ID("nt-send")))
+	waitFor("email sent", chip("email", "sent"))
+	waitFor("in-app sent", chip("in_app", "sent"))
+	waitFor("push failed", chip("push", "failed"))
+	waitFor("sms suppressed", chip("sms", "suppressed"))
+	require.Contains(t, evalString(t, tab, `document.querySelector('#nt-list .chip[data-channel="push"] .reason').textContent`),
+		"no live push subscription")
+	waitFor("the mail", `(() => { const s = document.querySelector("#nt-mail .nt-mail-item .subject");
+		return !!s && s.textContent === "New flowers booking: Alex & Sam, 2027-05-01"; })()`)
+	require.Contains(t, evalString(t, tab, `document.querySelector("#nt-mail .nt-mail-item .meta").textContent`),
+		"hello@fernandbloom.example")
+	waitFor("the in-app message", `document.getElementById("nt-unread").textContent === "1 unread"`)
+	// The panel reloaded because the hub carried the notifier's status
+	// changes to the page.
+	waitFor("notify.status broadcasts", `/live updates? received through the realtime hub/.test(document.getElementById("nt-status").textContent)`)
+
+	// The HTML part previews in a sandbox.
+	do("opening the preview", chromedp.Click(chromedp.CSS("#nt-mail .nt-mail-item summary")))
+	waitFor("the preview", `(() => { const f = document.querySelector("#nt-mail iframe.nt-html");
+		return !!f && f.getAttribute("sandbox") === "" && f.srcdoc.includes("<strong>Alex &amp; Sam</strong>"); })()`)
+	require.Contains(t, evalString(t, tab, `document.querySelector("#nt-mail pre.nt-text").textContent`), "Alex & Sam booked your flowers")
+
+	// A critical payment.failed: push fails, SMS and email wait their turn;
+	// Acknowledge stops the escalation.
+	do("choosing payment.failed, critical", chromedp.SetValue(chromedp.ID("nt-event"), "payment.failed"),
+		chromedp.SetValue(chromedp.ID("nt-priority"), "critical"), chromedp.Click(chromedp.ID("nt-send")))
+	waitFor("the Acknowledge button", `!!document.querySelector("#nt-list .nt-item:first-child button.nt-ack")`)
+	waitFor("email waiting", chip("email", "queued"))
+	do("clicking Acknowledge", chromedp.Click(chromedp.CSS("#nt-list .nt-item:first-child button.nt-ack")))
+	waitFor("email acknowledged", chip("email", "acknowledged"))
+	waitFor("the acknowledgement", `(() => { const a = document.querySelector("#nt-list .nt-item:first-child .acked");
+		return !!a && a.textContent.startsWith("acknowledged"); })()`)
+	require.Equal(t, "0", evalString(t, tab, `String(document.querySelectorAll("#nt-list .nt-item:first-child button.nt-ack").length)`))
+
+	// Quiet hours switched on and saved.
+	do("switching quiet hours on", chromedp.Click(chromedp.ID("nt-quiet")), chromedp.Click(chromedp.ID("nt-save")))
+	waitFor("the preferences saved", `document.getElementById("nt-prefs-result").textContent.startsWith("Saved")`)
+	require.Contains(t, srv.out.String(), "preferences of sup_demo_florist saved (quiet hours 22:00-07:00 Europe/London)")
+	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+}
+
+func evalString(t *testing.T, tab context.Context, expr string) string {
+	t.Helper()
+	s, err := chromedp.Run(tab, chromedp.Evaluate[string](expr))
+	require.NoError(t, err, expr)
+	return s
 }

@@ -85,14 +85,23 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// skippedLogs are the log messages that hooks print in a friendlier form:
+// the manager's attempt hook and the notifier's status hook.
+var skippedLogs = []string{
+	"webhook delivered", "webhook attempt failed",
+	"notify: provider failed", "notify: channel failed", "notify: critical notification not acknowledged",
+}
+
 // skipAttemptLogs drops the manager's per-attempt log records, which the
 // attempt hook prints in a friendlier form, and keeps the rest (endpoint
 // disabled, circuit breaker opened, ...).
 type skipAttemptLogs struct{ slog.Handler }
 
 func (h skipAttemptLogs) Handle(ctx context.Context, r slog.Record) error {
-	if strings.HasPrefix(r.Message, "webhook delivered") || strings.HasPrefix(r.Message, "webhook attempt failed") {
-		return nil
+	for _, p := range skippedLogs {
+		if strings.HasPrefix(r.Message, p) {
+			return nil
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -11,6 +11,13 @@
 // / that shows a supplier's KPIs live (broadcasts through the hub, such as
 // those POST /api/events sends) and lists recent delivery attempts.
 //
+// It also sends notifications with package notify: email to its own SMTP
+// server (notify/smtp/smtptest) on loopback, SMS to a fake Twilio it runs on
+// loopback, in-app messages live through the hub; the page's Notifications
+// panel edits the sample supplier's preferences, sends test notifications
+// and shows each channel's status and what the servers received
+// (/api/notify/...).
+//
 //	go run ./examples/supplier-platform                  # memory mode
 //	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
 //

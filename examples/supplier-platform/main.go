@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
 
@@ -64,6 +65,7 @@ type config struct {
 	// Test hooks.
 	onReady   func(apiURL, vendorURL string)
 	onAttempt func(delivery.Attempt)
+	onNotify  func(notify.NotificationStatus)
 }
 
 func main() {
@@ -233,20 +235,24 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ns, err := startNotify(ctx, pool, encKey, hub, out, logger, apiURL+"/#notifications", cfg.onNotify)
+	if err != nil {
+		return errors.Join(fmt.Errorf("notifications: %w", err), closeHub(context.WithoutCancel(ctx)))
+	}
 	m, err := delivery.NewManager(opts...)
 	if err != nil {
-		return errors.Join(err, closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	if err := m.Start(ctx); err != nil {
-		return errors.Join(err, closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	dashExpires := time.Now().Add(dashboardTokenTTL)
 	dashToken, err := dashboardToken(secret, demoSupplier, dashExpires)
 	if err != nil {
-		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 
-	a := &api{m: m, hub: hub, vendor: vend, out: out, token: token}
+	a := &api{m: m, hub: hub, vendor: vend, ns: ns, out: out, token: token}
 	apiSrv := newServer(a.routes())
 	vendorSrv := newServer(vend.routes())
 	errc := make(chan error, 2)
@@ -276,6 +282,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.plain("  vendor CRM:   %s/hooks/{name}  (in-process receiver, verifies every signature)", vend.base)
 	out.plain("  retries:      at once, then %s (the demo's short schedule)", scheduleText(demoSchedule[1:]))
 	out.plain("  push a KPI:   %s", eventsCurl(shownToken, apiURL, `{"bookings":15,"enquiries":28}`))
+	out.plain("  email:        the demo's own SMTP server on %s receives every notification email (GET /api/notify/mail)", ns.mail.Addr())
+	out.plain("  SMS:          a fake Twilio on %s receives the text messages (GET /api/notify/sms); push has no subscriber", ns.sms.base)
+	out.plain("  notify:       %s", notifyCurl(shownToken, apiURL, "booking.confirmed", "normal"))
 	out.plain("")
 	if cfg.onReady != nil {
 		cfg.onReady(apiURL, vend.base)
@@ -336,6 +345,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := m.Stop(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop deliveries: %w", err))
 	}
+	// Then the notifier, and the SMTP server and fake Twilio it sends to.
+	if err := ns.stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := vendorSrv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("vendor CRM shutdown: %w", err))
 	}
@@ -366,6 +379,13 @@ func serve(name string, srv *http.Server, ln net.Listener) error {
 func eventsCurl(token, apiURL, kpis string) string {
 	return fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" -d '{"supplier_id":"%s","type":"kpi.updated","payload":%s}' %s/api/events`,
 		token, demoSupplier, kpis, apiURL)
+}
+
+// notifyCurl is a curl line that sends a test notification to the sample
+// supplier.
+func notifyCurl(token, apiURL, event, priority string) string {
+	return fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" -d '{"event":"%s","priority":"%s"}' %s/api/notify/test`,
+		token, event, priority, apiURL)
 }
 
 func scheduleText(ds []time.Duration) string {

@@ -218,6 +218,9 @@
           joinedOnce = true;
           attempt = 0;
           setConn("live", "live");
+          // Whatever was missed while disconnected: parts of the page
+          // that load their state from the API reload it now.
+          document.dispatchEvent(new CustomEvent("wedsync:live", { detail: { supplier: supplierEl.textContent } }));
           if (!noticeEl.textContent.startsWith("Reloading")) notice("");
           send({ topic: topic, event: "presence", ref: nextRef(), join_ref: joinRef,
             payload: { type: "presence", event: "track", payload: { online_at: new Date().toISOString() } } });
@@ -287,7 +290,10 @@
         showTile(k, v);
       }
     }
-    showEvent(p, meta);
+    // The notification panel shows notify.* events its own way.
+    if (typeof p.event !== "string" || !p.event.startsWith("notify.")) showEvent(p, meta);
+    // Other parts of the page (notify.js) listen for their own events.
+    document.dispatchEvent(new CustomEvent("wedsync:broadcast", { detail: { event: p.event, payload: p.payload, meta: meta } }));
   }
 
   function resetView() {
