@@ -58,12 +58,12 @@ func main() {
 	if defURL == "" {
 		defURL = defaultDatabaseURL
 	}
-	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone")
+	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone; or notify (e) alone")
 	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
 	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object); (d) defaults to 200")
-	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers) and plain-HTTP concurrency")
+	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers, notify.WithMemoryWorkers in (e)) and plain-HTTP concurrency")
 	flag.BoolVar(&c.verify, "verify", false, "receiver verifies Standard Webhooks signatures (plain POSTs are then signed too)")
-	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL)")
+	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL); (e) runs Postgres mode too only when this flag or the variable is set")
 	flag.IntVar(&c.poolConns, "pool-conns", 0, "pgxpool MaxConns for the manager and for River (0: pgx default, max(4, cores))")
 	flag.StringVar(&c.insertMode, "insert", "sendtx", "Postgres insert path: send (Send per message), sendtx (SendTx, -batch per transaction), batch (SendBatch of -batch)")
 	flag.IntVar(&c.insertConc, "insert-conc", 4, "goroutines inserting messages in (b)")
@@ -72,8 +72,8 @@ func main() {
 	flag.DurationVar(&c.cooldown, "fetch-cooldown", 10*time.Millisecond, "River FetchCooldown of the base configuration")
 	flag.DurationVar(&c.poll, "fetch-poll", 250*time.Millisecond, "River FetchPollInterval (the SDK default)")
 	flag.StringVar(&c.sweep, "sweep", "grid", "River configurations tried in (b): none, axes (5), grid (MaxWorkers 100/500/2000 x FetchCooldown 5/10/20ms)")
-	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c); broadcasts per second in (d), where it defaults to 10")
-	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c) and (d); (d) defaults to 10s")
+	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c); broadcasts per second in (d), where it defaults to 10; notifications per second in (e), where it defaults to 200")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c), (d) and (e); (d) defaults to 10s")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration), or of (d)'s first hub broadcast phase at the largest -subscribers, to this file")
 	flag.StringVar(&c.pgSide, "pg-side", "river,post,manager", "what (b) measures, comma-separated: river (no-op jobs), post (River jobs that POST), manager")
 	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
@@ -83,7 +83,7 @@ func main() {
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
 	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
 	flag.StringVar(&c.memprofile, "memprofile", "", "(d) write a heap profile of the hub with the largest -subscribers idle to this file")
-	flag.DurationVar(&c.idleWait, "idle-wait", 0, "(d) before each phase, wait up to this long for a second in which the machine is under 15% busy")
+	flag.DurationVar(&c.idleWait, "idle-wait", 0, "(d), (e): before each phase, wait up to this long for a second in which the machine is under 15% busy")
 	flag.IntVar(&c.quietRetries, "quiet-retries", 2, "(d) run a phase again, up to this many times, when other processes used over 10% of the machine during it; the quietest attempt counts")
 	flag.Parse()
 	if *rtOnly {
@@ -93,7 +93,15 @@ func main() {
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	err := func() error {
-		if strings.TrimSpace(c.run) != "realtime" && strings.TrimSpace(c.run) != "d" {
+		switch strings.TrimSpace(c.run) {
+		case "realtime", "d":
+		case "notify", "e":
+			nc, err := parseNotifyConfig(c, set)
+			if err != nil {
+				return err
+			}
+			return runNotify(c, nc)
+		default:
 			return run(c)
 		}
 		rc, err := parseRealtimeConfig(c, set, *subs, *vsns, *bares)
@@ -159,9 +167,11 @@ func run(c config) error {
 			want["latency"] = true
 		case "d", "realtime":
 			return errors.New("-run: run the realtime scenario on its own: -realtime or -run realtime")
+		case "e", "notify":
+			return errors.New("-run: run the notify scenario on its own: -run notify")
 		case "":
 		default:
-			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime)", s)
+			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime, notify)", s)
 		}
 	}
 	printHeader("webhook benchmark", "low")
