@@ -397,7 +397,11 @@ func (s *notifySide) print(st notify.NotificationStatus) {
 		case notify.StatusQueued:
 			switch {
 			case !p.NotBefore.IsZero() && c.NotBefore.IsZero() && st.Priority == notify.PriorityCritical && p.Error == "":
-				line("ESCALATED", c, ": not acknowledged within %s, so it goes out on %s now", notifyEscalation, c.Channel)
+				if time.Now().Before(p.NotBefore) {
+					line("ESCALATED", c, ": the channel before it failed and nothing else reached the supplier, so it goes out on %s now", c.Channel)
+				} else {
+					line("ESCALATED", c, ": not acknowledged within %s, so it goes out on %s now", notifyEscalation, c.Channel)
+				}
 			case !c.NotBefore.IsZero() && c.Error != "":
 				line("RETRY", c, " at %s: %s", localTime(c.NotBefore, tz), humanError(c.Channel, c.Error))
 			case !c.NotBefore.IsZero() && st.Priority == notify.PriorityCritical:
