@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/internal/pgtest"
@@ -158,12 +160,15 @@ func TestWeddingDayCriticalOvertakesBulk(t *testing.T) {
 			})
 			opts := []Option{WithProvider(email), WithTemplates(testTemplates(t))}
 			var n *Notifier
+			var pool *pgxpool.Pool
 			if mode == "memory" {
 				var err error
 				n, err = NewNotifier(opts...)
 				require.NoError(t, err)
 			} else {
-				n = newPGNotifier(t, migrated(t), opts...)
+				db := migrated(t)
+				pool = db.Pool
+				n = newPGNotifier(t, db, opts...)
 			}
 			emailOnly := Preferences{
 				Default:    CategoryPreferences{Channels: map[Channel]bool{ChannelEmail: true}},
@@ -173,11 +178,29 @@ func TestWeddingDayCriticalOvertakesBulk(t *testing.T) {
 			require.NoError(t, n.SetPreferences(ctx, "sup_today", emailOnly))
 			startN(t, n)
 			start := time.Now()
-			for i := 0; i < total; i++ {
+			bulk := func(i int) Notification {
 				nt := booking("sup_bulk", "UTC")
 				nt.Data["couple_name"] = fmt.Sprint("couple ", i)
-				_, err := n.Send(ctx, nt)
-				require.NoError(t, err)
+				return nt
+			}
+			if pool == nil {
+				for i := 0; i < total; i++ {
+					_, err := n.Send(ctx, bulk(i))
+					require.NoError(t, err)
+				}
+			} else {
+				// An import: a thousand per transaction, as a host
+				// queues a season's reminders.
+				for i := 0; i < total; {
+					require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+						for end := min(i+1000, total); i < end; i++ {
+							if _, err := n.SendTx(ctx, tx, bulk(i)); err != nil {
+								return err
+							}
+						}
+						return nil
+					}))
+				}
 			}
 			queued := time.Since(start)
 			atAccept.Store(sentBulk.Load())
