@@ -186,20 +186,9 @@ type notifyDB struct {
 }
 
 func openNotifyDB(ctx context.Context, c config) (*notifyDB, error) {
-	pc, err := pgxpool.ParseConfig(c.dbURL)
-	if err != nil {
-		return nil, fmt.Errorf("database URL: %w", err)
-	}
-	if c.poolConns > 0 {
-		pc.MaxConns = int32(c.poolConns)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	pool, err := connectPool(ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", c.dbURL, err)
 	}
 	db := &notifyDB{pool: pool, schema: "bench_" + randomHex(4), key: make([]byte, 32)}
 	_, _ = rand.Read(db.key)

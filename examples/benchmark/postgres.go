@@ -39,7 +39,9 @@ type benchDB struct {
 	key          []byte
 }
 
-func openDB(ctx context.Context, c config) (*benchDB, error) {
+// connectPool opens the benchmark's pool on -database-url, with -pool-conns
+// connections when set, and checks that the database answers.
+func connectPool(ctx context.Context, c config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(c.dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -54,6 +56,14 @@ func openDB(ctx context.Context, c config) (*benchDB, error) {
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", c.dbURL, err)
+	}
+	return pool, nil
+}
+
+func openDB(ctx context.Context, c config) (*benchDB, error) {
+	pool, err := connectPool(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	db := &benchDB{pool: pool, schema: "bench_" + randomHex(4), key: make([]byte, 32)}
 	db.riverSchema = db.schema + "_river"
