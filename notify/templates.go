@@ -483,13 +483,7 @@ func (ev *eventInfo) compileText(name, src string) (*template.Template, error) {
 	for _, d := range tp.Templates() {
 		defined = append(defined, d.Name())
 	}
-	if err := ev.check(name, tp.Tree, defined); err != nil {
-		return nil, err
-	}
-	if err := tp.Execute(discard{}, ev.sample); err != nil && loadTimeError(err) {
-		return nil, invalid("template "+name, "fails on sample data: %v", err)
-	}
-	return tp, nil
+	return tp, ev.verify(name, tp.Tree, defined, tp.Execute)
 }
 
 func (ev *eventInfo) compileHTML(name, src string) (*htmltemplate.Template, error) {
@@ -501,15 +495,22 @@ func (ev *eventInfo) compileHTML(name, src string) (*htmltemplate.Template, erro
 	for _, d := range tp.Templates() {
 		defined = append(defined, d.Name())
 	}
-	if err := ev.check(name, tp.Tree, defined); err != nil {
-		return nil, err
-	}
 	// The first execution also escapes the template, so that later ones
 	// (concurrent Renders) only read it.
-	if err := tp.Execute(discard{}, ev.sample); err != nil && loadTimeError(err) {
-		return nil, invalid("template "+name, "fails on sample data: %v", err)
+	return tp, ev.verify(name, tp.Tree, defined, tp.Execute)
+}
+
+// verify runs the load-time checks of a parsed part: its variables against
+// the event's (check), then one execution on the sample data, which fails
+// only on errors no real data could fix (loadTimeError).
+func (ev *eventInfo) verify(name string, tree *parse.Tree, defined []string, execute func(io.Writer, any) error) error {
+	if err := ev.check(name, tree, defined); err != nil {
+		return err
 	}
-	return tp, nil
+	if err := execute(discard{}, ev.sample); err != nil && loadTimeError(err) {
+		return invalid("template "+name, "fails on sample data: %v", err)
+	}
+	return nil
 }
 
 type discard struct{}
