@@ -71,15 +71,8 @@ func NewNotifier(opts ...Option) (*Notifier, error) {
 		}
 	}
 	var err error
-	switch {
-	case o.encKey != nil:
-		if n.keys, err = keyring.New(o.encKey, o.encPrevious...); err != nil {
-			return nil, invalid("WithEncryptionKey", "%v", err)
-		}
-	case o.pool != nil:
-		return nil, invalid("WithEncryptionKey", "is required in Postgres mode (32 bytes)")
-	default:
-		n.keys = keyring.Generate()
+	if n.keys, err = keyring.ForMode("notify", o.encKey, o.encPrevious, o.pool != nil); err != nil {
+		return nil, err
 	}
 	n.guards = attempt.NewGuards(o.breaker, o.clock, func(provider string, until time.Time) {
 		o.logger.Warn("notify: circuit breaker opened; failing over to the next provider", "provider", provider, "until", until)

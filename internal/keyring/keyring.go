@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 // KeySize is the key length AES-256 needs.
@@ -118,4 +120,23 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 		return pt, nil
 	}
 	return nil, ErrDecrypt
+}
+
+// ForMode is the key choice every package with secrets at rest makes: the
+// host's key (and previous keys) when it gave one; else, in Postgres mode,
+// a validation error of pkg naming the WithEncryptionKey option, because
+// secrets stored under a random key would not open after a restart; else,
+// in memory mode, a random key that lives as long as the process.
+func ForMode(pkg string, key []byte, previous [][]byte, postgres bool) (*Keyring, error) {
+	switch {
+	case key != nil:
+		k, err := New(key, previous...)
+		if err != nil {
+			return nil, validate.New(pkg, "WithEncryptionKey", "%v", err)
+		}
+		return k, nil
+	case postgres:
+		return nil, validate.New(pkg, "WithEncryptionKey", "is required in Postgres mode (32 bytes)")
+	}
+	return Generate(), nil
 }

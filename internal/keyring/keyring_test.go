@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,4 +66,26 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = k.Open(b, nil) // must not panic
 	})
+}
+
+func TestForModeChoosesTheHostsKeyRefusesNoneInPostgresAndGeneratesInMemory(t *testing.T) {
+	key := make([]byte, keyring.KeySize)
+	k, err := keyring.ForMode("notify", key, nil, true)
+	if err != nil || k == nil {
+		t.Fatalf("host's key in Postgres mode: %v", err)
+	}
+	if _, err := keyring.ForMode("notify", nil, nil, true); err == nil || err.Error() != "notify: WithEncryptionKey: is required in Postgres mode (32 bytes)" {
+		t.Fatalf("no key in Postgres mode: %v", err)
+	}
+	if _, err := keyring.ForMode("delivery", []byte("short"), nil, false); err == nil || !strings.HasPrefix(err.Error(), "delivery: WithEncryptionKey: ") {
+		t.Fatalf("a bad key names the option: %v", err)
+	}
+	a, errA := keyring.ForMode("notify", nil, nil, false)
+	b, errB := keyring.ForMode("notify", nil, nil, false)
+	if errA != nil || errB != nil {
+		t.Fatalf("memory mode: %v %v", errA, errB)
+	}
+	if _, err := b.Open(a.Seal([]byte("s"), nil), nil); err == nil {
+		t.Fatal("memory mode generates a fresh key each time")
+	}
 }

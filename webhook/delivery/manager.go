@@ -79,15 +79,8 @@ func NewManager(opts ...Option) (*Manager, error) {
 		fair:  map[string]*rate.Limiter{},
 	}
 	var err error
-	switch {
-	case o.encKey != nil:
-		if m.keys, err = keyring.New(o.encKey, o.encPrevious...); err != nil {
-			return nil, invalid("WithEncryptionKey", "%v", err)
-		}
-	case o.pool != nil:
-		return nil, invalid("WithEncryptionKey", "is required in Postgres mode (32 bytes)")
-	default:
-		m.keys = keyring.Generate()
+	if m.keys, err = keyring.ForMode("delivery", o.encKey, o.encPrevious, o.pool != nil); err != nil {
+		return nil, err
 	}
 	m.net = netguard.New(netguard.WithAllowedRanges(o.allowed...), netguard.WithAllowHTTP(o.allowHTTP))
 	m.client = o.httpClient
