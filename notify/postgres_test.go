@@ -16,6 +16,8 @@ import (
 
 	"github.com/wedsync/integrations/internal/pgtest"
 	. "github.com/wedsync/integrations/notify"
+	"github.com/wedsync/integrations/notify/smtp"
+	"github.com/wedsync/integrations/notify/smtp/smtptest"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
@@ -52,12 +54,16 @@ func waitIdle(t testing.TB, n *Notifier) {
 func TestPostgresSendTxRollbackSendsNothingCommitSends(t *testing.T) {
 	ctx := context.Background()
 	db := migrated(t)
-	email := newFake("mail", ChannelEmail)
+	// The email goes to a real SMTP server, through the real provider.
+	srv := smtptest.StartT(t)
+	email, err := smtp.New(srv.Host(), srv.Port(), smtp.WithName("mail"), smtp.WithTLS(smtp.NoTLS),
+		smtp.WithFrom("notifications@wedsync.example", "WedSync"))
+	require.NoError(t, err)
 	n := newPGNotifier(t, db, WithProvider(email))
 	require.NoError(t, n.SetPreferences(ctx, "sup_1", Preferences{Default: CategoryPreferences{Channels: map[Channel]bool{ChannelEmail: true}}}))
 	startN(t, n)
 
-	_, err := db.Pool.Exec(ctx, "CREATE TABLE bookings (id text PRIMARY KEY)")
+	_, err = db.Pool.Exec(ctx, "CREATE TABLE bookings (id text PRIMARY KEY)")
 	require.NoError(t, err)
 	tx, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
@@ -78,10 +84,16 @@ func TestPostgresSendTxRollbackSendsNothingCommitSends(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 
-	m := <-email.got
-	require.Equal(t, committed.ID, m.NotificationID)
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	got, err := srv.Wait(waitCtx, 1)
+	require.NoError(t, err)
+	require.Equal(t, "<"+committed.ID+"@wedsync.example>", got[0].Header.Get("Message-Id"))
+	parsed, err := smtptest.Parse(got[0])
+	require.NoError(t, err)
+	require.Equal(t, "Booking confirmed: Committed", parsed.Subject)
 	waitIdle(t, n)
-	require.Len(t, email.messages(), 1, "the rolled-back notification was never sent")
+	require.Equal(t, 1, srv.Count(), "the rolled-back notification was never sent")
 	_, err = n.Status(ctx, rolledBack.ID)
 	require.ErrorIs(t, err, ErrNotFound)
 	st, err := n.Status(ctx, committed.ID)
