@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,24 +156,15 @@ func TestWeddingDayCriticalOvertakesBulk(t *testing.T) {
 	for _, mode := range []string{"memory", "postgres"} {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
-			var sentBulk atomic.Int64
-			var atAccept, atCritical atomic.Int64
-			atCritical.Store(-1)
-			email := newFake("mail", ChannelEmail)
-			email.got = make(chan Message, total+16)
-			email.setFail(func(m *Message) error {
-				if m.Priority == PriorityCritical {
-					atCritical.CompareAndSwap(-1, sentBulk.Load())
-				} else {
-					sentBulk.Add(1)
-				}
-				return nil
-			})
+			// The mails go to a real SMTP server, whose inbox keeps them
+			// in the order they arrived.
+			srv := smtptest.StartT(t, smtptest.WithInboxSize(total+1))
+			email, err := smtp.New(srv.Host(), srv.Port(), smtp.WithTLS(smtp.NoTLS), smtp.WithFrom("notifications@wedsync.example", ""))
+			require.NoError(t, err)
 			opts := []Option{WithProvider(email), WithTemplates(testTemplates(t))}
 			var n *Notifier
 			var pool *pgxpool.Pool
 			if mode == "memory" {
-				var err error
 				n, err = NewNotifier(opts...)
 				require.NoError(t, err)
 			} else {
@@ -215,26 +205,32 @@ func TestWeddingDayCriticalOvertakesBulk(t *testing.T) {
 				}
 			}
 			queued := time.Since(start)
-			atAccept.Store(sentBulk.Load())
+			atAccept := srv.Count()
 			crit := booking("sup_today", "UTC")
 			crit.Priority = PriorityCritical
 			r, err := n.Send(ctx, crit)
 			require.NoError(t, err)
 			accepted := time.Now()
-			for m := range email.got {
-				if m.NotificationID == r.ID {
-					break
+			critID := "<" + r.ID + "@wedsync.example>"
+			position := -1 // the critical mail's place in the inbox
+			waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			defer cancel()
+			for seen := atAccept; position < 0; seen++ {
+				got, err := srv.Wait(waitCtx, seen+1)
+				require.NoError(t, err, "the critical mail arrives")
+				if got[seen].Header.Get("Message-Id") == critID {
+					position = seen
 				}
 			}
 			took := time.Since(accepted)
 			waitIdle(t, n)
-			before := atCritical.Load() - atAccept.Load()
+			before := position - atAccept
 			t.Logf("%s: %d bulk queued in %s (%d already sent when the critical one was accepted); "+
 				"%d bulk sent between its acceptance and its send, %s later; %d of %d bulk still waiting then",
-				mode, total, queued.Round(time.Millisecond), atAccept.Load(), before, took.Round(time.Millisecond),
-				int64(total)-atCritical.Load(), total)
-			require.Less(t, before, int64(600), "the critical notification goes ahead of the bulk queue, not behind it")
-			require.Equal(t, int64(total), sentBulk.Load())
+				mode, total, queued.Round(time.Millisecond), atAccept, before, took.Round(time.Millisecond),
+				total-position, total)
+			require.Less(t, before, 600, "the critical notification goes ahead of the bulk queue, not behind it")
+			require.Equal(t, total+1, srv.Count(), "every bulk mail arrives too")
 		})
 	}
 }
