@@ -3,11 +3,8 @@ package notify_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/crashtest"
 	. "github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/notify/smtp"
 	"github.com/wedsync/integrations/notify/smtp/smtptest"
@@ -95,40 +93,6 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 		}))
 	}
 
-	var child *exec.Cmd
-	startChild := func() {
-		child = exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), crashChildEnv+"="+db.URL, crashSchemaEnv+"="+db.Schema, crashSMTPEnv+"="+srv.Addr())
-		child.Stderr = os.Stderr
-		require.NoError(t, child.Start())
-	}
-	t.Cleanup(func() {
-		if child != nil && child.ProcessState == nil {
-			_ = child.Process.Kill()
-			_ = child.Wait()
-		}
-	})
-
-	seed := rand.Uint64()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	points := make([]int, kills)
-	for i := range points {
-		points[i] = 1 + rng.IntN(total*9/10)
-	}
-	slices.Sort(points)
-	t.Logf("seed %d; kills after these mail counts: %v", seed, points)
-
-	for _, p := range points {
-		startChild()
-		waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		_, err := srv.Wait(waitCtx, p)
-		cancel()
-		require.NoError(t, err, "sending resumes after a restart (reached %d of %d)", srv.Count(), p)
-		require.NoError(t, child.Process.Signal(syscall.SIGKILL))
-		_ = child.Wait()
-	}
-
-	startChild()
 	unique := func() map[string]int {
 		seen := map[string]int{}
 		for _, m := range srv.Messages() {
@@ -138,17 +102,16 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 		}
 		return seen
 	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for len(unique()) < total {
-		waitCtx, cancel := context.WithDeadline(ctx, deadline)
-		_, err := srv.Wait(waitCtx, srv.Count()+1)
-		cancel()
-		if err != nil {
-			break
-		}
-	}
-	require.NoError(t, child.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, child.Wait())
+	crashtest.Run(t, crashtest.Config{
+		Env:   []string{crashChildEnv + "=" + db.URL, crashSchemaEnv + "=" + db.Schema, crashSMTPEnv + "=" + srv.Addr()},
+		Total: total, Kills: kills,
+		Wait: func(ctx context.Context, n int) error {
+			_, err := srv.Wait(ctx, n)
+			return err
+		},
+		Count: srv.Count,
+		Done:  func() bool { return len(unique()) >= total },
+	})
 
 	seen := unique()
 	t.Logf("%d notifications, %d SIGKILLs, %d mails received, %d distinct notifications, %d duplicates",

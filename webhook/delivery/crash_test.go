@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/crashtest"
 	"github.com/wedsync/integrations/webhook/delivery"
 	"github.com/wedsync/integrations/webhook/webhooktest"
 )
@@ -83,42 +81,6 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 	ids, err := m.SendBatch(ctx, msgs)
 	require.NoError(t, err)
 
-	var child *exec.Cmd
-	startChild := func() {
-		child = exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), crashChildEnv+"="+db.URL, crashSchemaEnv+"="+db.Schema)
-		child.Stderr = os.Stderr
-		require.NoError(t, child.Start())
-	}
-	t.Cleanup(func() {
-		if child != nil && child.ProcessState == nil {
-			_ = child.Process.Kill()
-			_ = child.Wait()
-		}
-	})
-
-	// Kill points: random positions in the delivery stream.
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	seed := rng.Uint64()
-	rng = rand.New(rand.NewPCG(seed, 7))
-	points := make([]int, kills)
-	for i := range points {
-		points[i] = 1 + rng.IntN(messages*9/10)
-	}
-	slices.Sort(points)
-	t.Logf("seed %d; kills after these delivery counts: %v", seed, points)
-
-	for _, p := range points {
-		startChild()
-		waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		_, err := recv.WaitFor(waitCtx, p)
-		cancel()
-		require.NoError(t, err, "deliveries resume after a restart (reached %d of %d)", recv.Count(), p)
-		require.NoError(t, child.Process.Signal(syscall.SIGKILL))
-		_ = child.Wait()
-	}
-
-	startChild()
 	unique := func() map[string]int {
 		seen := map[string]int{}
 		for _, d := range recv.Deliveries() {
@@ -126,18 +88,16 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 		}
 		return seen
 	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for len(unique()) < messages {
-		// Wait for the next delivery rather than poll.
-		waitCtx, cancel := context.WithDeadline(ctx, deadline)
-		_, err := recv.WaitFor(waitCtx, recv.Count()+1)
-		cancel()
-		if err != nil {
-			break
-		}
-	}
-	require.NoError(t, child.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, child.Wait())
+	crashtest.Run(t, crashtest.Config{
+		Env:   []string{crashChildEnv + "=" + db.URL, crashSchemaEnv + "=" + db.Schema},
+		Total: messages, Kills: kills,
+		Wait: func(ctx context.Context, n int) error {
+			_, err := recv.WaitFor(ctx, n)
+			return err
+		},
+		Count: recv.Count,
+		Done:  func() bool { return len(unique()) >= messages },
+	})
 
 	seen := unique()
 	dups := recv.Count() - len(seen)
