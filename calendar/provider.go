@@ -1,0 +1,79 @@
+package calendar
+
+import (
+	"context"
+	"time"
+)
+
+// Provider is one calendar service: CalDAV (calendar/caldav), Google
+// (calendar/google), Microsoft Graph (calendar/outlook). It is shaped so
+// that each fits: an opaque cursor (a CalDAV sync-token, a Google
+// nextSyncToken, a Graph deltaLink), a full listing when there is none or
+// it is refused, and writes with an ETag precondition.
+//
+// Every method takes the connection's credentials as the provider issued
+// them to the host (JSON the provider documents: a server URL and password
+// for CalDAV, an OAuth token for Google). The engine stores them sealed and
+// opens them only to make a call. Implementations must be safe for
+// concurrent use and must not log credentials.
+type Provider interface {
+	// Name identifies the provider in connections, the attempt log, the
+	// breaker and telemetry ("caldav", "google"). It must be stable.
+	Name() string
+	// Calendars lists the calendars the credentials reach (discovery).
+	Calendars(ctx context.Context, creds []byte) ([]CalendarInfo, error)
+	// Changes returns what changed in calendar since cursor. An empty
+	// cursor asks for a full listing (ChangeSet.Full). A cursor the
+	// provider no longer accepts (Google's 410, CalDAV's valid-sync-token
+	// precondition) returns an error matching ErrCursorInvalid; the engine
+	// then asks again with "".
+	Changes(ctx context.Context, creds []byte, calendar, cursor string) (*ChangeSet, error)
+	// Get reads one event; ErrNotFound when it is gone.
+	Get(ctx context.Context, creds []byte, calendar, id string) (*Event, error)
+	// Create writes a new event and returns it with its ID and ETag. It
+	// must not overwrite an existing event (If-None-Match: *): an existing
+	// one gives ErrPrecondition.
+	Create(ctx context.Context, creds []byte, calendar string, ev *Event) (*Event, error)
+	// Update replaces the event ev.ID if its ETag is still etag (If-Match),
+	// else ErrPrecondition; ErrNotFound when it is gone. It returns the
+	// event with its new ETag.
+	Update(ctx context.Context, creds []byte, calendar string, ev *Event, etag string) (*Event, error)
+	// Delete removes the event id if its ETag is still etag (an empty etag
+	// deletes unconditionally); ErrPrecondition on a mismatch, and nil when
+	// it is already gone.
+	Delete(ctx context.Context, creds []byte, calendar, id, etag string) error
+}
+
+// CalendarInfo describes one calendar a connection may sync.
+type CalendarInfo struct {
+	// ID is the provider's id of the calendar (a CalDAV collection path).
+	ID   string
+	Name string
+	// TimeZone is the calendar's IANA zone, when the provider says.
+	TimeZone string
+	// ReadOnly calendars can be read for busy time but not written.
+	ReadOnly bool
+}
+
+// ChangeSet is one answer of Provider.Changes.
+type ChangeSet struct {
+	// Full says this is a complete listing: every event of the calendar is
+	// in Updated, and any event the engine knew that is not there is gone.
+	Full bool
+	// Updated are new or changed events (whole series, with overrides).
+	Updated []Event
+	// Deleted are the ids of events that are gone.
+	Deleted []string
+	// Cursor is where the next Changes call starts.
+	Cursor string
+}
+
+// Notifier is implemented by providers that push change notifications
+// (Google's watch channels, Graph's subscriptions). CalDAV has none, and
+// is synced on a period. The host routes the provider's callbacks to
+// Sync.Notify, which queues a sync of the connection at once.
+type Notifier interface {
+	// Watch asks the provider to notify callbackURL of changes to
+	// calendar until the returned expiry.
+	Watch(ctx context.Context, creds []byte, calendar, callbackURL, token string) (expires time.Time, err error)
+}
