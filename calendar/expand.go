@@ -92,7 +92,8 @@ func BusyIntervals(ev *Event, window Interval, loc *time.Location) ([]Interval, 
 // equal to Start lasts one day (RFC 5545 3.6.1).
 //
 // ev.Recurrence holds RFC 5545 content lines, names case-insensitive:
-//   - RRULE: one or more (their union). DTSTART (ev.Start) is always the
+//   - RRULE: one or more (their union); an UNTIL given as a date on a
+//     timed series includes that whole day. DTSTART (ev.Start) is always the
 //     first instance, as RFC 5545 3.8.5.3 says, even if the rule would not
 //     give it.
 //   - EXRULE (deprecated by RFC 5545, still in RFC 2445 data): supported,
@@ -327,12 +328,28 @@ func (x *expander) rule(val string) (r *rrule.RRule, err error) {
 		return nil, errors.New("COUNT must not be negative")
 	}
 	opt.Dtstart = x.start
+	if !x.ev.AllDay && !opt.Until.IsZero() && untilIsDate(val) {
+		// UNTIL as a DATE on a timed series (RFC 5545 wants a DATE-TIME,
+		// some writers send a date): the whole of that day still counts.
+		y, m, d := opt.Until.Date()
+		opt.Until = time.Date(y, m, d, 23, 59, 59, 0, x.evLoc)
+	}
 	if x.ev.AllDay && !opt.Until.IsZero() {
 		// An all-day series counts in dates: UNTIL's date is the last.
 		y, m, d := opt.Until.Date()
 		opt.Until = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
 	return rrule.NewRRule(*opt)
+}
+
+// untilIsDate reports whether a rule's UNTIL is a bare YYYYMMDD.
+func untilIsDate(val string) bool {
+	for _, part := range strings.Split(strings.ToUpper(val), ";") {
+		if u, ok := strings.CutPrefix(part, "UNTIL="); ok {
+			return len(strings.TrimSpace(u)) == 8
+		}
+	}
+	return false
 }
 
 // values parses the comma list of an RDATE or EXDATE.

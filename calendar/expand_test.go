@@ -120,6 +120,14 @@ func TestExpand(t *testing.T) {
 			},
 		},
 		{
+			name: "weekly UNTIL as a date on a timed series includes that day", ev: sat("RRULE:FREQ=WEEKLY;UNTIL=20260613"), window: june, loc: lon,
+			want: []string{
+				"2026-05-30T13:00:00Z/2026-05-30T14:00:00Z",
+				"2026-06-06T13:00:00Z/2026-06-06T14:00:00Z",
+				"2026-06-13T13:00:00Z/2026-06-13T14:00:00Z",
+			},
+		},
+		{
 			name: "EXDATE with TZID and in UTC, lower-case names",
 			ev: sat("rrule:FREQ=WEEKLY;COUNT=4", "EXDATE;TZID=Europe/London:20260606T140000",
 				"exdate:20260620T130000Z"),
