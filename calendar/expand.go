@@ -657,42 +657,40 @@ func (x *expander) run() ([]Instance, error) {
 
 	// Overrides replace (or cancel) the instance they name.
 	var moved []Instance
-	{
-		for i := range ev.Overrides {
-			ov := &ev.Overrides[i]
-			if ov.RecurrenceID.IsZero() {
-				continue
+	for i := range ev.Overrides {
+		ov := &ev.Overrides[i]
+		if ov.RecurrenceID.IsZero() {
+			continue
+		}
+		key := ov.RecurrenceID.Unix()
+		if ev.AllDay {
+			y, m, d := ov.RecurrenceID.Date()
+			key = dayKey(y, m, d)
+		}
+		delete(found, key)
+		if ov.Cancelled {
+			continue
+		}
+		if ov.End.Before(ov.Start) {
+			return nil, invalid(fmt.Sprintf("Event.Overrides[%d].End", i), "must not be before its Start (%s < %s)",
+				ov.End.Format(time.RFC3339), ov.Start.Format(time.RFC3339))
+		}
+		in := Instance{
+			Interval:     Interval{Start: ov.Start, End: ov.End},
+			RecurrenceID: ov.RecurrenceID,
+			Transparent:  ov.Transparent,
+		}
+		if ov.AllDay {
+			y, m, d := ov.Start.Date()
+			ey, em, ed := ov.End.Date()
+			if dayKey(ey, em, ed) <= dayKey(y, m, d) {
+				ey, em, ed = y, m, d+1
 			}
-			key := ov.RecurrenceID.Unix()
-			if ev.AllDay {
-				y, m, d := ov.RecurrenceID.Date()
-				key = dayKey(y, m, d)
-			}
-			delete(found, key)
-			if ov.Cancelled {
-				continue
-			}
-			if ov.End.Before(ov.Start) {
-				return nil, invalid(fmt.Sprintf("Event.Overrides[%d].End", i), "must not be before its Start (%s < %s)",
-					ov.End.Format(time.RFC3339), ov.Start.Format(time.RFC3339))
-			}
-			in := Instance{
-				Interval:     Interval{Start: ov.Start, End: ov.End},
-				RecurrenceID: ov.RecurrenceID,
-				Transparent:  ov.Transparent,
-			}
-			if ov.AllDay {
-				y, m, d := ov.Start.Date()
-				ey, em, ed := ov.End.Date()
-				if dayKey(ey, em, ed) <= dayKey(y, m, d) {
-					ey, em, ed = y, m, d+1
-				}
-				in.Interval = Interval{Start: time.Date(y, m, d, 0, 0, 0, 0, x.loc), End: time.Date(ey, em, ed, 0, 0, 0, 0, x.loc)}
-				in.AllDay = true
-			}
-			if x.overlaps(in.Interval) {
-				moved = append(moved, in)
-			}
+			in.Interval = Interval{Start: time.Date(y, m, d, 0, 0, 0, 0, x.loc), End: time.Date(ey, em, ed, 0, 0, 0, 0, x.loc)}
+			in.AllDay = true
+		}
+		if x.overlaps(in.Interval) {
+			moved = append(moved, in)
 		}
 	}
 	out := make([]Instance, 0, len(found)+len(moved))

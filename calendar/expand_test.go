@@ -225,6 +225,26 @@ func TestExpand(t *testing.T) {
 			},
 		},
 		{
+			name:   "RDATE;VALUE=DATE on a timed series is that date at DTSTART's time",
+			ev:     sat("RRULE:FREQ=WEEKLY;COUNT=1", "RDATE;VALUE=DATE:20260602"),
+			window: june, loc: lon,
+			want: []string{
+				"2026-05-30T13:00:00Z/2026-05-30T14:00:00Z",
+				"2026-06-02T13:00:00Z/2026-06-02T14:00:00Z",
+			},
+		},
+		{
+			name: "all-day series with RDATE dates, one a duplicate",
+			ev: &Event{AllDay: true, Start: utc("2026-06-06T00:00:00Z"), End: utc("2026-06-07T00:00:00Z"),
+				Recurrence: []string{"RRULE:FREQ=WEEKLY;COUNT=2", "RDATE;VALUE=DATE:20260610,20260613"}},
+			window: june, loc: lon,
+			want: []string{
+				"2026-06-05T23:00:00Z/2026-06-06T23:00:00Z",
+				"2026-06-09T23:00:00Z/2026-06-10T23:00:00Z",
+				"2026-06-12T23:00:00Z/2026-06-13T23:00:00Z",
+			},
+		},
+		{
 			name: "all-day weekly series across London's fall-back keeps local midnights",
 			ev: &Event{AllDay: true, Start: utc("2026-10-18T00:00:00Z"), End: utc("2026-10-19T00:00:00Z"),
 				Recurrence: []string{"RRULE:FREQ=WEEKLY;COUNT=3"}},
