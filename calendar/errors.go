@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -61,3 +62,6 @@ func (e *ProviderError) Unwrap() error { return e.Err }
 func invalid(field, rule string, args ...any) error {
 	return validate.New("calendar", field, rule, args...)
 }
+
+// ErrNoDatabase is returned by BookTx in memory mode.
+var ErrNoDatabase = jobs.ErrNoDatabase

@@ -299,13 +299,17 @@ func (ap *applier) event(ctx context.Context, tx pgx.Tx, ev *Event) error {
 		return nil
 	}
 	var rows []busyRow
-	if !ev.Cancelled && !ev.Transparent {
+	if !ev.Cancelled {
+		// Expand returns what it could on an error (the instances before
+		// a cut-off): those still count as busy.
 		insts, err := Expand(ev, ap.window, ap.loc)
 		if err != nil {
-			ap.s.o.logger.Warn("calendar: event not expanded; its time is not counted busy", "connection", ap.c.ID, "event", ev.ID, "error", err)
+			ap.s.o.logger.Warn("calendar: event not fully expanded", "connection", ap.c.ID, "event", ev.ID, "instances", len(insts), "error", err)
 		}
 		for _, in := range insts {
-			rows = append(rows, busyRow{Span: in.Interval, Summary: ev.Summary})
+			if !in.Transparent {
+				rows = append(rows, busyRow{Span: in.Interval, Summary: ev.Summary})
+			}
 		}
 	}
 	if err := ap.s.store.replaceBusy(ctx, tx, ap.c.ID, ap.c.Supplier, ev.ID, rows); err != nil {

@@ -164,48 +164,65 @@ func decodeBooking(raw []byte) (*Booking, error) {
 
 func (s *pgStore) putBooking(ctx context.Context, tx pgx.Tx, b *Booking, now time.Time) error {
 	return pgq.InTx(ctx, s.pool, tx, func(tx pgx.Tx) error {
-		// The savepoint keeps the host's transaction usable after a
-		// constraint violation, so that SaveTx's caller can go on.
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = sp.Rollback(context.WithoutCancel(ctx)) }()
-		var version int64
-		var supplier string
-		err = sp.QueryRow(ctx, s.t(`SELECT version, supplier_id FROM {{schema}}.calendar_bookings WHERE id = $1 FOR UPDATE`), b.ID).Scan(&version, &supplier)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		case supplier != b.Supplier:
-			return invalid("Booking.Supplier", "cannot change (booking %q belongs to another supplier)", b.ID)
-		}
-		b.Version, b.UpdatedAt = version+1, now
-		body, err := encodeBooking(b)
-		if err != nil {
-			return err
-		}
-		blocked := b.Blocked()
-		_, err = sp.Exec(ctx, s.t(`INSERT INTO {{schema}}.calendar_bookings (id, supplier_id, status, blocked, hold_until, version, body, updated_at)
-			VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9)
-			ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, blocked = EXCLUDED.blocked, hold_until = EXCLUDED.hold_until,
-				version = EXCLUDED.version, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at`),
-			b.ID, b.Supplier, string(b.Status), blocked.Start, blocked.End, nullTime(holdUntil(b)), b.Version, body, now)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23P01" {
-			_ = sp.Rollback(ctx)
-			cs, cerr := s.overlapping(ctx, tx, b.Supplier, blocked, b.ID, now, false)
-			if cerr != nil {
-				cs = nil
+		// Two transactions inserting conflicting rows under an exclusion
+		// constraint can each wait for the other: Postgres then aborts one
+		// with a deadlock (40P01). The victim's savepoint is rolled back and
+		// it tries again, and then meets the winner's row (23P01).
+		for try := 1; ; try++ {
+			err := s.putBookingOnce(ctx, tx, b, now)
+			var pgErr *pgconn.PgError
+			if try < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+				continue
 			}
-			return &ConflictError{Booking: b.ID, Conflicts: cs}
-		}
-		if err != nil {
 			return err
 		}
-		return sp.Commit(ctx)
 	})
+}
+
+// putBookingOnce is one try of putBooking, in a savepoint of tx, which
+// keeps the host's transaction usable after a constraint violation.
+func (s *pgStore) putBookingOnce(ctx context.Context, tx pgx.Tx, b *Booking, now time.Time) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sp.Rollback(context.WithoutCancel(ctx)) }()
+	var version int64
+	var supplier string
+	err = sp.QueryRow(ctx, s.t(`SELECT version, supplier_id FROM {{schema}}.calendar_bookings WHERE id = $1 FOR UPDATE`), b.ID).Scan(&version, &supplier)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case supplier != b.Supplier:
+		return invalid("Booking.Supplier", "cannot change (booking %q belongs to another supplier)", b.ID)
+	}
+	b.Version, b.UpdatedAt = version+1, now
+	body, err := encodeBooking(b)
+	if err != nil {
+		return err
+	}
+	blocked := b.Blocked()
+	_, err = sp.Exec(ctx, s.t(`INSERT INTO {{schema}}.calendar_bookings (id, supplier_id, status, blocked, hold_until, version, body, updated_at)
+		VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $7, $8, $9)
+		ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, blocked = EXCLUDED.blocked, hold_until = EXCLUDED.hold_until,
+			version = EXCLUDED.version, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at`),
+		b.ID, b.Supplier, string(b.Status), blocked.Start, blocked.End, nullTime(holdUntil(b)), b.Version, body, now)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23P01" {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return rerr
+		}
+		cs, cerr := s.overlapping(ctx, tx, b.Supplier, blocked, b.ID, now, false)
+		if cerr != nil {
+			cs = nil
+		}
+		return &ConflictError{Booking: b.ID, Conflicts: cs}
+	}
+	if err != nil {
+		return err
+	}
+	return sp.Commit(ctx)
 }
 
 func holdUntil(b *Booking) time.Time {
