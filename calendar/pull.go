@@ -386,7 +386,15 @@ func (ap *applier) bookingEvent(ctx context.Context, tx pgx.Tx, ev *Event, b *Bo
 		ap.restore(b)
 		ap.changes = append(ap.changes, Change{Kind: ChangeBookingEdited, Supplier: ap.c.Supplier, Connection: ap.c.ID, BookingID: b.ID, At: ap.now})
 	}
-	nm := mapping{Conn: ap.c.ID, EventID: ev.ID, Origin: originWedSync, BookingID: b.ID, BookingVersion: version, ETag: ev.ETag}
+	// The mapping keeps the ETag of our last write while we know it: an
+	// event someone changed in ways we do not own (an alarm added) then
+	// meets a 412 at our next write, which reads it and merges, instead of
+	// a blind overwrite that would drop their alarm.
+	etag := ev.ETag
+	if known && m.Origin == originWedSync && m.ETag != "" {
+		etag = m.ETag
+	}
+	nm := mapping{Conn: ap.c.ID, EventID: ev.ID, Origin: originWedSync, BookingID: b.ID, BookingVersion: version, ETag: etag}
 	if err := ap.s.store.replaceBusy(ctx, tx, ap.c.ID, ap.c.Supplier, ev.ID, nil); err != nil {
 		return err
 	}
