@@ -209,3 +209,8 @@ func objectPath(cal, id string) (string, error) {
 
 func isPrecondition(err error) bool { return errors.Is(err, calendar.ErrPrecondition) }
 func isNotFound(err error) bool     { return errors.Is(err, calendar.ErrNotFound) }
+
+// CloseIdleConnections closes the idle connections of the provider's HTTP
+// client (the pooled keep-alive connections to CalDAV servers), for a host
+// that is shutting down or a test that checks for leaked goroutines.
+func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
