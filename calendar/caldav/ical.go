@@ -51,11 +51,24 @@ var ErrNotEvent = errors.New("caldav: calendar object holds no VEVENT")
 // but no master (an invitation to one instance) is returned as its first
 // VEVENT, RecurrenceID set, with the others as Overrides.
 func ParseEvent(data []byte) (*calendar.Event, error) {
-	cal, err := ical.NewDecoder(bytes.NewReader(data)).Decode()
+	cal, err := decodeCalendar(data)
 	if err != nil {
 		return nil, fmt.Errorf("caldav: bad iCalendar: %w", err)
 	}
 	return eventFromCalendar(cal)
+}
+
+// decodeCalendar runs go-ical's decoder, turning its panics on some
+// malformed lines (an index out of range on "0;0=", found by
+// FuzzParseEvent) into errors: calendar data comes from servers we do not
+// control.
+func decodeCalendar(data []byte) (cal *ical.Calendar, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cal, err = nil, fmt.Errorf("malformed content line (decoder panic: %v)", r)
+		}
+	}()
+	return ical.NewDecoder(bytes.NewReader(data)).Decode()
 }
 
 func eventFromCalendar(cal *ical.Calendar) (*calendar.Event, error) {
@@ -100,9 +113,9 @@ func text(c *ical.Component, name string) string {
 	}
 	s, err := p.Text()
 	if err != nil {
-		return p.Value
+		s = p.Value
 	}
-	return s
+	return strings.ToValidUTF8(s, "\uFFFD") // iCalendar is UTF-8 (RFC 5545 3.1.4)
 }
 
 func eventFromComponent(cal *ical.Calendar, c *ical.Component) (*calendar.Event, error) {
@@ -266,7 +279,7 @@ func parseOffset(s string) (int, bool) {
 // timezoneID returns the TZID of a calendar-timezone property (a VCALENDAR
 // with one VTIMEZONE) when it is an IANA zone name, else "".
 func timezoneID(s string) string {
-	cal, err := ical.NewDecoder(strings.NewReader(s)).Decode()
+	cal, err := decodeCalendar([]byte(s))
 	if err != nil {
 		return ""
 	}
@@ -308,7 +321,7 @@ func parseContentLine(line string) (*ical.Prop, error) {
 	if strings.ContainsAny(line, "\r\n") {
 		return nil, errors.New("must be one line without CR or LF")
 	}
-	cal, err := ical.NewDecoder(strings.NewReader("BEGIN:VCALENDAR\r\n" + line + "\r\nEND:VCALENDAR\r\n")).Decode()
+	cal, err := decodeCalendar([]byte("BEGIN:VCALENDAR\r\n" + line + "\r\nEND:VCALENDAR\r\n"))
 	if err != nil {
 		return nil, errors.New("must be an iCalendar content line")
 	}
@@ -467,7 +480,13 @@ func fillComponent(cal *ical.Calendar, c *ical.Component, ev *calendar.Event, ui
 	c.Props.Del(ical.PropDuration)
 	c.Props.Set(timeProp(cal, ical.PropDateTimeEnd, ev.End, ev.AllDay))
 	if !ev.RecurrenceID.IsZero() {
-		c.Props.Set(timeProp(cal, ical.PropRecurrenceID, ev.RecurrenceID, ev.AllDay))
+		// A DATE like DTSTART's, unless that would lose a time of day.
+		rid := ev.RecurrenceID
+		dateOnly := ev.AllDay && rid.Equal(midnightUTC(rid.UTC()))
+		if dateOnly {
+			rid = rid.UTC()
+		}
+		c.Props.Set(timeProp(cal, ical.PropRecurrenceID, rid, dateOnly))
 	} else {
 		c.Props.Del(ical.PropRecurrenceID)
 	}
@@ -516,6 +535,9 @@ func setText(c *ical.Component, name, v string) {
 		p = ical.NewProp(name)
 	}
 	p.SetText(v)
+	if strings.HasPrefix(name, "X-") {
+		p.Params.Del(ical.ParamValue) // TEXT is the default of X- properties
+	}
 	c.Props.Set(p)
 }
 
