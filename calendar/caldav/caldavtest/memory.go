@@ -48,6 +48,7 @@ type MemoryServer struct {
 
 type object struct {
 	data    []byte // the encoded iCalendar
+	uid     string
 	etag    string // unquoted
 	modTime time.Time
 }
@@ -268,18 +269,13 @@ func (b *memBackend) PutCalendarObject(ctx context.Context, p string, cal *ical.
 			}
 		}
 	}
-	for op := range b.s.objs {
-		if op == p || path.Dir(op)+"/" != dir {
-			continue
-		}
-		if other, err := ical.NewDecoder(bytes.NewReader(b.s.objs[op].data)).Decode(); err == nil {
-			if _, ouid, _ := caldav.ValidateCalendarObject(other); ouid == uid {
-				return nil, caldav.NewPreconditionError(caldav.PreconditionNoUIDConflict)
-			}
+	for op, o := range b.s.objs {
+		if op != p && o.uid == uid && path.Dir(op)+"/" == dir {
+			return nil, caldav.NewPreconditionError(caldav.PreconditionNoUIDConflict)
 		}
 	}
 	sum := sha256.Sum256(buf.Bytes())
-	o := &object{data: buf.Bytes(), etag: hex.EncodeToString(sum[:16]), modTime: time.Now().UTC()}
+	o := &object{data: buf.Bytes(), uid: uid, etag: hex.EncodeToString(sum[:16]), modTime: time.Now().UTC()}
 	b.s.objs[p] = o
 	return &caldav.CalendarObject{Path: p, ModTime: o.modTime, ContentLength: int64(len(o.data)), ETag: o.etag, Data: cal}, nil
 }
