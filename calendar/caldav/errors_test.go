@@ -234,3 +234,50 @@ func TestPutWithoutETagAsks(t *testing.T) {
 	require.Equal(t, `"v7"`, out.ETag)
 	require.Equal(t, "/alice/cal/u1.ics", out.ID)
 }
+
+// Discovery reads the privilege set, the calendar's time zone and its
+// component set, as servers other than Radicale send them (absolute
+// hrefs, other prefixes).
+func TestCalendarsProperties(t *testing.T) {
+	srv, p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusMultiStatus)
+		var out string
+		switch {
+		case strings.Contains(string(body), "current-user-principal"):
+			out = `<D:multistatus xmlns:D="DAV:"><D:response><D:href>/</D:href><D:propstat><D:prop><D:current-user-principal><D:href>http://` + r.Host + `/principals/alice/</D:href></D:current-user-principal></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>`
+		case strings.Contains(string(body), "calendar-home-set") && !strings.Contains(string(body), "resourcetype"):
+			require.Equal(t, "/principals/alice/", r.URL.Path)
+			out = `<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:response><D:href>/principals/alice/</D:href><D:propstat><D:prop><C:calendar-home-set><D:href>/cals/alice/</D:href></C:calendar-home-set></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>`
+		default:
+			require.Equal(t, "/cals/alice/", r.URL.Path)
+			require.Equal(t, "1", r.Header.Get("Depth"))
+			cal := func(href, name, comps, privs, tz string) string {
+				return `<D:response><D:href>` + href + `</D:href><D:propstat><D:prop><D:resourcetype><D:collection/><C:calendar/></D:resourcetype><D:displayname>` + name +
+					`</D:displayname><C:supported-calendar-component-set>` + comps + `</C:supported-calendar-component-set><D:current-user-privilege-set>` + privs +
+					`</D:current-user-privilege-set>` + tz + `</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`
+			}
+			out = `<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">` +
+				`<D:response><D:href>/cals/alice/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>` +
+				cal("/cals/alice/work/", "Work", `<C:comp name="VEVENT"/>`, `<D:privilege><D:read/></D:privilege><D:privilege><D:write-content/></D:privilege>`,
+					`<C:calendar-timezone>BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:x
+BEGIN:VTIMEZONE
+TZID:Europe/London
+END:VTIMEZONE
+END:VCALENDAR
+</C:calendar-timezone>`) +
+				cal("/cals/alice/shared/", "Shared", `<C:comp name="VEVENT"/><C:comp name="VTODO"/>`, `<D:privilege><D:read/></D:privilege>`, "") +
+				cal("/cals/alice/tasks/", "Tasks", `<C:comp name="VTODO"/>`, `<D:privilege><D:all/></D:privilege>`, "") +
+				`</D:multistatus>`
+		}
+		_, _ = w.Write([]byte(out))
+	})
+	cals, err := p.Calendars(t.Context(), srv.Creds("alice"))
+	require.NoError(t, err)
+	require.Equal(t, []calendar.CalendarInfo{
+		{ID: "/cals/alice/work/", Name: "Work", TimeZone: "Europe/London"},
+		{ID: "/cals/alice/shared/", Name: "Shared", ReadOnly: true},
+	}, cals)
+}

@@ -101,14 +101,11 @@ func (p *Provider) withTimeout(ctx context.Context) (context.Context, context.Ca
 	return context.WithTimeout(ctx, p.timeout)
 }
 
-// resolve turns a path (a calendar id, an event id, an href) into a URL on
-// the server.
+// resolve turns a decoded path (a calendar id, an event id, an href's
+// path) into a URL on the server; the path is escaped, so names with
+// spaces, "%", "?" or "#" reach the right object.
 func (c *conn) resolve(p string) *url.URL {
-	ref, err := url.Parse(p)
-	if err != nil || ref.Scheme != "" || ref.Host != "" {
-		ref = &url.URL{Path: p}
-	}
-	return c.base.ResolveReference(ref)
+	return c.base.ResolveReference(&url.URL{Path: p})
 }
 
 // response is one answer, with its body read (bounded by MaxResponseBytes).

@@ -1,6 +1,9 @@
 package caldav_test
 
 import (
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,4 +230,66 @@ func TestUnknownPropertiesSurviveUpdate(t *testing.T) {
 	require.Equal(t, "-PT30M", master.Children[0].Props.Get(ical.PropTrigger).Value)
 	require.Equal(t, "mailto:jo@example.com", master.Props.Get(ical.PropAttendee).Value)
 	require.Equal(t, "4", master.Props.Get(ical.PropSequence).Value, "SEQUENCE bumped once per write")
+}
+
+// Objects other clients named with characters that need escaping are
+// listed, read, updated and deleted by their decoded path.
+func TestObjectNamesNeedingEscapes(t *testing.T) {
+	srv := caldavtest.Start(t)
+	p := newProvider(t, srv)
+	cal := srv.MakeCalendar(t, "alice", "work")
+	creds := srv.Creds("alice")
+
+	ev := timedEvent(t, "odd name")
+	ev.UID = "odd name#1?x"
+	created, err := p.Create(t.Context(), creds, cal, ev)
+	require.NoError(t, err)
+	require.Regexp(t, `^`+cal+`[0-9a-f]{64}\.ics$`, created.ID, "an unsafe UID gives a hashed object name")
+
+	// Another client's object name with a space, a percent sign and a hash.
+	other := &calendar.Event{ID: cal + "a b%20c#d.ics", Summary: "theirs", Start: ev.Start, End: ev.End, UID: "theirs-1"}
+	_, err = p.Update(t.Context(), creds, cal, other, "")
+	require.ErrorIs(t, err, calendar.ErrNotFound, "Update never creates")
+
+	rawPut(t, srv, "alice", (&url.URL{Path: other.ID}).EscapedPath(),
+		strings.ReplaceAll(string(mustEncode(t, other)), "\r\n", "\n"))
+
+	cs, err := p.Changes(t.Context(), creds, cal, "")
+	require.NoError(t, err)
+	got := byID(cs.Updated)
+	require.Len(t, got, 2)
+	require.Equal(t, "odd name#1?x", got[created.ID].UID)
+	theirs, ok := got[other.ID]
+	require.True(t, ok, "listed by its decoded path: %v", ids(cs.Updated))
+
+	read, err := p.Get(t.Context(), creds, cal, other.ID)
+	require.NoError(t, err)
+	require.Equal(t, "theirs", read.Summary)
+	theirs.Summary = "theirs, edited"
+	edited, err := p.Update(t.Context(), creds, cal, &theirs, theirs.ETag)
+	require.NoError(t, err)
+	require.NoError(t, p.Delete(t.Context(), creds, cal, other.ID, edited.ETag))
+	_, err = p.Get(t.Context(), creds, cal, other.ID)
+	require.ErrorIs(t, err, calendar.ErrNotFound)
+}
+
+func mustEncode(t *testing.T, ev *calendar.Event) []byte {
+	t.Helper()
+	b, err := caldav.EncodeEvent(ev)
+	require.NoError(t, err)
+	return b
+}
+
+// rawPut stores body at the escaped path, as another client would.
+func rawPut(t *testing.T, srv *caldavtest.Server, user, escapedPath, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, strings.TrimSuffix(srv.URL, "/")+escapedPath, strings.NewReader(body))
+	require.NoError(t, err)
+	req.SetBasicAuth(user, "x")
+	req.Header.Set("Content-Type", "text/calendar")
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
 }
