@@ -48,7 +48,9 @@ func findHref(ms *xmlMultistatus, pick func(*xmlProp) *xmlHref) string {
 }
 
 // Calendars implements calendar.Provider: it finds the current user's
-// principal (RFC 5397) from the credentials' URL, the principal's
+// principal (RFC 5397) from the credentials' URL (following redirects on
+// the same host, and trying /.well-known/caldav (RFC 6764) when the URL
+// is not a WebDAV resource), the principal's
 // calendar-home-set (RFC 4791 6.2.1), and lists the calendar collections
 // there. CalendarInfo.ID is the collection's path; ReadOnly is set when the
 // server's current-user-privilege-set grants no write; TimeZone is the TZID
@@ -64,15 +66,11 @@ func (p *Provider) Calendars(ctx context.Context, creds []byte) ([]calendar.Cale
 	defer cancel()
 	const op = "calendars"
 
-	ms, err := c.propfind(ctx, op, c.base.Path, "0", `<d:current-user-principal/>`)
+	principal, err := c.findPrincipal(ctx, op)
 	if err != nil {
 		return nil, err
 	}
-	principal := findHref(ms, func(p *xmlProp) *xmlHref { return p.CurrentUserPrincipal })
-	if principal == "" {
-		return nil, fmt.Errorf("caldav %s: the server named no current-user-principal at %s", op, c.base.Path)
-	}
-	ms, err = c.propfind(ctx, op, principal, "0", `<c:calendar-home-set/>`)
+	ms, err := c.propfind(ctx, op, principal, "0", `<c:calendar-home-set/>`)
 	if err != nil {
 		return nil, err
 	}
@@ -132,4 +130,50 @@ func (p *Provider) Calendars(ctx context.Context, creds []byte) ([]calendar.Cale
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// maxRedirects bounds the redirects discovery follows.
+const maxRedirects = 5
+
+// findPrincipal asks the credentials' URL for the current-user-principal.
+// Redirects are followed only to the same scheme and host (the SSRF guard
+// checks every request anyway); when the URL is the server's root and not
+// a WebDAV resource, /.well-known/caldav is tried.
+func (c *conn) findPrincipal(ctx context.Context, op string) (string, error) {
+	const body = xmlHeader + `<d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop></d:propfind>`
+	p := c.base.Path
+	if p == "" {
+		p = "/"
+	}
+	triedWellKnown := false
+	for hop := 0; hop <= maxRedirects; hop++ {
+		h := http.Header{"Content-Type": {"application/xml; charset=utf-8"}, "Depth": {"0"}}
+		r, err := c.do(ctx, op, "PROPFIND", p, h, []byte(body))
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case r.status == http.StatusMultiStatus:
+			ms, err := decodeMultistatus(r.body)
+			if err != nil {
+				return "", fmt.Errorf("caldav %s: %w", op, err)
+			}
+			if principal := findHref(ms, func(p *xmlProp) *xmlHref { return p.CurrentUserPrincipal }); principal != "" {
+				return principal, nil
+			}
+			return "", fmt.Errorf("caldav %s: the server named no current-user-principal at %s", op, p)
+		case r.status >= 300 && r.status < 400 && r.header.Get("Location") != "":
+			loc, err := c.resolve(p).Parse(r.header.Get("Location"))
+			if err != nil || loc.Scheme != c.base.Scheme || loc.Host != c.base.Host {
+				return "", fmt.Errorf("caldav %s: %s redirects off the server; use the URL it names as the server URL", op, p)
+			}
+			p = loc.Path
+		case (r.status == http.StatusNotFound || r.status == http.StatusMethodNotAllowed) && !triedWellKnown && p == "/":
+			triedWellKnown = true
+			p = "/.well-known/caldav"
+		default:
+			return "", statusErr(op, r)
+		}
+	}
+	return "", fmt.Errorf("caldav %s: more than %d redirects", op, maxRedirects)
 }

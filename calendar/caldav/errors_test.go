@@ -281,3 +281,37 @@ END:VCALENDAR
 		{ID: "/cals/alice/shared/", Name: "Shared", ReadOnly: true},
 	}, cals)
 }
+
+// Discovery from a server's bare root: 405 there, then
+// /.well-known/caldav, which redirects within the host to the DAV root.
+func TestCalendarsWellKnownRedirect(t *testing.T) {
+	var paths []string
+	srv, p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		switch r.URL.Path {
+		case "/":
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		case "/.well-known/caldav":
+			http.Redirect(w, r, "/dav/", http.StatusMovedPermanently)
+		case "/dav/":
+			w.WriteHeader(http.StatusMultiStatus)
+			_, _ = w.Write([]byte(`<multistatus xmlns="DAV:"><response><href>/dav/</href><propstat><prop><current-user-principal><href>/dav/alice/</href></current-user-principal></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>`))
+		case "/dav/alice/":
+			w.WriteHeader(http.StatusMultiStatus)
+			_, _ = w.Write([]byte(`<multistatus xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><response><href>/dav/alice/</href><propstat><prop><C:calendar-home-set><href>/dav/alice/</href></C:calendar-home-set><resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	cals, err := p.Calendars(t.Context(), srv.Creds("alice"))
+	require.NoError(t, err)
+	require.Empty(t, cals)
+	require.Equal(t, []string{"/", "/.well-known/caldav", "/dav/", "/dav/alice/", "/dav/alice/"}, paths)
+
+	// A redirect to another host is not followed.
+	srv2, p2 := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/", http.StatusFound)
+	})
+	_, err = p2.Calendars(t.Context(), srv2.Creds("alice"))
+	require.ErrorContains(t, err, "redirects off the server")
+}

@@ -220,7 +220,8 @@ func (c *conn) parseMember(href, etag, data string) *calendar.Event {
 }
 
 // multiget fetches hrefs with calendar-multiget (RFC 4791 7.9), in
-// batches; gone lists the hrefs the server no longer has.
+// batches; gone lists the hrefs the server answered 404 for. An href the
+// server does not answer at all is an error.
 func (c *conn) multiget(ctx context.Context, col string, hrefs []string) (evs []calendar.Event, gone []string, err error) {
 	const op = "changes"
 	for len(hrefs) > 0 {
@@ -257,10 +258,16 @@ func (c *conn) multiget(ctx context.Context, col string, hrefs []string) (evs []
 				}
 			}
 		}
+		missing := 0
 		for _, h := range batch {
-			if !seen[h] { // not answered: treat as gone, the next sync sees it again if not
-				gone = append(gone, h)
+			if !seen[h] {
+				missing++
 			}
+		}
+		if missing > 0 {
+			// Reporting them as deleted could delete bookings that exist;
+			// skipping them would lose their change. Fail, and retry.
+			return nil, nil, fmt.Errorf("caldav %s: calendar-multiget left %d of %d objects unanswered", op, missing, len(batch))
 		}
 	}
 	return evs, gone, nil
