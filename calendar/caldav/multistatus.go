@@ -45,7 +45,6 @@ type xmlProp struct {
 	CalendarTimezone     *string          `xml:"urn:ietf:params:xml:ns:caldav calendar-timezone"`
 	PrivilegeSet         *xmlPrivileges   `xml:"DAV: current-user-privilege-set"`
 	ComponentSet         *xmlCompSet      `xml:"urn:ietf:params:xml:ns:caldav supported-calendar-component-set"`
-	SupportedReports     *xmlReportSet    `xml:"DAV: supported-report-set"`
 }
 
 type xmlResourceType struct {
@@ -78,25 +77,6 @@ type xmlCompSet struct {
 	Comps []struct {
 		Name string `xml:"name,attr"`
 	} `xml:"urn:ietf:params:xml:ns:caldav comp"`
-}
-
-type xmlReportSet struct {
-	Reports []struct {
-		Report struct {
-			Inner []xmlAnyName `xml:",any"`
-		} `xml:"DAV: report"`
-	} `xml:"DAV: supported-report"`
-}
-
-func (r *xmlReportSet) has(space, local string) bool {
-	for _, s := range r.Reports {
-		for _, n := range s.Report.Inner {
-			if n.XMLName.Space == space && n.XMLName.Local == local {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // xmlError is a DAV:error body (RFC 4918 16): the precondition that failed.
@@ -154,7 +134,7 @@ func decodeMultistatus(body []byte) (*xmlMultistatus, error) {
 	return &ms, nil
 }
 
-// SyncItem is one member of a sync-collection (or PROPFIND, or multiget)
+// syncItem is one member of a sync-collection (or PROPFIND, or multiget)
 // answer.
 type syncItem struct {
 	// Href is the member's decoded path.
