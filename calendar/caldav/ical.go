@@ -345,9 +345,9 @@ func parseContentLine(line string) (*ical.Prop, error) {
 //
 // Times: an all-day event is written as VALUE=DATE; a time whose Location
 // is a named IANA zone other than UTC (or a zone the base's VTIMEZONEs
-// define) with its TZID; any other time in UTC ("Z"). No VTIMEZONE is
-// generated for an IANA TZID: CalDAV servers and clients resolve IANA names
-// themselves (RFC 7809 lets a server drop VTIMEZONEs altogether).
+// define) with its TZID; any other time in UTC ("Z"). Each IANA TZID used
+// gets a VTIMEZONE built from Go's zone data (see vtimezone.go), replacing
+// any the base had for it; a base's VTIMEZONE for a custom TZID is kept.
 func EncodeEvent(ev *calendar.Event) ([]byte, error) {
 	cal, err := calendarFromEvent(ev, time.Now())
 	if err != nil {
@@ -462,6 +462,7 @@ func calendarFromEvent(ev *calendar.Event, now time.Time) (*ical.Calendar, error
 		children = append(children, comp)
 	}
 	cal.Children = append(children, rest...)
+	addTimezones(cal)
 	return cal, nil
 }
 

@@ -173,3 +173,42 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeEventWritesVTIMEZONE(t *testing.T) {
+	start := time.Date(2026, 6, 6, 14, 0, 0, 0, london(t))
+	out, err := caldav.EncodeEvent(&calendar.Event{UID: "u", Start: start, End: start.Add(time.Hour)})
+	require.NoError(t, err)
+	cal, err := ical.NewDecoder(strings.NewReader(string(out))).Decode()
+	require.NoError(t, err)
+	var tz *ical.Component
+	for _, c := range cal.Children {
+		if c.Name == ical.CompTimezone {
+			require.Nil(t, tz, "one VTIMEZONE")
+			tz = c
+		}
+	}
+	require.NotNil(t, tz)
+	require.Equal(t, "Europe/London", tz.Props.Get(ical.PropTimezoneID).Value)
+	// A year either side of June 2026: BST starts 2025-03-30, 2026-03-29,
+	// 2027-03-28 at 01:00 GMT, and ends in the Octobers at 02:00 BST.
+	obs := map[string][]string{}
+	for _, c := range tz.Children {
+		var dates []string
+		dates = append(dates, c.Props.Get(ical.PropDateTimeStart).Value)
+		for _, r := range c.Props.Values(ical.PropRecurrenceDates) {
+			dates = append(dates, r.Value)
+		}
+		obs[c.Name+" "+c.Props.Get(ical.PropTimezoneOffsetFrom).Value+">"+c.Props.Get(ical.PropTimezoneOffsetTo).Value+" "+c.Props.Get(ical.PropTimezoneName).Value] = dates
+	}
+	require.Equal(t, map[string][]string{
+		"DAYLIGHT +0000>+0100 BST": {"20260329T010000", "20270328T010000"},
+		"STANDARD +0100>+0000 GMT": {"20251026T020000", "20261025T020000"},
+	}, obs)
+
+	// A zone without transitions gets one STANDARD.
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	out, err = caldav.EncodeEvent(&calendar.Event{UID: "u", Start: start.In(tokyo), End: start.In(tokyo)})
+	require.NoError(t, err)
+	require.Contains(t, string(out), "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZNAME:JST\r\nTZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\n")
+}

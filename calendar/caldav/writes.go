@@ -200,7 +200,12 @@ func (c *conn) put(ctx context.Context, op, obj string, ev *calendar.Event, h ht
 	}
 	out := *ev
 	out.ID = obj
-	out.UID = text(ic.Children[0], ical.PropUID)
+	for _, ch := range ic.Children {
+		if ch.Name == ical.CompEvent {
+			out.UID = text(ch, ical.PropUID)
+			break
+		}
+	}
 	out.Native = ic
 	out.ETag = strongETag(r.header.Get("ETag"))
 	if out.ETag == "" {
