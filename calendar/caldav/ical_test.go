@@ -212,3 +212,13 @@ func TestEncodeEventWritesVTIMEZONE(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(out), "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZNAME:JST\r\nTZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\n")
 }
+
+// Far-apart dates do not make a VTIMEZONE of millennia.
+func TestEncodeEventBoundsVTIMEZONE(t *testing.T) {
+	loc := london(t)
+	start := time.Date(1, 1, 1, 10, 0, 0, 0, loc)
+	out, err := caldav.EncodeEvent(&calendar.Event{UID: "u", Start: start, End: start,
+		Recurrence: []string{"RDATE;TZID=Europe/London:99990101T100000"}})
+	require.NoError(t, err)
+	require.Less(t, len(out), 20000)
+}

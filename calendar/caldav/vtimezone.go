@@ -15,7 +15,10 @@ import (
 // before the first start to a year after the last, ten years for a series)
 // as STANDARD and DAYLIGHT observances with DTSTART and RDATE lists. A
 // VTIMEZONE for a TZID Go cannot load (a custom one from the base object)
-// is kept as it is.
+// is kept as it is. The span is cut to 50 years from 1900 on at most.
+
+// maxZoneYears bounds the span one generated VTIMEZONE covers.
+const maxZoneYears = 50
 
 // zoneSpan is the range a VTIMEZONE must cover.
 type zoneSpan struct{ from, to time.Time }
@@ -79,8 +82,19 @@ func addTimezones(cal *ical.Calendar) {
 		kept = append(kept, c)
 	}
 	ids := make([]string, 0, len(spans))
-	for id := range spans {
+	for id, s := range spans {
 		ids = append(ids, id)
+		// Bound the work on odd data (a DTSTART in year 1, an RDATE in
+		// 9999): at most maxZoneYears, from 1900 on.
+		if lo := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC); s.from.Before(lo) {
+			s.from = lo
+		}
+		if hi := s.from.AddDate(maxZoneYears, 0, 0); s.to.After(hi) {
+			s.to = hi
+		}
+		if s.to.Before(s.from) {
+			s.to = s.from
+		}
 	}
 	sort.Strings(ids)
 	var tzs []*ical.Component
