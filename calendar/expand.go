@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/teambition/rrule-go"
+
+	"github.com/wedsync/integrations/internal/civil"
 )
 
 // MaxInstances bounds the instances one event may produce in one window.
@@ -442,11 +444,11 @@ func parseDateTime(s string, zone *time.Location) (time.Time, error) {
 		}
 		return t, nil
 	}
-	t, err := time.ParseInLocation("20060102T150405", s, zone)
+	t, err := time.ParseInLocation("20060102T150405", s, time.UTC)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("date-time %q is not YYYYMMDDTHHMMSS", s)
 	}
-	return t, nil
+	return civil.In(t, zone), nil // a time the clocks pass twice is the first, one they skip reads with the offset before (RFC 5545 3.3.5)
 }
 
 // parseDuration reads an RFC 5545 duration: [+]P[nW][nD][T[nH][nM][nS]].

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wedsync/integrations/calendar"
+	"github.com/wedsync/integrations/internal/civil"
 	"github.com/wedsync/integrations/internal/validate"
 )
 
@@ -208,7 +209,10 @@ func parseTime(cal *ical.Calendar, p *ical.Prop) (t time.Time, allDay bool, err 
 	if tzid := p.Params.Get(ical.PropTimezoneID); tzid != "" {
 		loc = resolveZone(cal, tzid)
 	}
-	t, err = time.ParseInLocation("20060102T150405", v, loc)
+	t, err = time.ParseInLocation("20060102T150405", v, time.UTC)
+	if err == nil {
+		t = civil.In(t, loc) // a time the clocks pass twice is the first, one they skip reads with the offset before (RFC 5545 3.3.5)
+	}
 	return t, false, err
 }
 
