@@ -322,7 +322,10 @@ func (w *writer) write(ctx context.Context) error {
 		}
 		w.outcome = "merged"
 		merged := merge(have, want)
-		err = w.call(ctx, "update", func(ctx context.Context) (err error) { got, err = p.Update(ctx, w.creds, cal, merged, have.ETag); return })
+		err = w.call(ctx, "update", func(ctx context.Context) (err error) {
+			got, err = p.Update(ctx, w.creds, cal, merged, have.ETag)
+			return
+		})
 	case errors.Is(err, ErrNotFound):
 		// Deleted in the calendar: a live booking is written again.
 		return w.create(ctx, p, want)

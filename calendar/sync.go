@@ -2,8 +2,8 @@ package calendar
 
 import (
 	"context"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"text/template"
 	"time"

@@ -234,14 +234,14 @@ type Change struct {
 	// Conflict is the busy block that overlaps the booking (conflict).
 	Conflict *Conflict `json:"conflict,omitempty"`
 	// Err is the failure's message (sync_failed).
-	Err string `json:"error,omitempty"`
+	Err string    `json:"error,omitempty"`
 	At  time.Time `json:"at"`
 }
 
 // Attempt is one provider call in the attempt log.
 type Attempt struct {
-	ID         string        `json:"id"`
-	Connection string        `json:"connection"`
+	ID         string `json:"id"`
+	Connection string `json:"connection"`
 	// Op is the call: "changes", "create", "update", "delete", "get".
 	Op string `json:"op"`
 	// BookingID is the booking a write was for.
