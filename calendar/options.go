@@ -198,13 +198,17 @@ type QueueConfig struct {
 	// JobTimeout cancels a job after this long. Defaults to 4 times the
 	// provider timeout (a sync may page).
 	JobTimeout time.Duration
+	// RescueAfter is how long a job may run before another instance
+	// assumes its process died and runs it again. Defaults to JobTimeout
+	// plus 1 minute.
+	RescueAfter time.Duration
 }
 
 // WithQueueConfig tunes the River client in Postgres mode.
 func WithQueueConfig(c QueueConfig) Option {
 	return func(o *options) {
 		o.river = jobs.RiverConfig{Schema: c.Schema, MaxWorkers: c.MaxWorkers,
-			FetchPollInterval: c.FetchPollInterval, JobTimeout: c.JobTimeout}
+			FetchPollInterval: c.FetchPollInterval, JobTimeout: c.JobTimeout, RescueAfter: c.RescueAfter}
 	}
 }
 
