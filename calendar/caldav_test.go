@@ -20,6 +20,7 @@ import (
 	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/calendar/caldav"
 	"github.com/wedsync/integrations/calendar/caldav/caldavtest"
+	"github.com/wedsync/integrations/internal/pgtest"
 )
 
 // davWorld is one supplier with one CalDAV calendar connected to an
@@ -429,4 +430,48 @@ END:VCALENDAR
 			t.Fatal("the booking is not in the calendar")
 		})
 	}
+}
+
+// A sync token Radicale no longer accepts (403 valid-sync-token) makes the
+// engine list the whole calendar instead, and nothing is duplicated or
+// lost.
+func TestCalDAVInvalidSyncTokenFullResyncPostgres(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t, "calendar")
+	require.NoError(t, calendar.Migrate(ctx, db.Pool, calendar.WithSchema(db.Schema)))
+	w := newDAVWorld(t, func(opts ...calendar.Option) *calendar.Sync {
+		return start(t, append([]calendar.Option{calendar.WithPostgres(db.Pool), calendar.WithSchema(db.Schema), calendar.WithEncryptionKey(testKey)}, opts...)...)
+	}, "Europe/London")
+	_, err := w.s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_alice", Title: "Wedding", Start: at(5, 11), End: at(5, 23)})
+	require.NoError(t, err)
+	gone := w.put(t, &calendar.Event{Summary: "Gone", Start: at(7, 9), End: at(7, 10)})
+	settle(t, w.s, w.conn.ID)
+	st, err := w.s.Connection(ctx, w.conn.ID)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(st.Cursor, "s1:"), "Radicale speaks sync-collection: %q", st.Cursor)
+
+	// The server forgets the token (a restored backup, a cleared cache):
+	// here, a token it never issued.
+	_, err = db.Pool.Exec(ctx, fmt.Sprintf(`UPDATE %q.calendar_connections SET cursor = 's1:http://radicale.org/ns/sync/0000000000000000000000000000000000000000000000000000000000000000'`, db.Schema))
+	require.NoError(t, err)
+	require.NoError(t, w.app.Delete(ctx, w.creds, w.cal, gone.ID, gone.ETag))
+	w.put(t, &calendar.Event{Summary: "New", Start: at(8, 9), End: at(8, 10)})
+	settle(t, w.s, w.conn.ID)
+
+	busy := w.busy(t, at(1, 0), at(30, 0))
+	require.Len(t, busy, 1, "the full listing dropped the deleted event and found the new one")
+	require.True(t, busy[0].Start.Equal(at(8, 9)))
+	evs := w.events(t)
+	require.Len(t, evs, 2, "no duplicate of the booking's event")
+	as, err := w.s.Attempts(ctx, w.conn.ID, 1000)
+	require.NoError(t, err)
+	var refused bool
+	for _, a := range as {
+		refused = refused || (a.Op == "changes" && !a.OK && strings.Contains(a.Error, "cursor"))
+	}
+	require.True(t, refused, "the refused token is in the attempt log")
+	st, err = w.s.Connection(ctx, w.conn.ID)
+	require.NoError(t, err)
+	require.Empty(t, st.LastError)
+	require.Zero(t, st.Failures, "a refused token is not a failed sync")
 }
