@@ -17,7 +17,6 @@ import (
 	"github.com/wedsync/integrations/internal/jobs"
 	"github.com/wedsync/integrations/internal/keyring"
 	"github.com/wedsync/integrations/internal/loop"
-	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/runner"
 	"github.com/wedsync/integrations/internal/validate"
 )
@@ -122,21 +121,15 @@ func NewSync(opts ...Option) (*Sync, error) {
 	return s, nil
 }
 
+// riverSchema is where River's tables live (QueueConfig.Schema).
 func (o *options) riverSchema() string {
-	if o.river.Schema != "" {
-		return o.river.Schema
-	}
-	return jobs.RiverSchema(o.schema, "calendar")
+	r, _ := jobs.Schemas("calendar", "calendar", o.schema, o.river.Schema)
+	return r
 }
 
 func (o *options) validateSchemas() error {
-	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return invalid("WithSchema", "%v", err)
-	}
-	if err := migrate.ValidateSchema(o.riverSchema()); err != nil {
-		return invalid("QueueConfig.Schema", "%v (it defaults to the WithSchema name plus \"_calendar_jobs\")", err)
-	}
-	return nil
+	_, err := jobs.Schemas("calendar", "calendar", o.schema, o.river.Schema)
+	return err
 }
 
 func (o *options) validate() error {

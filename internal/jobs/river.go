@@ -14,6 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/wedsync/integrations/internal/migrate"
+	"github.com/wedsync/integrations/internal/validate"
 )
 
 // RiverConfig tunes the River client. Zero fields take the defaults below,
@@ -85,6 +88,23 @@ func (c RiverConfig) withDefaults() RiverConfig {
 // cost of a client: about 4 transactions/s at the 250 ms poll, plus one
 // LISTEN connection; docs/postgres.md has the measurements.
 func RiverSchema(schema, component string) string { return schema + "_" + component + "_jobs" }
+
+// Schemas checks the two schema names every package takes: its tables'
+// (the WithSchema option) and its River tables' (QueueConfig.Schema, or
+// RiverSchema(schema, component) when river is empty). It returns the
+// River schema, and a validation error of pkg naming the option at fault.
+func Schemas(pkg, component, schema, river string) (string, error) {
+	if river == "" {
+		river = RiverSchema(schema, component)
+	}
+	if err := migrate.ValidateSchema(schema); err != nil {
+		return river, validate.New(pkg, "WithSchema", "%v", err)
+	}
+	if err := migrate.ValidateSchema(river); err != nil {
+		return river, validate.New(pkg, "QueueConfig.Schema", "%v (it defaults to the WithSchema name plus %q)", err, "_"+component+"_jobs")
+	}
+	return river, nil
+}
 
 // RiverQueue is the Postgres-mode Queue.
 type RiverQueue struct {

@@ -132,20 +132,13 @@ func NewManager(opts ...Option) (*Manager, error) {
 
 // riverSchema is where River's tables live (QueueConfig.Schema).
 func (o *options) riverSchema() string {
-	if o.river.Schema != "" {
-		return o.river.Schema
-	}
-	return jobs.RiverSchema(o.schema, "webhook")
+	r, _ := jobs.Schemas("delivery", "webhook", o.schema, o.river.Schema)
+	return r
 }
 
 func (o *options) validateSchemas() error {
-	if err := migrate.ValidateSchema(o.schema); err != nil {
-		return invalid("WithSchema", "%v", err)
-	}
-	if err := migrate.ValidateSchema(o.riverSchema()); err != nil {
-		return invalid("QueueConfig.Schema", "%v (it defaults to the WithSchema name plus \"_webhook_jobs\")", err)
-	}
-	return nil
+	_, err := jobs.Schemas("delivery", "webhook", o.schema, o.river.Schema)
+	return err
 }
 
 func (o *options) validate() error {
