@@ -3,6 +3,7 @@ package calendar_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -325,4 +326,54 @@ func TestBadInputNamesTheField(t *testing.T) {
 	_, err = calendar.NewSync(calendar.WithProvider(calendartest.NewProvider("")), calendar.WithSyncInterval(time.Second))
 	require.ErrorContains(t, err, "WithSyncInterval")
 	require.True(t, errors.Is(err, calendar.ErrInvalid))
+}
+
+// slowListing is a provider whose next full listing is taken, then held
+// until the test releases it: what a slow provider does while the engine
+// writes a booking.
+type slowListing struct {
+	*calendartest.Provider
+	taken   chan struct{}
+	release chan struct{}
+	armed   bool
+}
+
+func (p *slowListing) Changes(ctx context.Context, creds []byte, cal, cursor string) (*calendar.ChangeSet, error) {
+	cs, err := p.Provider.Changes(ctx, creds, cal, cursor)
+	if p.armed && cursor == "" {
+		p.armed = false
+		p.taken <- struct{}{}
+		<-p.release
+	}
+	return cs, err
+}
+
+// A full listing taken before a booking's first write and applied after it
+// does not report the new event deleted (nor write it again); one taken
+// before an update does not report it edited.
+func TestListingOlderThanOurWriteIsNotAnEdit(t *testing.T) {
+	ctx := context.Background()
+	p := &slowListing{Provider: calendartest.NewProvider(""), taken: make(chan struct{}, 1), release: make(chan struct{})}
+	var ch changes
+	s := start(t, calendar.WithProvider(p), ch.handler())
+	p.AddCalendar("work")
+	p.armed = true
+	c, err := s.Connect(ctx, calendar.Connection{Supplier: "sup_1", Provider: p.Name(), Calendar: "work"}, []byte("x"))
+	require.NoError(t, err)
+	<-p.taken // the first sync has its (empty) listing
+	_, err = s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23), Title: "Wedding"})
+	require.NoError(t, err)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(p.Events("work")) == 0 { // the write lands while the listing waits
+		require.NoError(t, deadline.Err(), "the booking's write did not land")
+		runtime.Gosched()
+	}
+	close(p.release)
+	settle(t, s, c.ID)
+	require.Empty(t, ch.of(calendar.ChangeBookingDeleted), "the stale listing did not see the event: not a delete")
+	require.Empty(t, ch.of(calendar.ChangeBookingEdited))
+	require.Len(t, p.Events("work"), 1)
+	require.Equal(t, 1, p.Calls("create"))
+	require.Equal(t, 0, p.Calls("update"))
 }

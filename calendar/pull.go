@@ -28,7 +28,7 @@ var errSuperseded = errors.New("calendar: sync superseded")
 // syncJob asks the provider what changed and applies it.
 func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 	a := job.Args
-	defer s.lockConn(a.Connection)()
+	defer lock(&s.syncLocks, a.Connection)()
 	c, err := s.store.connection(ctx, nil, a.Connection, false)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -51,6 +51,13 @@ func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 	if err != nil {
 		permit.NotAttempted()
 		return s.syncFailed(ctx, c, nil, fmt.Errorf("calendar: connection %s: credentials: %w", c.ID, err))
+	}
+	// What the engine knew before asking: a write that lands while the
+	// provider answers is newer than the answer (see applier.stale).
+	before, err := s.store.mappings(ctx, nil, c.ID)
+	if err != nil {
+		permit.NotAttempted()
+		return err
 	}
 	now := s.o.clock.Now()
 	full := c.Cursor == "" || now.Sub(c.fullAt) >= s.o.fullEvery
@@ -100,7 +107,7 @@ func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 		if cur.seq != a.Seq {
 			return errSuperseded
 		}
-		ap := &applier{s: s, c: cur, now: now}
+		ap := &applier{s: s, c: cur, now: now, before: before}
 		if err := ap.apply(ctx, tx, cs); err != nil {
 			return err
 		}
@@ -195,6 +202,7 @@ type applier struct {
 	c       *connRow
 	now     time.Time
 	known   map[string]mapping
+	before  map[string]mapping // known before the provider was asked
 	changes []Change
 	pushes  []jobs.InsertParams
 	loc     *time.Location
@@ -280,7 +288,25 @@ func (ap *applier) ours(ctx context.Context, tx pgx.Tx, ev *Event) (*Booking, er
 	return b, nil
 }
 
+// stale reports whether the engine wrote event id while the provider was
+// answering: the answer shows the event as it was before that write (or
+// not at all, for a create), and the next sync sees it as it is. Without
+// this, a full listing racing a booking's first write would report the
+// new event deleted, and one racing an update would report it edited.
+func (ap *applier) stale(id string) bool {
+	m, known := ap.known[id]
+	if !known || m.Origin != originWedSync {
+		return false
+	}
+	b, was := ap.before[id]
+	return !was || b.ETag != m.ETag || b.BookingVersion != m.BookingVersion
+}
+
 func (ap *applier) event(ctx context.Context, tx pgx.Tx, ev *Event) error {
+	if ap.stale(ev.ID) {
+		ap.counts["stale"]++
+		return nil
+	}
 	m, known := ap.known[ev.ID]
 	b, err := ap.ours(ctx, tx, ev)
 	if err != nil {
@@ -407,7 +433,7 @@ func (ap *applier) bookingEvent(ctx context.Context, tx pgx.Tx, ev *Event, b *Bo
 
 func (ap *applier) deleted(ctx context.Context, tx pgx.Tx, id string) error {
 	m, ok := ap.known[id]
-	if !ok {
+	if !ok || ap.stale(id) {
 		return nil
 	}
 	delete(ap.known, id)

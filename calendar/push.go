@@ -168,7 +168,7 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 	}
 	// One write of a booking to a calendar at a time in this process; a
 	// second instance racing it meets the provider's precondition.
-	defer s.lockConn(c.ID + "\x00" + b.ID)()
+	defer lock(&s.pushLocks, c.ID+"\x00"+b.ID)()
 	m, err := s.store.mappingForBooking(ctx, nil, c.ID, b.ID)
 	if err != nil {
 		return err

@@ -311,18 +311,12 @@ func (s *pgStore) mappingForBooking(ctx context.Context, tx pgx.Tx, conn, bookin
 }
 
 func (s *pgStore) putMapping(ctx context.Context, tx pgx.Tx, m mapping) error {
-	return pgq.InTx(ctx, s.pool, tx, func(tx pgx.Tx) error {
-		if m.BookingID != "" {
-			if _, err := tx.Exec(ctx, s.t(`DELETE FROM {{schema}}.calendar_mappings
-				WHERE connection_id = $1 AND booking_id = $2 AND event_id <> $3`), m.Conn, m.BookingID, m.EventID); err != nil {
-				return err
-			}
-		}
+	upsert := func(q pgq.Querier) error {
 		var booking *string
 		if m.BookingID != "" {
 			booking = &m.BookingID
 		}
-		_, err := tx.Exec(ctx, s.t(`INSERT INTO {{schema}}.calendar_mappings
+		_, err := q.Exec(ctx, s.t(`INSERT INTO {{schema}}.calendar_mappings
 			(connection_id, event_id, origin, booking_id, booking_version, etag, updated_at) VALUES ($1, $2, $3, $4, $5, $6, now())
 			ON CONFLICT (connection_id, event_id) DO UPDATE SET origin = EXCLUDED.origin, booking_id = EXCLUDED.booking_id,
 				booking_version = EXCLUDED.booking_version, etag = EXCLUDED.etag, updated_at = now()`),
@@ -332,6 +326,18 @@ func (s *pgStore) putMapping(ctx context.Context, tx pgx.Tx, m mapping) error {
 			return ErrNotFound
 		}
 		return err
+	}
+	if m.BookingID == "" {
+		return upsert(s.db(tx)) // one round trip: a full sync maps thousands of events
+	}
+	return pgq.InTx(ctx, s.pool, tx, func(tx pgx.Tx) error {
+		// The booking's mapping under another event id (its event written
+		// again after a delete) goes first: one event per booking.
+		if _, err := tx.Exec(ctx, s.t(`DELETE FROM {{schema}}.calendar_mappings
+			WHERE connection_id = $1 AND booking_id = $2 AND event_id <> $3`), m.Conn, m.BookingID, m.EventID); err != nil {
+			return err
+		}
+		return upsert(tx)
 	})
 }
 
@@ -341,28 +347,25 @@ func (s *pgStore) deleteMapping(ctx context.Context, tx pgx.Tx, conn, eventID st
 }
 
 func (s *pgStore) replaceBusy(ctx context.Context, tx pgx.Tx, conn, supplier, eventID string, rows []busyRow) error {
-	return pgq.InTx(ctx, s.pool, tx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, s.t(`DELETE FROM {{schema}}.calendar_busy WHERE connection_id = $1 AND event_id = $2`), conn, eventID); err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		starts := make([]time.Time, len(rows))
-		ends := make([]time.Time, len(rows))
-		sums := make([]string, len(rows))
-		for i, r := range rows {
-			starts[i], ends[i], sums[i] = r.Span.Start, r.Span.End, r.Summary
-		}
-		_, err := tx.Exec(ctx, s.t(`INSERT INTO {{schema}}.calendar_busy (connection_id, event_id, supplier_id, span, summary)
-			SELECT $1, $2, $3, tstzrange(s, e, '[)'), m FROM unnest($4::timestamptz[], $5::timestamptz[], $6::text[]) AS u(s, e, m)`),
-			conn, eventID, supplier, starts, ends, sums)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23503" {
-			return ErrNotFound
-		}
-		return err
-	})
+	starts := make([]time.Time, len(rows))
+	ends := make([]time.Time, len(rows))
+	sums := make([]string, len(rows))
+	for i, r := range rows {
+		starts[i], ends[i], sums[i] = r.Span.Start, r.Span.End, r.Summary
+	}
+	// One round trip: a full sync replaces the blocks of thousands of
+	// events.
+	_, err := s.db(tx).Exec(ctx, s.t(`WITH gone AS (
+			DELETE FROM {{schema}}.calendar_busy WHERE connection_id = $1 AND event_id = $2
+		)
+		INSERT INTO {{schema}}.calendar_busy (connection_id, event_id, supplier_id, span, summary)
+		SELECT $1, $2, $3, tstzrange(s, e, '[)'), m FROM unnest($4::timestamptz[], $5::timestamptz[], $6::text[]) AS u(s, e, m)`),
+		conn, eventID, supplier, starts, ends, sums)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return ErrNotFound
+	}
+	return err
 }
 
 func (s *pgStore) overlapping(ctx context.Context, tx pgx.Tx, supplier string, iv Interval, exclude string, now time.Time, busy bool) ([]Conflict, error) {

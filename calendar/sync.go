@@ -56,11 +56,12 @@ type Sync struct {
 	title     *template.Template
 	desc      *template.Template
 
-	// locks serialise, within this process, the syncs of one connection
-	// and the writes of one booking to one connection (Postgres mode also
-	// locks the connection's row, for other instances). Striped: a key's
-	// lock is locks[hash(key) % len].
-	locks [64]sync.Mutex
+	// syncLocks serialise, within this process, the syncs of one
+	// connection (Postgres mode also locks the connection's row, for other
+	// instances); pushLocks the writes of one booking to one connection.
+	// Striped: a key's lock is locks[hash(key) % len]. Two arrays, so that
+	// a write never waits for a sync, nor a sync for a write.
+	syncLocks, pushLocks [64]sync.Mutex
 
 	run runner.Runner
 }
@@ -209,11 +210,11 @@ func (s *Sync) housekeep(ctx context.Context) {
 	}
 }
 
-// lockConn locks key's stripe and returns its unlock.
-func (s *Sync) lockConn(key string) func() {
+// lock locks key's stripe of locks and returns its unlock.
+func lock(locks *[64]sync.Mutex, key string) func() {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
-	mu := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	mu := &locks[h.Sum32()%uint32(len(locks))]
 	mu.Lock()
 	return mu.Unlock
 }
