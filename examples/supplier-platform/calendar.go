@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,6 +59,10 @@ type calendarSide struct {
 	hub   *realtime.Hub
 	out   *console
 	hook  func(calendar.Change) // test hook
+	// seeded is set once the seed is in: the seed's own changes are
+	// printed but not broadcast (no dashboard is open yet, and the hub's
+	// offsets of the supplier's topic start with the demo's KPIs).
+	seeded atomic.Bool
 }
 
 // startCalendar serves the CalDAV server, starts the engine (in Postgres
@@ -164,6 +169,13 @@ func (c *calendarSide) seed(ctx context.Context) error {
 		return fmt.Errorf("connect the sample supplier's calendar: %w", err)
 	}
 	c.conn = conn.ID
+	// The first, full sync before any booking: a full listing taken while
+	// a booking's event is being written would miss that event, and the
+	// engine would take it for one the supplier deleted (and write it
+	// again, reporting booking_deleted).
+	if err := c.waitIdle(ctx); err != nil {
+		return err
+	}
 
 	day := today(time.Now(), c.loc)
 	at := func(d, h, m int) time.Time { return time.Date(day.Year(), day.Month(), day.Day()+d, h, m, 0, 0, c.loc) }
@@ -202,9 +214,19 @@ func (c *calendarSide) seed(ctx context.Context) error {
 	if err := c.s.SyncNow(ctx, c.conn); err != nil {
 		return err
 	}
-	// Let the first sync run before the banner, so that its lines (and the
-	// conflict) come first. Bounded: a slow machine only shows them later.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Let the sync run before the banner, so that its lines (and the
+	// conflict) come first.
+	if err := c.waitIdle(ctx); err != nil {
+		return err
+	}
+	c.seeded.Store(true)
+	return nil
+}
+
+// waitIdle waits until the engine is idle, for at most calendarWaitIdle: a
+// slow machine only shows the seed's lines later.
+func (c *calendarSide) waitIdle(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, calendarWaitIdle)
 	defer cancel()
 	if err := c.s.WaitIdle(wctx); err != nil && ctx.Err() != nil {
 		return err
@@ -281,7 +303,9 @@ func (c *calendarSide) change(ctx context.Context, ch calendar.Change) {
 	if ch.Conflict != nil {
 		payload["summary"] = ch.Conflict.Summary
 	}
-	c.broadcast(ctx, ch.Supplier, payload)
+	if c.seeded.Load() {
+		c.broadcast(ctx, ch.Supplier, payload)
+	}
 	if c.hook != nil {
 		c.hook(ch)
 	}
