@@ -68,7 +68,7 @@ type calendarSide struct {
 // startCalendar serves the CalDAV server, starts the engine (in Postgres
 // mode with a pool: calendar.Migrate, credentials sealed with encKey),
 // connects the sample supplier's calendar and seeds the coming week.
-func startCalendar(ctx context.Context, pool *pgxpool.Pool, encKey []byte, hub *realtime.Hub, out *console, logger *slog.Logger,
+func startCalendar(ctx context.Context, pool *pgxpool.Pool, encKey []byte, hub *realtime.Hub, out *console,
 	hook func(calendar.Change)) (_ *calendarSide, err error) {
 	c := &calendarSide{hub: hub, out: out, hook: hook, dav0: caldavtest.NewMemoryServer(), serve: make(chan error, 1)}
 	if c.loc, err = time.LoadLocation(directory[demoSupplier].TimeZone); err != nil {
@@ -90,6 +90,9 @@ func startCalendar(ctx context.Context, pool *pgxpool.Pool, encKey []byte, hub *
 	// The CalDAV server is on loopback over plain http, which the SSRF-safe
 	// default client refuses: the demo allows exactly that.
 	davOpts := []caldav.Option{caldav.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8")), caldav.WithInsecureHTTP(true)}
+	// The engine's Info lines (River's job counts in Postgres mode) would
+	// drown the demo's own; its warnings and errors show.
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if c.dav, err = caldav.New(append(davOpts, caldav.WithLogger(logger))...); err != nil {
 		return nil, err
 	}

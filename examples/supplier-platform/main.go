@@ -241,7 +241,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("notifications: %w", err), closeHub(context.WithoutCancel(ctx)))
 	}
-	cs, err := startCalendar(ctx, pool, encKey, hub, out, logger, cfg.onChange)
+	cs, err := startCalendar(ctx, pool, encKey, hub, out, cfg.onChange)
 	if err != nil {
 		return errors.Join(fmt.Errorf("calendar: %w", err), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
