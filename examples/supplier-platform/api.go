@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/webhook/delivery"
@@ -35,6 +36,7 @@ type api struct {
 	hub    *realtime.Hub
 	vendor *vendor
 	ns     *notifySide
+	cal    *calendarSide
 	out    *console
 	token  string
 }
@@ -62,6 +64,7 @@ func (a *api) routes() http.Handler {
 	apiMux.Handle("GET /api/attempts", a.handle(a.listAttempts))
 	apiMux.Handle("POST /api/events", a.handle(a.publishEvent))
 	a.notifyRoutes(apiMux)
+	a.calendarRoutes(apiMux)
 	apiMux.Handle("/api/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path}
 	}))
@@ -124,9 +127,10 @@ func (a *api) handle(fn func(w http.ResponseWriter, r *http.Request) error) http
 		if err == nil {
 			return
 		}
-		body := map[string]string{}
+		body := map[string]any{}
 		var ae *apiError
 		var ve *delivery.ValidationError
+		var ce *calendar.ConflictError
 		status := http.StatusInternalServerError
 		switch {
 		case errors.As(err, &ae):
@@ -142,8 +146,13 @@ func (a *api) handle(fn func(w http.ResponseWriter, r *http.Request) error) http
 			status, body["error"] = http.StatusBadRequest, err.Error()
 		case errors.Is(err, delivery.ErrPayloadTooLarge):
 			status, body["error"], body["field"] = http.StatusRequestEntityTooLarge, strings.TrimPrefix(err.Error(), "webhook: "), "payload"
+		case errors.As(err, &ce):
+			// The calendar refused an overlap: say with what.
+			status, body["error"], body["conflicts"] = http.StatusConflict, strings.TrimPrefix(ce.Error(), "calendar: "), toConflictsJSON(ce.Conflicts)
 		case errors.Is(err, delivery.ErrNotFound), errors.Is(err, notify.ErrNotFound):
 			status, body["error"] = http.StatusNotFound, "not found: "+r.PathValue("id")
+		case errors.Is(err, calendar.ErrNotFound):
+			status, body["error"] = http.StatusNotFound, strings.TrimPrefix(err.Error(), "calendar: ")
 		default:
 			// The details are for the operator's console, not the caller.
 			body["error"] = "internal error"

@@ -547,3 +547,113 @@ func evalString(t *testing.T, tab context.Context, expr string) string {
 	require.NoError(t, err, expr)
 	return s
 }
+
+// The calendar panel in a real Chromium: the seeded week renders with the
+// wedding, the hold and the supplier's own events, the dentist's conflict
+// is outlined and listed; adding an event in the supplier's calendar from
+// the page makes a new conflict appear, and a hold can be released.
+func TestDemoBrowserCalendar(t *testing.T) {
+	chromium := chromiumPath(t)
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
+	t.Cleanup(cancel)
+	srv := startDemo(t, ctx)
+	tok := token(t, testJWTSecret, demoSupplier)
+
+	var browserOut lockedBuffer
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(browserOptions(chromium, &browserOut),
+		chromedp.WindowSize(1400, 1000))...)
+	var plog pageLog
+	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab")))
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(tab, 10*time.Second)
+		defer ccancel()
+		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
+			t.Errorf("closing the browser: %v", err)
+		}
+		closeTab()
+		cancelAlloc()
+	})
+	snapshot := func() string {
+		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
+		defer scancel()
+		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+			status: document.getElementById("cal-status").textContent,
+			action: document.getElementById("cal-action").textContent,
+			conn: document.getElementById("cal-conn").textContent,
+			grid: document.getElementById("cal-grid").innerText,
+			conflicts: document.getElementById("cal-conflicts").innerText,
+			ext: document.getElementById("cal-ext-result").textContent,
+		}, null, 1)`))
+		if err != nil {
+			return fmt.Sprintf("(cannot read the page: %v)", err)
+		}
+		return s
+	}
+	failf := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
+			fmt.Sprintf(format, args...), snapshot(), &plog, srv.out, chromiumOutput(&browserOut))
+	}
+	waitFor := func(what, cond string) {
+		t.Helper()
+		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
+			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
+		if err != nil {
+			failf("waiting for %s: %v", what, err)
+		}
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(tab, pageWaitTimeout)
+		defer wcancel()
+		if err := chromedp.Do(wctx, actions...); err != nil {
+			failf("%s: %v", what, err)
+		}
+	}
+
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
+	}
+	do("opening the page", chromedp.Navigate(srv.base+"/?token="+tok+"#token="+testAdminToken),
+		chromedp.WaitVisible(chromedp.ID("cal-grid")))
+	waitFor("the dashboard to connect", `document.getElementById("rt-conn").textContent === "live"`)
+	waitFor("the week", `document.querySelectorAll("#cal-grid .cal-day").length === 7`)
+	waitFor("the wedding in the grid", `[...document.querySelectorAll("#cal-grid .cal-item.booking .cal-title")].some((e) => e.textContent === "Alex & Sam wedding")`)
+	waitFor("the hold, marked HOLD", `[...document.querySelectorAll("#cal-grid .cal-item.hold")].some((e) =>
+		e.querySelector(".cal-tag").textContent.trim() === "HOLD" && e.querySelector(".cal-title").textContent === "Priya & Jordan: consultation")`)
+	waitFor("the dentist as busy time, outlined", `[...document.querySelectorAll("#cal-grid .cal-item.busy.conflict .cal-title")].some((e) => e.textContent === "Dentist")`)
+	require.Equal(t, "true", evalString(t, tab, `String([...document.querySelectorAll("#cal-grid .cal-item.booking.conflict .cal-title")].some((e) => e.textContent === "Alex & Sam wedding"))`),
+		"the wedding is outlined too")
+	require.Equal(t, "false", evalString(t, tab, `String([...document.querySelectorAll("#cal-grid .cal-item.conflict .cal-title")].some((e) => e.textContent === "Gym"))`))
+	require.Contains(t, evalString(t, tab, `document.getElementById("cal-conflicts").innerText`), "Dentist")
+	require.Equal(t, "synced", evalString(t, tab, `document.getElementById("cal-conn").textContent`))
+
+	// The supplier adds an event over the Morgan & Casey wedding from the
+	// page: it is written to the CalDAV calendar, synced, and the new
+	// conflict shows.
+	wedding := evalString(t, tab, `document.querySelector('#cal-bookings li[data-id] strong').textContent`)
+	require.Equal(t, "Alex & Sam wedding", wedding, "bookings are listed by start")
+	date := evalString(t, tab, `(() => { const it = [...document.querySelectorAll("#cal-grid .cal-item.booking")].find((e) =>
+		e.querySelector(".cal-title").textContent === "Morgan & Casey wedding"); return it.closest(".cal-day").dataset.date; })()`)
+	do("adding an event in my calendar",
+		chromedp.SetValue(chromedp.ID("cal-ext-summary"), "School run"),
+		chromedp.SetValue(chromedp.ID("cal-ext-start"), date+"T12:00"),
+		chromedp.SetValue(chromedp.ID("cal-ext-end"), date+"T12:30"),
+		chromedp.Click(chromedp.ID("cal-ext")))
+	waitFor("the event's conflict", `[...document.querySelectorAll("#cal-grid .cal-item.busy.conflict .cal-title")].some((e) => e.textContent === "School run")`)
+	require.Contains(t, evalString(t, tab, `document.getElementById("cal-conflicts").innerText`), "Morgan & Casey wedding")
+	require.Contains(t, srv.out.String(), `calendar: conflict: "School run"`)
+
+	// Release the hold: it leaves the grid.
+	do("releasing the consultation hold", chromedp.Click(chromedp.CSS(`#cal-bookings li.cal-list-item:nth-child(2) button.cal-cancel`)))
+	waitFor("the hold gone", `![...document.querySelectorAll("#cal-grid .cal-title")].some((e) => e.textContent === "Priya & Jordan: consultation")`)
+	if p := os.Getenv("WEDSYNC_CALENDAR_SCREENSHOT"); p != "" {
+		png, err := chromedp.Run(tab, chromedp.Screenshot(chromedp.ID("calendar")))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(p, png, 0o644))
+	}
+	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+}

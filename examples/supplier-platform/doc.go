@@ -18,6 +18,15 @@
 // and shows each channel's status and what the servers received
 // (/api/notify/...).
 //
+// And it syncs the sample supplier's calendar with package calendar: an
+// in-process CalDAV server (calendar/caldav/caldavtest's MemoryServer, on
+// its own loopback port, in both modes) holds the supplier's calendar; the
+// engine writes the supplier's bookings and holds into it and reads the
+// supplier's own events (a dentist appointment during a wedding) back as busy
+// time, every 15 seconds. The page's Calendar panel shows the week, flags
+// conflicts, takes and confirms holds, and writes events into the CalDAV
+// calendar as the supplier's calendar app would (/api/calendar/...).
+//
 //	go run ./examples/supplier-platform                  # memory mode
 //	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
 //

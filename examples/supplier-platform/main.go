@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
@@ -66,6 +67,7 @@ type config struct {
 	onReady   func(apiURL, vendorURL string)
 	onAttempt func(delivery.Attempt)
 	onNotify  func(notify.NotificationStatus)
+	onChange  func(calendar.Change)
 }
 
 func main() {
@@ -239,20 +241,25 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("notifications: %w", err), closeHub(context.WithoutCancel(ctx)))
 	}
+	cs, err := startCalendar(ctx, pool, encKey, hub, out, cfg.onChange)
+	if err != nil {
+		return errors.Join(fmt.Errorf("calendar: %w", err), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+	}
 	m, err := delivery.NewManager(opts...)
 	if err != nil {
-		return errors.Join(err, ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	if err := m.Start(ctx); err != nil {
-		return errors.Join(err, ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	dashExpires := time.Now().Add(dashboardTokenTTL)
 	dashToken, err := dashboardToken(secret, demoSupplier, dashExpires)
 	if err != nil {
-		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)),
+			closeHub(context.WithoutCancel(ctx)))
 	}
 
-	a := &api{m: m, hub: hub, vendor: vend, ns: ns, out: out, token: token}
+	a := &api{m: m, hub: hub, vendor: vend, ns: ns, cal: cs, out: out, token: token}
 	apiSrv := newServer(a.routes())
 	vendorSrv := newServer(vend.routes())
 	errc := make(chan error, 2)
@@ -285,6 +292,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.plain("  email:        the demo's own SMTP server on %s receives every notification email (GET /api/notify/mail)", ns.mail.Addr())
 	out.plain("  SMS:          a fake Twilio on %s receives the text messages (GET /api/notify/sms); push has no subscriber", ns.sms.base)
 	out.plain("  notify:       %s", notifyCurl(shownToken, apiURL, "booking.confirmed", "normal"))
+	out.plain("  calendar:     an in-process CalDAV server on %s holds the sample supplier's calendar %s (synced every %s)",
+		cs.ln.Addr(), cs.cal, calendarSyncInterval)
+	out.plain(`                curl -s -H "Authorization: Bearer %s" %s/api/calendar/week   (the page's Calendar panel shows it)`, shownToken, apiURL)
 	out.plain("")
 	if cfg.onReady != nil {
 		cfg.onReady(apiURL, vend.base)
@@ -344,6 +354,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	if err := m.Stop(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop deliveries: %w", err))
+	}
+	// The calendar engine, then the CalDAV server it syncs with.
+	if err := cs.stop(sctx); err != nil {
+		errs = append(errs, err)
 	}
 	// Then the notifier, and the SMTP server and fake Twilio it sends to.
 	if err := ns.stop(sctx); err != nil {
