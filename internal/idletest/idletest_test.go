@@ -23,10 +23,14 @@ func TestCPUSeesASpinningGoroutine(t *testing.T) {
 		for ctx.Err() == nil {
 		}
 	}()
-	used := idletest.CPU(t, 100*time.Millisecond)
+	const window = 100 * time.Millisecond
+	used := idletest.CPU(t, window)
 	cancel()
 	<-done
-	require.Greater(t, used, 50*time.Millisecond, "a busy loop uses about the whole window")
+	// Alone it uses about the whole window; on a loaded CI machine (every
+	// package's tests at once on two CPUs) less. What matters is that
+	// RequireIdle would catch it: more than MaxShare of the window.
+	require.Greater(t, used, time.Duration(idletest.MaxShare*float64(window)), "a busy loop is seen")
 }
 
 // A sleeping child is idle; reading this process's own CPU is procstat's
