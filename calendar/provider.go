@@ -68,11 +68,11 @@ type ChangeSet struct {
 	Cursor string
 }
 
-// Notifier is implemented by providers that push change notifications
+// Watcher is implemented by providers that push change notifications
 // (Google's watch channels, Graph's subscriptions). CalDAV has none, and
 // is synced on a period. The host routes the provider's callbacks to
 // Sync.Notify, which queues a sync of the connection at once.
-type Notifier interface {
+type Watcher interface {
 	// Watch asks the provider to notify callbackURL of changes to
 	// calendar until the returned expiry.
 	Watch(ctx context.Context, creds []byte, calendar, callbackURL, token string) (expires time.Time, err error)
