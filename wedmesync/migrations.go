@@ -1,0 +1,6 @@
+package wedmesync
+
+import "embed"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
