@@ -129,12 +129,17 @@ func (p *Peer) other() Side {
 	return SideWedMe
 }
 
-// Run syncs whenever this side records a change, and every interval (for
-// the other side's changes), until ctx ends. Failures are logged and
+// Run syncs whenever this side records a change, when the other side
+// commits one (a DBTransport hears it), and every interval, until ctx
+// ends. Failures are logged and
 // retried at the next turn.
 func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 	tick := p.n.wall.NewTicker(interval)
 	defer tick.Stop()
+	var remote <-chan struct{} // the other side's commits, when the transport says
+	if cn, ok := p.t.(changeNotifier); ok {
+		remote = cn.Changed()
+	}
 	for {
 		if err := p.SyncOnce(ctx); err != nil && ctx.Err() == nil {
 			p.n.logger.Warn("wedmesync: sync with the other side failed; retrying", "error", err)
@@ -143,6 +148,7 @@ func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-p.n.wake:
+		case <-remote:
 		case <-tick.Chan():
 		}
 	}
