@@ -69,7 +69,7 @@ func DecodeBatch(data []byte) ([]Change, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, invalid("batch", "must be a JSON array of changes: %v", err)
 	}
-	if err := trailing(dec); err != nil {
+	if err := requireEOF(dec); err != nil {
 		return nil, invalid("batch", "%v", err)
 	}
 	return out, nil
@@ -82,10 +82,10 @@ func decodeChange(data []byte) (*Change, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if err := trailing(dec); err != nil {
+	if err := requireEOF(dec); err != nil {
 		return nil, err
 	}
-	if bytes.Equal(bytes.TrimSpace(data), null) {
+	if bytes.Equal(bytes.TrimSpace(data), jsonNull) {
 		return nil, errors.New("must be a JSON object, got null")
 	}
 	if len(c.Fields) == 0 {
@@ -106,7 +106,7 @@ func decodeChange(data []byte) (*Change, error) {
 }
 
 // trailing returns an error when dec holds more than white space.
-func trailing(dec *json.Decoder) error {
+func requireEOF(dec *json.Decoder) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the JSON value")
 	}

@@ -18,7 +18,7 @@ func TestDecodeChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, &Change{
 		ID: "chg-1", Origin: SideWedMe, Couple: "couple-1", Type: TypeGuestSummary, Record: "main",
-		Fields: map[string]FieldValue{"adults": {Value: json.RawMessage(`80`), At: at}},
+		Fields: map[string]FieldValue{"adults": {Value: json.RawMessage(`80`), At: tsAt}},
 	}, c)
 	require.NoError(t, c.Validate(SideWedMe))
 }
@@ -70,7 +70,7 @@ func TestDecodeChangeSize(t *testing.T) {
 }
 
 func TestBatchRoundTrip(t *testing.T) {
-	del := at
+	del := tsAt
 	in := []Change{guestChange(), bookingChange(), {
 		ID: "chg-3", Origin: SideWedMe, Couple: "couple-1", Type: TypeTimelineItem, Record: "t1", Deleted: &del,
 	}}
@@ -142,7 +142,7 @@ func TestBatchLimits(t *testing.T) {
 
 	// Encoding refuses a change decoding would refuse.
 	c := guestChange()
-	c.Fields["adults"] = FieldValue{Value: json.RawMessage(`"` + strings.Repeat("a", MaxChangeBytes) + `"`), At: at}
+	c.Fields["adults"] = FieldValue{Value: json.RawMessage(`"` + strings.Repeat("a", MaxChangeBytes) + `"`), At: tsAt}
 	_, err = EncodeBatch([]Change{c})
 	require.ErrorIs(t, err, ErrInvalid)
 	require.ErrorContains(t, err, "batch[0]")
@@ -206,14 +206,14 @@ func FuzzValidate(f *testing.F) {
 		for _, from := range []Side{SideWedMe, SideSupplier} {
 			c := Change{
 				ID: "c", Origin: from, Couple: "couple", Supplier: supplier, Type: RecordType(typ), Record: "r",
-				Fields: map[string]FieldValue{field: {Value: v, At: at}},
+				Fields: map[string]FieldValue{field: {Value: v, At: tsAt}},
 			}
 			err := c.Validate(from)
 			if err != nil {
-				validationErrors(t, err) // each one a *ValidationError
+				flattenValidation(t, err) // each one a *ValidationError
 				continue
 			}
-			var rec any = newRecord(t, c.Type)
+			var rec any = newRecordFor(t, c.Type)
 			require.NoError(t, DecodeRecord(c.Type, map[string]json.RawMessage{field: v}, rec), "validated %s.%s = %s", typ, field, v)
 		}
 	})

@@ -41,15 +41,20 @@ type WeddingDetails struct {
 
 // GuestSummary is the guest numbers (TypeGuestSummary), each 0 to 2000.
 type GuestSummary struct {
-	Adults   int `json:"adults"`
+	// Adults is the number of adult guests.
+	Adults int `json:"adults"`
+	// Children is the number of children who need a seat and a meal.
 	Children int `json:"children"`
-	Infants  int `json:"infants"`
+	// Infants is the number of babes in arms.
+	Infants int `json:"infants"`
 }
 
 // DietaryRequirements is how many guests need each diet, and the allergies
 // to cater for (TypeDietary). Shared with caterers and venues, not with
 // every supplier (see DefaultSharing).
 type DietaryRequirements struct {
+	// Vegetarian to Kosher are the numbers of guests on each diet, each 0
+	// to 2000.
 	Vegetarian int `json:"vegetarian"`
 	Vegan      int `json:"vegan"`
 	GlutenFree int `json:"gluten_free"`
@@ -65,8 +70,10 @@ type DietaryRequirements struct {
 // the couple and by suppliers.
 type TimelineItem struct {
 	// At is "HH:MM".
-	At    string `json:"at"`
+	At string `json:"at"`
+	// Title is what happens ("First dance").
 	Title string `json:"title"`
+	// Notes is free text for whoever runs the item.
 	Notes string `json:"notes"`
 	// Owner is the supplier id responsible, or "" for the couple.
 	Owner string `json:"owner"`
@@ -81,7 +88,8 @@ type SupplierBooking struct {
 	Service string `json:"service"`
 	// Status is "enquiry", "held", "confirmed" or "cancelled".
 	Status string `json:"status"`
-	Notes  string `json:"notes"`
+	// Notes is the supplier's free text for the couple.
+	Notes string `json:"notes"`
 }
 
 // recordStructs maps each record type to its struct type.
@@ -175,13 +183,13 @@ func DecodeRecord(t RecordType, fields map[string]json.RawMessage, into any) err
 			continue
 		}
 		f := v.Field(i)
-		if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), null) {
+		if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), jsonNull) {
 			f.SetZero()
 			continue
 		}
 		nv := reflect.New(f.Type())
 		if err := json.Unmarshal(raw, nv.Interface()); err != nil {
-			errs = append(errs, invalid(field, "must be a JSON %s, got %s", jsonKind(f.Type()), show(raw)))
+			errs = append(errs, invalid(field, "must be a JSON %s, got %s", jsonKind(f.Type()), showValue(raw)))
 			continue
 		}
 		f.Set(nv.Elem())

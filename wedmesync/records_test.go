@@ -21,7 +21,7 @@ func TestFieldsOfDecodeRecordRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		ts, ok := Schema(typ)
 		require.True(t, ok)
-		require.ElementsMatch(t, ts.FieldNames(), keys(fields), "every schema field, and only those, for %T", rec)
+		require.ElementsMatch(t, ts.FieldNames(), sortedKeysOf(fields), "every schema field, and only those, for %T", rec)
 
 		// The fields make a valid change from a side that may write them all.
 		from := SideWedMe
@@ -30,14 +30,14 @@ func TestFieldsOfDecodeRecordRoundTrip(t *testing.T) {
 		}
 		c := Change{ID: "c1", Origin: from, Couple: "couple-1", Supplier: "sup-9", Type: typ, Record: "r1", Fields: map[string]FieldValue{}}
 		for n, v := range fields {
-			c.Fields[n] = FieldValue{Value: v, At: at}
+			c.Fields[n] = FieldValue{Value: v, At: tsAt}
 		}
 		require.NoError(t, c.Validate(from), "%T", rec)
 
 		// And decode back to the record, through a pointer of its type too.
-		got := newRecord(t, typ)
+		got := newRecordFor(t, typ)
 		require.NoError(t, DecodeRecord(typ, fields, got))
-		require.Equal(t, rec, deref(got))
+		require.Equal(t, rec, derefRecord(got))
 		typ2, fields2, err := FieldsOf(got)
 		require.NoError(t, err)
 		require.Equal(t, typ, typ2)
@@ -88,7 +88,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 	}, &g)
 	require.ErrorIs(t, err, ErrInvalid)
 	var fields []string
-	for _, ve := range validationErrors(t, err) {
+	for _, ve := range flattenValidation(t, err) {
 		fields = append(fields, ve.Field)
 	}
 	require.Equal(t, []string{`fields["adults"]`, `fields["babies"]`, `fields["pets"]`}, fields)
@@ -100,7 +100,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 	require.ErrorIs(t, DecodeRecord(TypeGuestSummary, nil, (*GuestSummary)(nil)), ErrInvalid)
 }
 
-func newRecord(t *testing.T, typ RecordType) any {
+func newRecordFor(t *testing.T, typ RecordType) any {
 	t.Helper()
 	st, ok := recordStructs[typ]
 	require.True(t, ok)
@@ -122,7 +122,7 @@ func newRecord(t *testing.T, typ RecordType) any {
 	return nil
 }
 
-func deref(p any) any {
+func derefRecord(p any) any {
 	switch v := p.(type) {
 	case *CoupleProfile:
 		return *v
@@ -140,7 +140,7 @@ func deref(p any) any {
 	return nil
 }
 
-func keys[V any](m map[string]V) []string {
+func sortedKeysOf[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -75,9 +75,10 @@ type FieldSpec struct {
 	Enum []string
 	// Writers are the sides that may write the field.
 	Writers []Side
-	// Manual marks a field whose incoming write must not silently overwrite
-	// the value held: the engine records a conflict for a person to resolve
-	// instead. Manual fields are few, and each says why.
+	// Manual marks a field whose incoming write (from the other side) must
+	// not silently overwrite the value the receiving side holds: the engine
+	// records a conflict for a person to resolve instead. Manual fields are
+	// few (the wedding's date and venue), and the schema says why for each.
 	Manual bool
 }
 
@@ -102,9 +103,9 @@ func (t *TypeSpec) CanDelete(s Side) bool { return slices.Contains(t.Writers, s)
 func (t *TypeSpec) FieldNames() []string { return slices.Sorted(maps.Keys(t.Fields)) }
 
 var (
-	couple   = []Side{SideWedMe}
-	supplier = []Side{SideSupplier}
-	both     = []Side{SideWedMe, SideSupplier}
+	writersCouple   = []Side{SideWedMe}
+	writersSupplier = []Side{SideSupplier}
+	writersBoth     = []Side{SideWedMe, SideSupplier}
 )
 
 // bookingStatuses are the values of SupplierBooking.Status, in the order a
@@ -119,52 +120,53 @@ const maxPeople = 2000
 // their profile, details, guest numbers and dietary needs; suppliers own
 // their bookings; both build the timeline.
 var schemas = map[RecordType]*TypeSpec{
-	TypeCoupleProfile: spec(TypeCoupleProfile, couple,
-		FieldSpec{Name: "names", Kind: KindText, Max: 200, Writers: couple},
-		FieldSpec{Name: "email", Kind: KindEmail, Max: 254, Writers: couple},
-		FieldSpec{Name: "phone", Kind: KindPhone, Max: 32, Writers: couple},
-		FieldSpec{Name: "pronouns", Kind: KindText, Max: 64, Writers: couple},
+	TypeCoupleProfile: newTypeSpec(TypeCoupleProfile, writersCouple,
+		FieldSpec{Name: "names", Kind: KindText, Max: 200, Writers: writersCouple},
+		FieldSpec{Name: "email", Kind: KindEmail, Max: 254, Writers: writersCouple},
+		FieldSpec{Name: "phone", Kind: KindPhone, Max: 32, Writers: writersCouple},
+		FieldSpec{Name: "pronouns", Kind: KindText, Max: 64, Writers: writersCouple},
 	),
-	TypeWeddingDetails: spec(TypeWeddingDetails, couple,
-		// Date and venue are manual: a supplier booked this date at this
-		// venue; a change to either, arriving from the other side, may mean
-		// a supplier is no longer free or able to serve, so a person
-		// confirms it instead of it overwriting the booking's basis.
-		FieldSpec{Name: "date", Kind: KindDate, Writers: couple, Manual: true},
-		FieldSpec{Name: "venue", Kind: KindText, Max: 200, Writers: couple, Manual: true},
-		FieldSpec{Name: "venue_address", Kind: KindText, Max: 500, Writers: couple},
-		FieldSpec{Name: "ceremony_time", Kind: KindTime, Writers: couple},
-		FieldSpec{Name: "style", Kind: KindText, Max: 200, Writers: couple},
+	TypeWeddingDetails: newTypeSpec(TypeWeddingDetails, writersCouple,
+		// Date and venue are manual. The couple write them; when a new date
+		// or venue reaches a supplier it does not silently replace what the
+		// supplier booked against: the supplier may not be free that day or
+		// able to serve there, so a person on that side accepts it (the
+		// engine records a conflict). Every other field is last-writer-wins.
+		FieldSpec{Name: "date", Kind: KindDate, Writers: writersCouple, Manual: true},
+		FieldSpec{Name: "venue", Kind: KindText, Max: 200, Writers: writersCouple, Manual: true},
+		FieldSpec{Name: "venue_address", Kind: KindText, Max: 500, Writers: writersCouple},
+		FieldSpec{Name: "ceremony_time", Kind: KindTime, Writers: writersCouple},
+		FieldSpec{Name: "style", Kind: KindText, Max: 200, Writers: writersCouple},
 	),
-	TypeGuestSummary: spec(TypeGuestSummary, couple,
-		FieldSpec{Name: "adults", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "children", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "infants", Kind: KindInt, Max: maxPeople, Writers: couple},
+	TypeGuestSummary: newTypeSpec(TypeGuestSummary, writersCouple,
+		FieldSpec{Name: "adults", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "children", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "infants", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
 	),
-	TypeDietary: spec(TypeDietary, couple,
-		FieldSpec{Name: "vegetarian", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "vegan", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "gluten_free", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "halal", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "kosher", Kind: KindInt, Max: maxPeople, Writers: couple},
-		FieldSpec{Name: "allergies", Kind: KindTextList, Max: 50, Writers: couple},
-		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: couple},
+	TypeDietary: newTypeSpec(TypeDietary, writersCouple,
+		FieldSpec{Name: "vegetarian", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "vegan", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "gluten_free", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "halal", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "kosher", Kind: KindInt, Max: maxPeople, Writers: writersCouple},
+		FieldSpec{Name: "allergies", Kind: KindTextList, Max: 50, Writers: writersCouple},
+		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: writersCouple},
 	),
-	TypeTimelineItem: spec(TypeTimelineItem, both,
-		FieldSpec{Name: "at", Kind: KindTime, Writers: both},
-		FieldSpec{Name: "title", Kind: KindText, Max: 200, Writers: both},
-		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: both},
-		FieldSpec{Name: "owner", Kind: KindText, Max: MaxRefBytes, Writers: both},
+	TypeTimelineItem: newTypeSpec(TypeTimelineItem, writersBoth,
+		FieldSpec{Name: "at", Kind: KindTime, Writers: writersBoth},
+		FieldSpec{Name: "title", Kind: KindText, Max: 200, Writers: writersBoth},
+		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: writersBoth},
+		FieldSpec{Name: "owner", Kind: KindText, Max: MaxRefBytes, Writers: writersBoth},
 	),
-	TypeSupplierBooking: spec(TypeSupplierBooking, supplier,
-		FieldSpec{Name: "supplier", Kind: KindText, Max: MaxRefBytes, Writers: supplier},
-		FieldSpec{Name: "service", Kind: KindText, Max: 200, Writers: supplier},
-		FieldSpec{Name: "status", Kind: KindEnum, Enum: bookingStatuses, Writers: supplier},
-		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: supplier},
+	TypeSupplierBooking: newTypeSpec(TypeSupplierBooking, writersSupplier,
+		FieldSpec{Name: "supplier", Kind: KindText, Max: MaxRefBytes, Writers: writersSupplier},
+		FieldSpec{Name: "service", Kind: KindText, Max: 200, Writers: writersSupplier},
+		FieldSpec{Name: "status", Kind: KindEnum, Enum: bookingStatuses, Writers: writersSupplier},
+		FieldSpec{Name: "notes", Kind: KindText, Max: 2000, Writers: writersSupplier},
 	),
 }
 
-func spec(t RecordType, writers []Side, fields ...FieldSpec) *TypeSpec {
+func newTypeSpec(t RecordType, writers []Side, fields ...FieldSpec) *TypeSpec {
 	ts := &TypeSpec{Type: t, Fields: make(map[string]FieldSpec, len(fields)), Writers: writers}
 	for _, f := range fields {
 		ts.Fields[f.Name] = f
@@ -203,7 +205,7 @@ func (c *Change) Validate(from Side) error {
 	if from != SideWedMe && from != SideSupplier {
 		ck.Check(false, "from", "must be %q or %q, got %q", SideWedMe, SideSupplier, from)
 	}
-	ck.Check(validID(c.ID), "Change.ID", "must be 1 to %d printable ASCII characters without spaces, got %s", MaxIDBytes, show([]byte(c.ID)))
+	ck.Check(validID(c.ID), "Change.ID", "must be 1 to %d printable ASCII characters without spaces, got %s", MaxIDBytes, showValue([]byte(c.ID)))
 	switch {
 	case c.Origin != SideWedMe && c.Origin != SideSupplier:
 		ck.Check(false, "Change.Origin", "must be %q or %q, got %q", SideWedMe, SideSupplier, c.Origin)
@@ -226,11 +228,11 @@ func (c *Change) Validate(from Side) error {
 	}
 	ts, ok := schemas[c.Type]
 	if !ok {
-		ck.Check(false, "Change.Type", "must be one of %s, got %s", typeList(), show([]byte(c.Type)))
+		ck.Check(false, "Change.Type", "must be one of %s, got %s", typeList(), showValue([]byte(c.Type)))
 		return ck.Err()
 	}
 	if c.Deleted != nil && !ts.CanDelete(from) {
-		ck.Check(false, "Change.Deleted", "%s may not delete a %s (only %s)", from, c.Type, sides(ts.Writers))
+		ck.Check(false, "Change.Deleted", "%s may not delete a %s (only %s)", from, c.Type, sideList(ts.Writers))
 	}
 	if len(c.Fields) > len(ts.Fields) {
 		ck.Check(false, "Change.Fields", "must hold at most %d fields (those of %s), got %d", len(ts.Fields), c.Type, len(c.Fields))
@@ -245,7 +247,7 @@ func (c *Change) Validate(from Side) error {
 			continue
 		}
 		if !fs.CanWrite(from) {
-			ck.Check(false, field, "%s may not write it (only %s)", from, sides(fs.Writers))
+			ck.Check(false, field, "%s may not write it (only %s)", from, sideList(fs.Writers))
 		}
 		if len(fv.Value) == 0 {
 			ck.Check(false, field, "must have a value (null clears the field)")
@@ -313,24 +315,24 @@ func checkRef(field, s string, minBytes, maxBytes int) error {
 	return nil
 }
 
-var null = []byte("null")
+var jsonNull = []byte("null")
 
 // checkValue returns the rule raw breaks as a value of field f, or "".
 func checkValue(f FieldSpec, raw json.RawMessage) string {
-	if bytes.Equal(bytes.TrimSpace(raw), null) {
+	if bytes.Equal(bytes.TrimSpace(raw), jsonNull) {
 		return ""
 	}
 	switch f.Kind {
 	case KindInt:
 		var n int64
 		if json.Unmarshal(raw, &n) != nil || n < int64(f.Min) || n > int64(f.Max) {
-			return fmt.Sprintf("must be an integer %d to %d, got %s", f.Min, f.Max, show(raw))
+			return fmt.Sprintf("must be an integer %d to %d, got %s", f.Min, f.Max, showValue(raw))
 		}
 		return ""
 	case KindTextList:
 		var items []json.RawMessage
 		if json.Unmarshal(raw, &items) != nil {
-			return fmt.Sprintf("must be a list of text, got %s", show(raw))
+			return fmt.Sprintf("must be a list of text, got %s", showValue(raw))
 		}
 		if len(items) > f.Max {
 			return fmt.Sprintf("must hold at most %d items, got %d", f.Max, len(items))
@@ -338,7 +340,7 @@ func checkValue(f FieldSpec, raw json.RawMessage) string {
 		for i, it := range items {
 			s, ok := jsonString(it)
 			if !ok {
-				return fmt.Sprintf("item %d must be text, got %s", i, show(it))
+				return fmt.Sprintf("item %d must be text, got %s", i, showValue(it))
 			}
 			if rule := checkText(s, 0, MaxListItemBytes); rule != "" {
 				return fmt.Sprintf("item %d %s", i, rule)
@@ -348,7 +350,7 @@ func checkValue(f FieldSpec, raw json.RawMessage) string {
 	}
 	s, ok := jsonString(raw)
 	if !ok {
-		return fmt.Sprintf("must be a JSON string (%s) or null, got %s", f.Kind, show(raw))
+		return fmt.Sprintf("must be a JSON string (%s) or null, got %s", f.Kind, showValue(raw))
 	}
 	if s == "" {
 		return ""
@@ -479,7 +481,7 @@ func validPhone(s string, maxBytes int) bool {
 
 // show renders a value for an error message: printable ASCII as written,
 // anything else quoted, and long values cut.
-func show(raw []byte) string {
+func showValue(raw []byte) string {
 	const most = 40
 	if len(raw) == 0 {
 		return `""`
@@ -514,7 +516,7 @@ func typeList() string {
 	return strings.Join(s, ", ")
 }
 
-func sides(s []Side) string {
+func sideList(s []Side) string {
 	out := make([]string, len(s))
 	for i, x := range s {
 		out[i] = string(x)

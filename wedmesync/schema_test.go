@@ -9,15 +9,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var at = Timestamp{Wall: 1_780_000_000_000, Logical: 1, Node: "wedme-1"}
+var tsAt = Timestamp{Wall: 1_780_000_000_000, Logical: 1, Node: "wedme-1"}
 
-func fv(v string) FieldValue { return FieldValue{Value: json.RawMessage(v), At: at} }
+func fieldAt(v string) FieldValue { return FieldValue{Value: json.RawMessage(v), At: tsAt} }
 
 // guestChange is a valid change from the couple's side.
 func guestChange() Change {
 	return Change{
 		ID: "chg-1", Origin: SideWedMe, Couple: "couple-1", Type: TypeGuestSummary, Record: "main",
-		Fields: map[string]FieldValue{"adults": fv(`80`), "children": fv(`6`)},
+		Fields: map[string]FieldValue{"adults": fieldAt(`80`), "children": fieldAt(`6`)},
 	}
 }
 
@@ -26,12 +26,12 @@ func bookingChange() Change {
 	return Change{
 		ID: "chg-2", Origin: SideSupplier, Couple: "couple-1", Supplier: "sup-9", SupplierKind: "caterer",
 		Type: TypeSupplierBooking, Record: "sup-9",
-		Fields: map[string]FieldValue{"supplier": fv(`"sup-9"`), "status": fv(`"confirmed"`), "service": fv(`"dinner"`)},
+		Fields: map[string]FieldValue{"supplier": fieldAt(`"sup-9"`), "status": fieldAt(`"confirmed"`), "service": fieldAt(`"dinner"`)},
 	}
 }
 
 // validationErrors flattens a joined error into its *ValidationErrors.
-func validationErrors(t *testing.T, err error) []*ValidationError {
+func flattenValidation(t *testing.T, err error) []*ValidationError {
 	t.Helper()
 	var out []*ValidationError
 	var walk func(error)
@@ -64,22 +64,22 @@ func TestValidate(t *testing.T) {
 		{name: "supplier booking", base: bookingChange, from: SideSupplier},
 		{name: "supplier timeline item", base: bookingChange, from: SideSupplier, edit: func(c *Change) {
 			c.Type, c.Record = TypeTimelineItem, "t1"
-			c.Fields = map[string]FieldValue{"at": fv(`"14:30"`), "title": fv(`"Canapés"`), "owner": fv(`"sup-9"`)}
+			c.Fields = map[string]FieldValue{"at": fieldAt(`"14:30"`), "title": fieldAt(`"Canapés"`), "owner": fieldAt(`"sup-9"`)}
 		}},
 		{name: "supplier deletes timeline item", base: bookingChange, from: SideSupplier, edit: func(c *Change) {
-			c.Type, c.Fields, c.Deleted = TypeTimelineItem, nil, &at
+			c.Type, c.Fields, c.Deleted = TypeTimelineItem, nil, &tsAt
 		}},
-		{name: "null clears", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`null`) }},
+		{name: "null clears", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`null`) }},
 		{name: "empty date is unset", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fv(`""`), "ceremony_time": fv(`""`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fieldAt(`""`), "ceremony_time": fieldAt(`""`)}
 		}},
 		{name: "whole profile", base: guestChange, from: SideWedMe, edit: func(c *Change) {
 			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{
-				"names": fv(`"Sam & Alex"`), "email": fv(`"sam@example.com"`), "phone": fv(`"+44 (0)7700 900123"`), "pronouns": fv(`"they/them"`),
+				"names": fieldAt(`"Sam & Alex"`), "email": fieldAt(`"sam@example.com"`), "phone": fieldAt(`"+44 (0)7700 900123"`), "pronouns": fieldAt(`"they/them"`),
 			}
 		}},
 		{name: "dietary", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"vegan": fv(`3`), "allergies": fv(`["peanuts","sesame"]`), "notes": fv(`"no \ud83e\udd5c"`)}
+			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"vegan": fieldAt(`3`), "allergies": fieldAt(`["peanuts","sesame"]`), "notes": fieldAt(`"no \ud83e\udd5c"`)}
 		}},
 
 		{name: "bad from", base: guestChange, from: "x", field: "from", rule: `must be "wedme" or "supplier"`},
@@ -101,88 +101,88 @@ func TestValidate(t *testing.T) {
 		{name: "nothing", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields = nil }, field: "Change.Fields", rule: "at least one field"},
 		{name: "too many fields", base: guestChange, from: SideWedMe, edit: func(c *Change) {
 			for _, n := range []string{"a", "b", "c"} {
-				c.Fields[n] = fv(`1`)
+				c.Fields[n] = fieldAt(`1`)
 			}
 		}, field: "Change.Fields", rule: "at most 3 fields"},
-		{name: "unknown field", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["pets"] = fv(`1`) }, field: `Change.Fields["pets"]`, rule: "adults, children, infants"},
-		{name: "int not int", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`"x"`) }, field: `Change.Fields["adults"]`, rule: `must be an integer 0 to 2000, got "x"`},
-		{name: "int too big", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`2001`) }, field: `Change.Fields["adults"]`},
-		{name: "int negative", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`-1`) }, field: `Change.Fields["adults"]`},
-		{name: "int fraction", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`1.5`) }, field: `Change.Fields["adults"]`},
-		{name: "int exponent", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fv(`1e3`) }, field: `Change.Fields["adults"]`},
-		{name: "no value", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = FieldValue{At: at} }, field: `Change.Fields["adults"]`, rule: "must have a value"},
+		{name: "unknown field", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["pets"] = fieldAt(`1`) }, field: `Change.Fields["pets"]`, rule: "adults, children, infants"},
+		{name: "int not int", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`"x"`) }, field: `Change.Fields["adults"]`, rule: `must be an integer 0 to 2000, got "x"`},
+		{name: "int too big", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`2001`) }, field: `Change.Fields["adults"]`},
+		{name: "int negative", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`-1`) }, field: `Change.Fields["adults"]`},
+		{name: "int fraction", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`1.5`) }, field: `Change.Fields["adults"]`},
+		{name: "int exponent", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = fieldAt(`1e3`) }, field: `Change.Fields["adults"]`},
+		{name: "no value", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = FieldValue{At: tsAt} }, field: `Change.Fields["adults"]`, rule: "must have a value"},
 		{name: "zero at", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Fields["adults"] = FieldValue{Value: json.RawMessage(`1`)} }, field: `Change.Fields["adults"].At`, rule: "must be set"},
 		{name: "bad node", base: guestChange, from: SideWedMe, edit: func(c *Change) {
 			c.Fields["adults"] = FieldValue{Value: json.RawMessage(`1`), At: Timestamp{Wall: 1, Node: "a b"}}
 		}, field: `Change.Fields["adults"].At`, rule: "node"},
 		{name: "couple writes supplier field", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeSupplierBooking, map[string]FieldValue{"status": fv(`"cancelled"`)}
+			c.Type, c.Fields = TypeSupplierBooking, map[string]FieldValue{"status": fieldAt(`"cancelled"`)}
 		}, field: `Change.Fields["status"]`, rule: "wedme may not write it (only supplier)"},
 		{name: "supplier writes guests", base: bookingChange, from: SideSupplier, edit: func(c *Change) {
-			c.Type, c.Fields = TypeGuestSummary, map[string]FieldValue{"adults": fv(`1`)}
+			c.Type, c.Fields = TypeGuestSummary, map[string]FieldValue{"adults": fieldAt(`1`)}
 		}, field: `Change.Fields["adults"]`, rule: "supplier may not write it"},
 		{name: "supplier writes wedding date", base: bookingChange, from: SideSupplier, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fv(`"2027-06-12"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fieldAt(`"2027-06-12"`)}
 		}, field: `Change.Fields["date"]`, rule: "supplier may not write it"},
 		{name: "couple deletes booking", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields, c.Deleted = TypeSupplierBooking, nil, &at
+			c.Type, c.Fields, c.Deleted = TypeSupplierBooking, nil, &tsAt
 		}, field: "Change.Deleted", rule: "wedme may not delete a supplier_booking"},
 		{name: "supplier deletes guests", base: bookingChange, from: SideSupplier, edit: func(c *Change) {
-			c.Type, c.Fields, c.Deleted = TypeGuestSummary, nil, &at
+			c.Type, c.Fields, c.Deleted = TypeGuestSummary, nil, &tsAt
 		}, field: "Change.Deleted"},
 		{name: "zero deleted", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.Deleted = &Timestamp{} }, field: "Change.Deleted", rule: "must be set"},
-		{name: "other supplier's booking", base: bookingChange, from: SideSupplier, edit: func(c *Change) { c.Fields["supplier"] = fv(`"sup-1"`) }, field: `Change.Fields["supplier"]`, rule: `must be the sending supplier "sup-9"`},
+		{name: "other supplier's booking", base: bookingChange, from: SideSupplier, edit: func(c *Change) { c.Fields["supplier"] = fieldAt(`"sup-1"`) }, field: `Change.Fields["supplier"]`, rule: `must be the sending supplier "sup-9"`},
 		{name: "bad date", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fv(`"2027-02-30"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fieldAt(`"2027-02-30"`)}
 		}, field: `Change.Fields["date"]`, rule: "real date"},
 		{name: "short date", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fv(`"2027-6-1"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fieldAt(`"2027-6-1"`)}
 		}, field: `Change.Fields["date"]`},
 		{name: "date not string", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fv(`20270601`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"date": fieldAt(`20270601`)}
 		}, field: `Change.Fields["date"]`, rule: "JSON string"},
 		{name: "one-digit hour", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"ceremony_time": fv(`"9:30"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"ceremony_time": fieldAt(`"9:30"`)}
 		}, field: `Change.Fields["ceremony_time"]`, rule: "HH:MM"},
 		{name: "hour 24", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"ceremony_time": fv(`"24:00"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"ceremony_time": fieldAt(`"24:00"`)}
 		}, field: `Change.Fields["ceremony_time"]`},
 		{name: "long text", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fv(`"` + long(201) + `"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fieldAt(`"` + long(201) + `"`)}
 		}, field: `Change.Fields["venue"]`, rule: "0 to 200 bytes, got 201"},
 		{name: "NUL", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fv(`"a\u0000b"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fieldAt(`"a\u0000b"`)}
 		}, field: `Change.Fields["venue"]`, rule: "NUL"},
 		{name: "invalid UTF-8", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fv("\"a\xffb\"")}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fieldAt("\"a\xffb\"")}
 		}, field: `Change.Fields["venue"]`, rule: "JSON string"},
 		{name: "lone surrogate", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fv(`"a\ud800b"`)}
+			c.Type, c.Fields = TypeWeddingDetails, map[string]FieldValue{"venue": fieldAt(`"a\ud800b"`)}
 		}, field: `Change.Fields["venue"]`},
 		{name: "too many allergies", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fv(`[` + strings.Repeat(`"x",`, 50) + `"y"]`)}
+			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fieldAt(`[` + strings.Repeat(`"x",`, 50) + `"y"]`)}
 		}, field: `Change.Fields["allergies"]`, rule: "at most 50 items, got 51"},
 		{name: "long allergy", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fv(`["` + long(201) + `"]`)}
+			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fieldAt(`["` + long(201) + `"]`)}
 		}, field: `Change.Fields["allergies"]`, rule: "item 0"},
 		{name: "allergy not text", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fv(`["a", 1]`)}
+			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fieldAt(`["a", 1]`)}
 		}, field: `Change.Fields["allergies"]`, rule: "item 1 must be text"},
 		{name: "allergies not list", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fv(`"nuts"`)}
+			c.Type, c.Fields = TypeDietary, map[string]FieldValue{"allergies": fieldAt(`"nuts"`)}
 		}, field: `Change.Fields["allergies"]`, rule: "list of text"},
-		{name: "bad status", base: bookingChange, from: SideSupplier, edit: func(c *Change) { c.Fields["status"] = fv(`"maybe"`) }, field: `Change.Fields["status"]`, rule: "enquiry, held, confirmed, cancelled"},
+		{name: "bad status", base: bookingChange, from: SideSupplier, edit: func(c *Change) { c.Fields["status"] = fieldAt(`"maybe"`) }, field: `Change.Fields["status"]`, rule: "enquiry, held, confirmed, cancelled"},
 		{name: "bad email", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"email": fv(`"not an email"`)}
+			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"email": fieldAt(`"not an email"`)}
 		}, field: `Change.Fields["email"]`, rule: "email"},
 		{name: "email with name", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"email": fv(`"Sam <sam@example.com>"`)}
+			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"email": fieldAt(`"Sam <sam@example.com>"`)}
 		}, field: `Change.Fields["email"]`},
 		{name: "bad phone", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"phone": fv(`"call me"`)}
+			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"phone": fieldAt(`"call me"`)}
 		}, field: `Change.Fields["phone"]`, rule: "7 to 15 digits"},
 		{name: "short phone", base: guestChange, from: SideWedMe, edit: func(c *Change) {
-			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"phone": fv(`"+44 12"`)}
+			c.Type, c.Fields = TypeCoupleProfile, map[string]FieldValue{"phone": fieldAt(`"+44 12"`)}
 		}, field: `Change.Fields["phone"]`},
 	}
 	for _, tt := range tests {
@@ -198,7 +198,7 @@ func TestValidate(t *testing.T) {
 			}
 			require.ErrorIs(t, err, ErrInvalid)
 			var found bool
-			for _, ve := range validationErrors(t, err) {
+			for _, ve := range flattenValidation(t, err) {
 				require.Equal(t, "wedmesync", ve.Package)
 				if ve.Field == tt.field && strings.Contains(ve.Rule, tt.rule) {
 					found = true
@@ -211,7 +211,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateMessage(t *testing.T) {
 	c := guestChange()
-	c.Fields["adults"] = fv(`"x"`)
+	c.Fields["adults"] = fieldAt(`"x"`)
 	require.EqualError(t, c.Validate(SideWedMe), `wedmesync: Change.Fields["adults"]: must be an integer 0 to 2000, got "x"`)
 }
 
@@ -219,10 +219,10 @@ func TestValidateCollectsEveryError(t *testing.T) {
 	c := guestChange()
 	c.ID = ""
 	c.Couple = ""
-	c.Fields["adults"] = fv(`"x"`)
-	c.Fields["pets"] = fv(`1`)
+	c.Fields["adults"] = fieldAt(`"x"`)
+	c.Fields["pets"] = fieldAt(`1`)
 	var fields []string
-	for _, ve := range validationErrors(t, c.Validate(SideWedMe)) {
+	for _, ve := range flattenValidation(t, c.Validate(SideWedMe)) {
 		fields = append(fields, ve.Field)
 	}
 	require.Equal(t, []string{"Change.ID", "Change.Couple", `Change.Fields["adults"]`, `Change.Fields["pets"]`}, fields)

@@ -10,14 +10,14 @@ import (
 func dietaryChange() Change {
 	return Change{
 		ID: "chg-d", Origin: SideWedMe, Couple: "couple-1", Supplier: "sup-9", Type: TypeDietary, Record: "main",
-		Fields: map[string]FieldValue{"vegan": fv(`3`), "allergies": fv(`["peanuts"]`)},
+		Fields: map[string]FieldValue{"vegan": fieldAt(`3`), "allergies": fieldAt(`["peanuts"]`)},
 	}
 }
 
 func profileChange() Change {
 	return Change{
 		ID: "chg-p", Origin: SideWedMe, Couple: "couple-1", Type: TypeCoupleProfile, Record: "main",
-		Fields: map[string]FieldValue{"names": fv(`"Sam & Alex"`), "email": fv(`"sam@example.com"`), "phone": fv(`"+44 7700 900123"`)},
+		Fields: map[string]FieldValue{"names": fieldAt(`"Sam & Alex"`), "email": fieldAt(`"sam@example.com"`), "phone": fieldAt(`"+44 7700 900123"`)},
 	}
 }
 
@@ -40,7 +40,7 @@ func TestDefaultSharingFilter(t *testing.T) {
 	// A photographer sees the couple's names, not how to reach them.
 	got, ok = p.Filter("photographer", profileChange())
 	require.True(t, ok)
-	require.Equal(t, map[string]FieldValue{"names": fv(`"Sam & Alex"`)}, got.Fields)
+	require.Equal(t, map[string]FieldValue{"names": fieldAt(`"Sam & Alex"`)}, got.Fields)
 	require.Equal(t, "chg-p", got.ID)
 	// Only contact details changed: nothing to send.
 	c := profileChange()
@@ -70,7 +70,7 @@ func TestFilterUnknownKind(t *testing.T) {
 
 func TestFilterDeletes(t *testing.T) {
 	p := DefaultSharing()
-	del := Change{ID: "d", Origin: SideWedMe, Couple: "couple-1", Type: TypeDietary, Record: "main", Deleted: &at}
+	del := Change{ID: "d", Origin: SideWedMe, Couple: "couple-1", Type: TypeDietary, Record: "main", Deleted: &tsAt}
 	got, ok := p.Filter("caterer", del)
 	require.True(t, ok, "a delete of a type the kind sees passes")
 	require.Equal(t, del, got)
@@ -79,12 +79,12 @@ func TestFilterDeletes(t *testing.T) {
 
 	// A delete with fields the kind cannot see passes, without the fields.
 	pd := profileChange()
-	pd.Deleted = &at
+	pd.Deleted = &tsAt
 	delete(pd.Fields, "names")
 	got, ok = p.Filter("photographer", pd)
 	require.True(t, ok)
 	require.Empty(t, got.Fields)
-	require.Equal(t, at, *got.Deleted)
+	require.Equal(t, tsAt, *got.Deleted)
 }
 
 func TestFilterCopies(t *testing.T) {
@@ -94,7 +94,7 @@ func TestFilterCopies(t *testing.T) {
 	out, ok := p.Filter("caterer", in)
 	require.True(t, ok)
 	out.Fields["vegan"].Value[0] = '9'
-	out.Fields["halal"] = fv(`1`)
+	out.Fields["halal"] = fieldAt(`1`)
 	out.Deleted.Wall = 99
 	require.Equal(t, json.RawMessage(`3`), in.Fields["vegan"].Value)
 	require.NotContains(t, in.Fields, "halal")
@@ -116,7 +116,7 @@ func TestSharePolicyValidate(t *testing.T) {
 	err := p.Validate()
 	require.ErrorIs(t, err, ErrInvalid)
 	var fields []string
-	for _, ve := range validationErrors(t, err) {
+	for _, ve := range flattenValidation(t, err) {
 		fields = append(fields, ve.Field)
 	}
 	require.Equal(t, []string{
