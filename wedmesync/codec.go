@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Size limits of the wire format. A change holds one record's fields, far
@@ -88,6 +89,9 @@ func decodeChange(data []byte) (*Change, error) {
 	if bytes.Equal(bytes.TrimSpace(data), jsonNull) {
 		return nil, errors.New("must be a JSON object, got null")
 	}
+	if err := checkKeys(data); err != nil {
+		return nil, err
+	}
 	if len(c.Fields) == 0 {
 		c.Fields = nil
 	}
@@ -105,7 +109,7 @@ func decodeChange(data []byte) (*Change, error) {
 	return &c, nil
 }
 
-// trailing returns an error when dec holds more than white space.
+// requireEOF returns an error when dec holds more than white space.
 func requireEOF(dec *json.Decoder) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the JSON value")
@@ -143,4 +147,86 @@ func EncodeBatch(changes []Change) ([]byte, error) {
 		return nil, invalid("batch", "must be at most %d bytes encoded, got %d", MaxBatchBytes, buf.Len())
 	}
 	return buf.Bytes(), nil
+}
+
+// keyRule says which keys a JSON object may hold: exactly those of keys
+// (each with the rule of its value) when keys is set, else any key, each
+// value with the rule each. A nil *keyRule allows any keys.
+type keyRule struct {
+	keys map[string]*keyRule
+	each *keyRule
+}
+
+// changeKeys are the keys of an encoded Change, as its json tags spell them.
+var changeKeys = &keyRule{keys: map[string]*keyRule{
+	"id": nil, "origin": nil, "couple": nil, "supplier": nil, "supplier_kind": nil,
+	"type": nil, "record": nil, "deleted": nil,
+	"fields": {each: &keyRule{keys: map[string]*keyRule{"v": nil, "t": nil}}},
+}}
+
+// checkKeys refuses what encoding/json lets through: a key given twice in
+// one object (the last wins there, the first in some other parsers, so two
+// readers could see different changes), and a key of a Change or
+// FieldValue in another case than its tag ("ID" for "id"), which
+// encoding/json matches. data is known to be one well-formed JSON value.
+func checkKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return walkKeys(dec, changeKeys, "")
+}
+
+func walkKeys(dec *json.Decoder, rule *keyRule, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if err := walkKeys(dec, nil, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case json.Delim('{'):
+		seen := make(map[string]bool)
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := kt.(string)
+			if seen[k] {
+				return fmt.Errorf("%skey %q is given twice", prefix(path), k)
+			}
+			seen[k] = true
+			var child *keyRule
+			sub := fmt.Sprintf("%s[%q]", path, k)
+			switch {
+			case rule != nil && rule.keys != nil:
+				sub = strings.TrimPrefix(path+"."+k, ".")
+				c, ok := rule.keys[k]
+				if !ok {
+					return fmt.Errorf("%sunknown key %q (keys are lower case)", prefix(path), k)
+				}
+				child = c
+			case rule != nil:
+				child = rule.each
+			}
+			if err := walkKeys(dec, child, sub); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil
+	}
+	_, err = dec.Token() // the closing delimiter
+	return err
+}
+
+// prefix returns "path: ", or "" for the top level.
+func prefix(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
 }

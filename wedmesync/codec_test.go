@@ -49,6 +49,12 @@ func TestDecodeChangeStrict(t *testing.T) {
 		"null timestamp":       strings.Replace(sampleChange, `"1780000000000.0000000001.wedme-1"`, `null`, 1),
 		"missing value":        strings.Replace(sampleChange, `"v":80,`, ``, 1),
 		"id not a string":      strings.Replace(sampleChange, `"chg-1"`, `1`, 1),
+		"duplicate key":        strings.Replace(sampleChange, `"origin":"wedme"`, `"origin":"wedme","origin":"supplier"`, 1),
+		"duplicate field":      strings.Replace(sampleChange, `"fields":{`, `"fields":{"adults":{"v":1,"t":"1.0.n"},`, 1),
+		"duplicate v":          strings.Replace(sampleChange, `"v":80`, `"v":80,"v":81`, 1),
+		"duplicate in value":   strings.Replace(sampleChange, `"v":80`, `"v":{"a":1,"a":2}`, 1),
+		"key in other case":    strings.Replace(sampleChange, `"id"`, `"ID"`, 1),
+		"value key other case": strings.Replace(sampleChange, `"v":80`, `"V":80`, 1),
 		"fields not an object": strings.Replace(sampleChange, `"fields":{"adults":{"v":80,"t":"1780000000000.0000000001.wedme-1"}}`, `"fields":[]`, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
