@@ -199,3 +199,88 @@ func TestPeerRunRealClock(t *testing.T) {
 	stop()
 	<-done
 }
+
+// A new wedding date from WedMe does not overwrite the supplier's: a
+// person accepts or rejects it.
+func TestManualFieldWaitsForAPerson(t *testing.T) {
+	modesNodes(t, func(t *testing.T, wedme, sup *wedmesync.Node) {
+		ctx := context.Background()
+		p := wedme.NewPeer("supplier-platform", wedmesync.MemoryTransport{Peer: sup, From: wedmesync.SideWedMe})
+		date := func(d string) wedmesync.Edit {
+			return wedmesync.Edit{Couple: "cpl_a", Type: wedmesync.TypeWeddingDetails, Record: "details",
+				Set: map[string]json.RawMessage{"date": raw(d), "style": raw("garden")}}
+		}
+		get := func() wedmesync.Record {
+			r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeWeddingDetails, "details")
+			require.NoError(t, err)
+			return r
+		}
+		_, err := wedme.Record(ctx, date("2027-06-05"))
+		require.NoError(t, err)
+		require.NoError(t, p.SyncOnce(ctx))
+		require.JSONEq(t, `"2027-06-05"`, string(get().Fields["date"].Value), "the first date is taken")
+
+		_, err = wedme.Record(ctx, date("2027-07-10"))
+		require.NoError(t, err)
+		require.NoError(t, p.SyncOnce(ctx))
+		require.JSONEq(t, `"2027-06-05"`, string(get().Fields["date"].Value), "a new date waits for a person")
+		cs, err := sup.Conflicts(ctx)
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		require.Equal(t, "date", cs[0].Field)
+		require.JSONEq(t, `"2027-07-10"`, string(cs[0].Incoming.Value))
+		require.Equal(t, int64(1), sup.Counts()[wedmesync.OutcomeConflicted])
+
+		require.NoError(t, sup.Resolve(ctx, cs[0].ID, true))
+		require.JSONEq(t, `"2027-07-10"`, string(get().Fields["date"].Value), "accepted")
+		require.ErrorIs(t, sup.Resolve(ctx, cs[0].ID, true), wedmesync.ErrNotFound, "resolved once")
+		cs, err = sup.Conflicts(ctx)
+		require.NoError(t, err)
+		require.Empty(t, cs)
+	})
+}
+
+// A linked supplier receives only the fields the couple shares with its
+// kind: the caterer sees dietary needs, the photographer does not.
+func TestSupplierGetsOnlyItsSharedFields(t *testing.T) {
+	ctx := context.Background()
+	l := links{"sup_feast": {"cpl_a": "caterer"}, "sup_lens": {"cpl_a": "photographer"}}
+	wedme, sup := newPair(t, l, wedmesync.DefaultSharing())
+	p := wedme.NewPeer("supplier-platform", wedmesync.MemoryTransport{Peer: sup, From: wedmesync.SideWedMe})
+	_, err := wedme.Record(ctx, dietary(6))
+	require.NoError(t, err)
+	_, err = wedme.Record(ctx, wedmesync.Edit{Couple: "cpl_a", Type: wedmesync.TypeCoupleProfile, Record: "profile",
+		Set: map[string]json.RawMessage{"names": raw("Alex & Sam"), "email": raw("alex@example.com")}})
+	require.NoError(t, err)
+	require.NoError(t, p.SyncOnce(ctx))
+
+	r, err := sup.Get(ctx, "sup_feast", "cpl_a", wedmesync.TypeDietary, "dietary")
+	require.NoError(t, err)
+	require.JSONEq(t, "6", string(r.Fields["vegetarian"].Value), "the caterer sees dietary needs")
+	_, err = sup.Get(ctx, "sup_lens", "cpl_a", wedmesync.TypeDietary, "dietary")
+	require.ErrorIs(t, err, wedmesync.ErrNotFound, "the photographer does not")
+	prof, err := sup.Get(ctx, "sup_lens", "cpl_a", wedmesync.TypeCoupleProfile, "profile")
+	require.NoError(t, err)
+	require.Contains(t, prof.Fields, "names")
+	require.NotContains(t, prof.Fields, "email", "the photographer sees the names only")
+}
+
+func modesNodes(t *testing.T, fn func(t *testing.T, wedme, sup *wedmesync.Node)) {
+	t.Run("memory", func(t *testing.T) {
+		wedme, sup := newPair(t, auth(), everything)
+		fn(t, wedme, sup)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		var nodes []*wedmesync.Node
+		for _, side := range []wedmesync.Side{wedmesync.SideWedMe, wedmesync.SideSupplier} {
+			db := pgtest.New(t, "wedmesync_"+string(side))
+			require.NoError(t, wedmesync.Migrate(ctx, db.Pool, wedmesync.WithSchema(db.Schema)))
+			n, err := wedmesync.NewNode(side, string(side)+"1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
+				wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema))
+			require.NoError(t, err)
+			nodes = append(nodes, n)
+		}
+		fn(t, nodes[0], nodes[1])
+	})
+}
