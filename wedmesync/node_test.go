@@ -284,3 +284,45 @@ func modesNodes(t *testing.T, fn func(t *testing.T, wedme, sup *wedmesync.Node))
 		fn(t, nodes[0], nodes[1])
 	})
 }
+
+// A bad payload is quarantined with its reason, and the batch's other
+// changes still apply.
+func TestBadPayloadIsQuarantinedWithItsReason(t *testing.T) {
+	ctx := context.Background()
+	_, sup := newPair(t, auth(), everything)
+	at := wedmesync.Timestamp{Wall: time.Now().UnixMilli(), Node: "wedme1"}
+	bad := wedmesync.Change{ID: "chg_bad~sup_planner", Origin: wedmesync.SideWedMe, Couple: "cpl_a", Supplier: "sup_planner",
+		SupplierKind: "planner", Type: wedmesync.TypeGuestSummary, Record: "guests",
+		Fields: map[string]wedmesync.FieldValue{"adults": {Value: raw("lots"), At: at}, "pets": {Value: raw(2), At: at}}}
+	future := bad
+	future.ID, future.Fields = "chg_future~sup_planner", map[string]wedmesync.FieldValue{"adults": {Value: raw(10),
+		At: wedmesync.Timestamp{Wall: time.Now().Add(time.Hour).UnixMilli(), Node: "wedme1"}}}
+	good := bad
+	good.ID, good.Fields = "chg_good~sup_planner", map[string]wedmesync.FieldValue{"adults": {Value: raw(80), At: at}}
+	out, err := sup.Apply(ctx, wedmesync.SideWedMe, []wedmesync.Change{bad, future, good})
+	require.NoError(t, err)
+	require.Equal(t, map[wedmesync.Outcome]int{wedmesync.OutcomeQuarantined: 2, wedmesync.OutcomeApplied: 1}, out)
+	q, err := sup.Quarantine(ctx)
+	require.NoError(t, err)
+	require.Len(t, q, 2)
+	reasons := q[0].Reason + "\n" + q[1].Reason
+	require.Contains(t, reasons, `Change.Fields["adults"]`)
+	require.Contains(t, reasons, `Change.Fields["pets"]`)
+	require.Contains(t, reasons, "ahead of this node's clock", "a reading an hour in the future would drag the clock along")
+	r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeGuestSummary, "guests")
+	require.NoError(t, err)
+	require.JSONEq(t, "80", string(r.Fields["adults"].Value))
+
+	// Fixed by a person and replayed.
+	fixed := bad
+	fixed.Fields = map[string]wedmesync.FieldValue{"adults": {Value: raw(90), At: wedmesync.Timestamp{Wall: at.Wall + 1, Node: "wedme1"}}}
+	o, err := sup.Replay(ctx, bad.ID, &fixed)
+	require.NoError(t, err)
+	require.Equal(t, wedmesync.OutcomeApplied, o)
+	r, err = sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeGuestSummary, "guests")
+	require.NoError(t, err)
+	require.JSONEq(t, "90", string(r.Fields["adults"].Value))
+	audit, err := sup.Audit(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, wedmesync.OutcomeApplied, audit[0].Outcome)
+}
