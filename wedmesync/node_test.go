@@ -326,3 +326,47 @@ func TestBadPayloadIsQuarantinedWithItsReason(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, wedmesync.OutcomeApplied, audit[0].Outcome)
 }
+
+// On one Postgres, the supplier side hears WedMe's commits through
+// LISTEN/NOTIFY: with an hour between polls, a change still arrives at
+// once. Closing the transport stops its listener.
+func TestDBTransportWakesOnTheOtherSidesCommit(t *testing.T) {
+	ctx := context.Background()
+	var nodes []*wedmesync.Node
+	for _, side := range []wedmesync.Side{wedmesync.SideWedMe, wedmesync.SideSupplier} {
+		db := pgtest.New(t, "wedmesync_"+string(side))
+		require.NoError(t, wedmesync.Migrate(ctx, db.Pool, wedmesync.WithSchema(db.Schema)))
+		n, err := wedmesync.NewNode(side, string(side)+"1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
+			wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema))
+		require.NoError(t, err)
+		nodes = append(nodes, n)
+	}
+	wedme, sup := nodes[0], nodes[1]
+	tr, err := wedmesync.NewDBTransport(ctx, wedme, wedmesync.SideSupplier)
+	require.NoError(t, err)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sup.NewPeer("wedme", tr).Run(rctx, time.Hour) }()
+	defer func() {
+		stop()
+		<-done
+		require.NoError(t, tr.Close(ctx))
+	}()
+	idletest.RequireIdle(t, "a peer listening for the other side's commits")
+	_, err = wedme.Record(ctx, dietary(12))
+	require.NoError(t, err)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary"); err == nil {
+			require.JSONEq(t, "12", string(r.Fields["vegetarian"].Value))
+			break
+		}
+		select {
+		case <-deadline.Done():
+			t.Fatal("the commit did not wake the supplier side")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	require.NoError(t, tr.Err())
+}
