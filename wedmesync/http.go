@@ -123,6 +123,7 @@ type syncHandler struct {
 	o      handlerOptions
 	mu     sync.Mutex
 	limits map[string]*rate.Limiter
+	seen   map[string]time.Time // webhook-id -> when it may be forgotten
 	mux    *http.ServeMux
 }
 
@@ -135,7 +136,8 @@ type syncHandler struct {
 // decode (the message names the problem), 401 for a missing or bad
 // signature or a timestamp outside the tolerance, 405 for a method other
 // than POST, 413 over the size limit, 429 over the rate limit (with
-// Retry-After), 503 when the node's store or Authorizer failed. Changes
+// Retry-After), 409 for a webhook-id already used (a replayed request;
+// each request is signed with a fresh id), 503 when the node's store or Authorizer failed. Changes
 // pushed here come from the other side; those that fail validation or
 // authorisation are quarantined, as Apply does.
 func (n *Node) Handler(secret string, opts ...HandlerOption) (http.Handler, error) {
@@ -146,7 +148,7 @@ func (n *Node) Handler(secret string, opts ...HandlerOption) (http.Handler, erro
 	c := validate.NewChecker(pkgNameHTTP)
 	c.Check(o.maxBody > 0 && o.maxBody <= webhook.MaxBodyBytesLimit, "WithMaxBodyBytes", "must be between 1 and %d bytes, got %d", webhook.MaxBodyBytesLimit, o.maxBody)
 	c.Check(o.limit > 0, "WithRateLimit", "the rate must be positive, got %v", float64(o.limit))
-	c.Check(o.burst > 0, "WithRateLimit", "the burst must be positive, got %d", o.burst)
+	c.Check(o.burst > 0 || o.limit == rate.Inf, "WithRateLimit", "the burst must be positive, got %d", o.burst)
 	c.Check(o.tolerance > 0, "WithTolerance", "must be positive, got %s", o.tolerance)
 	c.Check(o.prefix == "" || strings.HasPrefix(o.prefix, "/"), "WithPathPrefix", "must start with '/', got %q", o.prefix)
 	vopts := []webhook.VerifierOption{}
@@ -167,7 +169,7 @@ func (n *Node) Handler(secret string, opts ...HandlerOption) (http.Handler, erro
 	if o.remote == nil {
 		o.remote = remoteHost
 	}
-	h := &syncHandler{n: n, from: otherSide(n.side), v: v, o: o, limits: map[string]*rate.Limiter{}, mux: http.NewServeMux()}
+	h := &syncHandler{n: n, from: otherSide(n.side), v: v, o: o, limits: map[string]*rate.Limiter{}, seen: map[string]time.Time{}, mux: http.NewServeMux()}
 	h.mux.HandleFunc(o.prefix+PathPush, h.push)
 	h.mux.HandleFunc(o.prefix+PathPull, h.pull)
 	return h, nil
@@ -223,6 +225,10 @@ func (h *syncHandler) admit(w http.ResponseWriter, r *http.Request) []byte {
 		httpError(w, http.StatusUnauthorized, err.Error()) // never holds the secret
 		return nil
 	}
+	if !h.first(r.Header.Get(webhook.HeaderWebhookID)) {
+		httpError(w, http.StatusConflict, "webhook-id already used: sign each request with a fresh id")
+		return nil
+	}
 	return body
 }
 
@@ -249,6 +255,39 @@ func (h *syncHandler) allow(remote string) (time.Duration, bool) {
 	}
 	return 0, true
 }
+
+// first reports whether a verified request's webhook-id is new, and
+// remembers it for twice the tolerance (after that, its timestamp no
+// longer passes). Best effort, per process: a replayed push would only be
+// a duplicate, but a replayed pull would hand the changes to whoever
+// captured the request.
+func (h *syncHandler) first(id string) bool {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until, ok := h.seen[id]; ok && now.Before(until) {
+		return false
+	}
+	if len(h.seen) >= maxSeen {
+		for k, until := range h.seen {
+			if !now.Before(until) {
+				delete(h.seen, k)
+			}
+		}
+		for k := range h.seen { // still full: forget arbitrary ones
+			if len(h.seen) < maxSeen/2 {
+				break
+			}
+			delete(h.seen, k)
+		}
+	}
+	h.seen[id] = now.Add(2 * h.o.tolerance)
+	return true
+}
+
+// maxSeen bounds the replay table. Only requests signed with the secret
+// enter it.
+const maxSeen = 100000
 
 func (h *syncHandler) push(w http.ResponseWriter, r *http.Request) {
 	body := h.admit(w, r)

@@ -144,11 +144,22 @@ func TestHTTPPushAnswersOutcomes(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, answer)
 	require.JSONEq(t, `{"applied":1,"duplicate":0,"conflicted":0,"quarantined":0}`, answer)
 
-	// The same request replayed (same webhook-id, same body): applied once.
+	// The same request replayed (same webhook-id, same body): refused.
 	status, _, answer = signedPost(t, srv.URL+wedmesync.PathPush, secret, id, body)
+	require.Equal(t, http.StatusConflict, status, answer)
+	require.Contains(t, answer, "webhook-id already used")
+	// The same changes pushed again under a fresh id (a retry): duplicates.
+	status, _, answer = signedPost(t, srv.URL+wedmesync.PathPush, secret, ids.New("msg_"), body)
 	require.Equal(t, http.StatusOK, status, answer)
 	require.JSONEq(t, `{"applied":0,"duplicate":1,"conflicted":0,"quarantined":0}`, answer)
-	require.Equal(t, int64(1), sup.Counts()[wedmesync.OutcomeApplied])
+	require.Equal(t, int64(1), sup.Counts()[wedmesync.OutcomeApplied], "applied once")
+
+	// A replayed pull is refused too: it would hand the changes out again.
+	pullBody := []byte(`{"cursor":"","limit":10}`)
+	status, _, answer = signedPost(t, srv.URL+wedmesync.PathPull, secret, "msg_pull1", pullBody)
+	require.Equal(t, http.StatusOK, status, answer)
+	status, _, _ = signedPost(t, srv.URL+wedmesync.PathPull, secret, "msg_pull1", pullBody)
+	require.Equal(t, http.StatusConflict, status)
 	recs, err := sup.Records(context.Background())
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
@@ -495,11 +506,11 @@ func FuzzHTTPPush(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n := memNode(t, wedmesync.SideSupplier, "supplier1")
-		h, err := n.Handler(secret, wedmesync.WithRateLimit(rate.Inf, 1))
+		h, err := n.Handler(secret, wedmesync.WithRateLimit(rate.Inf, 0))
 		require.NoError(t, err)
 		for _, path := range []string{wedmesync.PathPush, wedmesync.PathPull} {
 			req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-			require.NoError(t, s.SetHeaders(req.Header, "msg_1", time.Now(), body))
+			require.NoError(t, s.SetHeaders(req.Header, ids.New("msg_"), time.Now(), body))
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			require.Contains(t, []int{http.StatusOK, http.StatusBadRequest}, rec.Code, "%s: %s", path, rec.Body)
@@ -534,4 +545,40 @@ func BenchmarkHTTPThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Two nodes replicate over HTTP: the supplier platform serves its node's
+// Handler, WedMe pushes and pulls through an HTTPTransport signed with the
+// shared secret.
+func ExampleNode_Handler() {
+	ctx := context.Background()
+	secret, _ := webhook.GenerateSecret() // shared by both sides
+	linked := links{"sup_planner": {"cpl_a": "planner"}}
+	sup, _ := wedmesync.NewNode(wedmesync.SideSupplier, "supplier1", wedmesync.WithAuthorizer(linked), wedmesync.WithSharing(everything))
+	wedme, _ := wedmesync.NewNode(wedmesync.SideWedMe, "wedme1", wedmesync.WithAuthorizer(linked), wedmesync.WithSharing(everything))
+
+	h, err := sup.Handler(secret, wedmesync.WithPathPrefix("/wedmesync"))
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	// Production URLs are https and public; the test server is neither.
+	tr, err := wedmesync.NewHTTPTransport(srv.URL+"/wedmesync", secret,
+		wedmesync.WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8")), wedmesync.WithInsecureHTTP(true))
+	if err != nil {
+		panic(err)
+	}
+	defer tr.CloseIdleConnections()
+	peer := wedme.NewPeer("supplier-platform", tr)
+
+	_, _ = wedme.Record(ctx, wedmesync.Edit{Couple: "cpl_a", Type: wedmesync.TypeDietary, Record: "dietary",
+		Set: map[string]json.RawMessage{"vegan": json.RawMessage("2")}})
+	if err := peer.SyncOnce(ctx); err != nil {
+		panic(err)
+	}
+	r, _ := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary")
+	fmt.Println("the supplier sees vegan =", string(r.Fields["vegan"].Value))
+	// Output: the supplier sees vegan = 2
 }
