@@ -36,6 +36,10 @@ import (
 // once the schema branch merges.)
 const httpMaxBodyBytes = 8 << 20
 
+// httpMaxResponseBytes bounds a pull answer the transport reads: MaxBatch
+// changes of up to 64 KiB each.
+const httpMaxResponseBytes = 64 << 20
+
 // The paths the handler serves, under its prefix (WithPathPrefix).
 const (
 	// PathPush receives a signed JSON array of changes and applies them.
@@ -101,8 +105,8 @@ func WithRemoteKey(fn func(*http.Request) string) HandlerOption {
 }
 
 // WithTolerance sets how far a request's webhook-timestamp may lie from
-// this side's clock, either way; it also bounds how long a captured
-// request can be replayed (a replayed push is a duplicate anyway).
+// this side's clock, either way; the handler remembers the webhook-id of
+// the requests it accepted for twice as long, to refuse replays.
 // Default webhook.DefaultTolerance (5 minutes).
 func WithTolerance(d time.Duration) HandlerOption { return func(o *handlerOptions) { o.tolerance = d } }
 
@@ -135,11 +139,12 @@ type syncHandler struct {
 // HTTPTransport signs with it). Answers: 400 for a body that does not
 // decode (the message names the problem), 401 for a missing or bad
 // signature or a timestamp outside the tolerance, 405 for a method other
-// than POST, 413 over the size limit, 429 over the rate limit (with
-// Retry-After), 409 for a webhook-id already used (a replayed request;
-// each request is signed with a fresh id), 503 when the node's store or Authorizer failed. Changes
-// pushed here come from the other side; those that fail validation or
-// authorisation are quarantined, as Apply does.
+// than POST, 409 for a webhook-id already used (a replayed request; each
+// request is signed with a fresh id), 413 over the size limit, 429 over
+// the rate limit (with Retry-After), 503 when the node's store or
+// Authorizer failed (push again). Changes pushed here come from the other
+// side; those that fail validation or authorisation are quarantined, as
+// Apply does.
 func (n *Node) Handler(secret string, opts ...HandlerOption) (http.Handler, error) {
 	o := handlerOptions{maxBody: httpMaxBodyBytes, limit: 50, burst: 100, tolerance: webhook.DefaultTolerance}
 	for _, opt := range opts {
@@ -501,11 +506,19 @@ func (e *StatusError) Error() string {
 }
 
 // Push implements Transport: it POSTs changes to the other side's push
-// endpoint, signed. A non-2xx answer is a *StatusError.
+// endpoint, signed; a batch over 8 MiB goes as several requests. A
+// non-2xx answer is a *StatusError.
 func (t *HTTPTransport) Push(ctx context.Context, changes []Change) error {
 	body, err := encodeHTTPBatch(changes)
 	if err != nil {
 		return err
+	}
+	if len(body) > httpMaxBodyBytes && len(changes) > 1 {
+		half := len(changes) / 2
+		if err := t.Push(ctx, changes[:half]); err != nil {
+			return err
+		}
+		return t.Push(ctx, changes[half:])
 	}
 	_, err = t.post(ctx, t.push, body)
 	return err
@@ -546,7 +559,7 @@ func (t *HTTPTransport) post(ctx context.Context, url string, body []byte) ([]by
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, httpMaxBodyBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, httpMaxResponseBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("wedmesync: reading the answer: %w", err)
 	}
@@ -557,8 +570,8 @@ func (t *HTTPTransport) post(ctx context.Context, url string, body []byte) ([]by
 		}
 		return nil, e
 	}
-	if len(data) > httpMaxBodyBytes {
-		return nil, fmt.Errorf("wedmesync: the answer is over %d bytes", httpMaxBodyBytes)
+	if len(data) > httpMaxResponseBytes {
+		return nil, fmt.Errorf("wedmesync: the answer is over %d bytes", httpMaxResponseBytes)
 	}
 	return data, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -581,4 +582,49 @@ func ExampleNode_Handler() {
 	r, _ := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary")
 	fmt.Println("the supplier sees vegan =", string(r.Fields["vegan"].Value))
 	// Output: the supplier sees vegan = 2
+}
+
+func TestHTTPPushSplitsLargeBatches(t *testing.T) {
+	sup := memNode(t, wedmesync.SideSupplier, "supplier1")
+	secret := newSecret(t)
+	srv := serve(t, sup, secret) // 8 MiB a request
+	var tmpl []wedmesync.Change
+	require.NoError(t, json.Unmarshal(wedmeBatch(t), &tmpl))
+	big := raw(strings.Repeat("x", 3<<20))
+	cs := make([]wedmesync.Change, 3) // 9 MiB in all
+	for i := range cs {
+		cs[i] = tmpl[0]
+		cs[i].ID = fmt.Sprint("chg_big", i)
+		cs[i].Fields = map[string]wedmesync.FieldValue{fmt.Sprint("notes", i): {Value: big, At: tmpl[0].Fields["vegan"].At}}
+	}
+	require.NoError(t, dial(t, srv.URL, secret).Push(context.Background(), cs))
+	require.Equal(t, int64(3), sup.Counts()[wedmesync.OutcomeApplied])
+}
+
+// brokenAuth fails every question.
+type brokenAuth struct{}
+
+func (brokenAuth) Linked(context.Context, string, string) (string, bool, error) {
+	return "", false, errors.New("the bookings database is down")
+}
+
+func (brokenAuth) Suppliers(context.Context, string) ([]wedmesync.Link, error) {
+	return nil, errors.New("the bookings database is down")
+}
+
+func TestHTTPServiceUnavailable(t *testing.T) {
+	secret := newSecret(t)
+	n, err := wedmesync.NewNode(wedmesync.SideSupplier, "supplier1", wedmesync.WithAuthorizer(brokenAuth{}))
+	require.NoError(t, err)
+	srv := serve(t, n, secret)
+	var cs []wedmesync.Change
+	require.NoError(t, json.Unmarshal(wedmeBatch(t), &cs))
+	err = dial(t, srv.URL, secret).Push(context.Background(), cs)
+	var se *wedmesync.StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusServiceUnavailable, se.Status)
+	require.NotContains(t, err.Error(), "bookings database", "internal errors stay inside")
+	q, err := n.Quarantine(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, q, "a failing Authorizer is retried, not quarantined")
 }
