@@ -31,10 +31,8 @@ import (
 	"github.com/wedsync/integrations/webhook"
 )
 
-// httpMaxBodyBytes bounds a push body and a pull answer: 8 MiB, room for
-// MaxBatch changes of ordinary size. (TEMPORARY: MaxBatchBytes of codec.go
-// once the schema branch merges.)
-const httpMaxBodyBytes = 8 << 20
+// httpMaxBodyBytes bounds a push body: MaxBatchBytes, the codec's limit.
+const httpMaxBodyBytes = MaxBatchBytes
 
 // httpMaxResponseBytes bounds a pull answer the transport reads: MaxBatch
 // changes of up to 64 KiB each.
@@ -299,7 +297,7 @@ func (h *syncHandler) push(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		return
 	}
-	changes, err := decodeHTTPBatch(body)
+	changes, err := DecodeBatch(body)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
@@ -343,31 +341,6 @@ func (h *syncHandler) pull(w http.ResponseWriter, r *http.Request) {
 		changes = []Change{}
 	}
 	writeJSON(w, PullResponse{Changes: changes, Cursor: cursor})
-}
-
-// decodeHTTPBatch decodes a pushed body. (TEMPORARY: DecodeBatch of
-// codec.go once the schema branch merges.)
-func decodeHTTPBatch(body []byte) ([]Change, error) {
-	var cs []Change
-	if err := json.Unmarshal(body, &cs); err != nil {
-		return nil, invalid("batch", "must be a JSON array of changes: %v", err)
-	}
-	if cs == nil {
-		return nil, invalid("batch", "must be a JSON array of changes, got null")
-	}
-	if len(cs) > MaxBatch {
-		return nil, invalid("batch", "must hold at most %d changes, got %d", MaxBatch, len(cs))
-	}
-	return cs, nil
-}
-
-// encodeHTTPBatch encodes a batch to push. (TEMPORARY: EncodeBatch of
-// codec.go once the schema branch merges.)
-func encodeHTTPBatch(cs []Change) ([]byte, error) {
-	if len(cs) > MaxBatch {
-		return nil, invalid("changes", "must hold at most %d changes, got %d", MaxBatch, len(cs))
-	}
-	return json.Marshal(cs)
 }
 
 func httpError(w http.ResponseWriter, status int, msg string) {
@@ -509,16 +482,17 @@ func (e *StatusError) Error() string {
 // endpoint, signed; a batch over 8 MiB goes as several requests. A
 // non-2xx answer is a *StatusError.
 func (t *HTTPTransport) Push(ctx context.Context, changes []Change) error {
-	body, err := encodeHTTPBatch(changes)
-	if err != nil {
-		return err
-	}
-	if len(body) > httpMaxBodyBytes && len(changes) > 1 {
+	body, err := EncodeBatch(changes)
+	if (err != nil && len(changes) > 1 && errors.Is(err, ErrInvalid) && tooLarge(changes)) || (err == nil && len(body) > httpMaxBodyBytes && len(changes) > 1) {
+		// Over what one request may carry: in halves, one after the other.
 		half := len(changes) / 2
 		if err := t.Push(ctx, changes[:half]); err != nil {
 			return err
 		}
 		return t.Push(ctx, changes[half:])
+	}
+	if err != nil {
+		return err
 	}
 	_, err = t.post(ctx, t.push, body)
 	return err
@@ -574,4 +548,15 @@ func (t *HTTPTransport) post(ctx context.Context, url string, body []byte) ([]by
 		return nil, fmt.Errorf("wedmesync: the answer is over %d bytes", httpMaxResponseBytes)
 	}
 	return data, nil
+}
+
+// tooLarge reports whether changes fail to encode only for their number or
+// total size (each change alone encodes), which halving cures.
+func tooLarge(changes []Change) bool {
+	for i := range changes {
+		if _, err := EncodeBatch(changes[i : i+1]); err != nil {
+			return false
+		}
+	}
+	return true
 }
