@@ -264,9 +264,9 @@ func (w *wedmeSide) applied(ctx context.Context, a wedmesync.Applied) {
 	}
 	verb := "changed"
 	if !w.seeded.Load() {
-		verb = "shares"
+		verb = "shared"
 	}
-	w.out.printf("wedme: couple %s %s %s with %s (%s): %s", c.Couple, verb, c.Type, r.Supplier, c.SupplierKind, what)
+	w.out.printf("wedme: couple %s %s %s, seen by %s (%s): %s", c.Couple, verb, c.Type, r.Supplier, c.SupplierKind, what)
 	if w.seeded.Load() {
 		payload := map[string]any{"couple": c.Couple, "type": c.Type, "record": c.Record, "fields": slices.Sorted(maps.Keys(c.Fields))}
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

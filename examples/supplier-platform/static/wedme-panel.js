@@ -9,7 +9,9 @@
   const KEY = "wedsync-admin-token";
   const $ = (id) => document.getElementById(id);
   const statusEl = $("wm-panel-status");
-  let supplier = ""; // the dashboard token's supplier; "" until known
+  // The dashboard token's supplier (dashboard.js shows it; "" until known:
+  // the server's default, the sample supplier).
+  let supplier = $("rt-supplier").textContent;
   let live = 0;
   let last = {}; // type -> JSON of its fields, to highlight what changed
 
