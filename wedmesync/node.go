@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/wedsync/integrations/internal/ids"
 	"github.com/wedsync/integrations/internal/migrate"
@@ -152,6 +153,8 @@ type Node struct {
 	pool   *pgxpool.Pool
 	schema string
 	store  store
+	mp     metric.MeterProvider
+	tel    *metrics
 
 	mu     sync.Mutex
 	counts map[Outcome]int64
@@ -191,6 +194,10 @@ func WithPostgres(pool *pgxpool.Pool) NodeOption { return func(n *Node) { n.pool
 // WithSchema names the Postgres schema of the tables. Default "wedsync".
 func WithSchema(name string) NodeOption { return func(n *Node) { n.schema = name } }
 
+// WithMeterProvider sets where the node's metrics go (docs/telemetry.md).
+// Default: the global provider.
+func WithMeterProvider(mp metric.MeterProvider) NodeOption { return func(n *Node) { n.mp = mp } }
+
 // WithLogger receives the node's logs. Default: discarded.
 func WithLogger(l *slog.Logger) NodeOption { return func(n *Node) { n.logger = l } }
 
@@ -222,6 +229,7 @@ func NewNode(side Side, nodeID string, opts ...NodeOption) (*Node, error) {
 		return nil, err
 	}
 	n.clock = NewClock(nodeID, n.wall.Now)
+	n.tel = newMetrics(n.mp, side)
 	if n.pool != nil {
 		n.store = &pgStore{pool: n.pool, schema: n.schema}
 	} else {
@@ -304,6 +312,7 @@ func (n *Node) RecordTx(ctx context.Context, tx pgx.Tx, e Edit) (Change, error) 
 	if err != nil {
 		return Change{}, err
 	}
+	n.tel.recorded.Add(ctx, 1, metric.WithAttributes(attrSide.String(string(n.side))))
 	n.poke()
 	return c, nil
 }
@@ -475,6 +484,7 @@ func (n *Node) check(ctx context.Context, from Side, c *Change) (string, error) 
 }
 
 func (n *Node) count(o Outcome) {
+	n.tel.changes.Add(context.Background(), 1, metric.WithAttributes(attrSide.String(string(n.side)), attrOutcome.String(string(o))))
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.counts[o]++

@@ -2,6 +2,7 @@ package wedmesync
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,9 +101,22 @@ func (w pgWriter) appendLog(ctx context.Context, c *Change, at time.Time) error 
 	if _, err := w.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "wedsync_wedmesync_log:"+w.s.schema); err != nil {
 		return err
 	}
-	_, err = w.tx.Exec(ctx, w.s.t(`INSERT INTO {{schema}}.wedmesync_log (change_id, couple_id, body, at) VALUES ($1, $2, $3, $4)`),
-		c.ID, c.Couple, body, at)
+	if _, err = w.tx.Exec(ctx, w.s.t(`INSERT INTO {{schema}}.wedmesync_log (change_id, couple_id, body, at) VALUES ($1, $2, $3, $4)`),
+		c.ID, c.Couple, body, at); err != nil {
+		return err
+	}
+	// Delivered at commit: wakes a DBTransport reading this log.
+	_, err = w.tx.Exec(ctx, `SELECT pg_notify($1, '')`, logChannel(w.s.schema))
 	return err
+}
+
+// logChannel is the LISTEN/NOTIFY channel of a schema's change log.
+func logChannel(schema string) string {
+	ch := "wedsync_wedmesync_" + schema
+	if len(ch) > 63 {
+		ch = fmt.Sprintf("wedsync_wedmesync_%x", sha256.Sum256([]byte(schema)))[:63]
+	}
+	return ch
 }
 
 func (w pgWriter) addConflicts(ctx context.Context, cs []Conflict) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,13 +58,17 @@ type Peer struct {
 	loaded     bool
 	pushCursor string
 	pullCursor string
-	lastOK     time.Time
+	lastOK     atomic.Int64 // Unix nanoseconds of the last completed sync; read without mu (the lag gauge must not wait for a sync)
 }
 
 // NewPeer replicates n with the other side over t. name keys the peer's
 // cursors, which the node's store keeps (in Postgres mode they survive a
 // restart, so replication resumes where it stopped).
-func (n *Node) NewPeer(name string, t Transport) *Peer { return &Peer{n: n, t: t, name: name} }
+func (n *Node) NewPeer(name string, t Transport) *Peer {
+	p := &Peer{n: n, t: t, name: name}
+	n.tel.addPeer(p)
+	return p
+}
 
 // save keeps the cursors; it runs after each batch the other side (push)
 // or this one (pull) applied.
@@ -118,7 +123,7 @@ func (p *Peer) SyncOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	p.lastOK = p.n.wall.Now()
+	p.lastOK.Store(p.n.wall.Now().UnixNano())
 	return nil
 }
 
@@ -129,12 +134,17 @@ func (p *Peer) other() Side {
 	return SideWedMe
 }
 
-// Run syncs whenever this side records a change, and every interval (for
-// the other side's changes), until ctx ends. Failures are logged and
+// Run syncs whenever this side records a change, when the other side
+// commits one (a DBTransport hears it), and every interval, until ctx
+// ends. Failures are logged and
 // retried at the next turn.
 func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 	tick := p.n.wall.NewTicker(interval)
 	defer tick.Stop()
+	var remote <-chan struct{} // the other side's commits, when the transport says
+	if cn, ok := p.t.(changeNotifier); ok {
+		remote = cn.Changed()
+	}
 	for {
 		if err := p.SyncOnce(ctx); err != nil && ctx.Err() == nil {
 			p.n.logger.Warn("wedmesync: sync with the other side failed; retrying", "error", err)
@@ -143,6 +153,7 @@ func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-p.n.wake:
+		case <-remote:
 		case <-tick.Chan():
 		}
 	}
@@ -151,10 +162,9 @@ func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 // Lag is how long ago this side last completed a sync with the other
 // (zero before the first).
 func (p *Peer) Lag() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.lastOK.IsZero() {
+	last := p.lastOK.Load()
+	if last == 0 {
 		return 0
 	}
-	return p.n.wall.Since(p.lastOK)
+	return p.n.wall.Since(time.Unix(0, last))
 }
