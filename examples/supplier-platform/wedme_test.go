@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/wedmesync"
 )
 
@@ -200,4 +203,44 @@ func TestDemoWedMeAPI(t *testing.T) {
 	code, cat = admin.do("GET", "/api/wedme/records?supplier_id="+demoCaterer, "")
 	require.Equal(t, http.StatusOK, code)
 	require.EqualValues(t, 4, recordOf(cat, wedmesync.TypeDietary)["vegetarian"])
+}
+
+// In Postgres mode the two sides live in two schemas of one database (the
+// WedMe side in wedsync_wedme, the supplier platform in the demo's own): an
+// edit made through one instance reaches the supplier side, and a second
+// instance finds the couple's records there and seeds nothing.
+func TestDemoWedMePostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	watch, opt := newAppliedWatch(t)
+	pg := func(c *config) {
+		c.DatabaseURL = url
+		c.EncryptionKey = strings.Repeat("5e", 32)
+	}
+	baseA, hcA, outA := startServer(t, pg, opt)
+	require.Contains(t, outA.String(), "Postgres mode")
+	couple := &apiClient{t: t, base: baseA, token: testCoupleToken, c: hcA}
+
+	// A count of its own, so that earlier runs' values do not count.
+	n := 100 + time.Now().UnixNano()%1000
+	code, body := couple.do("POST", "/api/wedme/edit", fmt.Sprintf(`{"type":"dietary_requirements","fields":{"vegan":%d}}`, n))
+	require.Equal(t, http.StatusOK, code, body)
+	watch.until(demoCaterer, wedmesync.TypeDietary, "vegan", fmt.Sprint(n))
+
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	for _, schema := range []string{wedmeSchema, "wedsync"} {
+		var got string
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT (fields->'vegan'->'v')::text FROM `+schema+`.wedmesync_records
+			WHERE couple_id = $1 AND type = $2 AND supplier_id = $3`,
+			demoCouple, string(wedmesync.TypeDietary), map[string]string{wedmeSchema: "", "wedsync": demoCaterer}[schema]).Scan(&got))
+		require.Equal(t, fmt.Sprint(n), got, "schema %s", schema)
+	}
+
+	baseB, hcB, outB := startServer(t, pg, func(c *config) { c.CoupleToken = testCoupleToken })
+	require.Contains(t, outB.String(), "wedme: the couple's records are kept from an earlier run (Postgres mode)")
+	admin := &apiClient{t: t, base: baseB, token: testAdminToken, c: hcB}
+	code, cat := admin.do("GET", "/api/wedme/records?supplier_id="+demoCaterer, "")
+	require.Equal(t, http.StatusOK, code, cat)
+	require.EqualValues(t, n, recordOf(cat, wedmesync.TypeDietary)["vegan"])
 }
