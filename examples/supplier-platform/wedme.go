@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -137,7 +138,11 @@ type wedmeSide struct {
 // the supplier side, and starts a peer on each side.
 func startWedMe(ctx context.Context, pool *pgxpool.Pool, hub *realtime.Hub, out *console, hook func(wedmesync.Applied)) (*wedmeSide, error) {
 	w := &wedmeSide{hub: hub, out: out, hook: hook, share: wedmesync.DefaultSharing(), seen: map[string]json.RawMessage{}}
-	var wopts, sopts []wedmesync.NodeOption
+	// The nodes' warnings (a failed sync, a quarantined change) show; their
+	// applied changes print through the applied handler.
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	wopts := []wedmesync.NodeOption{wedmesync.WithLogger(logger)}
+	sopts := []wedmesync.NodeOption{wedmesync.WithLogger(logger)}
 	if pool != nil {
 		if err := wedmesync.Migrate(ctx, pool, wedmesync.WithSchema(wedmeSchema)); err != nil {
 			return nil, fmt.Errorf("migrate the WedMe side: %w", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -146,11 +145,6 @@ func (a *api) wedmeEdit(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("type", "must be one of %s (the records this page edits), got %q", strings.Join(names, ", "), truncate(string(in.Type), 40))
 	case len(in.Fields) == 0:
 		return badRequest("fields", "is required: an object of field names and JSON values (null clears one)")
-	}
-	for name, v := range in.Fields {
-		if len(bytes.TrimSpace(v)) == 0 {
-			return badRequest("fields."+name, "must have a value")
-		}
 	}
 	c, err := a.wedme.wedme.Record(r.Context(), wedmesync.Edit{Couple: demoCouple, Type: in.Type, Record: wedmeRecord, Set: in.Fields})
 	if err != nil {
