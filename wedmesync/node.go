@@ -19,7 +19,6 @@ import (
 
 	"github.com/wedsync/integrations/internal/ids"
 	"github.com/wedsync/integrations/internal/migrate"
-	"github.com/wedsync/integrations/internal/validate"
 )
 
 // Authorizer is the host's word on who works for whom. The supplier
@@ -133,10 +132,6 @@ type Applied struct {
 
 // ErrNotFound: no such record or quarantined change.
 var ErrNotFound = errors.New("wedmesync: not found")
-
-func invalid(field, rule string, args ...any) error {
-	return validate.New("wedmesync", field, rule, args...)
-}
 
 // Node is one side's end of the sync. All methods are safe for concurrent
 // use.
@@ -335,8 +330,10 @@ func (n *Node) key(c *Change) recordKey {
 
 // merge applies c's fields to r by last-writer-wins, field by field: the
 // later HLC reading wins, ties broken by node id, so that both sides end
-// the same whatever the order of arrival. A manual field this side wrote
-// is not overwritten from the other side: it returns those for a person.
+// the same whatever the order of arrival. A manual field (the wedding
+// date, the venue) that already has a value is not overwritten from the
+// other side: a new date may mean this supplier cannot serve, so a person
+// decides (Resolve). It returns those conflicts.
 func (n *Node) merge(r *Record, c *Change) []Conflict {
 	spec, _ := Schema(c.Type)
 	var out []Conflict
@@ -345,7 +342,7 @@ func (n *Node) merge(r *Record, c *Change) []Conflict {
 		if ok && cur.At.Compare(in.At) >= 0 {
 			continue // ours is as new or newer
 		}
-		if ok && c.Origin != n.side && spec != nil && spec.Fields[name].Manual && cur.At.Node == n.id && !bytes.Equal(cur.Value, in.Value) {
+		if ok && c.Origin != n.side && spec != nil && spec.Fields[name].Manual && !bytes.Equal(cur.Value, in.Value) {
 			out = append(out, Conflict{ID: ids.New("cfl_"), Change: c.ID, Supplier: r.Supplier, Couple: r.Couple, Type: r.Type,
 				Record: r.ID, Field: name, Kept: cur, Incoming: in, At: n.wall.Now()})
 			continue
@@ -553,6 +550,33 @@ func (n *Node) Records(ctx context.Context) ([]Record, error) { return n.store.r
 
 // Conflicts returns the manual-field conflicts waiting for a person.
 func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) { return n.store.conflicts(ctx) }
+
+// Resolve settles a manual-field conflict: accept writes the incoming value
+// (unless the field was written again since), reject keeps this side's.
+// ErrNotFound when there is no such open conflict.
+func (n *Node) Resolve(ctx context.Context, conflictID string, accept bool) error {
+	return n.store.inTx(ctx, nil, func(w writer) error {
+		c, err := w.takeConflict(ctx, conflictID)
+		if err != nil {
+			return err
+		}
+		detail := "rejected " + c.Field
+		if accept {
+			detail = "accepted " + c.Field
+			r, err := w.lockRecord(ctx, recordKey{supplier: c.Supplier, couple: c.Couple, typ: c.Type, id: c.Record})
+			if err != nil {
+				return err
+			}
+			if cur, ok := r.Fields[c.Field]; !ok || cur.At.Compare(c.Kept.At) <= 0 {
+				r.Fields[c.Field] = c.Incoming
+				if err := w.putRecord(ctx, r); err != nil {
+					return err
+				}
+			}
+		}
+		return w.audit(ctx, AuditEntry{At: n.wall.Now(), Change: c.Change, Outcome: "resolved", Detail: detail})
+	})
+}
 
 // Quarantine lists the changes not applied, with their reasons, oldest
 // first.

@@ -199,3 +199,174 @@ func TestPeerRunRealClock(t *testing.T) {
 	stop()
 	<-done
 }
+
+// A new wedding date from WedMe does not overwrite the supplier's: a
+// person accepts or rejects it.
+func TestManualFieldWaitsForAPerson(t *testing.T) {
+	modesNodes(t, func(t *testing.T, wedme, sup *wedmesync.Node) {
+		ctx := context.Background()
+		p := wedme.NewPeer("supplier-platform", wedmesync.MemoryTransport{Peer: sup, From: wedmesync.SideWedMe})
+		date := func(d string) wedmesync.Edit {
+			return wedmesync.Edit{Couple: "cpl_a", Type: wedmesync.TypeWeddingDetails, Record: "details",
+				Set: map[string]json.RawMessage{"date": raw(d), "style": raw("garden")}}
+		}
+		get := func() wedmesync.Record {
+			r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeWeddingDetails, "details")
+			require.NoError(t, err)
+			return r
+		}
+		_, err := wedme.Record(ctx, date("2027-06-05"))
+		require.NoError(t, err)
+		require.NoError(t, p.SyncOnce(ctx))
+		require.JSONEq(t, `"2027-06-05"`, string(get().Fields["date"].Value), "the first date is taken")
+
+		_, err = wedme.Record(ctx, date("2027-07-10"))
+		require.NoError(t, err)
+		require.NoError(t, p.SyncOnce(ctx))
+		require.JSONEq(t, `"2027-06-05"`, string(get().Fields["date"].Value), "a new date waits for a person")
+		cs, err := sup.Conflicts(ctx)
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		require.Equal(t, "date", cs[0].Field)
+		require.JSONEq(t, `"2027-07-10"`, string(cs[0].Incoming.Value))
+		require.Equal(t, int64(1), sup.Counts()[wedmesync.OutcomeConflicted])
+
+		require.NoError(t, sup.Resolve(ctx, cs[0].ID, true))
+		require.JSONEq(t, `"2027-07-10"`, string(get().Fields["date"].Value), "accepted")
+		require.ErrorIs(t, sup.Resolve(ctx, cs[0].ID, true), wedmesync.ErrNotFound, "resolved once")
+		cs, err = sup.Conflicts(ctx)
+		require.NoError(t, err)
+		require.Empty(t, cs)
+	})
+}
+
+// A linked supplier receives only the fields the couple shares with its
+// kind: the caterer sees dietary needs, the photographer does not.
+func TestSupplierGetsOnlyItsSharedFields(t *testing.T) {
+	ctx := context.Background()
+	l := links{"sup_feast": {"cpl_a": "caterer"}, "sup_lens": {"cpl_a": "photographer"}}
+	wedme, sup := newPair(t, l, wedmesync.DefaultSharing())
+	p := wedme.NewPeer("supplier-platform", wedmesync.MemoryTransport{Peer: sup, From: wedmesync.SideWedMe})
+	_, err := wedme.Record(ctx, dietary(6))
+	require.NoError(t, err)
+	_, err = wedme.Record(ctx, wedmesync.Edit{Couple: "cpl_a", Type: wedmesync.TypeCoupleProfile, Record: "profile",
+		Set: map[string]json.RawMessage{"names": raw("Alex & Sam"), "email": raw("alex@example.com")}})
+	require.NoError(t, err)
+	require.NoError(t, p.SyncOnce(ctx))
+
+	r, err := sup.Get(ctx, "sup_feast", "cpl_a", wedmesync.TypeDietary, "dietary")
+	require.NoError(t, err)
+	require.JSONEq(t, "6", string(r.Fields["vegetarian"].Value), "the caterer sees dietary needs")
+	_, err = sup.Get(ctx, "sup_lens", "cpl_a", wedmesync.TypeDietary, "dietary")
+	require.ErrorIs(t, err, wedmesync.ErrNotFound, "the photographer does not")
+	prof, err := sup.Get(ctx, "sup_lens", "cpl_a", wedmesync.TypeCoupleProfile, "profile")
+	require.NoError(t, err)
+	require.Contains(t, prof.Fields, "names")
+	require.NotContains(t, prof.Fields, "email", "the photographer sees the names only")
+}
+
+func modesNodes(t *testing.T, fn func(t *testing.T, wedme, sup *wedmesync.Node)) {
+	t.Run("memory", func(t *testing.T) {
+		wedme, sup := newPair(t, auth(), everything)
+		fn(t, wedme, sup)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		var nodes []*wedmesync.Node
+		for _, side := range []wedmesync.Side{wedmesync.SideWedMe, wedmesync.SideSupplier} {
+			db := pgtest.New(t, "wedmesync_"+string(side))
+			require.NoError(t, wedmesync.Migrate(ctx, db.Pool, wedmesync.WithSchema(db.Schema)))
+			n, err := wedmesync.NewNode(side, string(side)+"1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
+				wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema))
+			require.NoError(t, err)
+			nodes = append(nodes, n)
+		}
+		fn(t, nodes[0], nodes[1])
+	})
+}
+
+// A bad payload is quarantined with its reason, and the batch's other
+// changes still apply.
+func TestBadPayloadIsQuarantinedWithItsReason(t *testing.T) {
+	ctx := context.Background()
+	_, sup := newPair(t, auth(), everything)
+	at := wedmesync.Timestamp{Wall: time.Now().UnixMilli(), Node: "wedme1"}
+	bad := wedmesync.Change{ID: "chg_bad~sup_planner", Origin: wedmesync.SideWedMe, Couple: "cpl_a", Supplier: "sup_planner",
+		SupplierKind: "planner", Type: wedmesync.TypeGuestSummary, Record: "guests",
+		Fields: map[string]wedmesync.FieldValue{"adults": {Value: raw("lots"), At: at}, "pets": {Value: raw(2), At: at}}}
+	future := bad
+	future.ID, future.Fields = "chg_future~sup_planner", map[string]wedmesync.FieldValue{"adults": {Value: raw(10),
+		At: wedmesync.Timestamp{Wall: time.Now().Add(time.Hour).UnixMilli(), Node: "wedme1"}}}
+	good := bad
+	good.ID, good.Fields = "chg_good~sup_planner", map[string]wedmesync.FieldValue{"adults": {Value: raw(80), At: at}}
+	out, err := sup.Apply(ctx, wedmesync.SideWedMe, []wedmesync.Change{bad, future, good})
+	require.NoError(t, err)
+	require.Equal(t, map[wedmesync.Outcome]int{wedmesync.OutcomeQuarantined: 2, wedmesync.OutcomeApplied: 1}, out)
+	q, err := sup.Quarantine(ctx)
+	require.NoError(t, err)
+	require.Len(t, q, 2)
+	reasons := q[0].Reason + "\n" + q[1].Reason
+	require.Contains(t, reasons, `Change.Fields["adults"]`)
+	require.Contains(t, reasons, `Change.Fields["pets"]`)
+	require.Contains(t, reasons, "ahead of this node's clock", "a reading an hour in the future would drag the clock along")
+	r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeGuestSummary, "guests")
+	require.NoError(t, err)
+	require.JSONEq(t, "80", string(r.Fields["adults"].Value))
+
+	// Fixed by a person and replayed.
+	fixed := bad
+	fixed.Fields = map[string]wedmesync.FieldValue{"adults": {Value: raw(90), At: wedmesync.Timestamp{Wall: at.Wall + 1, Node: "wedme1"}}}
+	o, err := sup.Replay(ctx, bad.ID, &fixed)
+	require.NoError(t, err)
+	require.Equal(t, wedmesync.OutcomeApplied, o)
+	r, err = sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeGuestSummary, "guests")
+	require.NoError(t, err)
+	require.JSONEq(t, "90", string(r.Fields["adults"].Value))
+	audit, err := sup.Audit(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, wedmesync.OutcomeApplied, audit[0].Outcome)
+}
+
+// On one Postgres, the supplier side hears WedMe's commits through
+// LISTEN/NOTIFY: with an hour between polls, a change still arrives at
+// once. Closing the transport stops its listener.
+func TestDBTransportWakesOnTheOtherSidesCommit(t *testing.T) {
+	ctx := context.Background()
+	var nodes []*wedmesync.Node
+	for _, side := range []wedmesync.Side{wedmesync.SideWedMe, wedmesync.SideSupplier} {
+		db := pgtest.New(t, "wedmesync_"+string(side))
+		require.NoError(t, wedmesync.Migrate(ctx, db.Pool, wedmesync.WithSchema(db.Schema)))
+		n, err := wedmesync.NewNode(side, string(side)+"1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
+			wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema))
+		require.NoError(t, err)
+		nodes = append(nodes, n)
+	}
+	wedme, sup := nodes[0], nodes[1]
+	tr, err := wedmesync.NewDBTransport(ctx, wedme, wedmesync.SideSupplier)
+	require.NoError(t, err)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sup.NewPeer("wedme", tr).Run(rctx, time.Hour) }()
+	defer func() {
+		stop()
+		<-done
+		require.NoError(t, tr.Close(ctx))
+	}()
+	idletest.RequireIdle(t, "a peer listening for the other side's commits")
+	_, err = wedme.Record(ctx, dietary(12))
+	require.NoError(t, err)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary"); err == nil {
+			require.JSONEq(t, "12", string(r.Fields["vegetarian"].Value))
+			break
+		}
+		select {
+		case <-deadline.Done():
+			t.Fatal("the commit did not wake the supplier side")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	require.NoError(t, tr.Err())
+}

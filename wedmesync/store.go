@@ -42,6 +42,9 @@ type writer interface {
 	markApplied(ctx context.Context, id string, at time.Time) (bool, error)
 	appendLog(ctx context.Context, c *Change, at time.Time) error
 	addConflicts(ctx context.Context, cs []Conflict) error
+	// takeConflict returns an open conflict and marks it resolved;
+	// ErrNotFound when there is none.
+	takeConflict(ctx context.Context, id string) (*Conflict, error)
 	quarantine(ctx context.Context, q *Quarantined) error
 	unquarantine(ctx context.Context, changeID string) error
 	audit(ctx context.Context, e AuditEntry) error

@@ -75,6 +75,16 @@ func (w memWriter) addConflicts(_ context.Context, cs []Conflict) error {
 	return nil
 }
 
+func (w memWriter) takeConflict(_ context.Context, id string) (*Conflict, error) {
+	for i, c := range w.s.confl {
+		if c.ID == id {
+			w.s.confl = slices.Delete(w.s.confl, i, i+1)
+			return &c, nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
 func (w memWriter) quarantine(_ context.Context, q *Quarantined) error {
 	if _, ok := w.s.quar[q.Change.ID]; !ok {
 		c := *q

@@ -133,6 +133,22 @@ func (w pgWriter) addConflicts(ctx context.Context, cs []Conflict) error {
 	return nil
 }
 
+func (w pgWriter) takeConflict(ctx context.Context, id string) (*Conflict, error) {
+	var body []byte
+	err := w.tx.QueryRow(ctx, w.s.t(`UPDATE {{schema}}.wedmesync_conflicts SET resolved = true WHERE id = $1 AND NOT resolved RETURNING body`), id).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Conflict
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 func (w pgWriter) quarantine(ctx context.Context, q *Quarantined) error {
 	body, err := json.Marshal(q.Change)
 	if err != nil {

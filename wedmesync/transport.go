@@ -97,10 +97,14 @@ func (p *Peer) SyncOnce(ctx context.Context) error {
 		if next == p.pushCursor {
 			break
 		}
-		if len(batch) > 0 {
-			if err := p.t.Push(ctx, batch); err != nil {
+		// WedMe's fan-out can make a log batch many changes (one per
+		// linked supplier): pushed in pieces a transport accepts.
+		for len(batch) > 0 {
+			piece := batch[:min(len(batch), BatchSize)]
+			if err := p.t.Push(ctx, piece); err != nil {
 				return fmt.Errorf("wedmesync: push: %w", err)
 			}
+			batch = batch[len(piece):]
 		}
 		p.pushCursor = next
 		if err := p.save(ctx); err != nil {
