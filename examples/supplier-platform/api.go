@@ -37,8 +37,11 @@ type api struct {
 	vendor *vendor
 	ns     *notifySide
 	cal    *calendarSide
+	wedme  *wedmeSide
 	out    *console
 	token  string
+	// coupleToken guards the couple's WedMe API.
+	coupleToken string
 }
 
 func (a *api) routes() http.Handler {
@@ -65,6 +68,7 @@ func (a *api) routes() http.Handler {
 	apiMux.Handle("POST /api/events", a.handle(a.publishEvent))
 	a.notifyRoutes(apiMux)
 	a.calendarRoutes(apiMux)
+	a.wedmeRoutes(mux, apiMux)
 	apiMux.Handle("/api/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path}
 	}))

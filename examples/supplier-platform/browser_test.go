@@ -160,7 +160,7 @@ type demoServer struct {
 	stop func() error // idempotent
 }
 
-func startDemo(t *testing.T, ctx context.Context) *demoServer {
+func startDemo(t *testing.T, ctx context.Context, opts ...func(*config)) *demoServer {
 	t.Helper()
 	sctx, cancel := context.WithCancel(ctx)
 	ready := make(chan string, 1)
@@ -169,6 +169,9 @@ func startDemo(t *testing.T, ctx context.Context) *demoServer {
 		Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", AdminToken: testAdminToken, JWTSecret: testJWTSecret,
 		Demo:    false, // the test sends the events
 		onReady: func(api, _ string) { ready <- api },
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	done := make(chan error, 1)
 	go func() { done <- run(sctx, cfg, out) }()

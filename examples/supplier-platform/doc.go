@@ -27,6 +27,17 @@
 // conflicts, takes and confirms holds, and writes events into the CalDAV
 // calendar as the supplier's calendar app would (/api/calendar/...).
 //
+// And it keeps a couple's details in step between WedMe and the supplier
+// platform with package wedmesync: two nodes in this process, one per
+// platform, replicated by a peer on each side over the memory transport. The
+// couple's page at /wedme (with the couple's token printed at start-up)
+// edits their dietary requirements, guests and wedding details; each
+// supplier linked to the couple receives what the default sharing policy
+// lets its kind see (the sample florist: the wedding details; a caterer: the
+// dietary needs and guests too), with a console line and a wedme.changed
+// broadcast that makes the dashboard's "Couple details (from WedMe)" panel
+// reload (/api/wedme/...).
+//
 //	go run ./examples/supplier-platform                  # memory mode
 //	go run ./examples/supplier-platform -exit-after-demo # the demo, then exit
 //

@@ -24,6 +24,7 @@ import (
 	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/notify"
 	"github.com/wedsync/integrations/webhook/delivery"
+	"github.com/wedsync/integrations/wedmesync"
 )
 
 // Environment variables the server reads.
@@ -32,6 +33,7 @@ const (
 	envEncryptionKey = "WEDSYNC_ENCRYPTION_KEY"
 	envAdminToken    = "WEDSYNC_ADMIN_TOKEN"
 	envJWTSecret     = "WEDSYNC_JWT_SECRET"
+	envCoupleToken   = "WEDSYNC_COUPLE_TOKEN"
 )
 
 // demoSchedule is the retry schedule of the demo: short, so that retries
@@ -55,6 +57,9 @@ type config struct {
 	// JWTSecret signs and checks the realtime hub's HS256 dashboard tokens:
 	// at least 32 bytes. Empty means generate one for this run.
 	JWTSecret string
+	// CoupleToken guards the couple's WedMe page's API (/api/wedme/couple
+	// and /api/wedme/edit); empty means generate one and print it.
+	CoupleToken string
 	// Demo runs the scripted demo at start-up.
 	Demo bool
 	// ExitAfterDemo returns once the demo saw every message delivered, or
@@ -68,6 +73,7 @@ type config struct {
 	onAttempt func(delivery.Attempt)
 	onNotify  func(notify.NotificationStatus)
 	onChange  func(calendar.Change)
+	onWedMe   func(wedmesync.Applied)
 }
 
 func main() {
@@ -103,9 +109,10 @@ Environment:
   %-24s 32-byte key, hex or base64, for endpoint secrets at rest (required in Postgres mode)
   %-24s bearer token for /api (default: generated and printed)
   %-24s HS256 secret of the dashboard tokens, at least 32 bytes (default: random for this run)
+  %-24s bearer token of the couple's WedMe page, /wedme (default: generated and printed)
 
 Flags:
-`, envDatabaseURL, envEncryptionKey, envAdminToken, envJWTSecret)
+`, envDatabaseURL, envEncryptionKey, envAdminToken, envJWTSecret, envCoupleToken)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address of the API and the dashboard page")
@@ -128,6 +135,7 @@ Flags:
 	c.EncryptionKey = getenv(envEncryptionKey)
 	c.AdminToken = getenv(envAdminToken)
 	c.JWTSecret = getenv(envJWTSecret)
+	c.CoupleToken = getenv(envCoupleToken)
 	return c, nil
 }
 
@@ -180,6 +188,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	token, generated := cfg.AdminToken, false
 	if token == "" {
 		token, generated = rand.Text(), true
+	}
+	coupleToken, coupleGenerated := cfg.CoupleToken, false
+	if coupleToken == "" {
+		coupleToken, coupleGenerated = rand.Text(), true
 	}
 
 	out := newConsole(stdout)
@@ -245,21 +257,33 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("calendar: %w", err), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
+	ws, err := startWedMe(ctx, pool, hub, out, cfg.onWedMe)
+	if err != nil {
+		return errors.Join(fmt.Errorf("wedme: %w", err), cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)),
+			closeHub(context.WithoutCancel(ctx)))
+	}
 	m, err := delivery.NewManager(opts...)
 	if err != nil {
+		ws.stop()
 		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	if err := m.Start(ctx); err != nil {
+		ws.stop()
 		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
 	dashExpires := time.Now().Add(dashboardTokenTTL)
 	dashToken, err := dashboardToken(secret, demoSupplier, dashExpires)
+	var catererToken string
+	if err == nil {
+		catererToken, err = dashboardToken(secret, demoCaterer, dashExpires)
+	}
 	if err != nil {
+		ws.stop()
 		return errors.Join(err, m.Stop(context.WithoutCancel(ctx)), cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)),
 			closeHub(context.WithoutCancel(ctx)))
 	}
 
-	a := &api{m: m, hub: hub, vendor: vend, ns: ns, cal: cs, out: out, token: token}
+	a := &api{m: m, hub: hub, vendor: vend, ns: ns, cal: cs, wedme: ws, out: out, token: token, coupleToken: coupleToken}
 	apiSrv := newServer(a.routes())
 	vendorSrv := newServer(vend.routes())
 	errc := make(chan error, 2)
@@ -295,6 +319,22 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.plain("  calendar:     an in-process CalDAV server on %s holds the sample supplier's calendar %s (synced every %s)",
 		cs.ln.Addr(), cs.cal, calendarSyncInterval)
 	out.plain(`                curl -s -H "Authorization: Bearer %s" %s/api/calendar/week   (the page's Calendar panel shows it)`, shownToken, apiURL)
+	shownCouple := "$" + envCoupleToken
+	if coupleGenerated {
+		shownCouple = coupleToken
+	}
+	out.plain("  wedme: the couple's page is %s/wedme?token=%s", apiURL, shownCouple)
+	out.plain("                (%s edit their dietary needs, guests and wedding details; couple token, generated unless %s is set)",
+		demoCoupleNames, envCoupleToken)
+	out.plain("                the supplier side gets each change at once, filtered by wedmesync.DefaultSharing: the florist %s sees",
+		demoSupplier)
+	out.plain("                the wedding details only; the caterer %s sees the dietary needs and guests too. Its dashboard:", demoCaterer)
+	if generated {
+		out.plain("                %s/?token=%s#token=%s", apiURL, catererToken, token)
+	} else {
+		out.plain("                %s/?token=%s", apiURL, catererToken)
+	}
+	out.plain("                %s", wedmeCurl(shownCouple, apiURL))
 	out.plain("")
 	if cfg.onReady != nil {
 		cfg.onReady(apiURL, vend.base)
@@ -346,6 +386,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("API shutdown: %w", err))
 	}
+	// The WedMe peers, whose applied changes broadcast through the hub.
+	ws.stop()
 	// Shutdown does not wait for WebSockets (hijacked connections): the
 	// hub closes them, with close code 1001, and cuts those still open
 	// when sctx ends.
