@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/wedmesync"
@@ -134,4 +135,41 @@ func benchNodes(b *testing.B) (*wedmesync.Node, *wedmesync.Node, *appliedTimes) 
 		wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema), at.handler())
 	require.NoError(b, err)
 	return wedme, sup, at
+}
+
+// BenchmarkHTTP200PerSecond measures, with the platforms apart (each node
+// behind its own HTTP server on loopback, Postgres mode on both), how soon
+// a change committed on the WedMe side is applied on the supplier side at
+// 200 changes a second: WedMe's peer pushes each change as it is recorded.
+func BenchmarkHTTP200PerSecond(b *testing.B) {
+	ctx := context.Background()
+	wedme, sup, applied := benchNodes(b)
+	secret := newSecret(b)
+	srv := serve(b, sup, secret, wedmesync.WithRateLimit(rate.Inf, 0))
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wedme.NewPeer("supplier-platform", dial(b, srv.URL, secret)).Run(rctx, time.Hour)
+	}()
+	defer func() { stop(); <-done }()
+
+	rnd := rand.New(rand.NewPCG(7, 8))
+	recorded := map[string]time.Time{}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for b.Loop() {
+		<-tick.C
+		c, err := wedme.Record(ctx, randomEdit(rnd, wedmesync.SideWedMe))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recorded[c.ID] = time.Now()
+	}
+	lat := applied.wait(b, recorded)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
