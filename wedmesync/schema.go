@@ -50,8 +50,10 @@ const MaxListItemBytes = 200
 
 // Limits of a change's identifiers (see Change.Validate).
 const (
-	// MaxIDBytes is the most bytes a Change.ID may hold.
-	MaxIDBytes = 128
+	// MaxIDBytes is the most bytes a Change.ID may hold: room for a
+	// WedMe change's id, "~" and the longest supplier id (MaxRefBytes),
+	// which is the id of its copy for one supplier.
+	MaxIDBytes = 256
 	// MaxRefBytes is the most bytes Change.Couple, Change.Supplier and
 	// Change.Record may hold.
 	MaxRefBytes = 200
