@@ -83,7 +83,7 @@ func TestValidate(t *testing.T) {
 		}},
 
 		{name: "bad from", base: guestChange, from: "x", field: "from", rule: `must be "wedme" or "supplier"`},
-		{name: "empty id", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.ID = "" }, field: "Change.ID", rule: "1 to 128 printable ASCII"},
+		{name: "empty id", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.ID = "" }, field: "Change.ID", rule: "1 to 256 printable ASCII"},
 		{name: "long id", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.ID = long(MaxIDBytes + 1) }, field: "Change.ID"},
 		{name: "id with space", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.ID = "a b" }, field: "Change.ID"},
 		{name: "id not ASCII", base: guestChange, from: SideWedMe, edit: func(c *Change) { c.ID = "é" }, field: "Change.ID"},
