@@ -517,10 +517,15 @@ func (n *Node) outgoing(ctx context.Context, cs []Change) ([]Change, error) {
 		return cs, nil
 	}
 	var out []Change
+	asked := map[string][]Link{} // one question per couple per batch
 	for _, c := range cs {
-		links, err := n.auth.Suppliers(ctx, c.Couple)
-		if err != nil {
-			return nil, fmt.Errorf("wedmesync: authorizer: %w", err)
+		links, ok := asked[c.Couple]
+		if !ok {
+			var err error
+			if links, err = n.auth.Suppliers(ctx, c.Couple); err != nil {
+				return nil, fmt.Errorf("wedmesync: authorizer: %w", err)
+			}
+			asked[c.Couple] = links
 		}
 		for _, l := range links {
 			f, ok := n.share.Filter(l.Kind, c)
