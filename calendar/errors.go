@@ -26,6 +26,11 @@ var (
 	ErrCursorInvalid = errors.New("calendar: sync cursor no longer valid; a full sync is needed")
 	// ErrUnauthorized: the provider refused the credentials (401/403).
 	ErrUnauthorized = errors.New("calendar: provider refused the credentials")
+	// ErrReconnect: the credentials cannot be renewed (an OAuth2 refresh
+	// token revoked or expired: invalid_grant). Only the supplier can fix
+	// it, by connecting the calendar again; the engine marks the
+	// connection and tells the host (ChangeReconnectNeeded).
+	ErrReconnect = errors.New("calendar: the supplier must connect this calendar again")
 )
 
 // ProviderError is a provider's failure that may pass: a 429, a 5xx, a

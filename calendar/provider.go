@@ -70,10 +70,52 @@ type ChangeSet struct {
 
 // Watcher is implemented by providers that push change notifications
 // (Google's watch channels, Graph's subscriptions). CalDAV has none, and
-// is synced on a period. The host routes the provider's callbacks to
-// Sync.Notify, which queues a sync of the connection at once.
+// is synced on a period. The engine opens a watch per connection when the
+// host gave it a callback URL (WithCallbackURL), renews it before it
+// expires, and stops it on Disconnect; the provider's notification handler
+// (google.NotificationHandler, outlook.NotificationHandler) checks each
+// push against the watches the engine keeps (Sync.LookupWatch) and calls
+// Sync.Notify for a genuine one.
 type Watcher interface {
 	// Watch asks the provider to notify callbackURL of changes to
-	// calendar until the returned expiry.
-	Watch(ctx context.Context, creds []byte, calendar, callbackURL, token string) (expires time.Time, err error)
+	// calendar, with token as the secret the notifications carry back
+	// (Google's channel token, Graph's clientState). It returns the watch,
+	// with the provider's ids and its expiry.
+	Watch(ctx context.Context, creds []byte, calendar, callbackURL, token string) (Watch, error)
+	// StopWatch ends a watch; one already gone is not an error.
+	StopWatch(ctx context.Context, creds []byte, w Watch) error
 }
+
+// Watch is one open change-notification channel.
+type Watch struct {
+	// ID is the provider's id of the watch: Google's channel id (chosen by
+	// the client), Graph's subscription id.
+	ID string `json:"id"`
+	// ResourceID is Google's resourceId of the watched calendar (empty for
+	// Graph).
+	ResourceID string `json:"resource_id,omitempty"`
+	// Token is the secret the notifications carry back; compare it in
+	// constant time.
+	Token string `json:"token"`
+	// Expires is when the provider stops sending notifications.
+	Expires time.Time `json:"expires"`
+}
+
+// ContextWithCredentialsUpdate returns ctx carrying fn, which a provider
+// calls (through UpdateCredentials) when the credentials it was given
+// changed while it used them: an OAuth2 access token refreshed. The engine
+// passes such a context to every provider call and stores what fn
+// receives, sealed.
+func ContextWithCredentialsUpdate(ctx context.Context, fn func(creds []byte)) context.Context {
+	return context.WithValue(ctx, credsUpdateKey{}, fn)
+}
+
+// UpdateCredentials hands new credentials to the engine, if ctx came from
+// ContextWithCredentialsUpdate; otherwise it does nothing.
+func UpdateCredentials(ctx context.Context, creds []byte) {
+	if fn, ok := ctx.Value(credsUpdateKey{}).(func([]byte)); ok && fn != nil {
+		fn(creds)
+	}
+}
+
+type credsUpdateKey struct{}
