@@ -55,9 +55,10 @@ func (s *Sync) Connect(ctx context.Context, c Connection, creds []byte) (Connect
 }
 
 // Disconnect forgets a connection: its sync state, its busy blocks and its
-// mappings. Events the engine wrote stay in the calendar (the supplier may
+// mappings, and stops its change-notification watch. Events the engine wrote stay in the calendar (the supplier may
 // want them); ErrNotFound when there is no such connection.
 func (s *Sync) Disconnect(ctx context.Context, id string) error {
+	s.stopAndForgetWatch(ctx, id)
 	return s.store.deleteConnection(ctx, id)
 }
 

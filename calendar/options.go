@@ -39,6 +39,7 @@ type options struct {
 	titleTmpl      string
 	descTmpl       string
 	onChange       func(context.Context, Change)
+	callbackURL    string
 	river          jobs.RiverConfig
 	memoryWorkers  int
 	meterProvider  metric.MeterProvider
@@ -152,6 +153,14 @@ func WithEventTemplates(title, description string) Option {
 func WithChangeHandler(fn func(ctx context.Context, c Change)) Option {
 	return func(o *options) { o.onChange = fn }
 }
+
+// WithCallbackURL is where providers with push notifications (Google,
+// Microsoft) send them: the host serves it with the provider package's
+// NotificationHandler, which checks each against Sync.LookupWatch and
+// calls Sync.Notify. The engine opens a watch per connection, renews it a
+// day before it expires and stops it on Disconnect. Default "": no
+// watches; connections sync on WithSyncInterval only.
+func WithCallbackURL(url string) Option { return func(o *options) { o.callbackURL = url } }
 
 // WithClock sets the time source (holds, sync schedule, retries, the
 // expansion horizon). Default: the wall clock.

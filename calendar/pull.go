@@ -37,8 +37,8 @@ func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 		return err
 	}
 	p := s.providers[c.Provider]
-	if c.seq != a.Seq {
-		return nil
+	if c.seq != a.Seq || c.NeedsReconnect {
+		return nil // superseded, or stopped until the supplier connects again
 	}
 	if p == nil {
 		return s.syncFailed(ctx, c, nil, fmt.Errorf("calendar: connection %s names provider %q, which this engine was not given", c.ID, c.Provider))
@@ -66,8 +66,10 @@ func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 		cursor = ""
 	}
 	var log []Attempt
+	hctx, storeCreds := s.credsHook(ctx, c)
+	defer storeCreds(ctx)
 	changes := func(cursor string) (*ChangeSet, error) {
-		cctx, cancel := context.WithTimeout(ctx, 3*s.o.timeout)
+		cctx, cancel := context.WithTimeout(hctx, 3*s.o.timeout)
 		defer cancel()
 		var cs *ChangeSet
 		d, err := s.tel.call(cctx, p.Name(), "changes", c.ID, func(ctx context.Context) (err error) {
@@ -133,6 +135,7 @@ func (s *Sync) syncJob(ctx context.Context, job *jobs.Job[syncArgs]) error {
 	}
 	s.tel.synced(ctx, p.Name(), cs.Full, "ok")
 	s.report(ctx, found)
+	s.ensureWatch(hctx, c, p, creds)
 	return nil
 }
 
@@ -151,6 +154,16 @@ func (s *Sync) reschedule(ctx context.Context, tx pgx.Tx, c *connRow, next time.
 // (Retry-After honoured). A sync never gives up: past the retry schedule
 // it keeps the schedule's last delay.
 func (s *Sync) syncFailed(ctx context.Context, c *connRow, log []Attempt, cause error) error {
+	if errors.Is(cause, ErrReconnect) {
+		for i := range log {
+			if err := s.store.addAttempt(ctx, nil, &log[i], 0); err != nil {
+				return err
+			}
+		}
+		s.tel.synced(ctx, c.Provider, c.Cursor == "", "failed")
+		s.needsReconnect(ctx, c, cause)
+		return nil // no next sync: Reconnect starts the chain again
+	}
 	c.Failures++
 	d, ok := s.o.policy.Next(c.Failures, outcomeOf(cause))
 	if !ok {
@@ -459,9 +472,11 @@ func (ap *applier) deleted(ctx context.Context, tx pgx.Tx, id string) error {
 	return nil
 }
 
-// reconcile, after a full listing, queues the write of every live booking
-// of the supplier within the horizon that has no event in the calendar (a
-// new connection, a write that failed for good).
+// reconcile, after a full listing, queues the write of every booking of
+// the supplier within the horizon whose calendar event is not what it
+// should be: a live booking with no event or an older version of it (a new
+// connection, a write that failed for good or waited for a reconnect), a
+// cancelled one whose event is still there.
 func (ap *applier) reconcile(ctx context.Context, tx pgx.Tx) error {
 	if ap.c.ReadOnly {
 		return nil
@@ -470,15 +485,19 @@ func (ap *applier) reconcile(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return err
 	}
-	mapped := map[string]bool{}
+	mapped := map[string]mapping{}
 	for _, m := range ap.known {
 		if m.BookingID != "" {
-			mapped[m.BookingID] = true
+			mapped[m.BookingID] = m
 		}
 	}
 	for i := range bs {
-		if live(&bs[i], ap.now) && !mapped[bs[i].ID] {
-			ap.restore(&bs[i])
+		m, ok := mapped[bs[i].ID]
+		switch {
+		case live(&bs[i], ap.now) && (!ok || m.BookingVersion != bs[i].Version):
+			ap.restore(&bs[i]) // missing, or a write that never landed (it failed for good, or waited for a reconnect)
+		case !live(&bs[i], ap.now) && ok:
+			ap.restore(&bs[i]) // cancelled while its delete could not be written
 		}
 	}
 	return nil

@@ -163,8 +163,8 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 	if err != nil {
 		return err
 	}
-	if c.ReadOnly {
-		return nil
+	if c.ReadOnly || c.NeedsReconnect {
+		return nil // a reconnect's full sync writes what is missing
 	}
 	// One write of a booking to a calendar at a time in this process; a
 	// second instance racing it meets the provider's precondition.
@@ -190,7 +190,12 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 		return jobs.Cancel(fmt.Errorf("calendar: connection %s: credentials: %w", c.ID, err))
 	}
 	w := &writer{s: s, c: c, b: b, m: m, creds: creds, jobID: job.ID}
-	werr := w.write(ctx)
+	hctx, storeCreds := s.credsHook(ctx, c)
+	werr := w.write(hctx)
+	storeCreds(ctx)
+	if errors.Is(werr, ErrReconnect) {
+		s.needsReconnect(ctx, c, werr)
+	}
 	permit.Done(werr == nil || !retryable(werr))
 
 	entry := attempt.Entry{Write: func(ctx context.Context, tx pgx.Tx) error {
@@ -235,7 +240,7 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 // the provider refused the credentials or the write itself.
 func retryable(err error) bool {
 	var ce *jobs.CancelError
-	return !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrInvalid) && !errors.As(err, &ce)
+	return !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrReconnect) && !errors.Is(err, ErrInvalid) && !errors.As(err, &ce)
 }
 
 func outcomeOf(err error) attempt.Outcome {

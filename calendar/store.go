@@ -14,6 +14,10 @@ type connRow struct {
 	creds  []byte // sealed
 	fullAt time.Time
 	seq    int64
+	// watchID and watch (sealed JSON of a Watch) are the connection's
+	// change-notification channel, if any.
+	watchID string
+	watch   []byte
 }
 
 // mapping is one provider event the engine knows in a connection.
@@ -56,6 +60,13 @@ type store interface {
 	// bumpSeq increments a connection's seq and returns the new value.
 	bumpSeq(ctx context.Context, tx pgx.Tx, id string, nextRun time.Time) (int64, error)
 	deleteConnection(ctx context.Context, id string) error
+	// setCredentials replaces a connection's sealed credentials and sets
+	// its needs-reconnect mark.
+	setCredentials(ctx context.Context, tx pgx.Tx, id string, sealed []byte, needsReconnect bool) error
+	// setWatch stores the connection's watch (id "" removes it).
+	setWatch(ctx context.Context, id, watchID string, sealed []byte, expires time.Time) error
+	// connectionByWatch finds the connection of a watch id.
+	connectionByWatch(ctx context.Context, watchID string) (*connRow, error)
 
 	// putBooking inserts or replaces b (matched by ID; its Supplier may not
 	// change) and sets b.Version and b.UpdatedAt. An overlap with a booking

@@ -40,6 +40,7 @@ func newMemStore() *memStore {
 func cloneConn(c *connRow) *connRow {
 	d := *c
 	d.creds = slices.Clone(c.creds)
+	d.watch = slices.Clone(c.watch)
 	return &d
 }
 
@@ -99,6 +100,42 @@ func (s *memStore) bumpSeq(_ context.Context, _ pgx.Tx, id string, nextRun time.
 	c.seq++
 	c.NextRun = nextRun
 	return c.seq, nil
+}
+
+func (s *memStore) setCredentials(_ context.Context, _ pgx.Tx, id string, sealed []byte, needsReconnect bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[id]
+	if !ok {
+		return ErrNotFound
+	}
+	c.creds, c.NeedsReconnect = slices.Clone(sealed), needsReconnect
+	return nil
+}
+
+func (s *memStore) setWatch(_ context.Context, id, watchID string, sealed []byte, expires time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[id]
+	if !ok {
+		return ErrNotFound
+	}
+	c.watchID, c.watch, c.WatchExpires = watchID, slices.Clone(sealed), expires
+	if watchID == "" {
+		c.WatchExpires = time.Time{}
+	}
+	return nil
+}
+
+func (s *memStore) connectionByWatch(_ context.Context, watchID string) (*connRow, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		if watchID != "" && c.watchID == watchID {
+			return cloneConn(c), nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 func (s *memStore) deleteConnection(_ context.Context, id string) error {

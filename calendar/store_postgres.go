@@ -34,14 +34,16 @@ func (s *pgStore) db(tx pgx.Tx) pgq.Querier { return pgq.On(s.pool, tx) }
 
 const connCols = `id, supplier_id, provider, calendar, time_zone, read_only, sharing, credentials, cursor,
 	full_at, last_success, last_error, failures, next_run, seq,
-	(SELECT count(*) FROM {{schema}}.calendar_mappings m WHERE m.connection_id = c.id)`
+	(SELECT count(*) FROM {{schema}}.calendar_mappings m WHERE m.connection_id = c.id),
+	needs_reconnect, coalesce(watch_id, ''), watch, watch_expires`
 
 func scanConn(row pgx.Row) (*connRow, error) {
 	var c connRow
 	var sharing []byte
-	var fullAt, lastOK, next *time.Time
+	var fullAt, lastOK, next, watchExp *time.Time
 	err := row.Scan(&c.ID, &c.Supplier, &c.Provider, &c.Calendar, &c.TimeZone, &c.ReadOnly, &sharing, &c.creds, &c.Cursor,
-		&fullAt, &lastOK, &c.LastError, &c.Failures, &next, &c.seq, &c.Events)
+		&fullAt, &lastOK, &c.LastError, &c.Failures, &next, &c.seq, &c.Events,
+		&c.NeedsReconnect, &c.watchID, &c.watch, &watchExp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -51,7 +53,7 @@ func scanConn(row pgx.Row) (*connRow, error) {
 	if err := json.Unmarshal(sharing, &c.Sharing); err != nil {
 		return nil, fmt.Errorf("calendar: connection %s: sharing: %w", c.ID, err)
 	}
-	c.fullAt, c.LastSuccess, c.NextRun = deref(fullAt), deref(lastOK), deref(next)
+	c.fullAt, c.LastSuccess, c.NextRun, c.WatchExpires = deref(fullAt), deref(lastOK), deref(next), deref(watchExp)
 	return &c, nil
 }
 
@@ -125,6 +127,34 @@ func (s *pgStore) bumpSeq(ctx context.Context, tx pgx.Tx, id string, nextRun tim
 		return 0, ErrNotFound
 	}
 	return seq, err
+}
+
+func (s *pgStore) setCredentials(ctx context.Context, tx pgx.Tx, id string, sealed []byte, needsReconnect bool) error {
+	tag, err := s.db(tx).Exec(ctx, s.t(`UPDATE {{schema}}.calendar_connections SET credentials = $2, needs_reconnect = $3 WHERE id = $1`),
+		id, sealed, needsReconnect)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (s *pgStore) setWatch(ctx context.Context, id, watchID string, sealed []byte, expires time.Time) error {
+	var wid *string
+	if watchID != "" {
+		wid = &watchID
+	} else {
+		sealed, expires = nil, time.Time{}
+	}
+	tag, err := s.pool.Exec(ctx, s.t(`UPDATE {{schema}}.calendar_connections SET watch_id = $2, watch = $3, watch_expires = $4 WHERE id = $1`),
+		id, wid, sealed, nullTime(expires))
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (s *pgStore) connectionByWatch(ctx context.Context, watchID string) (*connRow, error) {
+	return scanConn(s.pool.QueryRow(ctx, s.t(`SELECT `+connCols+` FROM {{schema}}.calendar_connections c WHERE watch_id = $1`), watchID))
 }
 
 func (s *pgStore) deleteConnection(ctx context.Context, id string) error {

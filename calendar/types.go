@@ -135,6 +135,13 @@ type ConnectionStatus struct {
 	NextRun time.Time `json:"next_run,omitzero"`
 	// Events counts the provider events the engine knows in the calendar.
 	Events int `json:"events"`
+	// NeedsReconnect says the provider refused to renew the credentials
+	// (ErrReconnect): syncing has stopped until Reconnect gives new ones.
+	NeedsReconnect bool `json:"needs_reconnect,omitempty"`
+	// WatchExpires is when the connection's change notifications stop
+	// unless renewed (providers with push notifications, WithCallbackURL
+	// set); zero when there is no watch.
+	WatchExpires time.Time `json:"watch_expires,omitzero"`
 }
 
 // ConflictKind says what a conflict is with.
@@ -220,6 +227,10 @@ const (
 	// ChangeSyncFailed: a connection's sync failed (Err says why); it is
 	// retried with backoff.
 	ChangeSyncFailed ChangeKind = "sync_failed"
+	// ChangeReconnectNeeded: the provider refused to renew the
+	// connection's credentials; syncing stopped until the supplier connects
+	// the calendar again (Reconnect).
+	ChangeReconnectNeeded ChangeKind = "reconnect_needed"
 )
 
 // Change is what WithChangeHandler receives: a conflict found while syncing

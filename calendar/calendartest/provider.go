@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wedsync/integrations/calendar"
 )
@@ -23,11 +24,16 @@ import (
 type Provider struct {
 	name string
 
-	mu     sync.Mutex
-	cals   map[string]*cal
-	fails  map[string][]error
-	calls  map[string]int
-	serial int
+	mu       sync.Mutex
+	cals     map[string]*cal
+	fails    map[string][]error
+	calls    map[string]int
+	serial   int
+	refresh  []byte // credentials to hand back on the next call
+	creds    []byte // the credentials of the last call
+	watches  map[string]calendar.Watch
+	stopped  []string
+	watchTTL time.Duration
 }
 
 type cal struct {
@@ -43,7 +49,8 @@ func NewProvider(name string) *Provider {
 	if name == "" {
 		name = "fake"
 	}
-	return &Provider{name: name, cals: map[string]*cal{}, fails: map[string][]error{}, calls: map[string]int{}}
+	return &Provider{name: name, cals: map[string]*cal{}, fails: map[string][]error{}, calls: map[string]int{},
+		watches: map[string]calendar.Watch{}, watchTTL: 7 * 24 * time.Hour}
 }
 
 var _ calendar.Provider = (*Provider)(nil)
@@ -145,9 +152,76 @@ func (p *Provider) store(c *cal, ev calendar.Event) {
 	c.log = append(c.log, ev.ID)
 }
 
+// RefreshCredentials makes the next call hand creds back to the engine
+// (calendar.UpdateCredentials), as an OAuth provider does after it
+// refreshed an access token.
+func (p *Provider) RefreshCredentials(creds []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh = append([]byte(nil), creds...)
+}
+
+// LastCredentials returns the credentials of the last call.
+func (p *Provider) LastCredentials() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]byte(nil), p.creds...)
+}
+
+// SetWatchTTL sets how long the watches Watch opens last. Default 7 days.
+func (p *Provider) SetWatchTTL(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watchTTL = d
+}
+
+// Watches returns the open watches by id; Stopped the ids stopped.
+func (p *Provider) Watches() map[string]calendar.Watch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.watches)
+}
+
+// Stopped returns the ids of the watches StopWatch ended, in order.
+func (p *Provider) Stopped() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.stopped)
+}
+
+// Watch implements calendar.Watcher.
+func (p *Provider) Watch(ctx context.Context, creds []byte, calID, callbackURL, token string) (calendar.Watch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.begin(ctx, "watch", creds, calID); err != nil {
+		return calendar.Watch{}, err
+	}
+	p.serial++
+	w := calendar.Watch{ID: fmt.Sprintf("watch%d", p.serial), ResourceID: "res-" + calID, Token: token, Expires: time.Now().Add(p.watchTTL)}
+	p.watches[w.ID] = w
+	return w, nil
+}
+
+// StopWatch implements calendar.Watcher.
+func (p *Provider) StopWatch(ctx context.Context, creds []byte, w calendar.Watch) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.begin(ctx, "stop_watch", creds, ""); err != nil {
+		return err
+	}
+	delete(p.watches, w.ID)
+	p.stopped = append(p.stopped, w.ID)
+	return nil
+}
+
 // begin counts a call and returns its scripted failure, if any.
 func (p *Provider) begin(ctx context.Context, op string, creds []byte, calID string) (*cal, error) {
 	p.calls[op]++
+	p.creds = append([]byte(nil), creds...)
+	if p.refresh != nil {
+		calendar.UpdateCredentials(ctx, p.refresh)
+		p.refresh = nil
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
