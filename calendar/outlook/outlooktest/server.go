@@ -120,6 +120,14 @@ type Server struct {
 // Start runs a fake on a loopback port; it stops when t's test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s := New()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New runs a fake on a loopback port, for hosts and examples outside a
+// test; Close stops it.
+func New() *Server {
 	s := &Server{
 		access: map[string]time.Time{}, refresh: map[string]bool{}, cals: map[string]string{},
 		events: map[string]*event{}, pageSize: DefaultPageSize, snaps: map[string]*snapshot{},
@@ -132,11 +140,13 @@ func Start(t testing.TB) *Server {
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL + "/v1.0"
 	s.TokenURL = s.srv.URL + "/token"
-	t.Cleanup(func() {
-		s.srv.Close()
-		s.cb.CloseIdleConnections()
-	})
 	return s
+}
+
+// Close stops the fake and closes its idle client connections.
+func (s *Server) Close() {
+	s.srv.Close()
+	s.cb.CloseIdleConnections()
 }
 
 // OAuthConfig is the app registration the provider refreshes tokens with.
