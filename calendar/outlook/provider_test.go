@@ -274,10 +274,11 @@ func TestTokenRefreshMidSyncUpdatesCredentials(t *testing.T) {
 	}
 	var updated [][]byte
 	ctx := calendar.ContextWithCredentialsUpdate(context.Background(), func(c []byte) { updated = append(updated, c) })
-	w.srv.ExpireAccessTokens() // the access token stops working: 401, refresh, retry
+	w.srv.ExpireAccessTokensAfter(1) // page 2 of 3 meets a 401: refresh, retry, go on
 	cs, err := w.p.Changes(ctx, w.creds, w.cal, "")
 	require.NoError(t, err)
 	require.Len(t, cs.Updated, 5)
+	require.Len(t, byID(cs.Updated), 5)
 	require.Equal(t, 1, w.srv.Refreshes())
 	require.Len(t, updated, 1, "the refreshed token is handed to the engine once")
 	tok, err := outlook.ParseCredentials(updated[0])

@@ -115,6 +115,7 @@ type Server struct {
 	requests  []string
 	refreshes int
 	n         int
+	expireIn  int
 }
 
 // Start runs a fake on a loopback port; it stops when t's test ends.
@@ -198,6 +199,15 @@ func (s *Server) ExpireAccessTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.access)
+}
+
+// ExpireAccessTokensAfter lets n more Graph requests through, then
+// expires every access token issued so far: a sync that pages finds its
+// token refused half way (401) and must refresh and go on.
+func (s *Server) ExpireAccessTokensAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireIn = n + 1
 }
 
 // RevokeRefreshTokens makes /token refuse every refresh token issued so
@@ -418,6 +428,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+	if s.expireIn > 0 {
+		if s.expireIn--; s.expireIn == 0 {
+			clear(s.access)
+		}
+	}
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	exp, known := s.access[auth]
 	if !ok || !known || time.Now().After(exp) {
