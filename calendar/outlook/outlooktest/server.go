@@ -73,6 +73,7 @@ type event struct {
 	seq           int64
 	deleted       bool
 	txn           string
+	masterID      string // on an exception or a cancelled occurrence
 }
 
 type deltaState struct {
@@ -81,6 +82,7 @@ type deltaState struct {
 	start, end time.Time
 	gen        int
 	expand     bool
+	occ        map[string]bool // occurrence ids the client has seen
 }
 
 type snapshot struct {
@@ -293,9 +295,30 @@ func (s *Server) Put(cal string, ev calendar.Event) calendar.Event {
 func (s *Server) Remove(cal, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.events[id]; e != nil && !e.deleted {
-		s.seq++
-		e.deleted, e.seq = true, s.seq
+	s.remove(id)
+}
+
+// remove deletes an event, an occurrence (a cancelled occurrence is kept
+// as a tombstone) or a series with its exceptions.
+func (s *Server) remove(id string) {
+	e := s.events[id]
+	if e == nil {
+		if e = s.occurrence(id); e == nil {
+			return
+		}
+		s.events[id] = e
+	}
+	if e.deleted {
+		return
+	}
+	s.seq++
+	e.deleted, e.seq = true, s.seq
+	if isMaster(e) {
+		for _, x := range s.events {
+			if x.masterID == e.id && !x.deleted {
+				x.deleted, x.seq = true, s.seq
+			}
+		}
 	}
 }
 
@@ -534,6 +557,9 @@ func (s *Server) newEvent(cal string, fields map[string]json.RawMessage, txn str
 	uid, _ := json.Marshal(randID("040000008200E00074C5B7101A82E008"))
 	e.fields["iCalUId"] = uid
 	e.fields["type"] = json.RawMessage(`"singleInstance"`)
+	if isMaster(e) {
+		e.fields["type"] = json.RawMessage(`"seriesMaster"`)
+	}
 	return e
 }
 
@@ -654,6 +680,10 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request, id string, utc bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.events[id]
+	transient := false
+	if e == nil {
+		e, transient = s.occurrence(id), true
+	}
 	if e == nil || e.deleted {
 		graphErr(w, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
@@ -677,11 +707,14 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request, id string, utc bo
 			graphErr(w, http.StatusBadRequest, "ErrorInvalidRequest", err.Error())
 			return
 		}
+		if transient { // an occurrence edited becomes an exception
+			e.fields["type"] = json.RawMessage(`"exception"`)
+			s.events[id] = e
+		}
 		s.patch(e, fields)
 		writeJSON(w, http.StatusOK, s.render(e, utc, false))
 	case http.MethodDelete:
-		s.seq++
-		e.deleted, e.seq = true, s.seq
+		s.remove(id)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		graphErr(w, http.StatusMethodNotAllowed, "BadRequest", "method not allowed")
@@ -714,8 +747,30 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, cal string, utc b
 			return
 		}
 		snap = &snapshot{delta: st}
+		cur := map[string]bool{}
+		var occs []*event
+		for _, m := range s.sorted(cal) {
+			if isMaster(m) && !m.deleted {
+				for _, o := range s.occurrences(m, st.start, st.end) {
+					cur[o.id] = true
+					if !st.occ[o.id] || m.seq > st.seq {
+						occs = append(occs, o)
+					}
+				}
+			}
+		}
+		for id := range st.occ {
+			if !cur[id] && s.events[id] == nil {
+				rm, _ := json.Marshal(map[string]any{"id": id, "@removed": map[string]string{"reason": "deleted"}})
+				snap.items = append(snap.items, rm)
+			}
+		}
+		for _, o := range occs {
+			snap.items = append(snap.items, s.render(o, utc, st.expand))
+		}
+		snap.delta.occ = cur
 		for _, e := range s.sorted(cal) {
-			if e.seq <= st.seq {
+			if e.seq <= st.seq || isMaster(e) {
 				continue
 			}
 			if b, e0 := e.span(); e.deleted || !b.Before(st.end) || !e0.After(st.start) {
@@ -735,8 +790,18 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, cal string, utc b
 		}
 		st := deltaState{cal: cal, seq: s.seq, start: start, end: end, gen: s.gen,
 			expand: strings.Contains(q.Get("$expand"), "singleValueExtendedProperties")}
+		st.occ = map[string]bool{}
 		snap = &snapshot{delta: st}
 		for _, e := range s.sorted(cal) {
+			if isMaster(e) {
+				if !e.deleted {
+					for _, o := range s.occurrences(e, start, end) {
+						st.occ[o.id] = true
+						snap.items = append(snap.items, s.render(o, utc, st.expand))
+					}
+				}
+				continue
+			}
 			if b, e0 := e.span(); !e.deleted && b.Before(end) && e0.After(start) {
 				snap.items = append(snap.items, s.render(e, utc, st.expand))
 			}
