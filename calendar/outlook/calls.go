@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wedsync/integrations/calendar"
@@ -100,10 +101,21 @@ func (p *Provider) Changes(ctx context.Context, creds []byte, cal, cursor string
 	}
 	idx := map[string]int{} // position in Updated
 	removed := map[string]bool{}
-	for range maxPages {
+	retried := false
+	for pageNo := 0; pageNo < maxPages; pageNo++ {
 		r, err := s.do(ctx, "changes", http.MethodGet, next, nil, nil)
 		if err != nil {
 			return nil, err
+		}
+		if r.status == http.StatusBadRequest && cursor == "" && pageNo == 0 && !retried && strings.Contains(next, "%24expand=") {
+			// A Graph that refuses $expand on delta: list without the tag
+			// property (the engine still knows its writes by event id).
+			p.logger.WarnContext(ctx, "outlook: calendarView/delta refused $expand; syncing without tags", "calendar", cal, "code", errorCode(r))
+			next = strings.Replace(next, "&%24expand="+url.QueryEscape(expandTag), "", 1)
+			next = strings.Replace(next, "%24expand="+url.QueryEscape(expandTag)+"&", "", 1)
+			pageNo--
+			retried = true
+			continue
 		}
 		if r.status != http.StatusOK {
 			code := errorCode(r)

@@ -326,3 +326,21 @@ func TestUnauthorizedAfterFreshToken(t *testing.T) {
 	require.ErrorIs(t, err, calendar.ErrUnauthorized)
 	require.Equal(t, 1, w.srv.Refreshes(), "one refresh, then the 401 stands")
 }
+
+func TestChangesWithoutExpandWhenGraphRefusesIt(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ev := timedEvent(t, "A")
+	ev.Tag = "bk_1"
+	_, err := w.p.Create(ctx, w.creds, w.cal, ev)
+	require.NoError(t, err)
+	w.srv.RefuseDeltaExpand(true)
+	cs := w.changes(t, "")
+	require.True(t, cs.Full)
+	require.Len(t, cs.Updated, 1)
+	require.Empty(t, cs.Updated[0].Tag, "no tag without $expand")
+	inc := w.changes(t, cs.Cursor)
+	require.Empty(t, inc.Updated)
+	w.srv.RefuseDeltaExpand(false)
+	require.Equal(t, "bk_1", w.changes(t, "").Updated[0].Tag)
+}

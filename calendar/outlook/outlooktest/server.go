@@ -118,6 +118,7 @@ type Server struct {
 	refreshes int
 	n         int
 	expireIn  int
+	noExpand  bool
 }
 
 // Start runs a fake on a loopback port; it stops when t's test ends.
@@ -210,6 +211,14 @@ func (s *Server) ExpireAccessTokensAfter(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireIn = n + 1
+}
+
+// RefuseDeltaExpand makes calendarView/delta answer 400 to a request
+// with $expand, as Graph may: the provider must sync without tags.
+func (s *Server) RefuseDeltaExpand(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noExpand = refuse
 }
 
 // RevokeRefreshTokens makes /token refuse every refresh token issued so
@@ -731,6 +740,10 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, cal string, utc b
 	}
 	link := func(param, tok string) string {
 		return s.URL + "/me/calendars/" + url.PathEscape(cal) + "/calendarView/delta?" + param + "=" + url.QueryEscape(tok)
+	}
+	if s.noExpand && q.Has("$expand") {
+		graphErr(w, http.StatusBadRequest, "ErrorInvalidUrlQuery", "The following parameters are not supported with change tracking over the 'CalendarView' resource: '$expand'.")
+		return
 	}
 	var snap *snapshot
 	switch {
