@@ -58,7 +58,9 @@
 // The engine's writes carry the booking id in a single-value extended
 // property, TagPropertyID (a string in a property set whose GUID WedSync
 // chose and never changes), read back as Event.Tag; reads ask Graph to
-// expand it.
+// expand it. Should Graph refuse $expand on calendarView/delta, Changes
+// lists without it (logged): events then come without Tag, and the engine
+// knows its own writes by their event ids in its mapping.
 //
 // # Push
 //

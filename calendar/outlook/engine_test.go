@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -240,4 +241,41 @@ func TestEngineTenRoundsBothWaysNoDuplicates(t *testing.T) {
 	// it refreshes on each call after round 4; TestTokenRefreshMidSync
 	// checks the provider hands the new token over.)
 	require.GreaterOrEqual(t, w.srv.Refreshes(), 2, "tokens were refreshed")
+}
+
+// The supplier edits a booking's event in Outlook; WedSync then moves the
+// booking. The PATCH meets a 412, the engine reads the event, merges and
+// writes again: the new time, one event, the booking still tagged.
+func TestEngineMergesOn412(t *testing.T) {
+	ctx := context.Background()
+	w := newEngineWorld(t)
+	loc := london(t)
+	at := func(day, hour int) time.Time { return time.Date(2027, time.June, day, hour, 0, 0, 0, loc) }
+	b, err := w.s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_alice", Title: "Wedding", Start: at(5, 11), End: at(5, 23)})
+	require.NoError(t, err)
+	w.settle(t)
+	evs := w.events(t)
+	require.Len(t, evs, 1)
+	ev := evs[0]
+	ev.Transparent = true // the supplier marks it free: a new etag
+	_, err = w.app.Update(w.ctx(), w.creds, w.cal, &ev, ev.ETag)
+	require.NoError(t, err)
+
+	b.Start, b.End = at(5, 12), at(5, 22)
+	_, err = w.s.Book(ctx, b)
+	require.NoError(t, err)
+	w.settle(t)
+	evs = w.events(t)
+	require.Len(t, evs, 1)
+	require.True(t, evs[0].Start.Equal(at(5, 12)), "moved: %s", evs[0].Start)
+	require.Equal(t, "bk_1", evs[0].Tag)
+	as, err := w.s.Attempts(ctx, w.conn.ID, 100)
+	require.NoError(t, err)
+	var failed412, merged bool
+	for _, a := range as {
+		failed412 = failed412 || (a.Op == "update" && !a.OK && strings.Contains(a.Error, "precondition"))
+		merged = merged || a.Op == "get"
+	}
+	require.True(t, failed412, "the first write met the supplier's edit")
+	require.True(t, merged, "the engine read the event to merge")
 }

@@ -22,8 +22,9 @@ const expandTag = "singleValueExtendedProperties($filter=id eq '" + TagPropertyI
 
 // Wire shapes of Graph's event resource (the fields the provider uses).
 type (
-	// GraphEvent is Graph's event resource as the provider reads and
-	// writes it; Raw keeps the whole object as read.
+	// GraphEvent is Graph's event resource, the fields of it the
+	// provider reads and writes (DecodeEvent, EncodeEvent); a decoded
+	// event keeps it in calendar.Event.Native.
 	GraphEvent struct {
 		ID                    string           `json:"id,omitempty"`
 		ETag                  string           `json:"@odata.etag,omitempty"`
