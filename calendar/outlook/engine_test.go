@@ -18,6 +18,7 @@ import (
 	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/calendar/outlook"
 	"github.com/wedsync/integrations/calendar/outlook/outlooktest"
+	"github.com/wedsync/integrations/internal/pgtest"
 )
 
 type changeLog struct {
@@ -55,11 +56,23 @@ type engineWorld struct {
 	ch    *changeLog
 }
 
-func newEngineWorld(t *testing.T) *engineWorld {
+// modes runs fn with an engine in memory mode and in Postgres mode (the
+// connection's OAuth token sealed in the database).
+func modes(t *testing.T, fn func(t *testing.T, opts ...calendar.Option)) {
+	t.Run("memory", func(t *testing.T) { fn(t) })
+	t.Run("postgres", func(t *testing.T) {
+		db := pgtest.New(t, "outlook")
+		require.NoError(t, calendar.Migrate(context.Background(), db.Pool, calendar.WithSchema(db.Schema)))
+		fn(t, calendar.WithPostgres(db.Pool), calendar.WithSchema(db.Schema),
+			calendar.WithEncryptionKey([]byte("0123456789abcdef0123456789abcdef")))
+	})
+}
+
+func newEngineWorld(t *testing.T, opts ...calendar.Option) *engineWorld {
 	t.Helper()
 	srv := outlooktest.Start(t)
 	w := &engineWorld{srv: srv, app: srv.NewProvider(t), creds: srv.Creds(), cal: srv.AddCalendar("Calendar"), ch: &changeLog{}}
-	s, err := calendar.NewSync(calendar.WithProvider(srv.NewProvider(t)), w.ch.handler())
+	s, err := calendar.NewSync(append([]calendar.Option{calendar.WithProvider(srv.NewProvider(t)), w.ch.handler()}, opts...)...)
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() {
@@ -128,8 +141,12 @@ func (w *engineWorld) writes(t *testing.T) int {
 }
 
 func TestEngineTenRoundsBothWaysNoDuplicates(t *testing.T) {
+	modes(t, tenRounds)
+}
+
+func tenRounds(t *testing.T, opts ...calendar.Option) {
 	ctx := context.Background()
-	w := newEngineWorld(t)
+	w := newEngineWorld(t, opts...)
 	loc := london(t)
 	at := func(day, hour int) time.Time { return time.Date(2027, time.June, day, hour, 0, 0, 0, loc) }
 	seed := rand.Uint64()
