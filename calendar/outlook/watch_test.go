@@ -150,3 +150,23 @@ func TestNotificationHandlerInputs(t *testing.T) {
 	}
 	require.True(t, limited, "one remote is rate limited")
 }
+
+// A subscription Graph let expire sends nothing more, and stopping it is
+// not an error.
+func TestExpiredSubscription(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	rc := newReceiver(t)
+	watch, err := w.p.Watch(ctx, w.creds, w.cal, rc.srv.URL, "tok")
+	require.NoError(t, err)
+	w.srv.ExpireSubscription(watch.ID)
+	require.Empty(t, w.srv.Subscriptions())
+	_, err = w.srv.Notify(ctx, watch.ID, "tok")
+	require.Error(t, err)
+	require.NoError(t, w.p.StopWatch(ctx, w.creds, watch))
+	// renewal is a new Watch
+	again, err := w.p.Watch(ctx, w.creds, w.cal, rc.srv.URL, "tok2")
+	require.NoError(t, err)
+	require.NotEqual(t, watch.ID, again.ID)
+	require.Len(t, w.srv.Subscriptions(), 1)
+}

@@ -374,10 +374,14 @@ func (s *Server) ExpireSubscription(id string) {
 // receiver answered.
 func (s *Server) Notify(ctx context.Context, id, clientState string) (int, error) {
 	s.mu.Lock()
-	sub := s.subs[id]
+	var sub *Subscription
+	if x := s.subs[id]; x != nil {
+		cp := *x
+		sub = &cp
+	}
 	s.mu.Unlock()
-	if sub == nil {
-		return 0, fmt.Errorf("outlooktest: no subscription %q", id)
+	if sub == nil || !sub.Expires.After(time.Now()) {
+		return 0, fmt.Errorf("outlooktest: no live subscription %q", id)
 	}
 	body, _ := json.Marshal(map[string]any{"value": []map[string]any{{
 		"subscriptionId": sub.ID, "clientState": clientState, "changeType": "updated",
