@@ -13,7 +13,9 @@ import (
 	"github.com/wedsync/integrations/internal/validate"
 )
 
-func invalidf(field, rule string, args ...any) error { return validate.New("google", field, rule, args...) }
+func invalidf(field, rule string, args ...any) error {
+	return validate.New("google", field, rule, args...)
+}
 
 // Calendars implements calendar.Provider: the user's calendar list
 // (calendarList.list). A calendar the user may only read (accessRole
