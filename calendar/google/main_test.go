@@ -3,7 +3,9 @@ package google_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wedsync/integrations/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// pgtest.Main checks for leaked goroutines (goleak) and reports the engine
+// tests skipped for want of a database.
+func TestMain(m *testing.M) { pgtest.Main(m) }
