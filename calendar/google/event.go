@@ -135,9 +135,16 @@ func (t *apiTime) parse() (tm time.Time, allDay bool, err error) {
 				loc = l
 			}
 		}
-		return tm.In(loc), false, nil
+		tm = tm.In(loc)
+		if y := tm.UTC().Year(); y < 1 || y > 9999 || tm.IsZero() {
+			return time.Time{}, false, fmt.Errorf("year %d out of range", y)
+		}
+		return tm, false, nil
 	case t.Date != "":
 		tm, err = time.Parse(time.DateOnly, t.Date)
+		if err == nil && tm.IsZero() {
+			err = errors.New("date out of range")
+		}
 		return tm, true, err
 	}
 	return time.Time{}, false, errors.New("neither date nor dateTime")
@@ -161,7 +168,11 @@ func encodeTime(t time.Time, allDay bool) *apiTime {
 	if zone == "Local" || zone == "" {
 		t, zone = t.UTC(), "UTC"
 	}
-	return &apiTime{DateTime: t.Format(time.RFC3339), TimeZone: zone}
+	dt := t
+	if _, off := t.Zone(); off%60 != 0 {
+		dt = t.UTC() // RFC 3339 offsets have no seconds (historical LMT offsets do)
+	}
+	return &apiTime{DateTime: dt.Format(time.RFC3339), TimeZone: zone}
 }
 
 // patchBody is the body of an insert or a patch: the modelled fields,
@@ -205,4 +216,34 @@ func checkEvent(ev *calendar.Event) error {
 		return invalidf("ev.End", "must not be before Start")
 	}
 	return nil
+}
+
+// EncodeEvent converts ev to the JSON of a Google event resource, the
+// inverse of DecodeEvent for what calendar.Event models: id and etag when
+// set, iCalUID from UID, start/end ("date" for an all-day event, else
+// "dateTime" with the zone of ev.Start as timeZone; a time in Local is
+// written in UTC), recurrence, status, transparency and the tag as
+// extendedProperties.private.wedsyncBooking. Overrides are not encoded
+// (Google holds them as events of their own).
+func EncodeEvent(ev *calendar.Event) ([]byte, error) {
+	if err := checkEvent(ev); err != nil {
+		return nil, err
+	}
+	body := patchBody(ev)
+	if ev.ID != "" {
+		body["id"] = ev.ID
+	}
+	if ev.ETag != "" {
+		body["etag"] = ev.ETag
+	}
+	if ev.UID != "" {
+		body["iCalUID"] = ev.UID
+	}
+	if ev.Tag == "" {
+		delete(body, "extendedProperties")
+	}
+	if len(ev.Recurrence) == 0 {
+		delete(body, "recurrence")
+	}
+	return json.Marshal(body)
 }
