@@ -171,7 +171,7 @@ func (h *notifyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		h.logger.Warn("google: push notification for an unknown channel ignored", "channel", id, "remote", r.RemoteAddr)
-	case subtle.ConstantTimeCompare([]byte(token), []byte(wt.Token)) != 1:
+	case wt.Token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(wt.Token)) != 1:
 		h.logger.Warn("google: push notification with a wrong channel token ignored", "channel", id, "remote", r.RemoteAddr)
 		ok = false
 	case subtle.ConstantTimeCompare([]byte(resource), []byte(wt.ResourceID)) != 1:
