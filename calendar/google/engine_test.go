@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,14 @@ func TestGoogleTenRoundsBothWaysNoDuplicates(t *testing.T) {
 		require.Equal(t, len(bookings)+len(own), st.Events)
 		require.Empty(t, st.LastError)
 		require.Positive(t, w.srv.Calls("token"), "tokens were refreshed along the way")
+		as, err := w.s.Attempts(ctx, w.conn.ID, 1000)
+		require.NoError(t, err)
+		stale := 0
+		for _, a := range as {
+			if a.Op == "changes" && !a.OK && strings.Contains(a.Error, "sync cursor no longer valid") {
+				stale++
+			}
+		}
+		require.Equal(t, 1, stale, "the stale sync token met a 410 once, and a full sync followed")
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -410,3 +411,60 @@ func TestUnauthorizedAfterFreshToken(t *testing.T) {
 	require.Equal(t, 1, srv.Calls("token"), "refreshed once, then gave up")
 	require.False(t, errors.Is(err, calendar.ErrReconnect))
 }
+
+func TestTimeZonesMap(t *testing.T) {
+	ctx := context.Background()
+	srv := googletest.Start(t)
+	p := newProvider(t, srv)
+	creds := srv.Creds()
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	st := time.Date(2026, 3, 8, 1, 30, 0, 0, ny) // just before the DST change
+	got, err := p.Create(ctx, creds, cal, &calendar.Event{UID: "ny", Summary: "NY", Start: st, End: st.Add(2 * time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, "America/New_York", got.Start.Location().String())
+	require.True(t, got.End.Equal(st.Add(2*time.Hour)), "two real hours across the change")
+	require.Equal(t, 4, got.End.Hour(), "04:30 EDT")
+
+	// A zone the system does not know, and none: the instant is kept, in UTC.
+	for _, tz := range []string{"Mars/Olympus_Mons", ""} {
+		ev, err := google.DecodeEvent([]byte(`{"id":"x","start":{"dateTime":"2026-06-06T10:00:00+02:00","timeZone":"` + tz + `"},"end":{"dateTime":"2026-06-06T11:00:00+02:00"}}`))
+		require.NoError(t, err)
+		require.Equal(t, time.UTC, ev.Start.Location())
+		require.Equal(t, 8, ev.Start.Hour())
+	}
+	// A time in Local is written in UTC, never with the host's zone name.
+	raw, err := google.EncodeEvent(&calendar.Event{Start: time.Date(2026, 1, 1, 9, 0, 0, 0, time.Local), End: time.Date(2026, 1, 1, 10, 0, 0, 0, time.Local)})
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"timeZone":"UTC"`)
+}
+
+func TestTimeoutIsRetryable(t *testing.T) {
+	srv := googletest.Start(t)
+	block := make(chan struct{})
+	defer close(block)
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-block:
+			return nil, errors.New("unreachable")
+		}
+	})}
+	p := newProvider(t, srv, google.WithHTTPClient(hc), google.WithTimeout(50*time.Millisecond))
+	_, err := p.Changes(context.Background(), srv.Creds(), cal, "")
+	var pe *calendar.ProviderError
+	require.ErrorAs(t, err, &pe, "a call out of time is retried by the engine")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// The caller's own cancellation is returned as is.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = p.Changes(ctx, srv.Creds(), cal, "")
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, errors.As(err, &pe))
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
