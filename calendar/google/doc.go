@@ -79,8 +79,8 @@
 // are written and the rest of the event (attendees, reminders, colour)
 // stays as the supplier has it; a stale etag gives 412,
 // calendar.ErrPrecondition. Delete sends If-Match too; an event already
-// gone (404, 410) is not an error. Overrides are not written: the engine
-// writes single events.
+// gone (404, 410) is not an error. A series' Overrides are written as
+// patches of their instances (InstanceID), as Google's own apps do.
 //
 // # Errors
 //

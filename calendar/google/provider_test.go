@@ -468,3 +468,41 @@ func TestTimeoutIsRetryable(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCreateSeriesWithOverrides(t *testing.T) {
+	ctx := context.Background()
+	srv := googletest.Start(t)
+	p := newProvider(t, srv)
+	creds := srv.Creds()
+	lon := london(t)
+	st := time.Date(2026, 6, 6, 10, 0, 0, 0, lon)
+	ev := &calendar.Event{UID: "yoga", Summary: "Yoga", Start: st, End: st.Add(time.Hour),
+		Recurrence: []string{"RRULE:FREQ=WEEKLY;COUNT=4"},
+		Overrides: []calendar.Event{
+			{RecurrenceID: st.AddDate(0, 0, 7), Summary: "Yoga (late)", Start: st.AddDate(0, 0, 7).Add(2 * time.Hour), End: st.AddDate(0, 0, 7).Add(3 * time.Hour)},
+			{RecurrenceID: st.AddDate(0, 0, 14), Cancelled: true},
+		}}
+	got, err := p.Create(ctx, creds, cal, ev)
+	require.NoError(t, err)
+	require.Equal(t, []string{"RRULE:FREQ=WEEKLY;COUNT=4"}, got.Recurrence)
+	require.Len(t, got.Overrides, 2)
+	ov := byID(got.Overrides)
+	late := ov[google.InstanceID(got.ID, st.AddDate(0, 0, 7), false)]
+	require.Equal(t, "Yoga (late)", late.Summary)
+	require.True(t, late.Start.Equal(st.AddDate(0, 0, 7).Add(2*time.Hour)))
+	require.True(t, late.RecurrenceID.Equal(st.AddDate(0, 0, 7)))
+	require.True(t, ov[google.InstanceID(got.ID, st.AddDate(0, 0, 14), false)].Cancelled)
+	require.Equal(t, got.ID+"_20260613T090000Z", google.InstanceID(got.ID, st.AddDate(0, 0, 7), false))
+
+	// Update moves the series and adds an exception.
+	got.Start, got.End = got.Start.Add(30*time.Minute), got.End.Add(30*time.Minute)
+	got.Overrides = []calendar.Event{{RecurrenceID: st.AddDate(0, 0, 21).Add(30 * time.Minute), Summary: "Last one", Start: st.AddDate(0, 0, 21).Add(time.Hour), End: st.AddDate(0, 0, 21).Add(2 * time.Hour)}}
+	upd, err := p.Update(ctx, creds, cal, got, got.ETag)
+	require.NoError(t, err)
+	require.True(t, upd.Start.Equal(st.Add(30*time.Minute)))
+	require.Len(t, upd.Overrides, 3)
+	full, err := p.Changes(ctx, creds, cal, "")
+	require.NoError(t, err)
+	require.Len(t, full.Updated, 1, "instances are not separate events")
+	require.Len(t, full.Updated[0].Overrides, 3)
+}

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/wedsync/integrations/calendar"
 )
@@ -23,8 +25,9 @@ func EventID(uid string) string {
 // Create implements calendar.Provider with events.insert and the id
 // EventID(ev.UID) (a random UID is made when ev has none). An event that
 // exists already, or existed (Google keeps deleted ids), gives
-// calendar.ErrPrecondition. Overrides are not written: the engine writes
-// single events.
+// calendar.ErrPrecondition. A series' Overrides are written after it, each
+// as a patch of its instance (see InstanceID); the event returned is the
+// series as read back, with them.
 func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *calendar.Event) (*calendar.Event, error) {
 	if err := checkEvent(ev); err != nil {
 		return nil, err
@@ -53,7 +56,10 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 			return statusErr("create", r)
 		}
 		out, err = DecodeEvent(r.body)
-		return err
+		if err != nil || len(ev.Overrides) == 0 {
+			return err
+		}
+		return s.writeOverrides(ctx, "create", cal, out, ev.Overrides)
 	})
 	return out, err
 }
@@ -63,7 +69,9 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 // recurrence, transparency, status, the tag) are written, and what the
 // model does not hold (attendees, reminders, colour) stays as the calendar
 // has it. A stale etag gives calendar.ErrPrecondition (412), a gone event
-// calendar.ErrNotFound.
+// calendar.ErrNotFound. A series' Overrides are then written as patches of
+// their instances (see InstanceID); an override dropped from ev is not
+// reverted.
 func (p *Provider) Update(ctx context.Context, creds []byte, cal string, ev *calendar.Event, etag string) (*calendar.Event, error) {
 	if err := checkEvent(ev); err != nil {
 		return nil, err
@@ -86,7 +94,10 @@ func (p *Provider) Update(ctx context.Context, creds []byte, cal string, ev *cal
 			return statusErr("update", r)
 		}
 		out, err = DecodeEvent(r.body)
-		return err
+		if err != nil || len(ev.Overrides) == 0 {
+			return err
+		}
+		return s.writeOverrides(ctx, "update", cal, out, ev.Overrides)
 	})
 	return out, err
 }
@@ -114,4 +125,49 @@ func (p *Provider) Delete(ctx context.Context, creds []byte, cal, id, etag strin
 		}
 		return statusErr("delete", r)
 	})
+}
+
+// InstanceID is Google's id of the instance of series masterID that
+// originally starts at rid: "<masterID>_20260613T090000Z" (UTC), or
+// "<masterID>_20260613" for an all-day series.
+func InstanceID(masterID string, rid time.Time, allDay bool) string {
+	if allDay {
+		return masterID + "_" + rid.UTC().Format("20060102")
+	}
+	return masterID + "_" + rid.UTC().Format("20060102T150405Z")
+}
+
+// writeOverrides patches each override's instance of master, then reads
+// the series back into *master.
+func (s *session) writeOverrides(ctx context.Context, op, cal string, master *calendar.Event, ovs []calendar.Event) error {
+	for i := range ovs {
+		ov := &ovs[i]
+		if ov.RecurrenceID.IsZero() {
+			return invalidf(fmt.Sprintf("ev.Overrides[%d].RecurrenceID", i), "is required")
+		}
+		ep, err := eventPath(cal, InstanceID(master.ID, ov.RecurrenceID, master.AllDay))
+		if err != nil {
+			return err
+		}
+		var body map[string]any
+		if ov.Cancelled || ov.Start.IsZero() {
+			body = map[string]any{"status": "cancelled"}
+		} else {
+			body = patchBody(ov)
+			delete(body, "recurrence")
+		}
+		r, err := s.do(ctx, request{op: op, method: http.MethodPatch, path: ep, body: body})
+		if err != nil {
+			return err
+		}
+		if r.status != http.StatusOK {
+			return statusErr(op, r)
+		}
+	}
+	got, err := s.series(ctx, cal, master.ID)
+	if err != nil {
+		return err
+	}
+	*master = *got
+	return nil
 }

@@ -718,6 +718,9 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	e := c.events[id]
 	if e == nil {
+		e = s.instanceLocked(c, id)
+	}
+	if e == nil {
 		apiErr(w, http.StatusNotFound, "notFound", "Not Found")
 		return
 	}
@@ -756,6 +759,11 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	e := c.events[id]
+	if e == nil {
+		if e = s.instanceLocked(c, id); e != nil {
+			c.events[id] = e
+		}
+	}
 	if e == nil {
 		apiErr(w, http.StatusNotFound, "notFound", "Not Found")
 		return
@@ -833,6 +841,58 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(s.channels, id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+var instanceRE = regexp.MustCompile(`^(.+)_(\d{8})(T\d{6}Z)?$`)
+
+// instanceLocked returns the unmodified instance id of a series
+// ("<master>_20260613T090000Z", or "<master>_20260613" for all-day), as
+// Google lets clients patch or delete an instance it has not stored yet;
+// nil when id is not such an id. It does not check that the rule produces
+// that instance.
+func (s *Server) instanceLocked(c *fakeCal, id string) *stored {
+	m := instanceRE.FindStringSubmatch(id)
+	if m == nil {
+		return nil
+	}
+	master := c.events[m[1]]
+	if master == nil || master.data["status"] == "cancelled" {
+		return nil
+	}
+	if rec, _ := master.data["recurrence"].([]any); len(rec) == 0 {
+		return nil
+	}
+	inst := clone(master.data)
+	delete(inst, "recurrence")
+	inst["id"] = id
+	inst["recurringEventId"] = m[1]
+	start, _ := inst["start"].(map[string]any)
+	end, _ := inst["end"].(map[string]any)
+	if m[3] == "" {
+		d, err := time.Parse("20060102", m[2])
+		if err != nil || start["date"] == nil {
+			return nil
+		}
+		sd, _ := time.Parse(time.DateOnly, start["date"].(string))
+		ed, _ := time.Parse(time.DateOnly, end["date"].(string))
+		inst["originalStartTime"] = map[string]any{"date": d.Format(time.DateOnly)}
+		inst["start"] = map[string]any{"date": d.Format(time.DateOnly)}
+		inst["end"] = map[string]any{"date": d.Add(ed.Sub(sd)).Format(time.DateOnly)}
+	} else {
+		t, err := time.Parse("20060102T150405Z", m[2]+m[3])
+		if err != nil || start["dateTime"] == nil {
+			return nil
+		}
+		st, _ := time.Parse(time.RFC3339, start["dateTime"].(string))
+		et, _ := time.Parse(time.RFC3339, end["dateTime"].(string))
+		tz, _ := start["timeZone"].(string)
+		ost := map[string]any{"dateTime": t.Format(time.RFC3339), "timeZone": tz}
+		inst["originalStartTime"] = ost
+		inst["start"] = clone(ost)
+		inst["end"] = map[string]any{"dateTime": t.Add(et.Sub(st)).Format(time.RFC3339), "timeZone": tz}
+	}
+	inst["etag"] = `"0"`
+	return &stored{data: inst}
 }
 
 // storeLocked stores ev under id with a new sequence number and etag.
