@@ -506,3 +506,16 @@ func TestCreateSeriesWithOverrides(t *testing.T) {
 	require.Len(t, full.Updated, 1, "instances are not separate events")
 	require.Len(t, full.Updated[0].Overrides, 3)
 }
+
+func TestTokenEndpointRefusalsNeedReconnect(t *testing.T) {
+	srv := googletest.Start(t)
+	p := newProvider(t, srv)
+	for _, f := range []googletest.Failure{{Status: 401, Reason: "invalid_client"}, {Status: 400, Reason: "unauthorized_client"}} {
+		creds := srv.Creds()
+		srv.ExpireAccessTokens()
+		srv.FailNext("token", f)
+		_, err := p.Calendars(context.Background(), creds)
+		require.ErrorIs(t, err, calendar.ErrReconnect, "%+v", f)
+		require.ErrorContains(t, err, f.Reason)
+	}
+}
