@@ -282,3 +282,27 @@ func TestGoogleTenRoundsBothWaysNoDuplicates(t *testing.T) {
 		require.Equal(t, 1, stale, "the stale sync token met a 410 once, and a full sync followed")
 	})
 }
+
+// The supplier deletes a booking's event in Google Calendar: the engine
+// puts it back (Google keeps the deleted event's id, so the provider
+// restores that event rather than failing on the id for ever).
+func TestGoogleDeletedBookingEventIsRestored(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	_, err := w.s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_alice", Title: "Wedding", Start: at(t, 5, 11), End: at(t, 5, 23)})
+	require.NoError(t, err)
+	settle(t, w.s, w.conn.ID)
+	evs := w.events(t)
+	require.Len(t, evs, 1)
+	w.srv.Remove(cal, evs[0].ID)
+	settle(t, w.s, w.conn.ID)
+	settle(t, w.s, w.conn.ID)
+	evs = w.events(t)
+	require.Len(t, evs, 1, "restored")
+	require.Equal(t, "bk_1", evs[0].Tag)
+	require.Len(t, w.ch.of(calendar.ChangeBookingDeleted), 1, "the host is told")
+	require.Empty(t, w.ch.of(calendar.ChangeSyncFailed))
+	st, err := w.s.Connection(ctx, w.conn.ID)
+	require.NoError(t, err)
+	require.Empty(t, st.LastError)
+}

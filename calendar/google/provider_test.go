@@ -79,10 +79,19 @@ func TestCreateIsIdempotent(t *testing.T) {
 	_, err = p.Create(ctx, creds, cal, timedEvent(t, "uid-1", "A again"))
 	require.ErrorIs(t, err, calendar.ErrPrecondition, "a retried insert cannot duplicate")
 	require.Len(t, srv.Events(cal), 1)
-	// Even after a delete, the id stays taken (Google keeps tombstones).
+	// After a delete Google keeps the id (the event, cancelled): a Create
+	// of the UID brings it back rather than failing for ever.
 	require.NoError(t, p.Delete(ctx, creds, cal, google.EventID("uid-1"), ""))
-	_, err = p.Create(ctx, creds, cal, timedEvent(t, "uid-1", "A")) //nolint
-	require.ErrorIs(t, err, calendar.ErrPrecondition)
+	back, err := p.Create(ctx, creds, cal, timedEvent(t, "uid-1", "A restored"))
+	require.NoError(t, err)
+	require.Equal(t, google.EventID("uid-1"), back.ID)
+	require.False(t, back.Cancelled)
+	require.Equal(t, "A restored", back.Summary)
+	evs := srv.Events(cal)
+	require.Len(t, evs, 1)
+	require.Equal(t, "confirmed", evs[0]["status"])
+	_, err = p.Create(ctx, creds, cal, timedEvent(t, "uid-1", "A"))
+	require.ErrorIs(t, err, calendar.ErrPrecondition, "a live event is never overwritten")
 }
 
 func TestUpdateMovesWithIfMatchAndKeepsUnmodelledFields(t *testing.T) {

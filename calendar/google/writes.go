@@ -24,8 +24,11 @@ func EventID(uid string) string {
 
 // Create implements calendar.Provider with events.insert and the id
 // EventID(ev.UID) (a random UID is made when ev has none). An event that
-// exists already, or existed (Google keeps deleted ids), gives
-// calendar.ErrPrecondition. A series' Overrides are written after it, each
+// exists already gives calendar.ErrPrecondition. Google keeps a deleted
+// event's id (the event stays, cancelled), so a Create of a UID whose
+// event was deleted (the engine restoring a booking the supplier deleted
+// from their calendar) brings that event back: a patch of the cancelled
+// event, If-Match its etag, with status confirmed. A series' Overrides are written after it, each
 // as a patch of its instance (see InstanceID); the event returned is the
 // series as read back, with them.
 func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *calendar.Event) (*calendar.Event, error) {
@@ -51,6 +54,12 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 		r, err := s.do(ctx, request{op: "create", method: http.MethodPost, path: cp + "/events", body: body})
 		if err != nil {
 			return err
+		}
+		if r.status == http.StatusConflict {
+			r, err = s.restore(ctx, cal, body)
+			if err != nil {
+				return err
+			}
 		}
 		if r.status != http.StatusOK && r.status != http.StatusCreated {
 			return statusErr("create", r)
@@ -170,4 +179,46 @@ func (s *session) writeOverrides(ctx context.Context, op, cal string, master *ca
 	}
 	*master = *got
 	return nil
+}
+
+// restore answers an insert's 409: when the event with the id asked for
+// is cancelled, it is patched back to life with body; otherwise the 409
+// stands (the caller maps it to calendar.ErrPrecondition).
+func (s *session) restore(ctx context.Context, cal string, body map[string]any) (*response, error) {
+	conflict := &response{status: http.StatusConflict}
+	ep, err := eventPath(cal, body["id"].(string))
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.do(ctx, request{op: "create", method: http.MethodGet, path: ep})
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return conflict, nil
+	}
+	var cur apiEvent
+	if err := decodeJSON("create", r, &cur); err != nil {
+		return nil, err
+	}
+	if cur.Status != "cancelled" || cur.RecurringEventID != "" {
+		return conflict, nil
+	}
+	patch := make(map[string]any, len(body))
+	for k, v := range body {
+		if k != "id" && k != "iCalUID" {
+			patch[k] = v
+		}
+	}
+	patch["status"] = "confirmed"
+	h := http.Header{}
+	h.Set("If-Match", cur.ETag)
+	r, err = s.do(ctx, request{op: "create", method: http.MethodPatch, path: ep, header: h, body: patch})
+	if err != nil {
+		return nil, err
+	}
+	if r.status == http.StatusPreconditionFailed {
+		return conflict, nil // changed meanwhile: the engine syncs and retries
+	}
+	return r, nil
 }
