@@ -59,7 +59,10 @@
 // overrides), and when an incremental answer touches a series it reads the
 // whole series again (the master, and events.list by iCalUID), so that
 // ChangeSet.Updated always holds whole series. Cancelled events are in
-// ChangeSet.Deleted.
+// ChangeSet.Deleted. Google keeps a master's etag when only an instance
+// changes, so the ETag of a series with overrides is the master's etag
+// followed by "~ov" and a digest of its instances' etags: it changes with
+// any of them, and writes send the master's part as If-Match.
 //
 // # Event mapping
 //

@@ -306,3 +306,131 @@ func TestGoogleDeletedBookingEventIsRestored(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, st.LastError)
 }
+
+// The supplier adds a guest to a booking's event; WedSync then moves the
+// booking. The write meets a 412, reads the event, merges and writes: the
+// new time, and the guest kept.
+func TestGoogleConcurrentEditMergesOn412(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	b, err := w.s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_alice", Title: "Wedding", Start: at(t, 5, 11), End: at(t, 5, 23)})
+	require.NoError(t, err)
+	settle(t, w.s, w.conn.ID)
+	evs := w.events(t)
+	require.Len(t, evs, 1)
+	raw, _ := w.srv.Event(cal, evs[0].ID)
+	raw["attendees"] = []any{map[string]any{"email": "second-shooter@example.com"}}
+	w.srv.Put(cal, raw)
+	settle(t, w.s, w.conn.ID)
+
+	b.Start, b.End = at(t, 5, 12), at(t, 5, 22)
+	_, err = w.s.Book(ctx, b)
+	require.NoError(t, err)
+	settle(t, w.s, w.conn.ID)
+	evs = w.events(t)
+	require.Len(t, evs, 1)
+	require.True(t, evs[0].Start.Equal(at(t, 5, 12)), "moved: %s", evs[0].Start)
+	raw, _ = w.srv.Event(cal, evs[0].ID)
+	require.Equal(t, []any{map[string]any{"email": "second-shooter@example.com"}}, raw["attendees"], "the guest survives our write")
+	as, err := w.s.Attempts(ctx, w.conn.ID, 100)
+	require.NoError(t, err)
+	var failed412, reread bool
+	for _, a := range as {
+		failed412 = failed412 || (a.Op == "update" && !a.OK && strings.Contains(a.Error, "precondition"))
+		reread = reread || a.Op == "get"
+	}
+	require.True(t, failed412, "the first update met a 412")
+	require.True(t, reread, "the event was read again")
+}
+
+// Deleting the supplier's own event frees the time; cancelling a booking
+// deletes its event.
+func TestGoogleDeletesBothWays(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	_, err := w.s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_alice", Title: "Wedding", Start: at(t, 5, 11), End: at(t, 5, 23)})
+	require.NoError(t, err)
+	own, err := w.app.Create(ctx, w.creds, cal, &calendar.Event{UID: "dentist", Summary: "Dentist", Start: at(t, 7, 9), End: at(t, 7, 10)})
+	require.NoError(t, err)
+	settle(t, w.s, w.conn.ID)
+	require.Len(t, w.busy(t, at(t, 7, 0), at(t, 8, 0)), 1)
+	require.NoError(t, w.app.Delete(ctx, w.creds, cal, own.ID, own.ETag))
+	settle(t, w.s, w.conn.ID)
+	require.Empty(t, w.busy(t, at(t, 7, 0), at(t, 8, 0)), "the dentist is gone")
+	require.NoError(t, w.s.Cancel(ctx, "bk_1"))
+	settle(t, w.s, w.conn.ID)
+	require.Empty(t, w.events(t), "a cancelled booking's event is deleted")
+}
+
+func gtime(tm time.Time) map[string]any {
+	return map[string]any{"dateTime": tm.Format(time.RFC3339), "timeZone": tm.Location().String()}
+}
+
+// A weekly series with an EXDATE, an RDATE, one instance moved and one
+// cancelled (Google's recurringEventId instances) becomes exactly the
+// right busy blocks; moving another instance later is picked up by an
+// incremental sync.
+func TestGoogleRecurringSeries(t *testing.T) {
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	w.srv.Put(cal, map[string]any{"id": "studio1", "iCalUID": "series-1@test", "summary": "Studio hours",
+		"start": gtime(at(t, 1, 9)), "end": gtime(at(t, 1, 10)),
+		"recurrence": []any{"RRULE:FREQ=WEEKLY;COUNT=6", "EXDATE;TZID=Europe/London:20270608T090000", "RDATE;TZID=Europe/London:20270603T150000"}})
+	w.srv.Put(cal, map[string]any{"id": "studio1_20270615T080000Z", "iCalUID": "series-1@test", "recurringEventId": "studio1",
+		"originalStartTime": gtime(at(t, 15, 9)), "summary": "Studio hours (moved)", "start": gtime(at(t, 16, 13)), "end": gtime(at(t, 16, 14))})
+	w.srv.Put(cal, map[string]any{"id": "studio1_20270622T080000Z", "iCalUID": "series-1@test", "recurringEventId": "studio1",
+		"originalStartTime": gtime(at(t, 22, 9)), "status": "cancelled"})
+	settle(t, w.s, w.conn.ID)
+	want := []calendar.Interval{
+		{Start: at(t, 1, 9), End: at(t, 1, 10)},
+		{Start: at(t, 3, 15), End: at(t, 3, 16)},   // RDATE
+		{Start: at(t, 16, 13), End: at(t, 16, 14)}, // the 15th, moved
+		{Start: at(t, 29, 9), End: at(t, 29, 10)},
+		{Start: at(t, 1, 9).AddDate(0, 0, 35), End: at(t, 1, 10).AddDate(0, 0, 35)}, // 6 July, the sixth
+	}
+	check := func(want []calendar.Interval) {
+		t.Helper()
+		got := w.busy(t, at(t, 1, 0), at(t, 30, 0).AddDate(0, 1, 0))
+		require.Len(t, got, len(want), "got %v", got)
+		for i := range want {
+			require.True(t, got[i].Start.Equal(want[i].Start) && got[i].End.Equal(want[i].End), "instance %d: got %s, want %s", i, got[i], want[i])
+		}
+	}
+	check(want)
+
+	// The supplier moves the 29 June instance to the afternoon: only the
+	// instance changes, and the sync reads the whole series again.
+	w.srv.Put(cal, map[string]any{"id": "studio1_20270629T080000Z", "iCalUID": "series-1@test", "recurringEventId": "studio1",
+		"originalStartTime": gtime(at(t, 29, 9)), "summary": "Studio hours", "start": gtime(at(t, 29, 14)), "end": gtime(at(t, 29, 15))})
+	settle(t, w.s, w.conn.ID)
+	want[3] = calendar.Interval{Start: at(t, 29, 14), End: at(t, 29, 15)}
+	check(want)
+}
+
+// An all-day event blocks its day in the connection's zone; a booking on
+// the Sunday the clocks go back round-trips with its zone.
+func TestGoogleAllDayAndDST(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	loc := london(t)
+	_, err := w.app.Create(ctx, w.creds, cal, &calendar.Event{UID: "off", Summary: "Day off", AllDay: true,
+		Start: time.Date(2027, 6, 5, 0, 0, 0, 0, time.UTC), End: time.Date(2027, 6, 6, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	sun := time.Date(2027, 10, 31, 0, 0, 0, 0, loc)
+	_, err = w.s.Book(ctx, calendar.Booking{ID: "bk_dst", Supplier: "sup_alice", Title: "Brunch wedding", Start: sun.Add(time.Hour), End: sun.Add(5 * time.Hour)})
+	require.NoError(t, err)
+	settle(t, w.s, w.conn.ID)
+	day := w.busy(t, time.Date(2027, 6, 4, 0, 0, 0, 0, time.UTC), time.Date(2027, 6, 8, 0, 0, 0, 0, time.UTC))
+	require.Len(t, day, 1)
+	require.True(t, day[0].Start.Equal(time.Date(2027, 6, 5, 0, 0, 0, 0, loc)), "midnight in London: %s", day[0].Start)
+	require.True(t, day[0].End.Equal(time.Date(2027, 6, 6, 0, 0, 0, 0, loc)))
+	var found bool
+	for _, ev := range w.events(t) {
+		if ev.Tag == "bk_dst" {
+			found = true
+			require.True(t, ev.Start.Equal(sun.Add(time.Hour)))
+			require.True(t, ev.End.Equal(sun.Add(5*time.Hour)), "four real hours, across the change")
+			require.Equal(t, "Europe/London", ev.Start.Location().String())
+		}
+	}
+	require.True(t, found, "the booking is in the calendar")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,6 +243,8 @@ func TestRecurrenceWithExceptions(t *testing.T) {
 	require.Len(t, inc.Updated, 1, "the instances come back as their whole series")
 	s := inc.Updated[0]
 	require.Equal(t, "series1", s.ID)
+	require.NotEqual(t, cs.Updated[0].ETag, s.ETag, "a series' ETag changes with its instances (Google keeps the master's)")
+	require.True(t, strings.HasPrefix(s.ETag, master["etag"].(string)))
 	require.Equal(t, []string{"RRULE:FREQ=WEEKLY;COUNT=5;BYDAY=SA", "EXDATE;TZID=Europe/London:20260627T100000"}, s.Recurrence)
 	require.Len(t, s.Overrides, 2)
 	ov := byID(s.Overrides)

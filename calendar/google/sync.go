@@ -2,12 +2,16 @@ package google
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/wedsync/integrations/calendar"
 	"github.com/wedsync/integrations/internal/validate"
@@ -197,6 +201,7 @@ func (s *session) group(ctx context.Context, cal string, items []*apiEvent, raws
 		for id, ovs := range instances {
 			if m, ok := masters[id]; ok {
 				m.Overrides = append(m.Overrides, ovs...)
+				m.ETag = seriesETag(m)
 			}
 		}
 	}
@@ -276,7 +281,36 @@ func (s *session) series(ctx context.Context, cal, id string) (*calendar.Event, 
 		ov.Native = Raw(raws[i])
 		ev.Overrides = append(ev.Overrides, *ov)
 	}
+	ev.ETag = seriesETag(ev)
 	return ev, nil
+}
+
+// seriesSep separates a master's etag from the digest of its instances'
+// in the ETag of a series with overrides.
+const seriesSep = "~ov"
+
+// seriesETag is the ETag of a series with overrides: the master's etag,
+// seriesSep and a digest of the instances' ids and etags. Google keeps the
+// master's etag when only an instance changes, and the engine recognises
+// its own writes (and unchanged events) by ETag, so a series' ETag must
+// change with its instances. Writes send the master's part (ifMatch).
+func seriesETag(ev *calendar.Event) string {
+	if len(ev.Overrides) == 0 {
+		return ev.ETag
+	}
+	parts := make([]string, 0, len(ev.Overrides))
+	for _, o := range ev.Overrides {
+		parts = append(parts, o.ID+"="+o.ETag)
+	}
+	slices.Sort(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return ev.ETag + seriesSep + hex.EncodeToString(sum[:8])
+}
+
+// ifMatch is the If-Match value of an ETag the provider returned.
+func ifMatch(etag string) string {
+	m, _, _ := strings.Cut(etag, seriesSep)
+	return m
 }
 
 // Get implements calendar.Provider: the event, with its overrides when it

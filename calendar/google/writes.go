@@ -91,7 +91,7 @@ func (p *Provider) Update(ctx context.Context, creds []byte, cal string, ev *cal
 	}
 	h := http.Header{}
 	if etag != "" {
-		h.Set("If-Match", etag)
+		h.Set("If-Match", ifMatch(etag))
 	}
 	var out *calendar.Event
 	err = p.call(ctx, creds, func(ctx context.Context, s *session) error {
@@ -121,7 +121,7 @@ func (p *Provider) Delete(ctx context.Context, creds []byte, cal, id, etag strin
 	}
 	h := http.Header{}
 	if etag != "" {
-		h.Set("If-Match", etag)
+		h.Set("If-Match", ifMatch(etag))
 	}
 	return p.call(ctx, creds, func(ctx context.Context, s *session) error {
 		r, err := s.do(ctx, request{op: "delete", method: http.MethodDelete, path: ep, header: h})
