@@ -434,3 +434,21 @@ func TestGoogleAllDayAndDST(t *testing.T) {
 	}
 	require.True(t, found, "the booking is in the calendar")
 }
+
+// The supplier revokes WedSync's access in their Google account: the
+// sync fails with calendar.ErrReconnect's message, which is what the
+// connection reports (the engine's ChangeReconnectNeeded handling is its
+// own).
+func TestGoogleRevokedAccessReportsReconnect(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
+	w.srv.RevokeRefreshTokens()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, w.s.SyncNow(wctx, w.conn.ID))
+	require.NoError(t, w.s.WaitIdle(wctx))
+	st, err := w.s.Connection(ctx, w.conn.ID)
+	require.NoError(t, err)
+	require.Contains(t, st.LastError, "connect this calendar again")
+	require.NotContains(t, st.LastError, "rt-", "no token in what the host sees")
+}
