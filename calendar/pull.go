@@ -155,10 +155,21 @@ func (s *Sync) reschedule(ctx context.Context, tx pgx.Tx, c *connRow, next time.
 // it keeps the schedule's last delay.
 func (s *Sync) syncFailed(ctx context.Context, c *connRow, log []Attempt, cause error) error {
 	if errors.Is(cause, ErrReconnect) {
-		for i := range log {
-			if err := s.store.addAttempt(ctx, nil, &log[i], 0); err != nil {
+		err := s.queue.InTx(ctx, func(tx pgx.Tx) error {
+			for i := range log {
+				if err := s.store.addAttempt(ctx, tx, &log[i], 0); err != nil {
+					return err
+				}
+			}
+			cur, err := s.store.connection(ctx, tx, c.ID, true)
+			if err != nil {
 				return err
 			}
+			cur.LastError = cause.Error() // what the status shows, beside NeedsReconnect
+			return s.store.saveSync(ctx, tx, cur)
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
 		}
 		s.tel.synced(ctx, c.Provider, c.Cursor == "", "failed")
 		s.needsReconnect(ctx, c, cause)

@@ -436,9 +436,8 @@ func TestGoogleAllDayAndDST(t *testing.T) {
 }
 
 // The supplier revokes WedSync's access in their Google account: the
-// sync fails with calendar.ErrReconnect's message, which is what the
-// connection reports (the engine's ChangeReconnectNeeded handling is its
-// own).
+// connection is marked for reconnection, with calendar.ErrReconnect's
+// message as its last error.
 func TestGoogleRevokedAccessReportsReconnect(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, func(opts ...calendar.Option) *calendar.Sync { return startSync(t, opts...) })
@@ -449,6 +448,7 @@ func TestGoogleRevokedAccessReportsReconnect(t *testing.T) {
 	require.NoError(t, w.s.WaitIdle(wctx))
 	st, err := w.s.Connection(ctx, w.conn.ID)
 	require.NoError(t, err)
+	require.True(t, st.NeedsReconnect)
 	require.Contains(t, st.LastError, "connect this calendar again")
 	require.NotContains(t, st.LastError, "rt-", "no token in what the host sees")
 }
