@@ -30,16 +30,13 @@
 //  1. Register an OAuth client (type "Web application") in Google Cloud
 //     and enable the Calendar API; add the host's redirect URL
 //     (https://app.example/oauth/google/callback).
-//  2. Send the supplier to cfg.AuthCodeURL(state, oauth2.AccessTypeOffline,
-//     oauth2.S256ChallengeOption(verifier)) with a random state kept in the
-//     supplier's session and a PKCE verifier (oauth2.GenerateVerifier);
-//     scopes https://www.googleapis.com/auth/calendar (or .../calendar.events
-//     and .../calendar.calendarlist.readonly). Add
-//     oauth2.SetAuthURLParam("prompt", "consent") when the supplier connects
-//     again, so that Google issues a new refresh token.
-//  3. On the callback, check state, then cfg.Exchange(ctx, code,
-//     oauth2.VerifierOption(verifier)); marshal the token with
-//     encoding/json: those are the connection's credentials.
+//  2. Run the flow with calendar/oauthflow (New with the config, Begin,
+//     Finish): offline access, prompt=consent (so that a reconnect gets a
+//     new refresh token), PKCE S256 and a sealed state; scopes
+//     https://www.googleapis.com/auth/calendar (or .../calendar.events and
+//     .../calendar.calendarlist.readonly). Finish returns the token as
+//     JSON: the connection's credentials.
+//  3. Check that the supplier Finish returns is the one signed in.
 //  4. Provider.Calendars lists the calendars to choose from; pass the
 //     token and the chosen id to Sync.Connect. The engine stores the token
 //     sealed, and stores the refreshed ones the provider hands back.
