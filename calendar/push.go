@@ -146,6 +146,13 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 	}); err != nil || done {
 		return err
 	}
+	// One write of a booking to a calendar at a time in this process, and
+	// the booking read under the lock: a write that read an older version
+	// and waited must not undo a newer one (a move waiting while the
+	// cancellation deleted the event would write it back). Another
+	// instance racing this one can still do that; the next full listing's
+	// reconcile deletes the event again.
+	defer lock(&s.pushLocks, a.Connection+"\x00"+a.Booking)()
 	b, err := s.store.booking(ctx, nil, a.Booking)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -166,9 +173,6 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 	if c.ReadOnly || c.NeedsReconnect {
 		return nil // a reconnect's full sync writes what is missing
 	}
-	// One write of a booking to a calendar at a time in this process; a
-	// second instance racing it meets the provider's precondition.
-	defer lock(&s.pushLocks, c.ID+"\x00"+b.ID)()
 	m, err := s.store.mappingForBooking(ctx, nil, c.ID, b.ID)
 	if err != nil {
 		return err

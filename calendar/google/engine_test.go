@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,7 +165,10 @@ func TestGoogleTenRoundsBothWaysNoDuplicates(t *testing.T) {
 		ctx := context.Background()
 		w := newWorld(t, newSync)
 		seed := rand.Uint64()
-		t.Logf("seed %d", seed)
+		if v, err := strconv.ParseUint(os.Getenv("WEDSYNC_GOOGLE_SEED"), 10, 64); err == nil {
+			seed = v // to replay a failure
+		}
+		t.Logf("seed %d (WEDSYNC_GOOGLE_SEED=%d replays it)", seed, seed)
 		rnd := rand.New(rand.NewPCG(seed, 1))
 		bookings := map[string]calendar.Booking{}
 		own := map[string]*calendar.Event{}
