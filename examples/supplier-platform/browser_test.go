@@ -251,29 +251,7 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	tok := token(t, testJWTSecret, demoSupplier)
 
-	var browserOut lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chromium, &browserOut)...)
-	var plog pageLog
-	tab1, closeTab1 := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab 1")))
-	closeBrowser := sync.OnceFunc(func() {
-		// Close the browser gracefully, within 10 s; then closeTab1 and
-		// cancelAlloc wait until the process is reaped, its helpers are
-		// killed and its profile directory is removed.
-		cctx, ccancel := context.WithTimeout(tab1, 10*time.Second)
-		defer ccancel()
-		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
-			t.Errorf("closing the browser: %v", err)
-		}
-		closeTab1()
-		cancelAlloc()
-	})
-	t.Cleanup(closeBrowser)
-
-	// snapshot is what a tab shows, for failure messages.
-	snapshot := func(tab context.Context) string {
-		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+	b := openBrowser(t, ctx, chromium, srv, "tab 1", `JSON.stringify({
 			url: location.href,
 			conn: document.getElementById("rt-conn").textContent,
 			connClass: document.getElementById("rt-conn").className,
@@ -282,26 +260,9 @@ func TestDemoBrowserDashboard(t *testing.T) {
 			supplier: document.getElementById("rt-supplier").textContent,
 			kpis: document.getElementById("kpis").innerText,
 			events: document.getElementById("rt-events").innerText,
-		}, null, 1)`))
-		if err != nil {
-			return fmt.Sprintf("(cannot read the page: %v)", err)
-		}
-		return s
-	}
-	failf := func(tab context.Context, format string, args ...any) {
-		t.Helper()
-		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
-			fmt.Sprintf(format, args...), snapshot(tab), &plog, srv.out, chromiumOutput(&browserOut))
-	}
-	// waitFor polls a JavaScript condition in a tab until it holds.
-	waitFor := func(tab context.Context, what, cond string) {
-		t.Helper()
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
-			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
-		if err != nil {
-			failf(tab, "waiting for %s: %v", what, err)
-		}
-	}
+		}, null, 1)`)
+	tab1, closeBrowser := b.Tab, b.Close
+	failf, waitFor := b.failf, b.waitFor
 	eval := func(tab context.Context, expr string) string {
 		t.Helper()
 		s, err := chromedp.Run(tab, chromedp.Evaluate[string](expr))
@@ -324,9 +285,7 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	// 1. The dashboard link, as run() prints it, connects and joins. The
 	// first Run starts the browser and lives as long as it: give it no
 	// timeout of its own (ctx bounds it).
-	if err := chromedp.Do(tab1); err != nil {
-		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
-	}
+	b.start(chromium)
 	pageURL := srv.base + "/?token=" + tok
 	wctx, wcancel := context.WithTimeout(tab1, pageWaitTimeout)
 	err := chromedp.Do(wctx,
@@ -374,7 +333,7 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	// 3. A second tab on the same dashboard, with the same token: the hub
 	// tracks both under the token's user, one meta per tab, and both pages
 	// count two open dashboards; when it closes, the first counts one again.
-	tab2, closeTab2 := chromedp.NewContext(tab1, chromedp.WithListener(plog.listen("tab 2")))
+	tab2, closeTab2 := b.newTab("tab 2")
 	defer closeTab2()
 	if err := chromedp.Do(tab2); err != nil { // opens the tab, for as long as tab2 lives
 		failf(tab1, "opening a second tab: %v", err)
@@ -400,7 +359,7 @@ func TestDemoBrowserDashboard(t *testing.T) {
 	})()`)
 	require.Empty(t, eval(tab1, `document.getElementById("rt-viewers").textContent`), "no viewer count while disconnected")
 	waitFor(tab1, "the last KPIs to stay on screen", bookingsIs4242)
-	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+	require.Empty(t, b.plog.uncaught(), "the page threw:\n%s", &b.plog)
 
 	// 5. Close the browser and check that nothing of it is left.
 	closeBrowser()
@@ -430,24 +389,7 @@ func TestDemoBrowserNotifications(t *testing.T) {
 	srv := startDemo(t, ctx)
 	tok := token(t, testJWTSecret, demoSupplier)
 
-	var browserOut lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chromium, &browserOut)...)
-	var plog pageLog
-	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab")))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(tab, 10*time.Second)
-		defer ccancel()
-		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
-			t.Errorf("closing the browser: %v", err)
-		}
-		closeTab()
-		cancelAlloc()
-	})
-
-	snapshot := func() string {
-		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+	b := openBrowser(t, ctx, chromium, srv, "tab", `JSON.stringify({
 			conn: document.getElementById("rt-conn").textContent,
 			status: document.getElementById("nt-status").textContent,
 			sent: document.getElementById("nt-send-result").textContent,
@@ -455,42 +397,17 @@ func TestDemoBrowserNotifications(t *testing.T) {
 			mail: document.getElementById("nt-mail").innerText,
 			inbox: document.getElementById("nt-inbox").innerText,
 			events: document.getElementById("rt-events").innerText,
-		}, null, 1)`))
-		if err != nil {
-			return fmt.Sprintf("(cannot read the page: %v)", err)
-		}
-		return s
-	}
-	failf := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
-			fmt.Sprintf(format, args...), snapshot(), &plog, srv.out, chromiumOutput(&browserOut))
-	}
-	waitFor := func(what, cond string) {
-		t.Helper()
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
-			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
-		if err != nil {
-			failf("waiting for %s: %v", what, err)
-		}
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(tab, pageWaitTimeout)
-		defer wcancel()
-		if err := chromedp.Do(wctx, actions...); err != nil {
-			failf("%s: %v", what, err)
-		}
-	}
+		}, null, 1)`)
+	tab := b.Tab
+	waitFor := func(what, cond string) { t.Helper(); b.waitFor(tab, what, cond) }
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) { t.Helper(); b.do(tab, what, actions...) }
 	// chip is the status text of a channel of the newest notification.
 	chip := func(channel, status string) string {
 		return fmt.Sprintf(`(() => { const c = document.querySelector('#nt-list .nt-item:first-child .chip[data-channel=%q] .st');
 			return !!c && c.textContent === %q; })()`, channel, status)
 	}
 
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
-	}
+	b.start(chromium)
 	// The dashboard link with both tokens, as run() prints it.
 	do("opening the page", chromedp.Navigate(srv.base+"/?token="+tok+"#token="+testAdminToken),
 		chromedp.WaitVisible(chromedp.ID("nt-send")))
@@ -547,7 +464,7 @@ func TestDemoBrowserNotifications(t *testing.T) {
 	do("switching quiet hours on", chromedp.Click(chromedp.ID("nt-quiet")), chromedp.Click(chromedp.ID("nt-save")))
 	waitFor("the preferences saved", `document.getElementById("nt-prefs-result").textContent.startsWith("Saved")`)
 	require.Contains(t, srv.out.String(), "preferences of sup_demo_florist saved (quiet hours 22:00-07:00 Europe/London)")
-	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+	require.Empty(t, b.plog.uncaught(), "the page threw:\n%s", &b.plog)
 }
 
 func evalString(t *testing.T, tab context.Context, expr string) string {
@@ -571,61 +488,19 @@ func TestDemoBrowserCalendar(t *testing.T) {
 	srv := startDemo(t, ctx)
 	tok := token(t, testJWTSecret, demoSupplier)
 
-	var browserOut lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(browserOptions(chromium, &browserOut),
-		chromedp.WindowSize(1400, 1000))...)
-	var plog pageLog
-	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("tab")))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(tab, 10*time.Second)
-		defer ccancel()
-		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
-			t.Errorf("closing the browser: %v", err)
-		}
-		closeTab()
-		cancelAlloc()
-	})
-	snapshot := func() string {
-		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+	b := openBrowser(t, ctx, chromium, srv, "tab", `JSON.stringify({
 			status: document.getElementById("cal-status").textContent,
 			action: document.getElementById("cal-action").textContent,
 			conn: document.getElementById("cal-conn").textContent,
 			grid: document.getElementById("cal-grid").innerText,
 			conflicts: document.getElementById("cal-conflicts").innerText,
 			ext: document.getElementById("cal-ext-result").textContent,
-		}, null, 1)`))
-		if err != nil {
-			return fmt.Sprintf("(cannot read the page: %v)", err)
-		}
-		return s
-	}
-	failf := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
-			fmt.Sprintf(format, args...), snapshot(), &plog, srv.out, chromiumOutput(&browserOut))
-	}
-	waitFor := func(what, cond string) {
-		t.Helper()
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
-			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
-		if err != nil {
-			failf("waiting for %s: %v", what, err)
-		}
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(tab, pageWaitTimeout)
-		defer wcancel()
-		if err := chromedp.Do(wctx, actions...); err != nil {
-			failf("%s: %v", what, err)
-		}
-	}
+		}, null, 1)`, chromedp.WindowSize(1400, 1000))
+	tab := b.Tab
+	waitFor := func(what, cond string) { t.Helper(); b.waitFor(tab, what, cond) }
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) { t.Helper(); b.do(tab, what, actions...) }
 
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
-	}
+	b.start(chromium)
 	do("opening the page", chromedp.Navigate(srv.base+"/?token="+tok+"#token="+testAdminToken),
 		chromedp.WaitVisible(chromedp.ID("cal-grid")))
 	waitFor("the dashboard to connect", `document.getElementById("rt-conn").textContent === "live"`)
@@ -664,5 +539,5 @@ func TestDemoBrowserCalendar(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(p, png, 0o644))
 	}
-	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+	require.Empty(t, b.plog.uncaught(), "the page threw:\n%s", &b.plog)
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -25,54 +23,14 @@ func TestDemoBrowserWedMe(t *testing.T) {
 	t.Cleanup(cancel)
 	srv := startDemo(t, ctx, func(c *config) { c.CoupleToken = testCoupleToken })
 
-	var browserOut lockedBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(chromium, &browserOut)...)
-	var plog pageLog
-	dash, closeDash := chromedp.NewContext(allocCtx, chromedp.WithListener(plog.listen("dashboard")))
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(dash, 10*time.Second)
-		defer ccancel()
-		if err := chromedp.Cancel(cctx); err != nil && ctx.Err() == nil {
-			t.Errorf("closing the browser: %v", err)
-		}
-		closeDash()
-		cancelAlloc()
-	})
-	snapshot := func(tab context.Context) string {
-		sctx, scancel := context.WithTimeout(tab, 5*time.Second)
-		defer scancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify({
+	b := openBrowser(t, ctx, chromium, srv, "dashboard", `JSON.stringify({
 			url: location.href,
 			status: (document.getElementById("wm-panel-status") || document.getElementById("wm-status") || {}).textContent,
 			records: (document.getElementById("wm-records") || document.getElementById("wm-held") || {}).innerText,
 			result: (document.getElementById("wm-result-dietary_requirements") || {}).textContent,
-		}, null, 1)`))
-		if err != nil {
-			return fmt.Sprintf("(cannot read the page: %v)", err)
-		}
-		return s
-	}
-	failf := func(tab context.Context, format string, args ...any) {
-		t.Helper()
-		t.Fatalf("%s\npage now: %s\npage console:\n%s\nserver output:\n%s\nbrowser output:\n%s",
-			fmt.Sprintf(format, args...), snapshot(tab), &plog, srv.out, chromiumOutput(&browserOut))
-	}
-	waitFor := func(tab context.Context, what, cond string) {
-		t.Helper()
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](cond,
-			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(pageWaitTimeout)))
-		if err != nil {
-			failf(tab, "waiting for %s: %v", what, err)
-		}
-	}
-	do := func(tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(tab, pageWaitTimeout)
-		defer wcancel()
-		if err := chromedp.Do(wctx, actions...); err != nil {
-			failf(tab, "%s: %v", what, err)
-		}
-	}
+		}, null, 1)`)
+	dash := b.Tab
+	failf, waitFor, do := b.failf, b.waitFor, b.do
 	vegetarianIs := func(n string) string {
 		return `(() => { const v = document.querySelector('#wm-records .wm-card[data-type="dietary_requirements"] tr[data-field="vegetarian"] .v');
 			return !!v && v.textContent === "` + n + `"; })()`
@@ -80,9 +38,7 @@ func TestDemoBrowserWedMe(t *testing.T) {
 
 	// 1. The caterer's dashboard, as run() prints its link: the seeded
 	// dietary needs.
-	if err := chromedp.Do(dash); err != nil {
-		t.Fatalf("starting %s: %v\nbrowser output:\n%s", chromium, err, chromiumOutput(&browserOut))
-	}
+	b.start(chromium)
 	do(dash, "opening the caterer's dashboard", chromedp.Navigate(srv.base+"/?token="+token(t, testJWTSecret, demoCaterer)+"#token="+testAdminToken),
 		chromedp.WaitVisible(chromedp.ID("wm-records")))
 	waitFor(dash, "the dashboard to connect", `document.getElementById("rt-conn").textContent === "live"`)
@@ -95,7 +51,7 @@ func TestDemoBrowserWedMe(t *testing.T) {
 
 	// 2. The couple's page, in a second tab: the form holds the seed;
 	// change the vegetarian count and save.
-	couple, closeCouple := chromedp.NewContext(dash, chromedp.WithListener(plog.listen("wedme")))
+	couple, closeCouple := b.newTab("wedme")
 	defer closeCouple()
 	if err := chromedp.Do(couple); err != nil {
 		failf(dash, "opening a second tab: %v", err)
@@ -124,5 +80,5 @@ func TestDemoBrowserWedMe(t *testing.T) {
 		return !!c && c.textContent.includes("Not shared with a florist"); })()`)
 	require.Equal(t, "Kew Gardens", evalString(t, couple,
 		`document.querySelector('#wm-records .wm-card[data-type="wedding_details"] tr[data-field="venue"] .v').textContent`))
-	require.Empty(t, plog.uncaught(), "the page threw:\n%s", &plog)
+	require.Empty(t, b.plog.uncaught(), "the page threw:\n%s", &b.plog)
 }
