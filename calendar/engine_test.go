@@ -20,7 +20,6 @@ func TestBookingReachesCalendarAndEchoIsSkipped(t *testing.T) {
 		var ch changes
 		s := newSync(calendar.WithProvider(p), ch.handler())
 		c := connect(t, s, p, "sup_1", "work")
-		c.Sharing = calendar.Sharing{}
 		b, err := s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23),
 			Title: "Smith & Jones wedding", Couple: "Sam Smith & Alex Jones", Venue: "Hall Barn", Contact: "sam@example.com"})
 		require.NoError(t, err)

@@ -400,11 +400,11 @@ func (s *pgStore) replaceBusy(ctx context.Context, tx pgx.Tx, conn, supplier, ev
 
 func (s *pgStore) overlapping(ctx context.Context, tx pgx.Tx, supplier string, iv Interval, exclude string, now time.Time, busy bool) ([]Conflict, error) {
 	rows, err := s.db(tx).Query(ctx, s.t(`
-		SELECT status, id, '', '', lower(blocked), upper(blocked) FROM {{schema}}.calendar_bookings
+		SELECT status, id, '', '', '', lower(blocked), upper(blocked) FROM {{schema}}.calendar_bookings
 		WHERE supplier_id = $1 AND blocked && tstzrange($2, $3, '[)') AND id <> $4
 			AND (status = 'confirmed' OR (status = 'hold' AND hold_until > $5))
 		UNION ALL
-		SELECT 'busy', '', connection_id, event_id, lower(span), upper(span) FROM {{schema}}.calendar_busy
+		SELECT 'busy', '', connection_id, event_id, summary, lower(span), upper(span) FROM {{schema}}.calendar_busy
 		WHERE $6 AND supplier_id = $1 AND span && tstzrange($2, $3, '[)')`), supplier, iv.Start, iv.End, exclude, now, busy)
 	if err != nil {
 		return nil, err
@@ -414,7 +414,7 @@ func (s *pgStore) overlapping(ctx context.Context, tx pgx.Tx, supplier string, i
 	for rows.Next() {
 		var kind string
 		var c Conflict
-		if err := rows.Scan(&kind, &c.BookingID, &c.Connection, &c.EventID, &c.Interval.Start, &c.Interval.End); err != nil {
+		if err := rows.Scan(&kind, &c.BookingID, &c.Connection, &c.EventID, &c.Summary, &c.Interval.Start, &c.Interval.End); err != nil {
 			return nil, err
 		}
 		switch kind {
@@ -430,52 +430,8 @@ func (s *pgStore) overlapping(ctx context.Context, tx pgx.Tx, supplier string, i
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if busy {
-		if err := s.busySummaries(ctx, tx, supplier, iv, out); err != nil {
-			return nil, err
-		}
-	}
 	sortConflicts(out)
 	return out, nil
-}
-
-// busySummaries fills in the busy blocks' titles (kept out of the UNION
-// so that the check itself reads only the index's columns and spans).
-func (s *pgStore) busySummaries(ctx context.Context, tx pgx.Tx, supplier string, iv Interval, cs []Conflict) error {
-	n := 0
-	for _, c := range cs {
-		if c.Kind == ConflictBusy {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	rows, err := s.db(tx).Query(ctx, s.t(`SELECT connection_id, event_id, lower(span), summary FROM {{schema}}.calendar_busy
-		WHERE supplier_id = $1 AND span && tstzrange($2, $3, '[)')`), supplier, iv.Start, iv.End)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	type key struct {
-		conn, ev string
-		start    time.Time
-	}
-	sums := map[key]string{}
-	for rows.Next() {
-		var k key
-		var sum string
-		if err := rows.Scan(&k.conn, &k.ev, &k.start, &sum); err != nil {
-			return err
-		}
-		sums[key{k.conn, k.ev, k.start.UTC()}] = sum
-	}
-	for i := range cs {
-		if cs[i].Kind == ConflictBusy {
-			cs[i].Summary = sums[key{cs[i].Connection, cs[i].EventID, cs[i].Interval.Start.UTC()}]
-		}
-	}
-	return rows.Err()
 }
 
 func (s *pgStore) addAttempt(ctx context.Context, tx pgx.Tx, a *Attempt, jobID int64) error {

@@ -110,7 +110,7 @@ func TestUnlinkedSupplierGetsNothingAndIsQuarantined(t *testing.T) {
 func TestQuarantinedChangeIsReplayedAfterTheFix(t *testing.T) {
 	ctx := context.Background()
 	l := links{"sup_planner": {}}
-	wedme, sup := newPair(t, l, everything)
+	_, sup := newPair(t, l, everything)
 	c := wedmesync.Change{ID: "chg_early~sup_planner", Origin: wedmesync.SideWedMe, Couple: "cpl_a", Supplier: "sup_planner",
 		SupplierKind: "planner", Type: wedmesync.TypeDietary, Record: "dietary",
 		Fields: map[string]wedmesync.FieldValue{"vegetarian": {Value: raw(5), At: wedmesync.Timestamp{Wall: time.Now().UnixMilli(), Node: "wedme1"}}}}
@@ -134,7 +134,6 @@ func TestQuarantinedChangeIsReplayedAfterTheFix(t *testing.T) {
 	require.Empty(t, q)
 	_, err = sup.Replay(ctx, c.ID, nil)
 	require.ErrorIs(t, err, wedmesync.ErrNotFound)
-	_ = wedme
 }
 
 func TestRecordTxRollsBackWithTheHostsTransaction(t *testing.T) {
