@@ -42,7 +42,7 @@ func newDAVWorld(t *testing.T, newSync func(...calendar.Option) *calendar.Sync, 
 	app, err := caldav.New(srv.ProviderOptions()...)
 	require.NoError(t, err)
 	w := &davWorld{app: app, creds: srv.Creds("alice"), cal: srv.MakeCalendar(t, "alice", "work"), ch: &changes{}}
-	w.s = newSync(calendar.WithProvider(dav), w.ch.handler())
+	w.s = newSync(calendar.WithProvider(dav), w.ch.Handler())
 	w.conn, err = w.s.Connect(context.Background(), calendar.Connection{Supplier: "sup_alice", Provider: caldav.ProviderName,
 		Calendar: w.cal, TimeZone: zone}, w.creds)
 	require.NoError(t, err)
@@ -201,8 +201,8 @@ func TestCalDAVTenRoundsBothWaysNoDuplicates(t *testing.T) {
 			settle(t, w.s, w.conn.ID)
 		}
 		require.Equal(t, before, w.writes(t), "syncing our own writes back writes nothing")
-		require.Empty(t, w.ch.of(calendar.ChangeBookingEdited))
-		require.Empty(t, w.ch.of(calendar.ChangeSyncFailed))
+		require.Empty(t, w.ch.Of(calendar.ChangeBookingEdited))
+		require.Empty(t, w.ch.Of(calendar.ChangeSyncFailed))
 		st, err := w.s.Connection(ctx, w.conn.ID)
 		require.NoError(t, err)
 		require.Equal(t, len(bookings)+len(own), st.Events)
@@ -283,7 +283,7 @@ func TestCalDAVDeletesBothWays(t *testing.T) {
 	evs = w.events(t)
 	require.Len(t, evs, 1)
 	require.Equal(t, "bk_1", evs[0].Tag, "the booking's event is written again")
-	require.Len(t, w.ch.of(calendar.ChangeBookingDeleted), 1)
+	require.Len(t, w.ch.Of(calendar.ChangeBookingDeleted), 1)
 	require.Empty(t, w.busy(t, at(7, 0), at(8, 0)), "the dentist is gone")
 
 	require.NoError(t, w.s.Cancel(ctx, "bk_1"))

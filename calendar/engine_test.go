@@ -18,7 +18,7 @@ func TestBookingReachesCalendarAndEchoIsSkipped(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		c := connect(t, s, p, "sup_1", "work")
 		b, err := s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23),
 			Title: "Smith & Jones wedding", Couple: "Sam Smith & Alex Jones", Venue: "Hall Barn", Contact: "sam@example.com"})
@@ -42,8 +42,8 @@ func TestBookingReachesCalendarAndEchoIsSkipped(t *testing.T) {
 		require.Equal(t, calendar.ConflictBooking, cs[0].Kind)
 		require.Equal(t, 1, p.Calls("create"))
 		require.Equal(t, 0, p.Calls("update"), "syncing our own write back must not write again")
-		require.Empty(t, ch.of(calendar.ChangeConflict))
-		require.Empty(t, ch.of(calendar.ChangeBookingEdited))
+		require.Empty(t, ch.Of(calendar.ChangeConflict))
+		require.Empty(t, ch.Of(calendar.ChangeBookingEdited))
 	})
 }
 
@@ -52,7 +52,7 @@ func TestProviderEventsBecomeBusyBlocksMovesAndDeletes(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		c := connect(t, s, p, "sup_1", "work")
 		settle(t, s, c.ID)
 
@@ -105,18 +105,18 @@ func TestConflictFoundWhileSyncingIsReported(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		c := connect(t, s, p, "sup_1", "work")
 		_, err := s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23), Title: "Wedding",
 			TeardownBuffer: 2 * time.Hour})
 		require.NoError(t, err)
 		settle(t, s, c.ID)
-		require.Empty(t, ch.of(calendar.ChangeConflict))
+		require.Empty(t, ch.Of(calendar.ChangeConflict))
 
 		// An event inside the booking's pack-down buffer.
 		p.Put("work", calendar.Event{Summary: "Dinner with friends", Start: at(6, 0), End: at(6, 1)})
 		settle(t, s, c.ID)
-		got := ch.of(calendar.ChangeConflict)
+		got := ch.Of(calendar.ChangeConflict)
 		require.Len(t, got, 1)
 		require.Equal(t, "bk_1", got[0].BookingID)
 		require.Equal(t, "sup_1", got[0].Supplier)
@@ -129,7 +129,7 @@ func TestEditsAndDeletesOfBookingEventsInTheCalendarAreRestored(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		c := connect(t, s, p, "sup_1", "work")
 		_, err := s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23), Title: "Wedding"})
 		require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestEditsAndDeletesOfBookingEventsInTheCalendarAreRestored(t *testing.T) {
 		evs := p.Events("work")
 		require.Len(t, evs, 1)
 		require.True(t, evs[0].Start.Equal(at(5, 11)), "the booking is the truth: its time is written back")
-		require.Len(t, ch.of(calendar.ChangeBookingEdited), 1)
+		require.Len(t, ch.Of(calendar.ChangeBookingEdited), 1)
 
 		// Someone deletes it.
 		p.Remove("work", evs[0].ID)
@@ -151,7 +151,7 @@ func TestEditsAndDeletesOfBookingEventsInTheCalendarAreRestored(t *testing.T) {
 		evs = p.Events("work")
 		require.Len(t, evs, 1, "a live booking's event is written again")
 		require.Equal(t, "bk_1", evs[0].Tag)
-		require.Len(t, ch.of(calendar.ChangeBookingDeleted), 1)
+		require.Len(t, ch.Of(calendar.ChangeBookingDeleted), 1)
 
 		// Cancelled in WedSync: the event goes.
 		require.NoError(t, s.Cancel(ctx, "bk_1"))
@@ -218,7 +218,7 @@ func TestFailingSyncBacksOffWithRetryAfter(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		p.AddCalendar("work")
 		p.FailNext("changes", &calendar.ProviderError{Provider: "fake", Op: "changes", Status: 429, RetryAfter: 20 * time.Minute})
 		before := time.Now()
@@ -231,7 +231,7 @@ func TestFailingSyncBacksOffWithRetryAfter(t *testing.T) {
 		require.Contains(t, st.LastError, "429")
 		require.True(t, st.LastSuccess.IsZero())
 		require.False(t, st.NextRun.Before(before.Add(20*time.Minute)), "Retry-After is honoured: next run %s", st.NextRun)
-		require.Len(t, ch.of(calendar.ChangeSyncFailed), 1)
+		require.Len(t, ch.Of(calendar.ChangeSyncFailed), 1)
 		att, err := s.Attempts(ctx, c.ID, 10)
 		require.NoError(t, err)
 		require.Len(t, att, 1)
@@ -354,7 +354,7 @@ func TestListingOlderThanOurWriteIsNotAnEdit(t *testing.T) {
 	ctx := context.Background()
 	p := &slowListing{Provider: calendartest.NewProvider(""), taken: make(chan struct{}, 1), release: make(chan struct{})}
 	var ch changes
-	s := start(t, calendar.WithProvider(p), ch.handler())
+	s := start(t, calendar.WithProvider(p), ch.Handler())
 	p.AddCalendar("work")
 	p.armed = true
 	c, err := s.Connect(ctx, calendar.Connection{Supplier: "sup_1", Provider: p.Name(), Calendar: "work"}, []byte("x"))
@@ -370,8 +370,8 @@ func TestListingOlderThanOurWriteIsNotAnEdit(t *testing.T) {
 	}
 	close(p.release)
 	settle(t, s, c.ID)
-	require.Empty(t, ch.of(calendar.ChangeBookingDeleted), "the stale listing did not see the event: not a delete")
-	require.Empty(t, ch.of(calendar.ChangeBookingEdited))
+	require.Empty(t, ch.Of(calendar.ChangeBookingDeleted), "the stale listing did not see the event: not a delete")
+	require.Empty(t, ch.Of(calendar.ChangeBookingEdited))
 	require.Len(t, p.Events("work"), 1)
 	require.Equal(t, 1, p.Calls("create"))
 	require.Equal(t, 0, p.Calls("update"))

@@ -2,7 +2,6 @@ package calendar_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,56 +31,14 @@ func modes(t *testing.T, fn func(t *testing.T, newSync func(opts ...calendar.Opt
 }
 
 func start(t *testing.T, opts ...calendar.Option) *calendar.Sync {
-	t.Helper()
-	s, err := calendar.NewSync(opts...)
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Stop(ctx))
-	})
-	return s
+	return calendartest.StartSync(t, opts...)
 }
 
 // changes collects what WithChangeHandler receives.
-type changes struct {
-	mu  sync.Mutex
-	all []calendar.Change
-}
+type changes = calendartest.Changes
 
-func (c *changes) handler() calendar.Option {
-	return calendar.WithChangeHandler(func(_ context.Context, ch calendar.Change) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.all = append(c.all, ch)
-	})
-}
-
-func (c *changes) of(kind calendar.ChangeKind) []calendar.Change {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []calendar.Change
-	for _, ch := range c.all {
-		if ch.Kind == kind {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
-
-// settle syncs the connection and waits until the engine is idle, twice:
-// a sync can queue writes, whose echoes the second sync reads.
-func settle(t *testing.T, s *calendar.Sync, conn string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range 2 {
-		require.NoError(t, s.WaitIdle(ctx))
-		require.NoError(t, s.SyncNow(ctx, conn))
-		require.NoError(t, s.WaitIdle(ctx))
-	}
-}
+// settle syncs the connection and waits until the engine is idle.
+func settle(t *testing.T, s *calendar.Sync, conn string) { calendartest.Settle(t, s, conn) }
 
 func connect(t *testing.T, s *calendar.Sync, p *calendartest.Provider, supplier, cal string) calendar.ConnectionStatus {
 	t.Helper()

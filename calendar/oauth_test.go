@@ -39,7 +39,7 @@ func TestReconnectNeededStopsAndReconnectResumes(t *testing.T) {
 		ctx := context.Background()
 		p := calendartest.NewProvider("")
 		var ch changes
-		s := newSync(calendar.WithProvider(p), ch.handler())
+		s := newSync(calendar.WithProvider(p), ch.Handler())
 		c := connect(t, s, p, "sup_1", "work")
 		settle(t, s, c.ID)
 
@@ -49,7 +49,7 @@ func TestReconnectNeededStopsAndReconnectResumes(t *testing.T) {
 		st, err := s.Connection(ctx, c.ID)
 		require.NoError(t, err)
 		require.True(t, st.NeedsReconnect)
-		got := ch.of(calendar.ChangeReconnectNeeded)
+		got := ch.Of(calendar.ChangeReconnectNeeded)
 		require.Len(t, got, 1)
 		require.Equal(t, "sup_1", got[0].Supplier)
 

@@ -60,14 +60,7 @@ func day(d, h int) time.Time { return time.Date(2027, time.June, d, h, 0, 0, 0, 
 
 func newWorld(t *testing.T, h Harness, zone string) *world {
 	t.Helper()
-	s, err := calendar.NewSync(calendar.WithProvider(h.Provider))
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Stop(ctx))
-	})
+	s := StartSync(t, calendar.WithProvider(h.Provider))
 	c, err := s.Connect(context.Background(), calendar.Connection{Supplier: "sup_conf", Provider: h.Provider.Name(), Calendar: h.Calendar, TimeZone: zone}, h.Credentials)
 	require.NoError(t, err)
 	w := &world{h: h, s: s, conn: c.ID}
@@ -77,14 +70,8 @@ func newWorld(t *testing.T, h Harness, zone string) *world {
 
 func (w *world) settle(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for range 2 {
-		require.NoError(t, w.s.WaitIdle(ctx))
-		require.NoError(t, w.s.SyncNow(ctx, w.conn))
-		require.NoError(t, w.s.WaitIdle(ctx))
-	}
-	st, err := w.s.Connection(ctx, w.conn)
+	Settle(t, w.s, w.conn)
+	st, err := w.s.Connection(context.Background(), w.conn)
 	require.NoError(t, err)
 	require.Empty(t, st.LastError, "the sync failed")
 }

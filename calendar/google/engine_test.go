@@ -12,13 +12,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/calendar"
+	"github.com/wedsync/integrations/calendar/calendartest"
 	"github.com/wedsync/integrations/calendar/google"
 	"github.com/wedsync/integrations/calendar/google/googletest"
 	"github.com/wedsync/integrations/internal/pgtest"
@@ -41,55 +41,13 @@ func modes(t *testing.T, fn func(t *testing.T, newSync func(opts ...calendar.Opt
 }
 
 func startSync(t *testing.T, opts ...calendar.Option) *calendar.Sync {
-	t.Helper()
-	s, err := calendar.NewSync(opts...)
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Stop(ctx))
-	})
-	return s
+	return calendartest.StartSync(t, opts...)
 }
 
-type changeLog struct {
-	mu  sync.Mutex
-	all []calendar.Change
-}
+type changeLog = calendartest.Changes
 
-func (c *changeLog) handler() calendar.Option {
-	return calendar.WithChangeHandler(func(_ context.Context, ch calendar.Change) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.all = append(c.all, ch)
-	})
-}
-
-func (c *changeLog) of(kind calendar.ChangeKind) []calendar.Change {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []calendar.Change
-	for _, ch := range c.all {
-		if ch.Kind == kind {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
-
-// settle syncs the connection and waits until the engine is idle, twice:
-// a sync can queue writes, whose echoes the second sync reads.
-func settle(t *testing.T, s *calendar.Sync, conn string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range 2 {
-		require.NoError(t, s.WaitIdle(ctx))
-		require.NoError(t, s.SyncNow(ctx, conn))
-		require.NoError(t, s.WaitIdle(ctx))
-	}
-}
+// settle syncs the connection and waits until the engine is idle.
+func settle(t *testing.T, s *calendar.Sync, conn string) { calendartest.Settle(t, s, conn) }
 
 func at(t testing.TB, day, hour int) time.Time {
 	return time.Date(2027, time.June, day, hour, 0, 0, 0, london(t))
@@ -111,7 +69,7 @@ func newWorld(t *testing.T, newSync func(...calendar.Option) *calendar.Sync) *wo
 	srv := googletest.Start(t)
 	srv.SetPageSize(4) // several pages even for a small calendar
 	w := &world{srv: srv, app: newProvider(t, srv), creds: srv.Creds(), ch: &changeLog{}}
-	w.s = newSync(calendar.WithProvider(newProvider(t, srv)), w.ch.handler())
+	w.s = newSync(calendar.WithProvider(newProvider(t, srv)), w.ch.Handler())
 	var err error
 	w.conn, err = w.s.Connect(context.Background(), calendar.Connection{Supplier: "sup_alice", Provider: google.ProviderName,
 		Calendar: cal, TimeZone: "Europe/London"}, w.creds)
@@ -269,8 +227,8 @@ func TestGoogleTenRoundsBothWaysNoDuplicates(t *testing.T) {
 			settle(t, w.s, w.conn.ID)
 		}
 		require.Equal(t, before, w.writes(t), "syncing our own writes back writes nothing")
-		require.Empty(t, w.ch.of(calendar.ChangeBookingEdited))
-		require.Empty(t, w.ch.of(calendar.ChangeSyncFailed))
+		require.Empty(t, w.ch.Of(calendar.ChangeBookingEdited))
+		require.Empty(t, w.ch.Of(calendar.ChangeSyncFailed))
 		st, err := w.s.Connection(ctx, w.conn.ID)
 		require.NoError(t, err)
 		require.Equal(t, len(bookings)+len(own), st.Events)
@@ -305,8 +263,8 @@ func TestGoogleDeletedBookingEventIsRestored(t *testing.T) {
 	evs = w.events(t)
 	require.Len(t, evs, 1, "restored")
 	require.Equal(t, "bk_1", evs[0].Tag)
-	require.Len(t, w.ch.of(calendar.ChangeBookingDeleted), 1, "the host is told")
-	require.Empty(t, w.ch.of(calendar.ChangeSyncFailed))
+	require.Len(t, w.ch.Of(calendar.ChangeBookingDeleted), 1, "the host is told")
+	require.Empty(t, w.ch.Of(calendar.ChangeSyncFailed))
 	st, err := w.s.Connection(ctx, w.conn.ID)
 	require.NoError(t, err)
 	require.Empty(t, st.LastError)

@@ -9,42 +9,19 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/calendar"
+	"github.com/wedsync/integrations/calendar/calendartest"
 	"github.com/wedsync/integrations/calendar/outlook"
 	"github.com/wedsync/integrations/calendar/outlook/outlooktest"
 	"github.com/wedsync/integrations/internal/pgtest"
 )
 
-type changeLog struct {
-	mu  sync.Mutex
-	all []calendar.Change
-}
-
-func (c *changeLog) handler() calendar.Option {
-	return calendar.WithChangeHandler(func(_ context.Context, ch calendar.Change) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.all = append(c.all, ch)
-	})
-}
-
-func (c *changeLog) of(kind calendar.ChangeKind) []calendar.Change {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []calendar.Change
-	for _, ch := range c.all {
-		if ch.Kind == kind {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
+type changeLog = calendartest.Changes
 
 type engineWorld struct {
 	srv   *outlooktest.Server
@@ -72,15 +49,9 @@ func newEngineWorld(t *testing.T, opts ...calendar.Option) *engineWorld {
 	t.Helper()
 	srv := outlooktest.Start(t)
 	w := &engineWorld{srv: srv, app: srv.NewProvider(t), creds: srv.Creds(), cal: srv.AddCalendar("Calendar"), ch: &changeLog{}}
-	s, err := calendar.NewSync(append([]calendar.Option{calendar.WithProvider(srv.NewProvider(t)), w.ch.handler()}, opts...)...)
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Stop(ctx))
-	})
+	s := calendartest.StartSync(t, append([]calendar.Option{calendar.WithProvider(srv.NewProvider(t)), w.ch.Handler()}, opts...)...)
 	w.s = s
+	var err error
 	w.conn, err = s.Connect(context.Background(), calendar.Connection{Supplier: "sup_alice", Provider: outlook.ProviderName,
 		Calendar: w.cal, TimeZone: "Europe/London"}, srv.Creds())
 	require.NoError(t, err)
@@ -88,18 +59,8 @@ func newEngineWorld(t *testing.T, opts ...calendar.Option) *engineWorld {
 	return w
 }
 
-// settle syncs and waits until the engine is idle, twice: a sync can
-// queue writes, whose echoes the second sync reads.
-func (w *engineWorld) settle(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range 2 {
-		require.NoError(t, w.s.WaitIdle(ctx))
-		require.NoError(t, w.s.SyncNow(ctx, w.conn.ID))
-		require.NoError(t, w.s.WaitIdle(ctx))
-	}
-}
+// settle syncs and waits until the engine is idle.
+func (w *engineWorld) settle(t *testing.T) { calendartest.Settle(t, w.s, w.conn.ID) }
 
 // ctx keeps the supplier's app's credentials current when it refreshes
 // them, as the engine does with its own.
@@ -248,8 +209,8 @@ func tenRounds(t *testing.T, opts ...calendar.Option) {
 		w.settle(t)
 	}
 	require.Equal(t, before, w.writes(t), "syncing our own writes back writes nothing")
-	require.Empty(t, w.ch.of(calendar.ChangeBookingEdited))
-	require.Empty(t, w.ch.of(calendar.ChangeSyncFailed))
+	require.Empty(t, w.ch.Of(calendar.ChangeBookingEdited))
+	require.Empty(t, w.ch.Of(calendar.ChangeSyncFailed))
 	st, err := w.s.Connection(ctx, w.conn.ID)
 	require.NoError(t, err)
 	require.Equal(t, len(bookings)+len(own), st.Events)
