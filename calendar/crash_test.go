@@ -51,15 +51,22 @@ func crashChild() int {
 
 func crashSync(pool *pgxpool.Pool, schema, davURL string) (*calendar.Sync, error) {
 	srv := &caldavtest.Server{URL: davURL, Kind: caldavtest.KindRadicale}
-	dav, err := caldav.New(append(srv.ProviderOptions(), caldav.WithTimeout(2*time.Second))...)
+	dav, err := caldav.New(append(srv.ProviderOptions(), caldav.WithTimeout(5*time.Second))...)
 	if err != nil {
 		return nil, err
 	}
 	return calendar.NewSync(calendar.WithPostgres(pool), calendar.WithSchema(schema), calendar.WithEncryptionKey(testKey),
-		calendar.WithProvider(dav), calendar.WithTimeout(2*time.Second),
-		// A killed worker's jobs come back quickly: River rescues a job
-		// running longer than RescueAfter (its rescuer looks every 30 s).
-		calendar.WithQueueConfig(calendar.QueueConfig{JobTimeout: 4 * time.Second, RescueAfter: 5 * time.Second, MaxWorkers: 20}))
+		calendar.WithProvider(dav), calendar.WithTimeout(5*time.Second),
+		// Retries within the test's window: under a loaded machine (the whole
+		// suite with the race detector) Radicale answers slowly, and the
+		// default schedule's 2 and 10 minute waits outlast the four minutes
+		// the last worker gets. The test is about loss, not backoff.
+		calendar.WithRetrySchedule(0, time.Second, 2*time.Second, 5*time.Second, 10*time.Second, 20*time.Second, 30*time.Second, 30*time.Second, 30*time.Second),
+		// A job may run 15 s (a write can make three provider calls; one cut
+		// short by JobTimeout would fall back on River's slower retries); a
+		// killed worker's jobs come back after RescueAfter (River's rescuer
+		// looks every 30 s).
+		calendar.WithQueueConfig(calendar.QueueConfig{JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second, MaxWorkers: 20}))
 }
 
 // TestPostgresCrashWritesEachBookingOnce writes 300 bookings to a real
