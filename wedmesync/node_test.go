@@ -172,7 +172,12 @@ func TestRecordTxRollsBackWithTheHostsTransaction(t *testing.T) {
 // when its context ends.
 func TestPeerRunRealClock(t *testing.T) {
 	ctx := context.Background()
-	wedme, sup := newPair(t, auth(), everything)
+	applied := make(chan wedmesync.Applied, 1)
+	wedme, err := wedmesync.NewNode(wedmesync.SideWedMe, "wedme1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything))
+	require.NoError(t, err)
+	sup, err := wedmesync.NewNode(wedmesync.SideSupplier, "supplier1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
+		wedmesync.WithAppliedHandler(func(_ context.Context, a wedmesync.Applied) { applied <- a }))
+	require.NoError(t, err)
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -180,20 +185,13 @@ func TestPeerRunRealClock(t *testing.T) {
 		wedme.NewPeer("supplier-platform", wedmesync.MemoryTransport{Peer: sup, From: wedmesync.SideWedMe}).Run(rctx, time.Hour)
 	}()
 	idletest.RequireIdle(t, "a peer waiting an hour for its next turn")
-	_, err := wedme.Record(ctx, dietary(7))
+	_, err = wedme.Record(ctx, dietary(7))
 	require.NoError(t, err)
-	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		if r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary"); err == nil {
-			require.JSONEq(t, "7", string(r.Fields["vegetarian"].Value))
-			break
-		}
-		select {
-		case <-deadline.Done():
-			t.Fatal("the recorded change was not pushed")
-		case <-time.After(time.Millisecond):
-		}
+	select {
+	case a := <-applied:
+		require.JSONEq(t, "7", string(a.Record.Fields["vegetarian"].Value))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recorded change was not pushed")
 	}
 	stop()
 	<-done
@@ -331,12 +329,14 @@ func TestBadPayloadIsQuarantinedWithItsReason(t *testing.T) {
 // once. Closing the transport stops its listener.
 func TestDBTransportWakesOnTheOtherSidesCommit(t *testing.T) {
 	ctx := context.Background()
+	applied := make(chan wedmesync.Applied, 1)
 	var nodes []*wedmesync.Node
 	for _, side := range []wedmesync.Side{wedmesync.SideWedMe, wedmesync.SideSupplier} {
 		db := pgtest.New(t, "wedmesync_"+string(side))
 		require.NoError(t, wedmesync.Migrate(ctx, db.Pool, wedmesync.WithSchema(db.Schema)))
 		n, err := wedmesync.NewNode(side, string(side)+"1", wedmesync.WithAuthorizer(auth()), wedmesync.WithSharing(everything),
-			wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema))
+			wedmesync.WithPostgres(db.Pool), wedmesync.WithSchema(db.Schema),
+			wedmesync.WithAppliedHandler(func(_ context.Context, a wedmesync.Applied) { applied <- a }))
 		require.NoError(t, err)
 		nodes = append(nodes, n)
 	}
@@ -354,18 +354,11 @@ func TestDBTransportWakesOnTheOtherSidesCommit(t *testing.T) {
 	idletest.RequireIdle(t, "a peer listening for the other side's commits")
 	_, err = wedme.Record(ctx, dietary(12))
 	require.NoError(t, err)
-	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		if r, err := sup.Get(ctx, "sup_planner", "cpl_a", wedmesync.TypeDietary, "dietary"); err == nil {
-			require.JSONEq(t, "12", string(r.Fields["vegetarian"].Value))
-			break
-		}
-		select {
-		case <-deadline.Done():
-			t.Fatal("the commit did not wake the supplier side")
-		case <-time.After(time.Millisecond):
-		}
+	select {
+	case a := <-applied:
+		require.JSONEq(t, "12", string(a.Record.Fields["vegetarian"].Value))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit did not wake the supplier side")
 	}
 	require.NoError(t, tr.Err())
 }
