@@ -53,6 +53,7 @@ const demoPace = 300 * time.Millisecond
 type demo struct {
 	m         *delivery.Manager
 	hub       *realtime.Hub
+	book      *kpiBook
 	pool      *pgxpool.Pool // nil in memory mode
 	vendor    *vendor
 	out       *console
@@ -88,7 +89,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"accounting", "Vendor accounting tool: payments only", []string{"payment.*"}, 0, accountingFailures,
 			"fails its first message twice with 500 (mid-deploy)"},
 	} {
-		id, err := d.endpoint(ctx, e.name, e.desc, e.events, e.rate, e.fail)
+		id, err := d.endpoint(ctx, e.name, e.desc, e.events, e.rate, e.fail, e.behaviour)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func (d *demo) run(ctx context.Context) error {
 
 // kpis broadcasts kpi.updated with kpis to the sample supplier's dashboards.
 func (d *demo) kpis(ctx context.Context, kpis string) error {
-	if _, err := broadcast(ctx, d.hub, d.out, demoSupplier, "kpi.updated", json.RawMessage(kpis), ""); err != nil {
+	if _, err := broadcast(ctx, d.hub, d.book, d.out, demoSupplier, eventKPIUpdated, json.RawMessage(kpis), ""); err != nil {
 		return fmt.Errorf("demo: broadcast kpi.updated: %w", err)
 	}
 	return nil
@@ -223,7 +224,7 @@ func (d *demo) removeStale(ctx context.Context) error {
 
 // endpoint registers one of the vendor's hooks and gives the vendor its
 // secret.
-func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript) (string, error) {
+func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript, behaviour string) (string, error) {
 	ep, err := d.m.CreateEndpoint(ctx, delivery.EndpointInput{
 		SupplierID: demoSupplier, URL: d.vendor.hookURL(name), Description: desc, EventTypes: events, RateLimit: rate,
 	})
@@ -234,7 +235,7 @@ func (d *demo) endpoint(ctx context.Context, name, desc string, events []string,
 	if err != nil {
 		return "", fmt.Errorf("demo: endpoint secret: %w", err)
 	}
-	if err := d.vendor.configure(name, secret, fail); err != nil {
+	if err := d.vendor.configure(name, secret, fail, behaviour); err != nil {
 		return "", err
 	}
 	d.out.name(ep.ID, name)

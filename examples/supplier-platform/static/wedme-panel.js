@@ -4,27 +4,16 @@
 // (/api/wedme/records), with the record types that supplier's kind does
 // not see marked as such. It reloads when the dashboard's realtime
 // connection (dashboard.js) receives a wedme.changed broadcast or
-// (re)joins. The admin token comes from app.js (sessionStorage).
+// (re)joins. It uses the admin token (common.js).
 (function () {
-  const KEY = "wedsync-admin-token";
   const $ = (id) => document.getElementById(id);
+  const { call, el } = WedSync;
   const statusEl = $("wm-panel-status");
-  // The dashboard token's supplier (dashboard.js shows it; "" until known:
-  // the server's default, the sample supplier).
-  let supplier = $("rt-supplier").textContent;
+  // The dashboard token's supplier ("" until known: the server's default,
+  // the sample supplier).
+  let supplier = WedSync.supplier();
   let live = 0;
   let last = {}; // type -> JSON of its fields, to highlight what changed
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
 
   function show(v) {
     if (v === null || v === undefined) return "\u2014";
@@ -63,17 +52,13 @@
     if (running) { again = true; return; }
     running = true;
     try {
-      const t = sessionStorage.getItem(KEY) || "";
-      if (!t) throw new Error("no admin token: paste it in the Webhook deliveries form below (or open the link printed at start-up)");
-      const res = await fetch("/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : ""),
-        { headers: { Authorization: "Bearer " + t } });
-      const data = await res.json();
-      if (!res.ok) throw new Error(data.error || "HTTP " + res.status);
-      render(data);
+      render(await call("GET", "/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : "")));
       statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
         ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
         : ".");
+      statusEl.classList.remove("error");
     } catch (e) {
+      statusEl.classList.add("error");
       statusEl.textContent = e.message;
     } finally {
       running = false;
@@ -92,6 +77,6 @@
     if (s && s !== supplier) { supplier = s; last = {}; }
     refresh();
   });
-  document.getElementById("auth").addEventListener("submit", refresh);
+  WedSync.onAdminToken(refresh);
   refresh();
 })();
