@@ -104,24 +104,46 @@ type streamPosition struct {
 }
 
 // snapshot is supplier's latest KPIs: this process's record, with the
-// kpi.updated broadcasts of the topic's history merged in.
+// kpi.updated broadcasts of the topic's history that it lacks merged in.
 func (k *kpiBook) snapshot(ctx context.Context, supplier string) (kpiSnapshot, error) {
-	hist, err := k.broker.History(ctx, realtime.SupplierTopic(supplier), realtime.HistoryQuery{})
-	if err != nil {
-		return kpiSnapshot{}, err
-	}
+	topic := realtime.SupplierTopic(supplier)
 	k.mu.Lock()
 	book := maps.Clone(k.books[supplier])
 	k.mu.Unlock()
 	if book == nil {
 		book = map[string]kpiValue{}
 	}
+	// The topic's epoch and newest offset, and its whole history when the
+	// broker still holds it from the start.
+	hist, err := k.broker.History(ctx, topic, realtime.HistoryQuery{})
+	if err != nil {
+		return kpiSnapshot{}, err
+	}
+	var have uint64 // the newest offset of this epoch in the record
+	for _, v := range book {
+		if v.epoch == hist.Epoch {
+			have = max(have, v.offset)
+		}
+	}
+	if !hist.Complete && hist.Epoch != "" {
+		// What came after the record's newest, if the history reaches back.
+		if hist, err = k.broker.History(ctx, topic, realtime.HistoryQuery{Epoch: hist.Epoch, After: have}); err != nil {
+			return kpiSnapshot{}, err
+		}
+	}
 	for _, pub := range hist.Publications {
 		if pub.Event == eventKPIUpdated {
 			apply(book, pub)
 		}
 	}
-	out := kpiSnapshot{SupplierID: supplier, KPIs: map[string]json.RawMessage{}, AsOf: streamPosition{Epoch: hist.Epoch, Offset: hist.Latest}}
+	out := kpiSnapshot{SupplierID: supplier, KPIs: map[string]json.RawMessage{}, AsOf: streamPosition{Epoch: hist.Epoch}}
+	if hist.Complete {
+		out.AsOf.Offset = hist.Latest
+	} else {
+		// Only as far as the record goes: a live update after it must not
+		// be taken for one the snapshot holds.
+		out.AsOf.Offset = have
+	}
 	for key, v := range book {
 		out.KPIs[key] = v.value
 		if v.at.After(out.UpdatedAt) {
