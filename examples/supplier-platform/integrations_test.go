@@ -16,52 +16,38 @@ import (
 )
 
 // attemptWatch follows the manager's attempt hook.
-type attemptWatch struct {
-	t  *testing.T
-	ch chan delivery.Attempt
-}
+type attemptWatch struct{ *hookWatch[delivery.Attempt] }
 
 func newAttemptWatch(t *testing.T) (*attemptWatch, func(*config)) {
-	w := &attemptWatch{t: t, ch: make(chan delivery.Attempt, 256)}
-	return w, func(c *config) {
-		c.onAttempt = func(a delivery.Attempt) {
-			select {
-			case w.ch <- a:
-			default:
-			}
-		}
-	}
+	w := &attemptWatch{newHookWatch[delivery.Attempt](t)}
+	return w, func(c *config) { c.onAttempt = w.report }
 }
 
 // next waits for the next attempt of message msg to endpoint ep.
 func (w *attemptWatch) next(msg, ep string) delivery.Attempt {
 	w.t.Helper()
-	timeout := time.NewTimer(30 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case a := <-w.ch:
-			if a.MessageID == msg && a.EndpointID == ep {
-				return a
-			}
-		case <-timeout.C:
-			w.t.Fatalf("no attempt of %s to %s within 30s", msg, ep)
-		}
-	}
+	return w.wait("an attempt of "+msg+" to "+ep, func(a delivery.Attempt) bool { return a.MessageID == msg && a.EndpointID == ep })
+}
+
+// startAPI runs the demo server (opts change its config) for a test of its
+// API, within 60 s, with a client that calls it with the admin token.
+func startAPI(t *testing.T, opts ...func(*config)) (*demoServer, *apiClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	srv := startDemo(t, ctx, opts...)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return srv, &apiClient{t: t, base: srv.base, token: testAdminToken, c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
 // GET /api/kpis: the supplier's KPIs as of a position in its stream, for
 // the admin token (any supplier) or the supplier's own dashboard token.
 func TestDemoKPIsAPI(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	srv := startDemo(t, ctx)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	srv, admin := startAPI(t)
+	hc := admin.c
 	// A supplier of its own: nothing else broadcasts to its topic.
 	const supplier = "sup_kpi"
-	admin := &apiClient{t: t, base: srv.base, token: testAdminToken, c: hc}
 	dash := &apiClient{t: t, base: srv.base, token: token(t, testJWTSecret, supplier), c: hc}
 
 	// Nothing yet; the admin token reads the sample supplier's by default.
@@ -95,7 +81,7 @@ func TestDemoKPIsAPI(t *testing.T) {
 
 	// A kpi.updated this process did not record (as another instance's
 	// would be) comes from the hub's history.
-	_, err := srv.api.hub.Broadcast(ctx, realtime.SupplierTopic(supplier), eventKPIUpdated, json.RawMessage(`{"enquiries":40}`))
+	_, err := srv.api.hub.Broadcast(t.Context(), realtime.SupplierTopic(supplier), eventKPIUpdated, json.RawMessage(`{"enquiries":40}`))
 	require.NoError(t, err)
 	code, snap = admin.do("GET", "/api/kpis?supplier_id="+supplier, "")
 	require.Equal(t, http.StatusOK, code, snap)
@@ -124,16 +110,8 @@ func TestDemoKPIsAPI(t *testing.T) {
 // endpoint with the vendor's failure scripted, and the vendor's log.
 func TestDemoIntegrationsAPI(t *testing.T) {
 	attempts, hook := newAttemptWatch(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	var vendorBase string
-	srv := startDemo(t, ctx, hook, func(c *config) {
-		ready := c.onReady
-		c.onReady = func(api, vendor string) { vendorBase = vendor; ready(api, vendor) }
-	})
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	api := &apiClient{t: t, base: srv.base, token: testAdminToken, c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	srv, api := startAPI(t, hook)
+	vendorBase := srv.api.vendor.base
 	const supplier = "sup_int"
 
 	code, ep := api.do("POST", "/api/endpoints", `{"supplier_id":"`+supplier+`","url":"`+vendorBase+`/hooks/books","event_types":["booking.*"]}`)
@@ -182,7 +160,7 @@ func TestDemoIntegrationsAPI(t *testing.T) {
 	msg2 := sent["id"].(string)
 	require.Equal(t, []any{}, sent["also_sent_to"])
 	require.Equal(t, delivery.AttemptSucceeded, attempts.next(msg2, allID).Status)
-	require.NoError(t, srv.api.m.WaitIdle(ctx))
+	require.NoError(t, srv.api.m.WaitIdle(t.Context()))
 	code, list = api.do("GET", "/api/attempts?message_id="+msg2, "")
 	require.Equal(t, http.StatusOK, code)
 	require.Len(t, list["attempts"], 1, "one delivery: %v", list)
@@ -261,13 +239,10 @@ func TestSubscribes(t *testing.T) {
 // its dashboards until /restore (or the time given); another supplier's
 // dashboards are not touched.
 func TestDemoRealtimeDrop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	srv, api := startAPI(t)
+	hc := api.c
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	srv := startDemo(t, ctx)
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	api := &apiClient{t: t, base: srv.base, token: testAdminToken, c: hc}
 	mine, other := token(t, testJWTSecret, demoSupplier), token(t, testJWTSecret, "sup_other")
 
 	p := connect(t, ctx, srv.base, hc, mine)

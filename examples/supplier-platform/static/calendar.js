@@ -259,39 +259,14 @@
 
   // ---- Loading
 
-  let running = false, again = false, timer = null, live = 0;
+  const loader = WedSync.loader(async () => {
+    render(await call("GET", "/api/calendar/week" + (start ? "?start=" + encodeURIComponent(start) : "")));
+  }, statusEl);
+  // refresh reloads now; schedule coalesces a burst of requests into one.
+  const refresh = loader.run, schedule = loader.schedule;
 
-  async function refresh() {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      render(await call("GET", "/api/calendar/week" + (start ? "?start=" + encodeURIComponent(start) : "")));
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-      statusEl.classList.remove("error");
-    } catch (e) {
-      statusEl.classList.add("error");
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; schedule(); }
-    }
-  }
-
-  // schedule coalesces a burst of broadcasts into one reload.
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 100);
-  }
-
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && typeof e.detail.event === "string" && e.detail.event.startsWith("calendar.")) {
-      live++;
-      schedule();
-    }
-  });
-  document.addEventListener("wedsync:live", schedule);
+  WedSync.onBroadcast("calendar.", loader.live);
+  WedSync.onLive(schedule);
   WedSync.onAdminToken(schedule);
   setInterval(refresh, SLOW_REFRESH_MS);
   refresh();

@@ -105,8 +105,10 @@
     if (!token) {
       setConn("not connected");
       notice("Not live: paste the dashboard token printed at start-up under Tokens (or open the dashboard link it printed).");
+      $("tokens").hidden = false;
+      $("tokens-toggle").setAttribute("aria-expanded", "true");
       if (WedSync.adminToken()) loadKPIs(true); // the sample supplier's, with the admin token
-      else showEmpty();
+      else tilesEl.replaceChildren(el("p", { class: "empty", text: "Your figures show here once the page has a token (Tokens, above)." }));
       return;
     }
     claims = decodeJWT(token);

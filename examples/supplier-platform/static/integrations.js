@@ -227,7 +227,7 @@
       class: r.answered >= 200 && r.answered < 300 ? "ok" : "bad", "data-webhook-id": r.webhook_id, "data-hook": r.hook,
       "data-answered": String(r.answered), "data-try": String(r.try || 0), title: r.body || "",
     },
-    el("td", { text: time(r.at) }), el("td", { class: "hook", text: r.hook }), el("td", {}, el("code", { text: r.event_type || "?" })),
+    el("td", { text: time(r.at) }), el("td", { class: "hook", text: r.hook }), el("td", {}, r.event_type ? el("code", { text: r.event_type }) : "\u2014"),
     el("td", { text: r.try ? String(r.try) : "\u2014" }),
     el("td", { class: r.signature_ok ? "sig ok" : "sig bad", text: r.signature_ok ? "\u2713 valid" : "\u2717 refused" }),
     el("td", { class: "answered", text: r.answered + (r.retry_after ? " (Retry-After: " + r.retry_after + ")" : "") }),

@@ -239,56 +239,31 @@
 
   // ---- Loading
 
-  let running = false, again = false, timer = null;
-
-  async function refresh(withPrefs) {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      const [list, mail, sms, inbox] = await Promise.all([
-        call("GET", "/api/notify/notifications" + q()),
-        call("GET", "/api/notify/mail"),
-        call("GET", "/api/notify/sms"),
-        call("GET", "/api/notify/inapp" + q()),
-      ]);
-      renderNotifications(list.notifications);
-      renderMail(mail);
-      renderSMS(sms);
-      renderInbox(inbox);
-      if (withPrefs || !prefs) renderPrefs(await call("GET", "/api/notify/preferences" + q()));
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-      statusEl.classList.remove("error");
-    } catch (e) {
-      statusEl.classList.add("error");
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; schedule(); }
-    }
+  async function load() {
+    const [list, mail, sms, inbox] = await Promise.all([
+      call("GET", "/api/notify/notifications" + q()),
+      call("GET", "/api/notify/mail"),
+      call("GET", "/api/notify/sms"),
+      call("GET", "/api/notify/inapp" + q()),
+    ]);
+    renderNotifications(list.notifications);
+    renderMail(mail);
+    renderSMS(sms);
+    renderInbox(inbox);
+    if (!prefs) renderPrefs(await call("GET", "/api/notify/preferences" + q()));
   }
-
+  const loader = WedSync.loader(load, statusEl);
   // schedule coalesces a burst of broadcasts (one per status change) into
   // one reload.
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(() => refresh(false), 100);
-  }
+  const schedule = loader.schedule;
 
-  let live = 0; // notify.* broadcasts received
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && typeof e.detail.event === "string" && e.detail.event.startsWith("notify.")) {
-      live++;
-      schedule();
-    }
-  });
-  document.addEventListener("wedsync:live", () => {
+  WedSync.onBroadcast("notify.", loader.live);
+  WedSync.onLive(() => {
     // Another supplier (another dashboard token) has its own preferences.
     if (supplier() && supplier() !== prefsSupplier) prefs = null;
     schedule();
   });
   WedSync.onAdminToken(() => { prefs = null; schedule(); });
-  setInterval(() => refresh(false), SLOW_REFRESH_MS);
-  refresh(true);
+  setInterval(loader.run, SLOW_REFRESH_MS);
+  loader.run();
 })();

@@ -12,7 +12,6 @@
   // The dashboard token's supplier ("" until known: the server's default,
   // the sample supplier).
   let supplier = WedSync.supplier();
-  let live = 0;
   let last = {}; // type -> JSON of its fields, to highlight what changed
 
   function show(v) {
@@ -47,36 +46,15 @@
     $("wm-records").replaceChildren(...cards);
   }
 
-  let running = false, again = false;
-  async function refresh() {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      render(await call("GET", "/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : "")));
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-      statusEl.classList.remove("error");
-    } catch (e) {
-      statusEl.classList.add("error");
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; refresh(); }
-    }
-  }
+  const loader = WedSync.loader(async () => {
+    render(await call("GET", "/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : "")));
+  }, statusEl);
 
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && e.detail.event === "wedme.changed") {
-      live++;
-      refresh();
-    }
+  WedSync.onBroadcast("wedme.changed", loader.live);
+  WedSync.onLive((d) => {
+    if (d.supplier && d.supplier !== supplier) { supplier = d.supplier; last = {}; }
+    loader.run();
   });
-  document.addEventListener("wedsync:live", (e) => {
-    const s = e.detail && e.detail.supplier;
-    if (s && s !== supplier) { supplier = s; last = {}; }
-    refresh();
-  });
-  WedSync.onAdminToken(refresh);
-  refresh();
+  WedSync.onAdminToken(loader.run);
+  loader.run();
 })();
