@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,37 @@ func TestHubExpiredTokenClosesChannel(t *testing.T) {
 	// An already-expired token cannot join.
 	_, r := p.join("supplier:4", map[string]any{"config": map[string]any{}, "access_token": "sup:4:" + strconv.FormatInt(exp, 10)})
 	require.Equal(t, "error", r.Status)
+}
+
+// A channel is on its socket, where the sweep looks for expired tokens,
+// by the time its join reply is queued. Put there after the reply, a sweep
+// in between missed it until the next one; on a fake clock there was no
+// next one, and TestHubExpiredTokenClosesChannel failed 1 run in 20.
+func TestHubJoinReplyQueuedAfterTheSweepCanSeeTheChannel(t *testing.T) {
+	var hub atomic.Pointer[realtime.Hub]
+	atReply := make(chan int, 1)
+	env := newHubEnv(t, realtime.WithQueuedHook(func(data []byte) {
+		m, err := protocol.DecodeText(protocol.VSN1, data)
+		if err == nil && m.Event == protocol.EventReply && m.Topic == "realtime:supplier:4" {
+			select {
+			case atReply <- realtime.SocketChannels(hub.Load()):
+			default:
+			}
+		}
+	}))
+	hub.Store(env.hub)
+	p := dialPeer(t, env.url, "sup:4", protocol.VSN1)
+	p.mustJoin("supplier:4", map[string]any{"config": map[string]any{}})
+	// The hook runs just after the frame is queued: perhaps after the
+	// client read it.
+	ctx, cancel := context.WithTimeout(ctxBG, 10*time.Second)
+	defer cancel()
+	select {
+	case n := <-atReply:
+		require.Equal(t, 1, n, "channels on the socket when the join reply was queued")
+	case <-ctx.Done():
+		t.Fatal("the join reply was never queued")
+	}
 }
 
 func TestHubAccessTokenRefresh(t *testing.T) {
