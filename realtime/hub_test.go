@@ -211,7 +211,7 @@ func TestHubExpiredTokenClosesChannel(t *testing.T) {
 	exp := clk.Now().Add(30 * time.Second).Unix()
 	p := dialPeer(t, env.url, "sup:4", protocol.VSN1)
 	p.mustJoin("supplier:4", map[string]any{"config": map[string]any{}, "access_token": "sup:4:" + strconv.FormatInt(exp, 10)})
-	clk.Advance(31 * time.Second)
+	advanceSweep(t, clk, 31*time.Second)
 	m := p.readEvent("system")
 	var sys protocol.SystemPayload
 	require.NoError(t, json.Unmarshal(m.Payload, &sys))
@@ -271,7 +271,9 @@ func TestHubAccessTokenRefresh(t *testing.T) {
 	// A heartbeat round trip orders the refresh before the clock moves.
 	p.send(protocol.Message{Ref: "51", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "51", p.readEvent("phx_reply").Ref)
-	clk.Advance(time.Minute)
+	// The sweep has run at the new time before the broadcast goes out: had
+	// it closed the channel, its frames would come first.
+	advanceSweep(t, clk, time.Minute)
 	_, err := env.hub.Broadcast(ctxBG, "supplier:5", "still.here", nil)
 	require.NoError(t, err)
 	require.Equal(t, "still.here", p.readBroadcast().Event)
@@ -289,7 +291,7 @@ func TestHubIdleSocketClosed(t *testing.T) {
 	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	p.send(protocol.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat"})
 	p.read()
-	clk.Advance(61 * time.Second)
+	advanceSweep(t, clk, 61*time.Second)
 	_, err := p.tryRead(10 * time.Second)
 	require.Error(t, err)
 	require.Equal(t, websocket.StatusPolicyViolation, closeStatus(err))
