@@ -168,4 +168,3 @@ func count(ctx context.Context, t *testing.T, q querier, table string) int {
 	require.NoError(t, q.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n))
 	return n
 }
-
