@@ -89,11 +89,14 @@ func TestConfirmBookingAllOrNothingPostgres(t *testing.T) {
 	// it, and everything happens.
 	require.NoError(t, app.ConfirmBooking(ctx, slot("bk_committed")))
 
+	var broadcasts []client.BroadcastMessage
 	m, err := dash.next(ctx)
 	require.NoError(t, err)
+	broadcasts = append(broadcasts, m)
 	for m.Event != integration.EventBookingConfirmed { // the in-app message may come first
 		m, err = dash.next(ctx)
 		require.NoError(t, err)
+		broadcasts = append(broadcasts, m)
 	}
 	var live struct {
 		BookingID string `json:"booking_id"`
@@ -144,14 +147,11 @@ func TestConfirmBookingAllOrNothingPostgres(t *testing.T) {
 	require.NoError(t, <-served)
 	require.NoError(t, dash.waitState(ctx, client.ConnDisconnected))
 	// No broadcast ever named the rolled-back booking.
-	for {
-		select {
-		case m := <-dash.events:
-			require.NotContains(t, string(m.Payload), "bk_rolled_back", m.Event)
-			continue
-		default:
-		}
-		break
+	for len(dash.events) > 0 {
+		broadcasts = append(broadcasts, <-dash.events)
+	}
+	for _, m := range broadcasts {
+		require.NotContains(t, string(m.Payload), "bk_rolled_back", m.Event)
 	}
 }
 
