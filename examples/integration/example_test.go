@@ -54,7 +54,7 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- app.Serve(sigterm, &http.Server{Handler: mux}, ln, 15*time.Second) }()
 
-	if err := out.connect(ctx, app); err != nil { // a webhook endpoint, a calendar
+	if _, err := out.connect(ctx, app); err != nil { // a webhook endpoint, a calendar
 		panic(err)
 	}
 	dash, err := openDashboard(ctx, "ws://"+ln.Addr().String()+integration.HubPath)

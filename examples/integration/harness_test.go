@@ -120,23 +120,23 @@ func (o *outside) config(pool *pgxpool.Pool, schema string) (integration.Config,
 
 // connect is what the supplier does in the product's settings: register
 // the CRM's webhook URL (the vendor gets the secret) and connect a
-// calendar.
-func (o *outside) connect(ctx context.Context, app *integration.App) error {
+// calendar. It returns the calendar connection's id.
+func (o *outside) connect(ctx context.Context, app *integration.App) (string, error) {
 	ep, err := app.Webhooks.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: supplier,
 		URL: o.vendor.URL + "/hooks/crm", EventTypes: []string{"booking.*"}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	secret, err := app.Webhooks.EndpointSecret(ctx, ep.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := o.vendor.Verify(secret); err != nil {
-		return err
+		return "", err
 	}
-	_, err = app.Calendar.Connect(ctx, calendar.Connection{Supplier: supplier, Provider: o.cal.Name(),
+	conn, err := app.Calendar.Connect(ctx, calendar.Connection{Supplier: supplier, Provider: o.cal.Name(),
 		Calendar: calendarID, TimeZone: "Europe/London", Sharing: calendar.Sharing{Couple: true}}, []byte("oauth token"))
-	return err
+	return conn.ID, err
 }
 
 // dashboard is the supplier's dashboard: a Supabase Realtime client on

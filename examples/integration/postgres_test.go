@@ -58,7 +58,8 @@ func TestConfirmBookingAllOrNothingPostgres(t *testing.T) {
 		}
 	})
 
-	require.NoError(t, out.connect(ctx, app))
+	_, err = out.connect(ctx, app)
+	require.NoError(t, err)
 	dash, err := openDashboard(ctx, "ws://"+ln.Addr().String()+integration.HubPath)
 	require.NoError(t, err)
 	defer dash.c.Close()
