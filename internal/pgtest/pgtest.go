@@ -224,8 +224,16 @@ func New(t testing.TB, pkg string) *DB {
 		t.Fatalf("pgtest: pool: %v", err)
 	}
 	d.Pool = pool
+	dropAfter(t, url, func(ctx context.Context, c *pgx.Conn) error { return dropSchemas(ctx, c, schema) })
+	t.Cleanup(pool.Close) // before the drop: cleanups run last first
+	return d
+}
+
+// dropAfter drops what a test created when it ends: drop runs on a
+// connection of its own to url, unless WEDSYNC_TEST_KEEP_SCHEMA=1 (for
+// debugging), and its error fails the test.
+func dropAfter(t testing.TB, url string, drop func(ctx context.Context, c *pgx.Conn) error) {
 	t.Cleanup(func() {
-		pool.Close()
 		if os.Getenv("WEDSYNC_TEST_KEEP_SCHEMA") == "1" {
 			return
 		}
@@ -237,11 +245,10 @@ func New(t testing.TB, pkg string) *DB {
 			return
 		}
 		defer func() { _ = c.Close(ctx) }()
-		if err := dropSchemas(ctx, c, schema); err != nil {
+		if err := drop(ctx, c); err != nil {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
-	return d
 }
 
 // NewDatabase creates a database of its own for t on the test server,
@@ -269,21 +276,11 @@ func NewDatabase(t testing.TB, name string) string {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
-	t.Cleanup(func() {
-		if os.Getenv("WEDSYNC_TEST_KEEP_SCHEMA") == "1" {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("pgtest: cleanup connect: %v", err)
-			return
-		}
-		defer func() { _ = c.Close(ctx) }()
+	dropAfter(t, base, func(ctx context.Context, c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", db, err)
+			return fmt.Errorf("drop database %s: %w", db, err)
 		}
+		return nil
 	})
 	u.Path = "/" + db
 	return u.String()
