@@ -24,3 +24,24 @@ func WithQueuedHook(f func(data []byte)) Option {
 // ClientKey is what the per-IP limits key a request with this RemoteAddr
 // on.
 func ClientKey(remoteAddr string) string { return clientKey(remoteAddr) }
+
+// SocketChannels counts the channels on the hub's sockets as the sweep
+// sees them (conn.check reads each socket's channels). It takes the hub's
+// lock, then each socket's: from a WithQueuedHook hook, which may run
+// under a topic's lock, call it only while no channel is leaving (a
+// leaving channel's topic takes the hub's lock after its own).
+func SocketChannels(h *Hub) int {
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		c.mu.Lock()
+		n += len(c.channels)
+		c.mu.Unlock()
+	}
+	return n
+}

@@ -214,11 +214,15 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 			// channel: that is the client's cursor.
 			resp.Broadcast = &protocol.BroadcastCursor{Epoch: t.epoch, Offset: t.last}
 		}
+		// On the socket before the reply: once the client holds the
+		// reply, the sweep (conn.check) sees the channel and closes it
+		// when its token expires. Registered after the reply, a sweep in
+		// between skipped the channel until the next one.
+		c.mu.Lock()
+		c.channels[m.Topic] = ch
+		c.mu.Unlock()
 		c.replyOK(m, resp)
 	})
-	c.mu.Lock()
-	c.channels[m.Topic] = ch
-	c.mu.Unlock()
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
 		c.sendPresence(protocol.EncodeText(c.vsn, protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()}))
 	}

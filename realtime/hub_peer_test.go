@@ -179,3 +179,19 @@ func closeStatus(err error) websocket.StatusCode { return websocket.CloseStatus(
 func fakeClock() *clockwork.FakeClock {
 	return clockwork.NewFakeClockAt(time.Date(2026, 6, 6, 12, 0, 0, 0, time.UTC))
 }
+
+// advanceSweep moves clk by d and returns once the hub's sweep has run at
+// the new time. The sweep (loop.Every) arms a fresh timer only after a run
+// returns, so the test waits for that timer before moving the clock (a
+// timer armed after the Advance would wait for a time the test never
+// reaches) and again after (the run at the new time has returned, with the
+// frames it queued). The sweep must be the only waiter on clk: in hub tests
+// with the memory broker and a client on the wall clock it is.
+func advanceSweep(t testing.TB, clk *clockwork.FakeClock, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, clk.BlockUntilContext(ctx, 1), "the hub's sweep is not waiting on the clock")
+	clk.Advance(d)
+	require.NoError(t, clk.BlockUntilContext(ctx, 1), "the hub's sweep did not run after the clock moved")
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,7 +211,7 @@ func TestHubExpiredTokenClosesChannel(t *testing.T) {
 	exp := clk.Now().Add(30 * time.Second).Unix()
 	p := dialPeer(t, env.url, "sup:4", protocol.VSN1)
 	p.mustJoin("supplier:4", map[string]any{"config": map[string]any{}, "access_token": "sup:4:" + strconv.FormatInt(exp, 10)})
-	clk.Advance(31 * time.Second)
+	advanceSweep(t, clk, 31*time.Second)
 	m := p.readEvent("system")
 	var sys protocol.SystemPayload
 	require.NoError(t, json.Unmarshal(m.Payload, &sys))
@@ -228,6 +229,37 @@ func TestHubExpiredTokenClosesChannel(t *testing.T) {
 	require.Equal(t, "error", r.Status)
 }
 
+// A channel is on its socket, where the sweep looks for expired tokens,
+// by the time its join reply is queued. Put there after the reply, a sweep
+// in between missed it until the next one; on a fake clock there was no
+// next one, and TestHubExpiredTokenClosesChannel failed 1 run in 20.
+func TestHubJoinReplyQueuedAfterTheSweepCanSeeTheChannel(t *testing.T) {
+	var hub atomic.Pointer[realtime.Hub]
+	atReply := make(chan int, 1)
+	env := newHubEnv(t, realtime.WithQueuedHook(func(data []byte) {
+		m, err := protocol.DecodeText(protocol.VSN1, data)
+		if err == nil && m.Event == protocol.EventReply && m.Topic == "realtime:supplier:4" {
+			select {
+			case atReply <- realtime.SocketChannels(hub.Load()):
+			default:
+			}
+		}
+	}))
+	hub.Store(env.hub)
+	p := dialPeer(t, env.url, "sup:4", protocol.VSN1)
+	p.mustJoin("supplier:4", map[string]any{"config": map[string]any{}})
+	// The hook runs just after the frame is queued: perhaps after the
+	// client read it.
+	ctx, cancel := context.WithTimeout(ctxBG, 10*time.Second)
+	defer cancel()
+	select {
+	case n := <-atReply:
+		require.Equal(t, 1, n, "channels on the socket when the join reply was queued")
+	case <-ctx.Done():
+		t.Fatal("the join reply was never queued")
+	}
+}
+
 func TestHubAccessTokenRefresh(t *testing.T) {
 	clk := fakeClock()
 	env := newHubEnv(t, realtime.WithClock(clk), realtime.WithIdleTimeout(time.Hour))
@@ -239,7 +271,9 @@ func TestHubAccessTokenRefresh(t *testing.T) {
 	// A heartbeat round trip orders the refresh before the clock moves.
 	p.send(protocol.Message{Ref: "51", Topic: "phoenix", Event: "heartbeat"})
 	require.Equal(t, "51", p.readEvent("phx_reply").Ref)
-	clk.Advance(time.Minute)
+	// The sweep has run at the new time before the broadcast goes out: had
+	// it closed the channel, its frames would come first.
+	advanceSweep(t, clk, time.Minute)
 	_, err := env.hub.Broadcast(ctxBG, "supplier:5", "still.here", nil)
 	require.NoError(t, err)
 	require.Equal(t, "still.here", p.readBroadcast().Event)
@@ -257,7 +291,7 @@ func TestHubIdleSocketClosed(t *testing.T) {
 	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
 	p.send(protocol.Message{Ref: "1", Topic: "phoenix", Event: "heartbeat"})
 	p.read()
-	clk.Advance(61 * time.Second)
+	advanceSweep(t, clk, 61*time.Second)
 	_, err := p.tryRead(10 * time.Second)
 	require.Error(t, err)
 	require.Equal(t, websocket.StatusPolicyViolation, closeStatus(err))

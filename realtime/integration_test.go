@@ -161,16 +161,21 @@ func TestClientHubTokenRefreshAndExpiry(t *testing.T) {
 
 	// Refresh before expiry: the channel outlives the first token.
 	require.NoError(t, c.SetAccessToken(waitCtx(t), long))
-	_, err = env.hub.Broadcast(ctxBG, "supplier:5", "sync", nil) // orders the refresh before the clock moves
-	require.NoError(t, err)
-	require.Equal(t, "sync", recv(t, got).Event)
-	clk.Advance(2 * time.Minute)
+	// SetAccessToken only writes the frame. The hub answers an untrack
+	// (nothing is tracked: a no-op) on the socket's read loop, after the
+	// refresh before it: the reply orders the refresh before the clock
+	// moves. (A broadcast from the hub does not: it reaches the client
+	// past the read loop.)
+	require.NoError(t, ch.Untrack(waitCtx(t)))
+	advanceSweep(t, clk, 2*time.Minute)
 	_, err = env.hub.Broadcast(ctxBG, "supplier:5", "after.refresh", nil)
 	require.NoError(t, err)
 	require.Equal(t, "after.refresh", recv(t, got).Event)
 
 	// The long token expires too: a system error closes the channel.
-	clk.Advance(time.Hour)
+	// The sweep re-arms its timer after its run at the first Advance; a
+	// second Advance before that would leave it waiting for good.
+	advanceSweep(t, clk, time.Hour)
 	p := recv(t, sys)
 	require.Equal(t, protocol.CodeTokenExpired, p.Code)
 

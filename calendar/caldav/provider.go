@@ -72,7 +72,7 @@ func New(opts ...Option) (*Provider, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	tel := telemetry.New(telemetry.ScopePrefix+"calendar/caldav", o.mp, o.tp)
+	tel := telemetry.New("calendar/caldav", o.mp, o.tp)
 	return &Provider{client: client, timeout: o.timeout, logger: logger, http: tel.HTTPClient()}, nil
 }
 

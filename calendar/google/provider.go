@@ -92,7 +92,7 @@ func New(cfg *oauth2.Config, opts ...Option) (*Provider, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	tel := telemetry.New(telemetry.ScopePrefix+"calendar/google", o.mp, o.tp)
+	tel := telemetry.New("calendar/google", o.mp, o.tp)
 	return &Provider{cfg: *cfg, client: client, base: base, timeout: o.timeout, pageSize: o.pageSize,
 		watchTTL: o.watchTTL, logger: logger, http: tel.HTTPClient()}, nil
 }

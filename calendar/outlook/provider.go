@@ -92,7 +92,7 @@ func New(cfg *oauth2.Config, opts ...Option) (*Provider, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	tel := telemetry.New(telemetry.ScopePrefix+"calendar/outlook", o.mp, o.tp)
+	tel := telemetry.New("calendar/outlook", o.mp, o.tp)
 	return &Provider{cfg: cfg, base: base, client: client, timeout: o.timeout, logger: logger, http: tel.HTTPClient(),
 		past: o.past, ahead: o.ahead, now: o.now}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -62,6 +61,10 @@ type demo struct {
 	apiURL    string
 	token     string // the admin token as the curl lines show it
 	exitAfter bool
+	// kept are the endpoints of an earlier run (Postgres mode), by hook
+	// name: the script reuses them, so that deliveries still due to them
+	// carry on (keepEndpoints).
+	kept map[string]*delivery.Endpoint
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -71,11 +74,6 @@ func (d *demo) run(ctx context.Context) error {
 	defer deadline.Stop()
 
 	d.out.plain("demo: supplier %s, a florist, connects two tools of its vendor to WedSync webhooks", demoSupplier)
-	if d.pool != nil {
-		if err := d.removeStale(ctx); err != nil {
-			return err
-		}
-	}
 	ids := map[string]string{} // hook name -> endpoint id
 	for _, e := range []struct {
 		name, desc string
@@ -204,32 +202,24 @@ func (d *demo) missing() error {
 	return fmt.Errorf("demo: not every delivery arrived after %s; %d still missing: %s", d.timeout, len(pending), strings.Join(lines, "; "))
 }
 
-// removeStale deletes the demo supplier's endpoints left in the database by
-// an earlier run: their vendor is gone with that process.
-func (d *demo) removeStale(ctx context.Context) error {
-	eps, err := d.m.ListEndpoints(ctx, demoSupplier)
-	if err != nil {
-		return fmt.Errorf("demo: list endpoints: %w", err)
-	}
-	for _, ep := range eps {
-		if err := d.m.DeleteEndpoint(ctx, ep.ID); err != nil && !errors.Is(err, delivery.ErrNotFound) {
-			return fmt.Errorf("demo: delete stale endpoint: %w", err)
-		}
-	}
-	if len(eps) > 0 {
-		d.out.plain("demo: removed %d endpoints of %s left by an earlier run (their vendor is gone)", len(eps), demoSupplier)
-	}
-	return nil
-}
-
-// endpoint registers one of the vendor's hooks and gives the vendor its
-// secret.
+// endpoint registers one of the vendor's hooks, or updates the one an
+// earlier run registered, and gives the vendor its secret.
 func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript, behaviour string) (string, error) {
-	ep, err := d.m.CreateEndpoint(ctx, delivery.EndpointInput{
-		SupplierID: demoSupplier, URL: d.vendor.hookURL(name), Description: desc, EventTypes: events, RateLimit: rate,
-	})
+	ep, err := d.kept[name], error(nil)
+	how := ""
+	if ep != nil {
+		ep, err = d.m.UpdateEndpoint(ctx, ep.ID, delivery.EndpointUpdate{Description: &desc, EventTypes: &events, RateLimit: &rate})
+		if err == nil && ep.Status != delivery.EndpointEnabled {
+			ep, err = d.m.ResumeEndpoint(ctx, ep.ID) // paused or disabled on the page: the script needs it
+		}
+		how = ", kept from an earlier run"
+	} else {
+		ep, err = d.m.CreateEndpoint(ctx, delivery.EndpointInput{
+			SupplierID: demoSupplier, URL: d.vendor.hookURL(name), Description: desc, EventTypes: events, RateLimit: rate,
+		})
+	}
 	if err != nil {
-		return "", fmt.Errorf("demo: create endpoint %s: %w", name, err)
+		return "", fmt.Errorf("demo: register endpoint %s: %w", name, err)
 	}
 	secret, err := d.m.EndpointSecret(ctx, ep.ID)
 	if err != nil {
@@ -243,7 +233,7 @@ func (d *demo) endpoint(ctx context.Context, name, desc string, events []string,
 	if rate > 0 {
 		limit = fmt.Sprintf("at most %g/s", rate)
 	}
-	d.out.plain("demo: endpoint %-10s %s -> %s (events %s; %s)", name, ep.ID, ep.URL, strings.Join(events, ", "), limit)
+	d.out.plain("demo: endpoint %-10s %s -> %s (events %s; %s%s)", name, ep.ID, ep.URL, strings.Join(events, ", "), limit, how)
 	d.out.plain("demo:   the vendor pasted its secret (from Manager.EndpointSecret; never printed) into its webhook.Verifier")
 	return ep.ID, nil
 }

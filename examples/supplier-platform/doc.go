@@ -53,7 +53,11 @@
 // database URL (-database-url or WEDSYNC_DATABASE_URL) and an encryption key
 // (WEDSYNC_ENCRYPTION_KEY) for Postgres mode; there, the hub's broadcasts
 // travel through Postgres (realtime/pgbroker), so that dashboards connected
-// to any instance see them all. Dashboard tokens are HS256 JWTs signed with
-// WEDSYNC_JWT_SECRET (random for each run when unset). The README documents
-// the flags, environment variables and API.
+// to any instance see them all, and the demo survives a restart: retries
+// queued before a stop run in the next process, tokens and the JWT secret
+// not set are derived from the encryption key rather than random, and the
+// endpoints on the vendor CRM's hooks are kept (restart.go). Dashboard
+// tokens are HS256 JWTs signed with WEDSYNC_JWT_SECRET (when unset: random
+// for each run in memory mode, derived from the key in Postgres mode). The
+// README documents the flags, environment variables and API.
 package main

@@ -184,17 +184,30 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			return err
 		}
 	}
-	secret, secretGenerated, err := jwtSecret(cfg.JWTSecret)
+	// What is not set is random in memory mode, and derived from the
+	// encryption key in Postgres mode, so that it survives a restart
+	// (restart.go).
+	jwtIn, jwtDerived := cfg.JWTSecret, false
+	if jwtIn == "" && encKey != nil {
+		jwtIn, jwtDerived = derivedJWTSecret(encKey), true
+	}
+	secret, secretGenerated, err := jwtSecret(jwtIn)
 	if err != nil {
 		return err
 	}
+	newToken := func(purpose string) string {
+		if encKey != nil {
+			return derivedToken(encKey, purpose)
+		}
+		return rand.Text()
+	}
 	token, generated := cfg.AdminToken, false
 	if token == "" {
-		token, generated = rand.Text(), true
+		token, generated = newToken("admin token"), true
 	}
 	coupleToken, coupleGenerated := cfg.CoupleToken, false
 	if coupleToken == "" {
-		coupleToken, coupleGenerated = rand.Text(), true
+		coupleToken, coupleGenerated = newToken("couple token"), true
 	}
 
 	out := newConsole(stdout)
@@ -275,6 +288,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		ws.stop()
 		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
 	}
+	var kept map[string]*delivery.Endpoint
+	if pool != nil {
+		if kept, err = keepEndpoints(ctx, m, vend, out); err != nil {
+			ws.stop()
+			return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
+		}
+	}
 	if err := m.Start(ctx); err != nil {
 		ws.stop()
 		return errors.Join(err, cs.stop(context.WithoutCancel(ctx)), ns.stop(context.WithoutCancel(ctx)), closeHub(context.WithoutCancel(ctx)))
@@ -305,7 +325,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		out.plain("  dashboard:    %s/?token=%s#token=%s", apiURL, dashToken, token)
 		out.plain("                (the supplier platform of %s: live KPIs with its dashboard token; integrations, notifications,", demoSupplier)
 		out.plain("                calendar and couple details with the admin token)")
-		out.plain("  admin token:  %s  (generated; set %s to choose one)", token, envAdminToken)
+		how := "generated"
+		if encKey != nil {
+			how = "derived from " + envEncryptionKey + ", the same after a restart"
+		}
+		out.plain("  admin token:  %s  (%s; set %s to choose one)", token, how, envAdminToken)
 	} else {
 		out.plain("  dashboard:    %s/?token=%s", apiURL, dashToken)
 		out.plain("                (live KPIs of %s; paste %s under Tokens on the page for the other views)", demoSupplier, envAdminToken)
@@ -314,9 +338,12 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.plain("  realtime hub: %s  (Supabase Realtime protocol; apikey=<dashboard token>)", hubURL)
 	out.plain("  dashboard token of %s (topic supplier:%s, valid until %s):", demoSupplier, demoSupplier, dashExpires.Format("2006-01-02 15:04 MST"))
 	out.plain("                %s", dashToken)
-	if secretGenerated {
+	switch {
+	case secretGenerated:
 		out.plain("  JWT secret:   random, for this run only: tokens die with the process (set %s, 32+ bytes, to keep them)", envJWTSecret)
-	} else {
+	case jwtDerived:
+		out.plain("  JWT secret:   derived from %s: dashboard tokens outlive a restart (set %s to choose one)", envEncryptionKey, envJWTSecret)
+	default:
 		out.plain("  JWT secret:   from %s", envJWTSecret)
 	}
 	out.plain("  vendor CRM:   %s/hooks/{name}  (in-process receiver, verifies every signature)", vend.base)
@@ -356,7 +383,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	defer cancelDemo()
 	demoDone := make(chan error, 1)
 	if cfg.Demo {
-		d := &demo{m: m, hub: hub, book: kpis, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout,
+		d := &demo{m: m, hub: hub, book: kpis, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout, kept: kept,
 			apiURL: apiURL, token: shownToken, exitAfter: cfg.ExitAfterDemo}
 		go func() { demoDone <- d.run(demoCtx) }()
 	}

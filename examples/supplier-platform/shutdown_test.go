@@ -24,15 +24,28 @@ import (
 )
 
 // demoChildEnv makes the test binary run the demo server instead of the
-// tests (see TestMain), as `go run ./examples/supplier-platform -demo=false`.
+// tests (see TestMain), as `go run ./examples/supplier-platform -demo=false`,
+// with its value as the admin token.
 const demoChildEnv = "WEDSYNC_DEMO_CHILD"
+
+// demoChildArgsEnv, when set, holds the child's command-line flags: its
+// configuration then comes from them and the environment, exactly as
+// main's does, and demoChildEnv only makes it a child.
+const demoChildArgsEnv = "WEDSYNC_DEMO_CHILD_ARGS"
 
 // demoChild runs the demo until SIGTERM or Ctrl-C, as main does.
 func demoChild() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := config{Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", AdminToken: os.Getenv(demoChildEnv),
-		onReady: func(api, vendor string) { fmt.Printf("READY %s %s\n", api, vendor) }}
+	cfg := config{Addr: "127.0.0.1:0", VendorAddr: "127.0.0.1:0", AdminToken: os.Getenv(demoChildEnv)}
+	if args, ok := os.LookupEnv(demoChildArgsEnv); ok {
+		var err error
+		if cfg, err = parseConfig(strings.Fields(args), os.Getenv, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 2
+		}
+	}
+	cfg.onReady = func(api, vendor string) { fmt.Printf("READY %s %s\n", api, vendor) }
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -354,4 +355,159 @@ func TestMemoryDispatcherCatchesAClockThatMovesWhileItArmsItsTimer(t *testing.T)
 	require.NoError(t, q.Start(ctx))
 	defer func() { require.NoError(t, q.Stop(ctx)) }()
 	rec.wait(t, 1) // due once the two jumps have happened, with no Advance from the test
+}
+
+// dueArgs carries the time its job is due, so that its handler can check
+// that it did not run early.
+type dueArgs struct {
+	Name  string    `json:"name"`
+	RunAt time.Time `json:"run_at"`
+}
+
+func (dueArgs) Kind() string { return "test_due" }
+
+// ran is one run of a dueArgs job: when it started.
+type ran struct {
+	args dueArgs
+	at   time.Time
+}
+
+// dueWorkers registers a dueArgs handler that reports each run on the
+// returned channel.
+func dueWorkers() (*jobs.Workers, chan ran) {
+	runs := make(chan ran, 64)
+	ws := jobs.NewWorkers()
+	jobs.Register(ws, func(_ context.Context, j *jobs.Job[dueArgs]) error {
+		runs <- ran{args: j.Args, at: time.Now()}
+		return nil
+	})
+	return ws, runs
+}
+
+// A job due a second from now is inserted `available` with its future
+// scheduled_at, whichever insert path writes it (a plain insert, one in
+// the host's transaction, the COPY path of a batch, a unique insert), so
+// that the producer's poll runs it at its time instead of River's
+// scheduler, which makes scheduled jobs available every 5 s. A job due in
+// an hour stays `scheduled`. No job runs before its time.
+func TestRiverJobDueSoonIsAvailableAtInsertAndRunsAtItsTime(t *testing.T) {
+	db := pgtest.New(t, "jobs")
+	ctx := context.Background()
+	require.NoError(t, jobs.Migrate(ctx, db.Pool, db.Schema))
+	ws, runs := dueWorkers()
+	q, err := jobs.NewRiver(db.Pool, ws, jobs.RiverConfig{Schema: db.Schema})
+	require.NoError(t, err)
+
+	// Postgres keeps microseconds: a RunAt with nanoseconds could be
+	// stored (and fetched) up to half a microsecond before itself.
+	soon := time.Now().Add(time.Second).Truncate(time.Microsecond)
+	later := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	due := func(name string, at time.Time, unique bool) jobs.InsertParams {
+		return jobs.InsertParams{Args: dueArgs{Name: name, RunAt: at}, RunAt: at, Unique: unique}
+	}
+	require.NoError(t, q.Insert(ctx, due("plain", soon, false)))
+	require.NoError(t, q.InTx(ctx, func(tx pgx.Tx) error {
+		return q.InsertTx(ctx, tx, due("tx", soon, false))
+	}))
+	require.NoError(t, q.InTx(ctx, func(tx pgx.Tx) error {
+		return q.InsertTx(ctx, tx, due("copy-1", soon, false), due("copy-2", soon, false), due("hour", later, false))
+	}))
+	require.NoError(t, q.InTx(ctx, func(tx pgx.Tx) error {
+		return q.InsertTx(ctx, tx, due("unique", soon, true), due("unique-2", soon, true))
+	}))
+	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: dueArgs{Name: "now"}}))
+
+	type row struct {
+		state  string
+		future bool
+	}
+	rows, err := db.Pool.Query(ctx, "SELECT args->>'name', state, scheduled_at > now() FROM river_job")
+	require.NoError(t, err)
+	got := map[string]row{}
+	for rows.Next() {
+		var name string
+		var r row
+		require.NoError(t, rows.Scan(&name, &r.state, &r.future))
+		got[name] = r
+	}
+	require.NoError(t, rows.Err())
+	avail := row{"available", true}
+	require.Equal(t, map[string]row{
+		"plain": avail, "tx": avail, "copy-1": avail, "copy-2": avail, "unique": avail, "unique-2": avail,
+		"hour": {"scheduled", true}, "now": {"available", false},
+	}, got, "a job due within River's scheduler interval is available at once, with its own time")
+	st, err := q.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Stats{Due: 1, Scheduled: 7}, st, "an available job that is not due yet counts as scheduled")
+
+	require.NoError(t, q.Start(ctx))
+	defer func() { require.NoError(t, q.Stop(ctx)) }()
+	timeout := time.After(time.Minute)
+	for range 7 {
+		select {
+		case r := <-runs:
+			if r.args.RunAt.IsZero() {
+				continue
+			}
+			require.False(t, r.at.Before(r.args.RunAt), "%s ran at %s, before its time %s", r.args.Name, r.at, r.args.RunAt)
+			t.Logf("%-8s ran %s after its time", r.args.Name, r.at.Sub(r.args.RunAt).Round(time.Millisecond))
+		case <-timeout:
+			t.Fatal("the jobs due in a second did not all run within a minute")
+		}
+	}
+	require.NoError(t, q.WaitIdle(ctx))
+	st, err = q.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jobs.Stats{Scheduled: 1}, st, "the job due in an hour waits")
+}
+
+// The memory queue runs a job at its RunAt on the wall clock, not before.
+func TestMemoryRunsAJobAtItsTime(t *testing.T) {
+	ctx := context.Background()
+	ws, runs := dueWorkers()
+	q := jobs.NewMemory(ws, jobs.MemoryConfig{})
+	require.NoError(t, q.Start(ctx))
+	defer func() { require.NoError(t, q.Stop(ctx)) }()
+	at := time.Now().Add(50 * time.Millisecond)
+	require.NoError(t, q.Insert(ctx, jobs.InsertParams{Args: dueArgs{Name: "soon", RunAt: at}, RunAt: at}))
+	select {
+	case r := <-runs:
+		require.False(t, r.at.Before(at), "ran at %s, before its time %s", r.at, at)
+		t.Logf("ran %s after its time", r.at.Sub(at).Round(time.Microsecond))
+	case <-time.After(time.Minute):
+		t.Fatal("the job did not run within a minute")
+	}
+}
+
+// BenchmarkRunAtLateness measures how long after its RunAt a job due in a
+// second starts, in each mode (late-ms). Before River's Postgres-mode jobs
+// due within its scheduler interval were inserted available, a job could
+// start up to 5 s late; it now waits at most about one FetchPollInterval
+// (250 ms). Each iteration takes a second: run with -benchtime=10x.
+func BenchmarkRunAtLateness(b *testing.B) {
+	run := func(b *testing.B, q jobs.Queue, runs chan ran) {
+		ctx := context.Background()
+		require.NoError(b, q.Start(ctx))
+		defer func() { require.NoError(b, q.Stop(ctx)) }()
+		var late time.Duration
+		for i := 0; b.Loop(); i++ {
+			at := time.Now().Add(time.Second).Truncate(time.Microsecond)
+			require.NoError(b, q.Insert(ctx, jobs.InsertParams{Args: dueArgs{Name: fmt.Sprint(i), RunAt: at}, RunAt: at}))
+			r := <-runs
+			late += r.at.Sub(at)
+		}
+		b.ReportMetric(float64(late.Microseconds())/1000/float64(b.N), "late-ms")
+	}
+	b.Run("memory", func(b *testing.B) {
+		ws, runs := dueWorkers()
+		run(b, jobs.NewMemory(ws, jobs.MemoryConfig{}), runs)
+	})
+	b.Run("river", func(b *testing.B) {
+		db := pgtest.New(b, "jobs")
+		require.NoError(b, jobs.Migrate(context.Background(), db.Pool, db.Schema))
+		ws, runs := dueWorkers()
+		q, err := jobs.NewRiver(db.Pool, ws, jobs.RiverConfig{Schema: db.Schema})
+		require.NoError(b, err)
+		run(b, q, runs)
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/validate"
@@ -151,6 +152,7 @@ func NewRiver(pool *pgxpool.Pool, ws *Workers, cfg RiverConfig) (*RiverQueue, er
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               cfg.Logger,
+		Hooks:                []rivertype.Hook{dueSoonHook{}},
 		// Jobs that River gives up on after 25 errors are the handler's
 		// bugs, not delivery failures (those snooze); keep them a week.
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
@@ -159,6 +161,40 @@ func NewRiver(pool *pgxpool.Pool, ws *Workers, cfg RiverConfig) (*RiverQueue, er
 		return nil, fmt.Errorf("jobs: river client: %w", err)
 	}
 	return &RiverQueue{cfg: cfg, pool: pool, client: client, kinds: kinds}, nil
+}
+
+// schedulerInterval is how often River's scheduler runs:
+// maintenance.JobSchedulerIntervalDefault, 5 s in River v0.51.2, which
+// river.Config does not let a client change (and the package is internal,
+// so it cannot be imported). Each run makes `available` the `scheduled`
+// and `retryable` jobs due within the next interval (it looks one interval
+// ahead), and the producer fetches `available` jobs whose scheduled_at has
+// passed. A job inserted due less than one interval from now can miss the
+// run that would have covered it and wait for the next one: measured in
+// the demo, a retry announced "in 1.03s" ran 4.8 s later. A job due
+// further away is always covered by a run before its time.
+const schedulerInterval = 5 * time.Second
+
+// dueSoonHook makes a job inserted due within schedulerInterval
+// `available` with its future scheduled_at, as River's executor does for
+// its own short retries and snoozes (internal/jobexecutor): the fetch
+// query takes only jobs whose scheduled_at has passed, so the job runs at
+// its time, within one FetchPollInterval, instead of at the scheduler's
+// next run. River calls the hook for every insert (InsertMany, InsertManyTx
+// and the COPY path of InsertManyFastTx alike) before it writes the rows,
+// so the state is set in the insert's own statement and transaction.
+// Jobs due later stay `scheduled`: the fetch query's index scan would step
+// over every future `available` row of its priority, so only the near
+// ones are made available, as River does.
+type dueSoonHook struct{}
+
+func (dueSoonHook) IsHook() bool { return true }
+
+func (dueSoonHook) InsertBegin(_ context.Context, p *rivertype.JobInsertParams) error {
+	if p.State == rivertype.JobStateScheduled && p.ScheduledAt != nil && time.Until(*p.ScheduledAt) < schedulerInterval {
+		p.State = rivertype.JobStateAvailable
+	}
+	return nil
 }
 
 func (q *RiverQueue) params(ps []InsertParams) ([]river.InsertManyParams, error) {
@@ -290,7 +326,7 @@ func (q *RiverQueue) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	err := q.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE state IN ('available', 'retryable', 'scheduled') AND scheduled_at <= now()),
-			count(*) FILTER (WHERE state IN ('retryable', 'scheduled') AND scheduled_at > now()),
+			count(*) FILTER (WHERE scheduled_at > now() AND state <> 'running'),
 			count(*) FILTER (WHERE state = 'running')
 		FROM `+pgx.Identifier{q.cfg.Schema, "river_job"}.Sanitize()+`
 		WHERE queue = $1 AND state IN ('available', 'retryable', 'scheduled', 'running')`, q.cfg.Queue).
@@ -301,9 +337,9 @@ func (q *RiverQueue) Stats(ctx context.Context) (Stats, error) {
 // waitIdlePoll is how often WaitIdle looks at the job table.
 const waitIdlePoll = 20 * time.Millisecond
 
-// WaitIdle polls the queue's rows until none is running or due. River
-// promotes scheduled jobs every few seconds, so a job that fell due a
-// moment ago counts as due until it has run.
+// WaitIdle polls the queue's rows until none is running or due. A job
+// that fell due a moment ago counts as due until it has run, whether
+// River's scheduler has made it available yet or not.
 func (q *RiverQueue) WaitIdle(ctx context.Context) error {
 	sql := `SELECT count(*) FROM ` + pgx.Identifier{q.cfg.Schema, "river_job"}.Sanitize() + `
 		WHERE queue = $1 AND (state = 'running' OR (state IN ('available', 'retryable', 'scheduled') AND scheduled_at <= now()))`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -223,8 +224,16 @@ func New(t testing.TB, pkg string) *DB {
 		t.Fatalf("pgtest: pool: %v", err)
 	}
 	d.Pool = pool
+	dropAfter(t, url, func(ctx context.Context, c *pgx.Conn) error { return dropSchemas(ctx, c, schema) })
+	t.Cleanup(pool.Close) // before the drop: cleanups run last first
+	return d
+}
+
+// dropAfter drops what a test created when it ends: drop runs on a
+// connection of its own to url, unless WEDSYNC_TEST_KEEP_SCHEMA=1 (for
+// debugging), and its error fails the test.
+func dropAfter(t testing.TB, url string, drop func(ctx context.Context, c *pgx.Conn) error) {
 	t.Cleanup(func() {
-		pool.Close()
 		if os.Getenv("WEDSYNC_TEST_KEEP_SCHEMA") == "1" {
 			return
 		}
@@ -236,11 +245,45 @@ func New(t testing.TB, pkg string) *DB {
 			return
 		}
 		defer func() { _ = c.Close(ctx) }()
-		if err := dropSchemas(ctx, c, schema); err != nil {
+		if err := drop(ctx, c); err != nil {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
-	return d
+}
+
+// NewDatabase creates a database of its own for t on the test server,
+// named after name, and returns its URL; the database is dropped when t
+// ends (WITH (FORCE): connections a killed child process left behind do
+// not hold it). It is for a program under test that names its own schemas,
+// such as the demo, which keeps its tables in "wedsync": a fresh schema
+// cannot isolate it, a fresh database can. The test database URL must be a
+// postgres:// URL.
+func NewDatabase(t testing.TB, name string) string {
+	t.Helper()
+	base := URL(t)
+	u, err := neturl.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("pgtest: %s must be a postgres:// URL for NewDatabase (it is %q)", EnvURL, base)
+	}
+	db := schemaName("t_", name)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", EnvURL, err)
+	}
+	defer func() { _ = admin.Close(ctx) }()
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	dropAfter(t, base, func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", db, err)
+		}
+		return nil
+	})
+	u.Path = "/" + db
+	return u.String()
 }
 
 // String describes the DB for test logs.

@@ -32,3 +32,32 @@ func TestNewGivesEachTestItsOwnSchemaAndDropsIt(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n))
 	require.Zero(t, n, "the schema is dropped when its test ends")
 }
+
+func TestNewDatabaseGivesATestItsOwnDatabaseAndDropsIt(t *testing.T) {
+	ctx := context.Background()
+	var name string
+	var left *pgx.Conn
+	t.Run("inner", func(t *testing.T) {
+		url := pgtest.NewDatabase(t, "Demo")
+		conn, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		require.NoError(t, conn.QueryRow(ctx, "SELECT current_database()").Scan(&name))
+		require.True(t, strings.HasPrefix(name, "t_demo_"), name)
+		_, err = conn.Exec(ctx, "CREATE SCHEMA wedsync")
+		require.NoError(t, err, "the program under test names its own schemas")
+		// Left open until after the drop, as a killed child process
+		// leaves its connections: the drop must not wait for it.
+		left = conn
+	})
+	defer func() {
+		if left != nil {
+			_ = left.Close(ctx)
+		}
+	}()
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(ctx) }()
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n))
+	require.Zero(t, n, "the database is dropped when its test ends")
+}
