@@ -343,7 +343,9 @@
       showEmpty();
     } catch (e) {
       if (my !== loading) return;
-      tilesEl.querySelector(".empty") && (tilesEl.querySelector(".empty").textContent = "Cannot load your figures: " + e.message);
+      const empty = tilesEl.querySelector(".empty");
+      if (empty) empty.textContent = "Cannot load your figures: " + e.message;
+      else notice("Cannot reload your figures (" + e.message + "); the tiles show the last ones received.");
     }
   }
 
