@@ -28,9 +28,10 @@ const maxBodyBytes = 1 << 20
 //go:embed static
 var static embed.FS
 
-// api is the host's own surface: a JSON API over the Manager and the hub,
-// behind a bearer token, the realtime hub itself, and the page that shows
-// a supplier's KPIs live and recent attempts.
+// api is the host's own surface: a JSON API over the Manager, the hub and
+// the other packages, behind a bearer token; the realtime hub itself; and
+// the supplier's page, whose views load their state from the API and then
+// follow the hub.
 type api struct {
 	m    *delivery.Manager
 	hub  *realtime.Hub
