@@ -362,7 +362,7 @@ func TestDemoRealtimeConfig(t *testing.T) {
 // instance sees what POST /api/events sent to another, live and in the
 // KPIs it loads when it opens.
 func TestDemoRealtimePostgres(t *testing.T) {
-	url := pgtest.URL(t)
+	url := pgtest.NewDatabase(t, "demo_realtime") // the demo names its schemas: a database of its own
 	pg := func(c *config) {
 		c.DatabaseURL = url
 		c.EncryptionKey = strings.Repeat("5e", 32)

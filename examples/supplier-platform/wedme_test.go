@@ -194,7 +194,7 @@ func TestDemoWedMeAPI(t *testing.T) {
 // edit made through one instance reaches the supplier side, and a second
 // instance finds the couple's records there and seeds nothing.
 func TestDemoWedMePostgres(t *testing.T) {
-	url := pgtest.URL(t)
+	url := pgtest.NewDatabase(t, "demo_wedme") // the demo names its schemas: a database of its own
 	watch, opt := newAppliedWatch(t)
 	pg := func(c *config) {
 		c.DatabaseURL = url
