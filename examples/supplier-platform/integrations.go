@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wedsync/integrations/realtime"
@@ -75,64 +74,14 @@ func (a *api) endpointName(ep *delivery.Endpoint) string {
 	return ep.ID
 }
 
-// subscribes reports whether an endpoint with these event type filters
-// receives eventType, by the rule delivery.Endpoint.EventTypes documents:
-// empty matches everything; "*" matches one segment, and as the last
-// segment one or more.
-func subscribes(filters []string, eventType string) bool {
-	if len(filters) == 0 {
-		return true
-	}
-	for _, f := range filters {
-		if filterMatches(f, eventType) {
-			return true
-		}
-	}
-	return false
-}
-
-func filterMatches(pattern, s string) bool {
-	for {
-		pseg, prest, pmore := strings.Cut(pattern, ".")
-		sseg, srest, smore := strings.Cut(s, ".")
-		switch {
-		case pseg == "*" && !pmore:
-			return sseg != ""
-		case pseg != "*" && pseg != sseg:
-			return false
-		case !pmore || !smore:
-			return pmore == smore
-		}
-		pattern, s = prest, srest
-	}
-}
-
 // POST /api/endpoints/{id}/test
 //
-// It sends a webhook.test message to one endpoint. The manager fans a
-// message out to every endpoint of the supplier whose filter takes its
-// type, so an endpoint whose filter does not take webhook.test gets it
-// through Resend; other endpoints that do take it get it too (the answer
-// lists them).
+// It sends a webhook.test message to that one endpoint
+// (delivery.Message.EndpointID), whatever its event-type filter.
 func (a *api) testWebhook(w http.ResponseWriter, r *http.Request) error {
 	ep, err := a.m.GetEndpoint(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
-	}
-	eps, err := a.m.ListEndpoints(r.Context(), ep.SupplierID)
-	if err != nil {
-		return err
-	}
-	fannedOut, also := false, []string{}
-	for _, e := range eps {
-		if !subscribes(e.EventTypes, testEvent) {
-			continue
-		}
-		if e.ID == ep.ID {
-			fannedOut = true
-		} else {
-			also = append(also, a.endpointName(e))
-		}
 	}
 	name := a.endpointName(ep)
 	payload, err := json.Marshal(map[string]any{"type": testEvent, "timestamp": time.Now().UTC().Format(time.RFC3339),
@@ -141,18 +90,12 @@ func (a *api) testWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := a.m.Send(r.Context(), delivery.Message{SupplierID: ep.SupplierID, EventType: testEvent, Payload: payload})
+	id, err := a.m.Send(r.Context(), delivery.Message{SupplierID: ep.SupplierID, EventType: testEvent, Payload: payload, EndpointID: ep.ID})
 	if err != nil {
 		return err
 	}
-	if !fannedOut {
-		if err := a.m.Resend(r.Context(), id, ep.ID); err != nil {
-			return err
-		}
-	}
 	a.out.printf("SENT       %-17s %s -> %s (a test webhook, through the API)", testEvent, id, name)
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "endpoint_id": ep.ID, "endpoint": name, "event_type": testEvent,
-		"also_sent_to": also})
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "endpoint_id": ep.ID, "endpoint": name, "event_type": testEvent})
 	return nil
 }
 

@@ -81,8 +81,7 @@
       }
       const r = await call("POST", "/api/endpoints/" + enc(ep.id) + "/test");
       pending.set(r.id, { endpointId: ep.id, name: ep.name, at: new Date().toISOString() });
-      result.textContent = "Sent webhook.test as " + r.id + " to " + ep.name + (mode ? "; " + mode.text + ": watch it retry below." : ".") +
-        (r.also_sent_to.length ? " Also to " + r.also_sent_to.join(", ") + ", whose filters take webhook.test." : "");
+      result.textContent = "Sent webhook.test as " + r.id + " to " + ep.name + (mode ? "; " + mode.text + ": watch it retry below." : ".");
       loader.schedule();
     } catch (e) {
       result.classList.add("error");
