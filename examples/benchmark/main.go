@@ -58,7 +58,7 @@ func main() {
 	if defURL == "" {
 		defURL = defaultDatabaseURL
 	}
-	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone; or notify (e) alone")
+	flag.StringVar(&c.run, "run", "table", "table: the end-to-end table of every integration against its floor (the default); or scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone; or notify (e) alone")
 	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
 	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object); (d) defaults to 200")
 	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers, notify.WithMemoryWorkers in (e)) and plain-HTTP concurrency")
@@ -85,6 +85,12 @@ func main() {
 	flag.StringVar(&c.memprofile, "memprofile", "", "(d) write a heap profile of the hub with the largest -subscribers idle to this file")
 	flag.DurationVar(&c.idleWait, "idle-wait", 0, "(d), (e): before each phase, wait up to this long for a second in which the machine is under 15% busy")
 	flag.IntVar(&c.quietRetries, "quiet-retries", 2, "(d) run a phase again, up to this many times, when other processes used over 10% of the machine during it; the quietest attempt counts")
+	tf := defaultTableConfig()
+	flag.StringVar(&tf.out, "out", tf.out, "table: write "+resultsJSON+" and "+resultsSVG+" into this directory (\"\": neither)")
+	flag.StringVar(&tf.caldav, "caldav", tf.caldav, "table: the CalDAV server of the calendar rows: radicale, memory (caldavtest's in-process server), or auto (radicale when installed)")
+	flag.DurationVar(&tf.uptime, "uptime", tf.uptime, "table: length of the connection uptime run")
+	flag.DurationVar(&tf.dropEvery, "drop-every", tf.dropEvery, "table: the uptime run's server drops the socket this often (first at half of it)")
+	quick := flag.Bool("quick", false, "table: every path once with tiny loads (a few seconds), to check that it all works; the figures mean little")
 	flag.Parse()
 	if *rtOnly {
 		c.run = "realtime"
@@ -94,6 +100,12 @@ func main() {
 
 	err := func() error {
 		switch strings.TrimSpace(c.run) {
+		case "table", "":
+			tc, err := parseTableConfig(c, set, *quick, *subs, tf)
+			if err != nil {
+				return err
+			}
+			return runTableCommand(c, tc)
 		case "realtime", "d":
 		case "notify", "e":
 			nc, err := parseNotifyConfig(c, set)
@@ -169,9 +181,11 @@ func run(c config) error {
 			return errors.New("-run: run the realtime scenario on its own: -realtime or -run realtime")
 		case "e", "notify":
 			return errors.New("-run: run the notify scenario on its own: -run notify")
+		case "table":
+			return errors.New("-run: run the table on its own: -run table (the default)")
 		case "":
 		default:
-			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime, notify)", s)
+			return fmt.Errorf("-run: unknown scenario %q (table, mem, pg, latency, realtime, notify)", s)
 		}
 	}
 	printHeader("webhook benchmark", "low")
