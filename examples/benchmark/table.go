@@ -252,7 +252,11 @@ func runTable(ctx context.Context, c config, tc tableConfig, out io.Writer, prog
 			prog.begin(s.name + ", " + modeName(pg))
 			rows, err := s.run(ctx, pg)
 			if err != nil {
-				prog.end("failed")
+				if ctx.Err() != nil {
+					prog.end("stopped")
+				} else {
+					prog.end("failed")
+				}
 				return r, fmt.Errorf("%s, %s: %w", s.name, modeName(pg), err)
 			}
 			prog.end(summary(rows))

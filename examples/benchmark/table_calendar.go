@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -77,6 +78,7 @@ func startDAV(ctx context.Context, which string) (*davServer, error) {
 		rp := httputil.NewSingleHostReverseProxy(u)
 		d.proxy = &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext, MaxIdleConnsPerHost: 64}
 		rp.Transport = d.proxy
+		rp.ErrorLog = log.New(io.Discard, "", 0) // a request cut short by Ctrl-C is not news
 		d.front.next = rp
 		srv.Kind = rs.Kind
 		d.kind = "Radicale (" + radicaleVersion(ctx) + ") on loopback, behind an observing reverse proxy"
