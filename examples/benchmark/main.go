@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wedsync/integrations/realtime/client"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
 
@@ -90,6 +91,7 @@ func main() {
 	flag.StringVar(&tf.caldav, "caldav", tf.caldav, "table: the CalDAV server of the calendar rows: radicale, memory (caldavtest's in-process server), or auto (radicale when installed)")
 	flag.DurationVar(&tf.uptime, "uptime", tf.uptime, "table: length of the connection uptime run")
 	flag.DurationVar(&tf.dropEvery, "drop-every", tf.dropEvery, "table: the uptime run's server drops the socket this often (first at half of it)")
+	clientDefaults := flag.Bool("client-defaults", false, "table: the uptime row's realtime client keeps its default reconnect backoff (1s-30s) and heartbeat (25s) instead of 50ms-5s and 5s")
 	quick := flag.Bool("quick", false, "table: every path once with tiny loads (a few seconds), to check that it all works; the figures mean little")
 	flag.Parse()
 	if *rtOnly {
@@ -104,6 +106,9 @@ func main() {
 			tc, err := parseTableConfig(c, set, *quick, *subs, tf)
 			if err != nil {
 				return err
+			}
+			if *clientDefaults {
+				tc.backoffMin, tc.backoffMax, tc.heartbeat = client.DefaultBackoffMin, client.DefaultBackoffMax, client.DefaultHeartbeatInterval
 			}
 			return runTableCommand(c, tc)
 		case "realtime", "d":
