@@ -92,6 +92,8 @@ func main() {
 	flag.DurationVar(&tf.uptime, "uptime", tf.uptime, "table: length of the connection uptime run")
 	flag.DurationVar(&tf.dropEvery, "drop-every", tf.dropEvery, "table: the uptime run's server drops the socket this often (first at half of it)")
 	clientDefaults := flag.Bool("client-defaults", false, "table: the uptime row's realtime client keeps its default reconnect backoff (1s-30s) and heartbeat (25s) instead of 50ms-5s and 5s")
+	render := flag.String("render", "", "table: run nothing; print the table of this "+resultsJSON+" and write its SVG into -out")
+	metrics := flag.String("metrics", "all", "table: the scenarios to run, comma-separated: "+strings.Join(tableMetrics, ", "))
 	quick := flag.Bool("quick", false, "table: every path once with tiny loads (a few seconds), to check that it all works; the figures mean little")
 	flag.Parse()
 	if *rtOnly {
@@ -103,7 +105,10 @@ func main() {
 	err := func() error {
 		switch strings.TrimSpace(c.run) {
 		case "table", "":
-			tc, err := parseTableConfig(c, set, *quick, *subs, tf)
+			if *render != "" {
+				return renderSaved(*render, tf.out)
+			}
+			tc, err := parseTableConfig(c, set, *quick, *subs, *metrics, tf)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,6 +69,15 @@ type tableConfig struct {
 	caldav      string        // auto, radicale or memory
 	pg          bool          // run the Postgres mode rows too
 	out         string        // directory for the JSON and SVG; "" writes neither
+	metrics     []string      // which scenarios run (tableMetrics' names); all when empty
+}
+
+// tableMetrics names the scenarios, in the order they run (-metrics).
+var tableMetrics = []string{"realtime", "webhook", "notification", "calendar", "cross-platform", "uptime"}
+
+// runs reports whether the table runs scenario name.
+func (tc tableConfig) runs(name string) bool {
+	return len(tc.metrics) == 0 || slices.Contains(tc.metrics, name)
 }
 
 func defaultTableConfig() tableConfig {
@@ -91,12 +101,21 @@ func quickTableConfig() tableConfig {
 // parseTableConfig reads the table's settings from the flags: -duration
 // and -subscribers (the largest) apply when given; Postgres mode runs only
 // when -database-url or WEDSYNC_DATABASE_URL names a database.
-func parseTableConfig(c config, set map[string]bool, quick bool, subs string, flags tableConfig) (tableConfig, error) {
+func parseTableConfig(c config, set map[string]bool, quick bool, subs, metrics string, flags tableConfig) (tableConfig, error) {
 	tc := defaultTableConfig()
 	if quick {
 		tc = quickTableConfig()
 	}
 	tc.caldav, tc.out = flags.caldav, flags.out
+	for m := range strings.SplitSeq(metrics, ",") {
+		switch m = strings.TrimSpace(m); {
+		case m == "" || m == "all":
+		case slices.Contains(tableMetrics, m):
+			tc.metrics = append(tc.metrics, m)
+		default:
+			return tc, fmt.Errorf("-metrics: %q is not one of %s", m, strings.Join(tableMetrics, ", "))
+		}
+	}
 	if set["uptime"] {
 		tc.uptime = flags.uptime
 	}
@@ -161,10 +180,41 @@ func runTableCommand(c config, tc tableConfig) error {
 
 // tableScenarios counts the progress lines: six scenarios a mode.
 func tableScenarios(tc tableConfig) int {
-	if tc.pg {
-		return 12
+	n := 0
+	for _, m := range tableMetrics {
+		if tc.runs(m) {
+			n++
+		}
 	}
-	return 6
+	if tc.pg {
+		return 2 * n
+	}
+	return n
+}
+
+// renderSaved prints the table of a saved run and writes its SVG into
+// dir: for a chart drawn anew from the JSON.
+func renderSaved(path, dir string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := readJSON(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	renderTable(os.Stdout, r)
+	if dir == "" {
+		return nil
+	}
+	var s bytes.Buffer
+	if err := renderSVG(&s, r); err != nil {
+		return err
+	}
+	out := filepath.Join(dir, resultsSVG)
+	fmt.Printf("\nwrote %s\n", out)
+	return os.WriteFile(out, s.Bytes(), 0o644)
 }
 
 // writeResults writes the JSON and the SVG into dir.
@@ -225,26 +275,31 @@ func runTable(ctx context.Context, c config, tc tableConfig, out io.Writer, prog
 		}
 		defer env.pg.close()
 	}
-	dav, err := startDAV(ctx, tc.caldav)
-	if err != nil {
-		return r, err
+	var dav *davServer
+	if tc.runs("calendar") {
+		if dav, err = startDAV(ctx, tc.caldav); err != nil {
+			return r, err
+		}
+		defer dav.close()
+		r.CalDAV = dav.kind
 	}
-	defer dav.close()
-	r.CalDAV = dav.kind
 
 	type scenario struct {
-		name string
-		run  func(ctx context.Context, pg bool) ([]tableRow, error)
+		metric, name string
+		run          func(ctx context.Context, pg bool) ([]tableRow, error)
 	}
 	scenarios := []scenario{
-		{"realtime", env.realtime},
-		{"webhook", env.webhook},
-		{"notification", env.notification},
-		{"calendar sync", func(ctx context.Context, pg bool) ([]tableRow, error) { return env.calendar(ctx, pg, dav) }},
-		{"cross-platform", env.crossPlatform},
-		{"connection uptime", env.uptime},
+		{"realtime", "realtime", env.realtime},
+		{"webhook", "webhook", env.webhook},
+		{"notification", "notification", env.notification},
+		{"calendar", "calendar sync", func(ctx context.Context, pg bool) ([]tableRow, error) { return env.calendar(ctx, pg, dav) }},
+		{"cross-platform", "cross-platform", env.crossPlatform},
+		{"uptime", "connection uptime", env.uptime},
 	}
 	for _, s := range scenarios {
+		if !tc.runs(s.metric) {
+			continue
+		}
 		for _, pg := range []bool{false, true} {
 			if pg && !tc.pg {
 				continue

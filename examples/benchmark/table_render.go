@@ -147,6 +147,13 @@ func renderTable(w io.Writer, r report) {
 	}
 }
 
+// readJSON reads a report writeJSON wrote.
+func readJSON(r io.Reader) (report, error) {
+	var rep report
+	err := json.NewDecoder(r).Decode(&rep)
+	return rep, err
+}
+
 // writeJSON writes the report, indented.
 func writeJSON(w io.Writer, r report) error {
 	enc := json.NewEncoder(w)
@@ -239,16 +246,16 @@ func renderSVG(w io.Writer, r report) error {
 			status, colour = "MISSED", "#d62728"
 		}
 		fmt.Fprintf(&b, `<text x="16" y="%d" fill="#555">%s, %s · <tspan fill="%s">%s</tspan></text>`+"\n", y+30, esc(row.Mode), esc(row.Target), colour, status)
+		tx := x(row.TargetMS)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-width="2" stroke-dasharray="5,3"/>`+"\n",
+			tx, y-2, tx, y+4*(svgBarH+svgBarGap))
 		vals := [4]float64{row.SDK.P50MS, row.SDK.P99MS, row.Floor.P50MS, row.Floor.P99MS}
 		for j, v := range vals {
 			by := y + j*(svgBarH+svgBarGap)
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s %s</title></rect>`+"\n",
 				svgLabelW, by, math.Max(1, x(v)-svgLabelW), svgBarH, svgColours[j], esc(legend[j]), esc(fmtMS(v)))
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" fill="#333">%s</text>`+"\n", math.Max(x(v), svgLabelW+1)+4, by+svgBarH-1, esc(fmtMS(v)))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke">%s</text>`+"\n", math.Max(x(v), svgLabelW+1)+4, by+svgBarH-1, esc(fmtMS(v)))
 		}
-		tx := x(row.TargetMS)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-width="2" stroke-dasharray="5,3"/>`+"\n",
-			tx, y-2, tx, y+4*(svgBarH+svgBarGap))
 		b.WriteString("</g>\n")
 	}
 
@@ -275,15 +282,15 @@ func renderSVG(w io.Writer, r report) error {
 			fmt.Fprintf(&b, `<g class="metric" data-metric="%s" data-mode="%s">`+"\n", esc(row.Metric), esc(row.Mode))
 			fmt.Fprintf(&b, `<text x="16" y="%d" font-weight="bold">%s, %s</text>`+"\n", y+9, esc(row.Metric), esc(row.Mode))
 			fmt.Fprintf(&b, `<text x="16" y="%d" fill="#555" font-size="10">%s; missed %d (floor %d)</text>`+"\n", y+21, esc(row.Target), row.SDK.Missing, row.Floor.Missing)
+			tx := ux(row.TargetPct)
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-width="2" stroke-dasharray="5,3"/>`+"\n",
+				tx, y-2, tx, y+2*(svgBarH+svgBarGap))
 			for j, v := range []float64{row.SDK.UptimePct, row.Floor.UptimePct} {
 				by := y + j*(svgBarH+svgBarGap)
 				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`+"\n",
 					svgLabelW, by, math.Max(1, ux(v)-svgLabelW), svgBarH, svgColours[2*j], esc(fmtPct(v)))
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" fill="#333">%s %s</text>`+"\n", ux(v)+4, by+svgBarH-1, []string{"SDK", "floor"}[j], esc(fmtPct(v)))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" fill="#333" stroke="#fff" stroke-width="3" paint-order="stroke">%s %s</text>`+"\n", ux(v)+4, by+svgBarH-1, []string{"SDK", "floor"}[j], esc(fmtPct(v)))
 			}
-			tx := ux(row.TargetPct)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d62728" stroke-width="2" stroke-dasharray="5,3"/>`+"\n",
-				tx, y-2, tx, y+2*(svgBarH+svgBarGap))
 			b.WriteString("</g>\n")
 		}
 	}
