@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // progress shows one line per scenario on stderr while the table runs.
 // On a terminal the line is redrawn four times a second with the phase
-// and its elapsed time, and finished with the scenario's summary; when
+// and its elapsed time (cut to $COLUMNS, else 80 columns), and finished
+// with the scenario's summary; when
 // stderr is a file or a pipe only the finished lines are written.
 type progress struct {
 	w     io.Writer
@@ -57,8 +59,27 @@ func (p *progress) redraw() {
 
 func (p *progress) drawLocked() {
 	if p.tty && p.name != "" {
-		fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s: %s  %.1fs", p.n, p.total, p.name, p.phase, time.Since(p.start).Seconds())
+		line := fmt.Sprintf("[%d/%d] %s %.1fs: %s", p.n, p.total, p.name, time.Since(p.start).Seconds(), p.phase)
+		fmt.Fprint(p.w, "\r\033[K"+clip(line, termWidth()-1))
 	}
+}
+
+// clip cuts s to n runes: a redrawn line must not wrap, or \r would not
+// take the cursor back to its start.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:max(n-1, 0)]) + "…"
+}
+
+// termWidth is $COLUMNS, or 80.
+func termWidth() int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 10 {
+		return n
+	}
+	return 80
 }
 
 // begin starts a scenario's line.

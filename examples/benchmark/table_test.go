@@ -142,6 +142,9 @@ func TestProgressWritesOneFinishedLinePerScenarioWhenNotATerminal(t *testing.T) 
 	require.Len(t, lines, 2, "%q", b)
 	require.Regexp(t, `^\[1/2\] webhook, memory: p50 1 ms \(\d+\.\ds\)$`, lines[0])
 	require.Regexp(t, `^\[2/2\] notification, memory: stopped \(\d+\.\ds\)$`, lines[1])
+
+	require.Equal(t, "abc…", clip("abcdef", 4), "a redrawn line is cut so that it does not wrap")
+	require.Equal(t, "abcd", clip("abcd", 4))
 }
 
 // TestTableQuick runs the whole table with -quick's tiny loads, in memory
