@@ -16,6 +16,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/idletest"
+	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/pgbroker"
@@ -25,6 +27,10 @@ import (
 // presenceTTL is the brokers' presence TTL in these tests; their clock is
 // fake, so only the test moves time.
 const presenceTTL = 30 * time.Second
+
+// presencePoolSize is the size of each instance's pool (the LISTEN
+// connection is taken out of it).
+const presencePoolSize = 4
 
 // presenceInstance is one hub instance over a Postgres broker with a pool
 // of its own, as a process of its own would have.
@@ -39,7 +45,10 @@ type presenceInstance struct {
 
 func startPresenceInstance(t *testing.T, db *pgtest.DB, clk clockwork.Clock, opts ...realtime.Option) *presenceInstance {
 	t.Helper()
-	pool, err := pgxpool.New(ctxBG, db.ConnString())
+	cfg, err := pgxpool.ParseConfig(db.ConnString())
+	require.NoError(t, err)
+	cfg.MaxConns = presencePoolSize
+	pool, err := pgxpool.NewWithConfig(ctxBG, cfg)
 	require.NoError(t, err)
 	b, err := pgbroker.New(ctxBG, pool, pgbroker.WithSchema(db.Schema), pgbroker.WithChannel(db.Schema),
 		pgbroker.WithClock(clk), pgbroker.WithPresenceTTL(presenceTTL), pgbroker.WithTrimInterval(time.Hour))
@@ -325,4 +334,87 @@ func TestPostgresPresenceCapCountsEveryInstance(t *testing.T) {
 	u3.waitFor(map[string][]string{"u1": {"a2"}})
 	u3.track("c")
 	u2.waitFor(map[string][]string{"u1": {"a2"}, "u3": {"c"}})
+}
+
+// An instance whose LISTEN connection drops misses the hints sent
+// meanwhile; once it listens again it reads the presence of its topics
+// afresh, and its dashboards see what they missed. The instance cannot
+// listen again until the test lets it: every connection of its pool is
+// held, so its reconnect waits.
+func TestPostgresPresenceAfterALostListenConnection(t *testing.T) {
+	db := pgtest.New(t, "realtime")
+	require.NoError(t, pgbroker.Migrate(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema)))
+	clk := clockwork.NewFakeClock()
+	b := startPresenceInstance(t, db, clk)
+	var listener uint32 // b's, the only one yet
+	require.NoError(t, db.Pool.QueryRow(ctxBG, `SELECT pid FROM pg_stat_activity
+		WHERE application_name = $1 AND query LIKE '%' || $2 || '%'`, pgbroker.ApplicationName, db.Schema).Scan(&listener))
+	a := startPresenceInstance(t, db, clk)
+	const topic = "supplier:1"
+	ben := watchPresence(t, b.url, "sup:1::ben", topic)
+	anna := watchPresence(t, a.url, "sup:1::anna", topic)
+
+	var held []*pgxpool.Conn
+	for range presencePoolSize {
+		c, err := b.pool.Acquire(ctxBG)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	var cut bool
+	require.NoError(t, db.Pool.QueryRow(ctxBG, `SELECT pg_terminate_backend($1)`, listener).Scan(&cut))
+	require.True(t, cut)
+	// The terminated backend is gone once pg_stat_activity no longer
+	// lists it: b cannot have heard what is notified from now on.
+	require.Eventually(t, func() bool {
+		var n int
+		err := db.Pool.QueryRow(ctxBG, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, listener).Scan(&n)
+		return err == nil && n == 0
+	}, 10*time.Second, 5*time.Millisecond)
+
+	anna.track("dashboard")
+	anna.waitFor(map[string][]string{"anna": {"dashboard"}})
+	for _, c := range held {
+		c.Release()
+	}
+	ben.waitFor(map[string][]string{"anna": {"dashboard"}})
+	require.GreaterOrEqual(t, b.hub.Stats().Resyncs, int64(1), "b resynced after listening again")
+}
+
+// On the wall clock: a hub whose topic has shared presence, with idle
+// dashboards, uses no CPU; its Shutdown waits for the untracks of its
+// closing sockets (so the other instances see them leave), but no longer
+// than its context when the database hangs (a session holds the presence
+// table), and Close then finishes at once.
+func TestPostgresPresenceRealClockIdleAndShutdown(t *testing.T) {
+	db := pgtest.New(t, "realtime")
+	require.NoError(t, pgbroker.Migrate(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema)))
+	a := startPresenceInstance(t, db, clockwork.NewFakeClock())
+	const topic = "supplier:1"
+	anna := watchPresence(t, a.url, "sup:1::anna", topic)
+	dora := watchPresence(t, a.url, "sup:1::dora", topic)
+	anna.track("dashboard")
+	dora.waitFor(map[string][]string{"anna": {"dashboard"}})
+	idletest.RequireIdle(t, "a hub with shared presence waits with 2 idle dashboards")
+
+	holder, err := db.Pool.Begin(ctxBG)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = holder.Rollback(ctxBG) })
+	_, err = holder.Exec(ctxBG, "LOCK TABLE "+migrate.Quote(db.Schema)+".realtime_presence IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	answerClose(t, anna.p)
+	answerClose(t, dora.p)
+
+	ctx, cancel := context.WithTimeout(ctxBG, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = a.hub.Shutdown(ctx)
+	took := time.Since(start)
+	t.Logf("Shutdown with a 200ms context and an untrack waiting on a lock: %s, %v", took, err)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, took, 200*time.Millisecond+stopBound)
+	start = time.Now()
+	require.NoError(t, a.hub.Close(), "the untrack ends with Shutdown's context")
+	t.Logf("Close after: %s", time.Since(start))
+	require.Less(t, time.Since(start), stopBound)
+	require.NoError(t, holder.Rollback(ctxBG))
 }
