@@ -284,6 +284,14 @@ type rtStep struct {
 	LiveSent       rtSent        `json:"live_sent"`
 	LiveReceived   rtBroadcast   `json:"live_received"`
 	Left           string        `json:"left"`
+
+	Tracked    []string                    `json:"tracked"`
+	LaptopSees map[string][]map[string]any `json:"laptop_sees"`
+	PhoneSees  map[string][]map[string]any `json:"phone_sees"`
+	Untracked  string                      `json:"untracked"`
+	LeftKey    string                      `json:"left_key"`
+	LeftPages  []string                    `json:"left_pages"`
+	AfterLeave []string                    `json:"after_leave"`
 }
 
 // step reads realtime.mjs's next step, which must be name.
@@ -303,8 +311,9 @@ func (p *nodeProc) step(name string) rtStep {
 // against the demo's hub on both protocol versions: join a supplier's
 // topic, receive what the backend broadcasts through the API, have its own
 // broadcast refused cleanly, be refused another supplier's topic, refresh
-// its token (and lose the channel to a bad or expired one), and get what
-// it missed replayed when it rejoins.
+// its token (and lose the channel to a bad or expired one), get what it
+// missed replayed when it rejoins, and see presence (one user on two
+// devices).
 func TestDemoNodeRealtime(t *testing.T) {
 	requireNode(t)
 	base, _, out := startServer(t)
@@ -460,6 +469,25 @@ func TestDemoNodeRealtime(t *testing.T) {
 			}
 
 			require.Equal(t, "ok", s.Left, "removeChannel leaves the channel")
+
+			// Presence: both devices of the supplier's user are one key
+			// (the token's subject) with two metas, seen by each; the
+			// phone's untrack is a leave of its meta for the laptop.
+			s = p.step("presence")
+			require.Equal(t, []string{"ok", "ok"}, s.Tracked)
+			for _, seen := range []map[string][]map[string]any{s.LaptopSees, s.PhoneSees} {
+				require.Len(t, seen, 1, "one user, one key: %v", seen)
+				for key, metas := range seen {
+					require.Equal(t, s.LeftKey, key)
+					require.Len(t, metas, 2, "%v", seen)
+					got := []any{metas[0]["page"], metas[1]["page"]}
+					require.ElementsMatch(t, []any{"dashboard", "calendar"}, got)
+				}
+			}
+			require.Equal(t, "ok", s.Untracked)
+			require.NotEmpty(t, s.LeftKey)
+			require.Equal(t, []string{"calendar"}, s.LeftPages)
+			require.Equal(t, []string{"dashboard"}, s.AfterLeave)
 
 			p.step("done")
 			p.wait()

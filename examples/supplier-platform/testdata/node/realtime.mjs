@@ -261,5 +261,46 @@ emit({
 });
 await client2.disconnect();
 
+// 9. Presence, as the dashboard's "N viewing": the supplier's user on two
+// devices (a laptop and a phone) tracks on its topic. The hub keys
+// presence by the token's subject, as Phoenix keys a user: one key, two
+// metas, seen by both devices; the phone's untrack reaches the laptop as a
+// leave of the phone's meta.
+const presenceOf = (label, ch) => () => inbox.push({ kind: "presence", label, state: ch.presenceState() });
+const pages = (state) => Object.values(state).flat().map((m) => m.page).sort();
+async function joinPresence(token, label) {
+  const c = newClient(token);
+  await c.setAuth(token);
+  const ch = c.channel(topic, { config: { private: true, presence: { enabled: true } } });
+  ch.on("presence", { event: "sync" }, presenceOf(label, ch));
+  ch.on("presence", { event: "leave" }, ({ key, leftPresences }) => inbox.push({ kind: "leave", label, key, pages: leftPresences.map((m) => m.page) }));
+  ch.subscribe((status, err) => inbox.push({ kind: "status", label, status, error: err ? err.message : undefined }));
+  const st = await inbox.next(`the subscribe status of ${label}`, (i) => i.kind === "status" && i.label === label);
+  if (st.status !== "SUBSCRIBED") fail(`presence join ${label}: ${st.status} ${st.error}`);
+  return { c, ch };
+}
+const laptop = await joinPresence(TOKEN, "laptop");
+const phone = await joinPresence(NEW_TOKEN, "phone");
+const trackedLaptop = await laptop.ch.track({ device: "laptop", page: "dashboard" });
+const trackedPhone = await phone.ch.track({ device: "phone", page: "calendar" });
+const both = (label) => (i) => i.kind === "presence" && i.label === label && pages(i.state).join() === "calendar,dashboard";
+const laptopSees = await inbox.next("the laptop seeing both devices", both("laptop"));
+const phoneSees = await inbox.next("the phone seeing both devices", both("phone"));
+const untracked = await phone.ch.untrack();
+const leave = await inbox.next("the phone's leave on the laptop", (i) => i.kind === "leave" && i.label === "laptop");
+const afterLeave = await inbox.next("the laptop seeing only itself", (i) => i.kind === "presence" && i.label === "laptop" && pages(i.state).join() === "dashboard");
+emit({
+  step: "presence",
+  tracked: [trackedLaptop, trackedPhone],
+  laptop_sees: laptopSees.state,
+  phone_sees: phoneSees.state,
+  untracked,
+  left_key: leave.key,
+  left_pages: leave.pages,
+  after_leave: pages(afterLeave.state),
+});
+await laptop.c.disconnect();
+await phone.c.disconnect();
+
 emit({ step: "done", frames: { ...frames } });
 process.exit(0);
