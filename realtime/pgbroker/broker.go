@@ -473,13 +473,15 @@ const rowSQL = `SELECT h.event, h.payload, h.origin, h.created_at, t.epoch
 FROM {{schema}}.realtime_history h JOIN {{schema}}.realtime_topics t ON t.topic = h.topic
 WHERE h.topic = $1 AND h."offset" = $2`
 
-// Group commit: each topic with publishes waiting has one leader goroutine.
-// It takes what queued while its previous transaction ran (at most
-// batchLimit publications and about maxBatchBytes) and writes them in one
-// transaction, lockSQL and storeSQL pipelined: the topic row's lock is
-// taken once per batch instead of once per publish, and one commit (one WAL
-// flush) covers the lot. The leader exits when its topic's queue is empty;
-// the next Publish starts another.
+// Group commit. A publish to a topic with nothing in flight runs its own
+// transaction, on the caller's goroutine: a lone publisher pays no
+// hand-off. Publishes that arrive while a transaction of their topic runs
+// queue; when it ends, a leader goroutine takes the queue, at most
+// min(maxBatch, WithHistorySize) publications and about maxBatchBytes at a
+// time, and writes each batch in one transaction, lockSQL and storeSQL
+// pipelined: the topic row's lock is taken once per batch instead of once
+// per publish, and one commit (one WAL flush) covers the lot. The leader
+// exits when the queue is empty.
 const (
 	maxBatch      = 256
 	maxBatchBytes = 4 << 20
@@ -493,14 +495,14 @@ const (
 	reqDropped              // its caller gave up first: never published
 )
 
-// pubReq is one Publish waiting for its topic's leader.
+// pubReq is one Publish on its way to a transaction.
 type pubReq struct {
 	event, origin string
 	payload       json.RawMessage
 	body          []byte
 	parent        trace.SpanContext // the caller's publish span
 	state         atomic.Int32
-	batch         *pubBatch // set by the leader before it takes the request
+	batch         *pubBatch // set by the leader before it takes the request (nil inline)
 
 	done chan struct{} // closed when pub, size and err are set
 	pub  realtime.Publication
@@ -578,8 +580,20 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	}
 	r := &pubReq{event: event, origin: origin, payload: payload, body: body,
 		parent: span.SpanContext(), done: make(chan struct{})}
-	if err := b.enqueue(topic, r); err != nil {
+	inline, err := b.enqueue(topic, r)
+	if err != nil {
 		return realtime.Publication{}, err
+	}
+	if inline {
+		// Nothing in flight for the topic: run this publish's transaction
+		// here, with no hand-off, and leave what queues meanwhile to a
+		// leader.
+		tctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(b.ctx, cancel) // Close cancels it
+		b.commit(tctx, topic, []*pubReq{r})
+		stop()
+		cancel()
+		b.handOff(topic)
 	}
 	select {
 	case <-r.done:
@@ -602,26 +616,53 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	return r.pub, nil
 }
 
-// enqueue queues r on its topic and starts the topic's leader when it has
-// none. Under b.mu, so that Close's wg.Wait never races a new leader.
-func (b *Broker) enqueue(topic string, r *pubReq) error {
+// enqueue queues r on its topic, or, when the topic has nothing in flight,
+// claims the topic for r and returns true: the caller runs r's
+// transaction itself and then calls handOff. Under b.mu, so that Close's
+// wg.Wait never races a new leader.
+func (b *Broker) enqueue(topic string, r *pubReq) (inline bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return realtime.ErrBrokerClosed
+		return false, realtime.ErrBrokerClosed
 	}
 	q := b.queues[topic]
 	if q == nil {
-		q = &topicQueue{}
-		b.queues[topic] = q
-		b.wg.Add(1)
-		go b.lead(topic, q)
+		b.queues[topic] = &topicQueue{}
+		r.state.Store(reqTaken)
+		return true, nil
 	}
 	q.pending = append(q.pending, r)
 	if h := b.opts.hooks.queued; h != nil {
 		h(topic, len(q.pending))
 	}
-	return nil
+	return false, nil
+}
+
+// handOff ends an inline transaction: a leader takes over the publishes
+// that queued meanwhile, or the topic goes idle.
+func (b *Broker) handOff(topic string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[topic]
+	if b.closed || len(q.pending) == 0 {
+		b.idle(topic, q)
+		return
+	}
+	b.wg.Add(1)
+	go b.lead(topic, q)
+}
+
+// idle drops the topic's queue, failing what is still in it (the broker
+// has closed); under b.mu.
+func (b *Broker) idle(topic string, q *topicQueue) {
+	for _, r := range q.pending {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			r.err = realtime.ErrBrokerClosed
+			close(r.done)
+		}
+	}
+	delete(b.queues, topic)
 }
 
 // lead writes the topic's queued publishes, a batch at a time, until the
@@ -632,13 +673,7 @@ func (b *Broker) lead(topic string, q *topicQueue) {
 	for {
 		b.mu.Lock()
 		if b.closed || len(q.pending) == 0 {
-			for _, r := range q.pending {
-				if r.state.CompareAndSwap(reqQueued, reqTaken) {
-					r.err = realtime.ErrBrokerClosed
-					close(r.done)
-				}
-			}
-			delete(b.queues, topic)
+			b.idle(topic, q)
 			b.mu.Unlock()
 			return
 		}
