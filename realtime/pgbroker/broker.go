@@ -296,7 +296,9 @@ func (b *Broker) Attach(h realtime.BrokerHandler) error {
 }
 
 // Close implements realtime.Broker: it stops the LISTEN connection and the
-// trim sweep and waits for both; no handler call happens after it returns.
+// trim sweep, cancels the publishes in flight and fails those queued (with
+// an error that wraps realtime.ErrBrokerClosed), and waits for all of
+// them; no handler call happens after it returns.
 // It is idempotent and leaves the pool open.
 func (b *Broker) Close() error {
 	b.mu.Lock()
