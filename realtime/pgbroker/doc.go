@@ -44,7 +44,7 @@
 // WithHistorySize) and about 4 MB, with consecutive offsets and one time.
 // The row lock and the commit are paid once per transaction instead of
 // once per publish: on a 2-CPU machine, 64 goroutines publishing to one
-// topic went from about 600 to about 17,000 publishes/s, and a lone
+// topic went from about 500 to about 20,000 publishes/s, and a lone
 // publisher's latency did not change (BenchmarkPublishOneTopic). A
 // transaction that fails (the database is away, a constraint refuses a
 // row) fails every publish in it and uses no offset.
