@@ -137,6 +137,42 @@ func fullHistory(t *testing.T, ctx context.Context, b *pgbroker.Broker, topic st
 	return res.Publications
 }
 
+// groupTopic is the topic the group-commit tests publish to.
+const groupTopic = "supplier:1"
+
+// grouped is a broker whose group commit is watched, with a recorder
+// attached, and whose topic has its first publication.
+type grouped struct {
+	db    *pgtest.DB
+	w     *batches
+	b     *pgbroker.Broker
+	h     *recorder
+	first realtime.Publication
+}
+
+func newGrouped(t *testing.T, ctx context.Context, opts ...pgbroker.Option) grouped {
+	t.Helper()
+	g := grouped{db: pgtest.New(t, "pgbroker"), w: newBatches(groupTopic)}
+	g.b = newBroker(t, g.db, append([]pgbroker.Option{g.w.option()}, opts...)...)
+	g.h = newRecorder()
+	require.NoError(t, g.b.Attach(g.h))
+	var err error
+	g.first, err = g.b.Publish(ctx, groupTopic, "e", json.RawMessage(`1`), "")
+	require.NoError(t, err)
+	return g
+}
+
+// stall holds the topic's row and publishes payload with pctx: when it
+// returns, that publish's transaction is in flight, waiting on the row,
+// and what is published next queues behind it.
+func (g grouped) stall(t *testing.T, ctx, pctx context.Context, payload string) (release func(), res <-chan result) {
+	t.Helper()
+	release = holdTopic(t, ctx, g.db, groupTopic)
+	res = publishAsync(pctx, g.b, groupTopic, "e", payload)
+	require.Equal(t, []int{1, 1}, g.w.waitBatches(t, ctx, 2), "the first publish's transaction, then this one's")
+	return release, res
+}
+
 // Publishers on two instances, to one topic, queued behind a held row so
 // that each instance groups them: the offsets are 1..N, each returned
 // Publication has its own and is what History holds at that offset, and
@@ -217,21 +253,13 @@ func TestGroupCommitTwoInstancesGapless(t *testing.T) {
 // every publish in it and uses no offset: the next publication takes the
 // next offset, and History has no hole.
 func TestGroupCommitFailedBatchLeavesNoGap(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
-	const topic = "supplier:1"
-	w := newBatches(topic)
-	b := newBroker(t, db, w.option())
-	h := newRecorder()
-	require.NoError(t, b.Attach(h))
-	_, err := db.Pool.Exec(ctx, "ALTER TABLE "+migrate.Quote(db.Schema)+".realtime_history ADD CONSTRAINT no_poison CHECK (event <> 'poison')")
-	require.NoError(t, err)
-	p1, err := b.Publish(ctx, topic, "e", json.RawMessage(`1`), "")
+	g := newGrouped(t, ctx)
+	b, w, h, topic := g.b, g.w, g.h, groupTopic
+	_, err := g.db.Pool.Exec(ctx, "ALTER TABLE "+migrate.Quote(g.db.Schema)+".realtime_history ADD CONSTRAINT no_poison CHECK (event <> 'poison')")
 	require.NoError(t, err)
 
-	release := holdTopic(t, ctx, db, topic)
-	a := publishAsync(ctx, b, topic, "e", `"a"`)
-	require.Equal(t, []int{1, 1}, w.waitBatches(t, ctx, 2), "a's transaction waits on the row")
+	release, a := g.stall(t, ctx, ctx, `"a"`)
 	var queued []<-chan result
 	for i, ev := range []string{"e", "poison", "e"} {
 		queued = append(queued, publishAsync(ctx, b, topic, ev, fmt.Sprintf(`"q%d"`, i)))
@@ -250,7 +278,7 @@ func TestGroupCommitFailedBatchLeavesNoGap(t *testing.T) {
 	p3, err := b.Publish(ctx, topic, "e", json.RawMessage(`3`), "")
 	require.NoError(t, err)
 	require.EqualValues(t, 3, p3.Offset, "the failed transaction used no offset")
-	want := []realtime.Publication{p1, ra.p, p3}
+	want := []realtime.Publication{g.first, ra.p, p3}
 	require.Equal(t, want, fullHistory(t, ctx, b, topic))
 	for _, p := range want {
 		require.Equal(t, p, h.next(t, ctx))
@@ -263,19 +291,12 @@ func TestGroupCommitFailedBatchLeavesNoGap(t *testing.T) {
 // the others and its publication commits with them. A transaction nobody
 // waits for any more is canceled.
 func TestGroupCommitCallerGivesUp(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
-	const topic = "supplier:1"
-	w := newBatches(topic)
-	b := newBroker(t, db, w.option())
-	p1, err := b.Publish(ctx, topic, "e", json.RawMessage(`1`), "")
-	require.NoError(t, err)
-
-	release := holdTopic(t, ctx, db, topic)
+	g := newGrouped(t, ctx)
+	b, w, topic := g.b, g.w, groupTopic
 	xctx, xcancel := context.WithCancel(ctx)
 	defer xcancel()
-	x := publishAsync(xctx, b, topic, "e", `"x"`)
-	w.waitBatches(t, ctx, 2) // x's transaction waits on the row
+	release, x := g.stall(t, ctx, xctx, `"x"`)
 	actx, acancel := context.WithCancel(ctx)
 	defer acancel()
 	qctx, qcancel := context.WithCancel(ctx)
@@ -308,7 +329,7 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 	require.EqualValues(t, 3, rc.p.Offset, "a took offset 2 in the same transaction")
 	got := fullHistory(t, ctx, b, topic)
 	require.Equal(t, []uint64{1, 2, 3}, offsets(got))
-	require.Equal(t, p1, got[0])
+	require.Equal(t, g.first, got[0])
 	require.JSONEq(t, `"a"`, string(got[1].Payload), "a committed with c")
 	require.Equal(t, rc.p, got[2])
 }
@@ -316,17 +337,11 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 // A transaction never holds more publications than history keeps, so the
 // trim (which cannot see the rows its own statement inserts) stays exact.
 func TestGroupCommitBatchFitsHistory(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
-	const topic, size, queued = "supplier:1", 3, 7
-	w := newBatches(topic)
-	b := newBroker(t, db, w.option(), pgbroker.WithHistorySize(size))
-	_, err := b.Publish(ctx, topic, "e", json.RawMessage(`1`), "")
-	require.NoError(t, err)
-
-	release := holdTopic(t, ctx, db, topic)
-	first := publishAsync(ctx, b, topic, "e", `2`)
-	w.waitBatches(t, ctx, 2)
+	const size, queued = 3, 7
+	g := newGrouped(t, ctx, pgbroker.WithHistorySize(size))
+	b, w, topic, db := g.b, g.w, groupTopic, g.db
+	release, first := g.stall(t, ctx, ctx, `2`)
 	var rest []<-chan result
 	for i := range queued {
 		rest = append(rest, publishAsync(ctx, b, topic, "e", fmt.Sprint(3+i)))
@@ -361,17 +376,10 @@ func TestGroupCommitBatchFitsHistory(t *testing.T) {
 // Close fails the publishes in flight and queued with ErrBrokerClosed,
 // and does not wait for the row they wait on.
 func TestGroupCommitClose(t *testing.T) {
-	db := pgtest.New(t, "pgbroker")
 	ctx := testCtx(t)
-	const topic = "supplier:1"
-	w := newBatches(topic)
-	b := newBroker(t, db, w.option())
-	p1, err := b.Publish(ctx, topic, "e", json.RawMessage(`1`), "")
-	require.NoError(t, err)
-
-	release := holdTopic(t, ctx, db, topic)
-	inFlight := publishAsync(ctx, b, topic, "e", `2`)
-	w.waitBatches(t, ctx, 2)
+	g := newGrouped(t, ctx)
+	b, w, topic := g.b, g.w, groupTopic
+	release, inFlight := g.stall(t, ctx, ctx, `2`)
 	queued := publishAsync(ctx, b, topic, "e", `3`)
 	w.waitPending(t, ctx, 1)
 	closed := make(chan error, 1)
@@ -386,12 +394,12 @@ func TestGroupCommitClose(t *testing.T) {
 		t.Fatal("Close waited on the held row")
 	}
 	release()
-	_, err = b.Publish(ctx, topic, "e", json.RawMessage(`4`), "")
+	_, err := b.Publish(ctx, topic, "e", json.RawMessage(`4`), "")
 	require.ErrorIs(t, err, realtime.ErrBrokerClosed)
 
-	other := newBroker(t, db)
-	require.Equal(t, []realtime.Publication{p1}, fullHistory(t, ctx, other, topic))
-	require.NoError(t, pgx.BeginFunc(ctx, db.Pool, func(pgx.Tx) error { return nil }), "the pool still works")
+	other := newBroker(t, g.db)
+	require.Equal(t, []realtime.Publication{g.first}, fullHistory(t, ctx, other, topic))
+	require.NoError(t, pgx.BeginFunc(ctx, g.db.Pool, func(pgx.Tx) error { return nil }), "the pool still works")
 }
 
 // Names Postgres would refuse are refused before they can share (and
