@@ -29,7 +29,10 @@
 // default) serves one process and loses its history on exit (a new epoch
 // then makes old replays incomplete). The Postgres broker in
 // realtime/pgbroker serves every instance that shares the database, and its
-// history survives restarts. Bridge follows a Supabase table through a
+// history survives restarts. It also shares presence (PresenceBroker): a
+// dashboard on any instance sees who is viewing on every instance, and the
+// members of an instance that crashed leave when their time-to-live has
+// passed. Bridge follows a Supabase table through a
 // client.Client and re-broadcasts each valid change to its supplier's
 // topic, so that changes get the hub's history and replay.
 //
@@ -46,7 +49,8 @@
 // too: a channel is tracked under its principal's key (the token's
 // subject; a client-chosen key only with WithClientPresenceKeys), a meta
 // is at most 4 KiB, a socket tracks at most 2 a second (bursts of 5), and
-// a topic holds at most 1,000 metas. What one principal can make the hub
+// a topic holds at most 1,000 metas (over every instance, when the broker
+// shares presence). What one principal can make the hub
 // send is then bounded by its socket cap, its track rate and the channels
 // on the topic (docs/realtime.md works it out). The principal is the
 // token's subject, or the token when it has none: every user of a shared

@@ -37,6 +37,15 @@ type Hub struct {
 	broker     Broker
 	ownsBroker bool
 	instance   string
+	// shared is the broker as a PresenceBroker, nil when presence is this
+	// instance's own (hub_presence.go).
+	shared PresenceBroker
+
+	// untrackCtx bounds the untracks of leaving channels: unlike ctx it
+	// outlives the sockets, so that a graceful Shutdown still tells the
+	// other instances who left; cutAll ends it.
+	untrackCtx    context.Context
+	untrackCancel context.CancelFunc
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -114,10 +123,12 @@ func NewHub(opts ...Option) (*Hub, error) {
 		}
 		h.broker, h.ownsBroker = b, true
 	}
+	h.shared, _ = h.broker.(PresenceBroker)
 	if err := h.broker.Attach(brokerSink{h}); err != nil {
 		return nil, err
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.untrackCtx, h.untrackCancel = context.WithCancel(context.Background())
 	h.done = make(chan struct{})
 	h.writers = newWriterPool(h)
 	h.wg.Add(1)
@@ -209,6 +220,7 @@ func (h *Hub) finish() {
 	h.bgClosed = true
 	h.bgMu.Unlock()
 	h.wg.Wait()
+	h.untrackCancel()
 	if h.ownsBroker {
 		h.closeErr = h.broker.Close()
 	}
@@ -227,6 +239,7 @@ func (h *Hub) cutAll() {
 		c.cut()
 	}
 	h.cancel()
+	h.untrackCancel()
 }
 
 // Stats returns the hub's counters.
@@ -620,6 +633,10 @@ type hubTopic struct {
 	missed    bool
 	presence  map[string]map[string]protocol.PresenceMeta // key -> channel origin -> meta
 	metas     int                                         // metas in presence, for WithMaxPresencePerTopic
+	// shared is set, with a PresenceBroker, once a channel needs the
+	// topic's presence: presence then mirrors the broker's, every
+	// instance's members (hub_presence.go).
+	shared *sharedPresence
 }
 
 func (h *Hub) lookupTopic(name string) *hubTopic {
@@ -664,7 +681,10 @@ func (h *Hub) removeChannel(ch *channel) {
 	t.mu.Lock()
 	_, member := t.chans[ch]
 	delete(t.chans, ch)
-	leaves := t.untrackLocked(ch)
+	var leaves protocol.PresenceState
+	if h.shared == nil {
+		leaves = t.untrackLocked(ch)
+	}
 	empty := len(t.chans) == 0
 	t.mu.Unlock()
 	if member {
@@ -672,6 +692,9 @@ func (h *Hub) removeChannel(ch *channel) {
 	}
 	if leaves != nil {
 		h.sendPresenceDiff(t, nil, leaves)
+	}
+	if h.shared != nil {
+		h.untrackSharedLater(ch)
 	}
 	if !empty {
 		return
@@ -690,17 +713,16 @@ func (h *Hub) removeChannel(ch *channel) {
 type brokerSink struct{ h *Hub }
 
 func (s brokerSink) OnPublication(p Publication) { s.h.onPublication(p) }
+
+// OnPresence implements PresenceHandler.
+func (s brokerSink) OnPresence(topic string, ids []string) { s.h.onPresence(topic, ids) }
+
 func (s brokerSink) OnResync() {
 	h := s.h
-	h.mu.Lock()
-	topics := make([]*hubTopic, 0, len(h.topics))
-	for _, t := range h.topics {
-		topics = append(topics, t)
-	}
-	h.mu.Unlock()
-	for _, t := range topics {
+	for _, t := range h.topicList() {
 		t.mu.Lock()
 		h.startResyncLocked(t, reasonBroker)
+		h.markPresenceLocked(t, nil)
 		t.mu.Unlock()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,6 +33,13 @@ type channel struct {
 	bindings []protocol.PostgresChangeFilter
 	presKey  string
 	topic    *hubTopic
+
+	// With a PresenceBroker: presMu orders the channel's presence writes
+	// (a track, its untrack when the channel leaves); tracked says its
+	// member is in the broker (presMu); maybeTracked, that it may be.
+	presMu       sync.Mutex
+	tracked      bool
+	maybeTracked atomic.Bool
 
 	mu        sync.Mutex
 	principal *Principal
@@ -58,6 +66,12 @@ func (ch *channel) expired(now time.Time) bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	return ch.principal != nil && !ch.principal.ExpiresAt.IsZero() && !now.Before(ch.principal.ExpiresAt)
+}
+
+func (ch *channel) isClosed() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.closed
 }
 
 func (ch *channel) close() {
@@ -224,6 +238,11 @@ func (c *conn) join(ctx context.Context, m protocol.Message) {
 		c.replyOK(m, resp)
 	})
 	if jp.Config.Presence.Enabled || jp.Config.Presence.Key != "" {
+		if c.h.shared != nil {
+			pctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+			c.h.presenceReady(pctx, ch.topic)
+			cancel()
+		}
 		c.sendPresence(protocol.EncodeText(c.vsn, protocol.Message{JoinRef: ch.joinRef, Topic: ch.wire, Event: protocol.EventPresenceState, Payload: ch.topic.presenceJSON()}))
 	}
 	if len(bindings) > 0 {
@@ -408,6 +427,10 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 		}
 		ref, _ := json.Marshal(rand.Text()[:12])
 		meta["phx_ref"] = ref
+		if c.h.shared != nil {
+			c.trackShared(ch, m, meta)
+			return
+		}
 		t.mu.Lock()
 		if _, member := t.chans[ch]; !member {
 			// The channel left (or was closed) meanwhile: nothing to track.
@@ -432,6 +455,10 @@ func (c *conn) presence(ch *channel, m protocol.Message) {
 		c.replyOK(m, struct{}{})
 		c.h.sendPresenceDiff(t, protocol.PresenceState{ch.presKey: {Metas: []protocol.PresenceMeta{meta}}}, leaves)
 	case "untrack":
+		if c.h.shared != nil {
+			c.untrackShared(ch, m)
+			return
+		}
 		t.mu.Lock()
 		leaves := t.untrackLocked(ch)
 		t.mu.Unlock()

@@ -87,7 +87,8 @@ func WithAuthenticator(a Authenticator) Option { return hubOption(func(o *hubOpt
 func WithAuthorizer(a Authorizer) Option { return hubOption(func(o *hubOptions) { o.authz = a }) }
 
 // WithBroker sets the broker that carries broadcasts between hub instances
-// and keeps history. Defaults to a MemoryBroker with its defaults (1,000
+// and keeps history; when it is a PresenceBroker, it holds presence too,
+// for every instance. Defaults to a MemoryBroker with its defaults (1,000
 // per topic, one hour) and the hub's clock, closed with the hub. A broker
 // passed here is not closed by Hub.Shutdown or Hub.Close: close it after
 // the hub.
@@ -172,11 +173,14 @@ func WithClientPresenceKeys(allow bool) Option {
 }
 
 // WithMaxPresencePerTopic caps the presence metas (tracked channels) of
-// one topic on this instance; a track that would add one more gets an
-// error reply and is not fanned out (a channel that is tracked already may
-// always update its meta). Each meta is at most 4 KiB and is sent to every
-// joiner in presence_state, so the cap bounds that frame too. Defaults to
-// 1,000.
+// one topic; a track that would add one more gets an error reply and is
+// not fanned out (a channel that is tracked already may always update its
+// meta). Each meta is at most 4 KiB and is sent to every joiner in
+// presence_state, so the cap bounds that frame too. With a broker that
+// shares presence (a PresenceBroker, such as pgbroker's) the cap counts
+// the topic's metas on every instance, as this instance last read them:
+// tracks made at once on several instances may pass it by a few; without
+// one, the metas on this instance. Defaults to 1,000.
 func WithMaxPresencePerTopic(n int) Option {
 	return hubOption(func(o *hubOptions) { o.maxPresence = n })
 }

@@ -65,6 +65,7 @@ const (
 	reasonTooLarge           = "too_large"
 	reasonTopicFull          = "topic_full"
 	reasonClosed             = "closed"
+	reasonUnavailable        = "unavailable"
 
 	outcomeOK         = "ok"
 	outcomeRefused    = "refused"
@@ -113,7 +114,7 @@ func newHubMetrics(o sharedOptions) *hubMetrics {
 		resyncs: tel.Counter(metricResyncs, "{resync}",
 			"Times a topic's missed broadcasts were read from history, by reason: gap (an offset was skipped) or broker (the broker lost its feed)."),
 		presenceRefused: tel.Counter(metricPresenceRefused, "{track}",
-			"Presence tracks refused, by reason: rate_limited, too_large, topic_full, invalid or closed."),
+			"Presence tracks refused, by reason: rate_limited, too_large, topic_full, invalid, closed or unavailable (the broker that shares presence could not store it)."),
 	}
 	m.fromHost = metric.WithAttributeSet(attribute.NewSet(attrSource.String("host")))
 	m.fromClient = metric.WithAttributeSet(attribute.NewSet(attrSource.String("client")))

@@ -17,7 +17,10 @@
 // killed, resumes where it stopped. Transports: MemoryTransport (one
 // process), DBTransport (both platforms on one Postgres, in two schemas;
 // LISTEN/NOTIFY wakes the reader) and HTTP (signed the Standard Webhooks
-// way, with the webhook package).
+// way, with the webhook package). In Postgres mode Peer.Run also LISTENs
+// on its own node's change log, so a change recorded in the host's
+// transaction is pushed when that transaction commits, at the cost of one
+// connection per running Peer.
 //
 // Apply takes each change at most once (by id), field by field by
 // last-writer-wins on the HLC (ties broken by node id), so both sides end

@@ -257,7 +257,9 @@ func (n *Node) Record(ctx context.Context, e Edit) (Change, error) { return n.Re
 // RecordTx is Record inside the host's transaction (Postgres mode; nil:
 // one of its own): the edit and its log entry exist only if tx commits.
 // Log appends are serialised until their transaction ends (so that the
-// log's order is commit order): keep the host's transaction short.
+// log's order is commit order): keep the host's transaction short. A
+// running Peer hears the commit (Postgres delivers the log's notification
+// then) and pushes the change; nothing needs nudging after it.
 func (n *Node) RecordTx(ctx context.Context, tx pgx.Tx, e Edit) (Change, error) {
 	if tx != nil && n.pool == nil {
 		return Change{}, ErrNoDatabase
@@ -308,10 +310,16 @@ func (n *Node) RecordTx(ctx context.Context, tx pgx.Tx, e Edit) (Change, error) 
 		return Change{}, err
 	}
 	n.tel.recorded.Add(ctx, 1, metric.WithAttributes(attrSide.String(string(n.side))))
-	n.poke()
+	if tx == nil {
+		// Committed: wake the peer now. A host's transaction has not
+		// committed yet, so a sync now would find nothing; the peer's
+		// LISTEN hears it when it does (Peer.Run).
+		n.poke()
+	}
 	return c, nil
 }
 
+// poke wakes a Peer's Run to sync now.
 func (n *Node) poke() {
 	select {
 	case n.wake <- struct{}{}:

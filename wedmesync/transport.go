@@ -138,13 +138,31 @@ func (p *Peer) other() Side {
 	return SideWedMe
 }
 
-// Run syncs whenever this side records a change, when the other side
-// commits one (a DBTransport hears it), and every interval, until ctx
-// ends. Failures are logged and
-// retried at the next turn.
+// Run syncs at once, then whenever this side commits a change, when the
+// other side commits one (a DBTransport hears it), and every interval,
+// until ctx ends. Failures are logged and retried at the next turn.
+//
+// In Postgres mode Run hears this side's commits through LISTEN/NOTIFY on
+// the node's change log: a RecordTx in the host's transaction is pushed
+// when that transaction commits, whichever instance of the host made it,
+// and a rolled-back one sends nothing. That costs one connection of its
+// own per running Peer, taken out of the pool (it counts against the
+// server's max_connections, not the pool's MaxConns) and closed when Run
+// returns. While it cannot listen, Run logs why, syncs at the interval
+// and listens again with backoff. In memory mode Record wakes Run
+// directly.
 func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 	tick := p.n.wall.NewTicker(interval)
 	defer tick.Stop()
+	var own <-chan struct{} // this side's commits, in Postgres mode
+	if p.n.pool != nil {
+		l, err := listen(ctx, p.n.pool, logChannel(p.n.schema), p.n.logger, true)
+		if err != nil && ctx.Err() == nil {
+			p.n.logger.Warn("wedmesync: cannot listen for this side's commits; syncing at the interval until it can", "error", err)
+		}
+		defer func() { _ = l.close(context.Background()) }()
+		own = l.changed
+	}
 	var remote <-chan struct{} // the other side's commits, when the transport says
 	if cn, ok := p.t.(changeNotifier); ok {
 		remote = cn.Changed()
@@ -157,6 +175,7 @@ func (p *Peer) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-p.n.wake:
+		case <-own:
 		case <-remote:
 		case <-tick.Chan():
 		}

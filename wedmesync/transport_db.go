@@ -1,11 +1,6 @@
 package wedmesync
 
-import (
-	"context"
-	"sync"
-
-	"github.com/jackc/pgx/v5"
-)
+import "context"
 
 // DBTransport reaches the other side directly in the database, when both
 // platforms share one Postgres (each in its own schema): a push applies
@@ -14,86 +9,42 @@ import (
 // a poll. The other side's node is built here over its schema (its
 // Authorizer and SharePolicy decide what it sends, as its own process
 // would).
+//
+// The transport holds one connection of its own for as long as it
+// listens, taken out of the pool (it counts against the server's
+// max_connections, not the pool's MaxConns), named ListenApplicationName.
+// When that connection is lost the Peer syncs at its interval, and the
+// transport listens again with backoff.
 type DBTransport struct {
 	peer *Node
 	from Side
-
-	changed chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	err     error
+	l    *listener
 }
 
 // NewDBTransport listens to peer's change log (peer must be in Postgres
-// mode) and returns the transport; Close stops the listening.
+// mode) and returns the transport; Close stops the listening. It fails
+// when it cannot LISTEN now.
 func NewDBTransport(ctx context.Context, peer *Node, from Side) (*DBTransport, error) {
 	if peer.pool == nil {
 		return nil, invalid("peer", "must be in Postgres mode (WithPostgres) for a DBTransport")
 	}
-	conn, err := peer.pool.Acquire(ctx)
+	l, err := listen(ctx, peer.pool, logChannel(peer.schema), peer.logger, false)
 	if err != nil {
 		return nil, err
 	}
-	ch := logChannel(peer.schema)
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
-		conn.Release()
-		return nil, err
-	}
-	lctx, cancel := context.WithCancel(context.Background())
-	t := &DBTransport{peer: peer, from: from, changed: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(t.done)
-		defer func() {
-			// The connection had a LISTEN: close it rather than return it
-			// to the pool with one.
-			_ = conn.Conn().Close(context.Background())
-			conn.Release()
-		}()
-		for {
-			if _, err := conn.Conn().WaitForNotification(lctx); err != nil {
-				if lctx.Err() == nil {
-					t.mu.Lock()
-					t.err = err
-					t.mu.Unlock()
-					t.signal() // the reader falls back to its poll
-				}
-				return
-			}
-			t.signal()
-		}
-	}()
-	return t, nil
+	return &DBTransport{peer: peer, from: from, l: l}, nil
 }
 
-func (t *DBTransport) signal() {
-	select {
-	case t.changed <- struct{}{}:
-	default:
-	}
-}
+// Changed is signalled when the other side commits a change, and when the
+// listening fails (Err says why; the Peer then relies on its interval
+// until the transport listens again).
+func (t *DBTransport) Changed() <-chan struct{} { return t.l.changed }
 
-// Changed is signalled when the other side commits a change (and when the
-// listening fails: Err says why; the Peer then relies on its interval).
-func (t *DBTransport) Changed() <-chan struct{} { return t.changed }
-
-// Err is why the listening stopped, if it did.
-func (t *DBTransport) Err() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err
-}
+// Err is why the transport is not listening now (nil while it is).
+func (t *DBTransport) Err() error { return t.l.Err() }
 
 // Close stops listening and waits for the listener, or for ctx.
-func (t *DBTransport) Close(ctx context.Context) error {
-	t.cancel()
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (t *DBTransport) Close(ctx context.Context) error { return t.l.close(ctx) }
 
 // Push implements Transport: the other side applies the changes.
 func (t *DBTransport) Push(ctx context.Context, changes []Change) error {

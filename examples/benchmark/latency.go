@@ -124,44 +124,13 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	total := int(float64(c.rate) * c.duration.Seconds())
 	t = sink.expect(total)
 	recv.startRecording()
-	var mu sync.Mutex
-	sentAt := make(map[string][2]time.Time, total) // Send called, Send returned
-	res.sendCall = make([]time.Duration, 0, total)
-	var firstErr error
-	sem := make(chan struct{}, 256) // bounds Sends in flight if the database stalls
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Second / time.Duration(c.rate))
-	sp := begin()
-	for i := 0; i < total && ctx.Err() == nil; i++ {
-		if i > 0 {
-			<-tick.C
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			t0 := time.Now()
-			id, err := m.Send(ctx, msg)
-			t1 := time.Now()
-			d := t1.Sub(t0)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			sentAt[id] = [2]time.Time{t0, t1}
-			res.sendCall = append(res.sendCall, d)
-		})
+	// 256 in flight bounds the Sends if the database stalls.
+	p, err := pace(ctx, c.rate, total, 256, func(ctx context.Context, _ int) (string, error) { return m.Send(ctx, msg) })
+	res.cpu, res.elapsed, res.sendCall = p.cpu, p.cpu.d, p.sendCall
+	if err != nil {
+		return res, err
 	}
-	tick.Stop()
-	wg.Wait()
-	res.cpu = sp.end()
-	res.elapsed = res.cpu.d
-	if firstErr != nil {
-		return res, firstErr
-	}
+	sentAt := p.sent
 	res.sent = len(sentAt)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -231,42 +200,18 @@ func riverLatency(ctx context.Context, c config, db *benchDB) (latencyResult, er
 	}()
 	opts := &river.InsertOpts{Queue: queueName}
 	total := int(float64(c.rate) * c.duration.Seconds())
-	inserted := make(map[int64][2]time.Time, total)
-	res.sendCall = make([]time.Duration, 0, total)
-	var firstErr error
-	sem := make(chan struct{}, 256)
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Second / time.Duration(c.rate))
-	sp := begin()
-	for i := 0; i < total && ctx.Err() == nil; i++ {
-		if i > 0 {
-			<-tick.C
+	p, err := pace(ctx, c.rate, total, 256, func(ctx context.Context, i int) (int64, error) {
+		r, err := client.Insert(ctx, noopArgs{I: i}, opts)
+		if err != nil {
+			return 0, err
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			t0 := time.Now()
-			r, err := client.Insert(ctx, noopArgs{I: i}, opts)
-			t1 := time.Now()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			inserted[r.Job.ID] = [2]time.Time{t0, t1}
-			res.sendCall = append(res.sendCall, t1.Sub(t0))
-		})
+		return r.Job.ID, nil
+	})
+	res.cpu, res.elapsed, res.sendCall = p.cpu, p.cpu.d, p.sendCall
+	if err != nil {
+		return res, err
 	}
-	tick.Stop()
-	wg.Wait()
-	res.cpu = sp.end()
-	res.elapsed = res.cpu.d
-	if firstErr != nil {
-		return res, firstErr
-	}
+	inserted := p.sent
 	res.sent = len(inserted)
 	deadline := time.NewTimer(60 * time.Second)
 	defer deadline.Stop()
@@ -290,4 +235,66 @@ drain:
 	defer mu.Unlock()
 	collect(&res, inserted, started)
 	return res, nil
+}
+
+// paced is what pace did: when each call began and returned, by the id it
+// returned; how long each took; and the CPU used meanwhile.
+type paced[K comparable] struct {
+	sent     map[K][2]time.Time // called, returned
+	sendCall []time.Duration
+	cpu      measured
+	others   float64 // other processes' share of the machine meanwhile, -1 when unknown
+}
+
+// pace calls send total times at rate a second, paced by a ticker, each
+// call in its own goroutine with at most inflight of them at once (so that
+// a stalled receiver cannot pile up goroutines), and records each call's
+// start and return under the id it returned. It stops early when ctx ends,
+// and returns the first error a call returned.
+func pace[K comparable](ctx context.Context, rate, total, inflight int, send func(ctx context.Context, i int) (K, error)) (paced[K], error) {
+	p := paced[K]{sent: make(map[K][2]time.Time, total), sendCall: make([]time.Duration, 0, total)}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	sp, others := begin(), beginOthers()
+loop:
+	for i := 0; i < total; i++ {
+		if i > 0 {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t0 := time.Now()
+			id, err := send(ctx, i)
+			t1 := time.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			p.sent[id] = [2]time.Time{t0, t1}
+			p.sendCall = append(p.sendCall, t1.Sub(t0))
+		})
+	}
+	wg.Wait()
+	p.cpu, p.others = sp.end(), others.end()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return p, firstErr
 }

@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wedsync/integrations/realtime/client"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
 
@@ -58,13 +59,13 @@ func main() {
 	if defURL == "" {
 		defURL = defaultDatabaseURL
 	}
-	flag.StringVar(&c.run, "run", "mem,pg,latency", "scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone; or notify (e) alone")
+	flag.StringVar(&c.run, "run", "table", "table: the end-to-end table of every integration against its floor (the default); or scenarios, comma-separated: mem (a), pg (b), latency (c); or realtime (d) alone; or notify (e) alone")
 	flag.IntVar(&c.n, "n", 20000, "messages per throughput measurement (a, b)")
 	flag.IntVar(&c.payloadSize, "payload", 1024, "payload size in bytes (a JSON object); (d) defaults to 200")
-	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers, notify.WithMemoryWorkers in (e)) and plain-HTTP concurrency")
+	flag.IntVar(&c.workers, "workers", 64, "memory-mode workers (delivery.WithMemoryWorkers, notify.WithMemoryWorkers in (e) and the table) and plain-HTTP concurrency")
 	flag.BoolVar(&c.verify, "verify", false, "receiver verifies Standard Webhooks signatures (plain POSTs are then signed too)")
-	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL); (e) runs Postgres mode too only when this flag or the variable is set")
-	flag.IntVar(&c.poolConns, "pool-conns", 0, "pgxpool MaxConns for the manager and for River (0: pgx default, max(4, cores))")
+	flag.StringVar(&c.dbURL, "database-url", defURL, "Postgres URL (env WEDSYNC_DATABASE_URL); the table and (e) run Postgres mode too only when this flag or the variable is set")
+	flag.IntVar(&c.poolConns, "pool-conns", 0, "pgxpool MaxConns for the manager and for River (0: pgx default, max(4, cores); the table: 10)")
 	flag.StringVar(&c.insertMode, "insert", "sendtx", "Postgres insert path: send (Send per message), sendtx (SendTx, -batch per transaction), batch (SendBatch of -batch)")
 	flag.IntVar(&c.insertConc, "insert-conc", 4, "goroutines inserting messages in (b)")
 	flag.IntVar(&c.batch, "batch", 100, "messages per transaction for -insert sendtx and batch")
@@ -73,18 +74,27 @@ func main() {
 	flag.DurationVar(&c.poll, "fetch-poll", 250*time.Millisecond, "River FetchPollInterval (the SDK default)")
 	flag.StringVar(&c.sweep, "sweep", "grid", "River configurations tried in (b): none, axes (5), grid (MaxWorkers 100/500/2000 x FetchCooldown 5/10/20ms)")
 	flag.IntVar(&c.rate, "rate", 500, "messages per second in (c); broadcasts per second in (d), where it defaults to 10; notifications per second in (e), where it defaults to 200")
-	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c), (d) and (e); (d) defaults to 10s")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "length of the steady load in (c), (d) and (e), and of the table's load phases; (d) defaults to 10s, the table to 5s")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of (b)'s manager delivery phase (base configuration), or of (d)'s first hub broadcast phase at the largest -subscribers, to this file")
 	flag.StringVar(&c.pgSide, "pg-side", "river,post,manager", "what (b) measures, comma-separated: river (no-op jobs), post (River jobs that POST), manager")
 	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
-	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated")
+	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated; the table takes the largest when this flag is given, else 1000")
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
 	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
 	flag.StringVar(&c.memprofile, "memprofile", "", "(d) write a heap profile of the hub with the largest -subscribers idle to this file")
 	flag.DurationVar(&c.idleWait, "idle-wait", 0, "(d), (e): before each phase, wait up to this long for a second in which the machine is under 15% busy")
 	flag.IntVar(&c.quietRetries, "quiet-retries", 2, "(d) run a phase again, up to this many times, when other processes used over 10% of the machine during it; the quietest attempt counts")
+	tf := defaultTableConfig()
+	flag.StringVar(&tf.out, "out", tf.out, "table: write "+resultsJSON+" and "+resultsSVG+" into this directory (\"\": neither)")
+	flag.StringVar(&tf.caldav, "caldav", tf.caldav, "table: the CalDAV server of the calendar rows: radicale, memory (caldavtest's in-process server), or auto (radicale when installed)")
+	flag.DurationVar(&tf.uptime, "uptime", tf.uptime, "table: length of the connection uptime run")
+	flag.DurationVar(&tf.dropEvery, "drop-every", tf.dropEvery, "table: the uptime run's server drops the socket this often (first at half of it)")
+	clientDefaults := flag.Bool("client-defaults", false, "table: the uptime row's realtime client keeps its default reconnect backoff (1s-30s) and heartbeat (25s) instead of 50ms-5s and 5s")
+	render := flag.String("render", "", "table: run nothing; print the table of this "+resultsJSON+" and write its SVG into -out")
+	metrics := flag.String("metrics", "all", "table: the scenarios to run, comma-separated: "+strings.Join(tableMetrics, ", "))
+	quick := flag.Bool("quick", false, "table: every path once with tiny loads (a few seconds), to check that it all works; the figures mean little")
 	flag.Parse()
 	if *rtOnly {
 		c.run = "realtime"
@@ -94,6 +104,18 @@ func main() {
 
 	err := func() error {
 		switch strings.TrimSpace(c.run) {
+		case "table", "":
+			if *render != "" {
+				return renderSaved(*render, tf.out)
+			}
+			tc, err := parseTableConfig(c, set, *quick, *subs, *metrics, tf)
+			if err != nil {
+				return err
+			}
+			if *clientDefaults {
+				tc.backoffMin, tc.backoffMax, tc.heartbeat = client.DefaultBackoffMin, client.DefaultBackoffMax, client.DefaultHeartbeatInterval
+			}
+			return runTableCommand(c, tc)
 		case "realtime", "d":
 		case "notify", "e":
 			nc, err := parseNotifyConfig(c, set)
@@ -169,9 +191,11 @@ func run(c config) error {
 			return errors.New("-run: run the realtime scenario on its own: -realtime or -run realtime")
 		case "e", "notify":
 			return errors.New("-run: run the notify scenario on its own: -run notify")
+		case "table":
+			return errors.New("-run: run the table on its own: -run table (the default)")
 		case "":
 		default:
-			return fmt.Errorf("-run: unknown scenario %q (mem, pg, latency, realtime, notify)", s)
+			return fmt.Errorf("-run: unknown scenario %q (table, mem, pg, latency, realtime, notify)", s)
 		}
 	}
 	printHeader("webhook benchmark", "low")

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -166,27 +164,13 @@ func plainRun(ctx context.Context, c config, recv *receiver, body []byte) (measu
 		return measured{}, err
 	}
 	post := func(i int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, recv.URL, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "bench-plain")
+		h := http.Header{}
 		if signer != nil {
-			if err := signer.SetHeaders(req.Header, "msg_plain_"+strconv.Itoa(i), time.Now(), body); err != nil {
+			if err := signer.SetHeaders(h, "msg_plain_"+strconv.Itoa(i), time.Now(), body); err != nil {
 				return err
 			}
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("receiver answered %d", resp.StatusCode)
-		}
-		return nil
+		return plainPost(ctx, client, recv.URL, body, h)
 	}
 	runN := func(n int) error {
 		var next atomic.Int64

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -320,43 +319,13 @@ func mailLatency(ctx context.Context, nc notifyConfig, srv *smtptest.Server, res
 	srv.Reset()
 
 	total := int(float64(nc.rate) * nc.duration.Seconds())
-	var mu sync.Mutex
-	sentAt := make(map[string][2]time.Time, total) // called, returned
-	res.sendCall = make([]time.Duration, 0, total)
-	var firstErr error
-	sem := make(chan struct{}, 512) // bounds sends in flight if something stalls
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Second / time.Duration(nc.rate))
-	sp, others := begin(), beginOthers()
-	for i := 0; i < total && ctx.Err() == nil; i++ {
-		if i > 0 {
-			<-tick.C
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			t0 := time.Now()
-			id, err := send(ctx, i)
-			t1 := time.Now()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			sentAt[id] = [2]time.Time{t0, t1}
-			res.sendCall = append(res.sendCall, t1.Sub(t0))
-		})
+	// 512 in flight bounds the sends if something stalls.
+	p, err := pace(ctx, nc.rate, total, 512, send)
+	res.cpu, res.others, res.elapsed, res.sendCall = p.cpu, p.others, p.cpu.d, p.sendCall
+	if err != nil {
+		return res, err
 	}
-	tick.Stop()
-	wg.Wait()
-	res.cpu, res.others = sp.end(), others.end()
-	res.elapsed = res.cpu.d
-	if firstErr != nil {
-		return res, firstErr
-	}
+	sentAt := p.sent
 	res.sent = len(sentAt)
 	wctx, cancel = context.WithTimeout(ctx, time.Minute)
 	_, werr := srv.Wait(wctx, res.sent)

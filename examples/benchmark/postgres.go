@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -477,21 +475,7 @@ func (w noopWorker) Work(ctx context.Context, _ *river.Job[noopArgs]) error {
 func poster(recv *receiver, body []byte, conns int) (func(context.Context) error, func()) {
 	client := &http.Client{Transport: plainTransport(conns), Timeout: 30 * time.Second}
 	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, recv.URL, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("receiver answered %d", resp.StatusCode)
-		}
-		return nil
+		return plainPost(ctx, client, recv.URL, body, nil)
 	}, client.CloseIdleConnections
 }
 

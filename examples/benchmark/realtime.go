@@ -419,7 +419,16 @@ func writeHeapProfile(path string) error {
 }
 
 func waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
+	return waitEvery(ctx, d, 20*time.Millisecond, ok)
+}
+
+// waitEvery checks ok every period until it holds, for up to d. A
+// benchmark that times how soon something becomes visible through a
+// query uses it with a short period.
+func waitEvery(ctx context.Context, d, period time.Duration, ok func() bool) error {
 	deadline := time.Now().Add(d)
+	t := time.NewTicker(period)
+	defer t.Stop()
 	for !ok() {
 		if time.Now().After(deadline) {
 			return errors.New("timed out")
@@ -427,7 +436,7 @@ func waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-t.C:
 		}
 	}
 	return nil
@@ -560,13 +569,16 @@ func (c *rtClient) read(onReceipt func()) {
 var stampKey = []byte(`"sent":`)
 
 // findStamp returns the integer after the first "sent": in frame.
-func findStamp(frame []byte) (int64, bool) {
-	i := bytes.Index(frame, stampKey)
+func findStamp(frame []byte) (int64, bool) { return findNumber(frame, stampKey) }
+
+// findNumber returns the integer after the first key in frame.
+func findNumber(frame, key []byte) (int64, bool) {
+	i := bytes.Index(frame, key)
 	if i < 0 {
 		return 0, false
 	}
 	var v int64
-	j := i + len(stampKey)
+	j := i + len(key)
 	start := j
 	for ; j < len(frame) && frame[j] >= '0' && frame[j] <= '9'; j++ {
 		v = v*10 + int64(frame[j]-'0')
@@ -613,17 +625,26 @@ func listen(h http.Handler) (*http.Server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.Serve(ln) }()
-	return s, "ws://" + ln.Addr().String() + rtPath, nil
+	s, url := listenOn(ln, h)
+	return s, url, nil
 }
 
-func newHubServer(vsn string, payloadSize int) (*rtServer, error) {
-	hub, err := realtime.NewHub(realtime.WithAuthenticator(rtAuth), realtime.WithConnectRate(1e6, 1e6),
+// listenOn serves h on ln, and returns the WebSocket URL of rtPath there.
+func listenOn(ln net.Listener, h http.Handler) (*http.Server, string) {
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.Serve(ln) }()
+	return s, "ws://" + ln.Addr().String() + rtPath
+}
+
+// newHubServer serves a hub with the options (d) needs, and extra ones
+// (a broker).
+func newHubServer(vsn string, payloadSize int, extra ...realtime.Option) (*rtServer, error) {
+	opts := append([]realtime.Option{realtime.WithAuthenticator(rtAuth), realtime.WithConnectRate(1e6, 1e6),
 		// Every client is one principal on one address: lift the caps.
 		realtime.WithMaxConnectionsPerPrincipal(0), realtime.WithMaxConnectionsPerIP(0),
 		// Clients send no heartbeats: long phases must not cut them off.
-		realtime.WithIdleTimeout(time.Hour))
+		realtime.WithIdleTimeout(time.Hour)}, extra...)
+	hub, err := realtime.NewHub(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -703,7 +724,13 @@ func (b *bareServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.cs = append(b.cs, c)
 	b.mu.Unlock()
 	b.n.Add(1)
-	defer b.n.Add(-1)
+	defer func() {
+		// Copy on write: a send may be going through the old slice.
+		b.mu.Lock()
+		b.cs = slices.DeleteFunc(slices.Clone(b.cs), func(x *bareConn) bool { return x == c })
+		b.mu.Unlock()
+		b.n.Add(-1)
+	}()
 	// Read, as any server must, so that control frames and the close
 	// handshake are handled; the hub's read loop does the same.
 	for {
@@ -715,13 +742,19 @@ func (b *bareServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func newBareServer(mode, vsn string, payloadSize int) (*rtServer, error) {
-	b := &bareServer{mode: mode}
-	mux := http.NewServeMux()
-	mux.Handle(rtPath, b)
-	hs, url, err := listen(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	return newBareServerOn(ln, mode, vsn, payloadSize), nil
+}
+
+// newBareServerOn is newBareServer on ln.
+func newBareServerOn(ln net.Listener, mode, vsn string, payloadSize int) *rtServer {
+	b := &bareServer{mode: mode}
+	mux := http.NewServeMux()
+	mux.Handle(rtPath, b)
+	hs, url := listenOn(ln, mux)
 	typ := websocket.MessageText
 	if vsn == protocol.VSN2 {
 		typ = websocket.MessageBinary
@@ -759,7 +792,7 @@ func newBareServer(mode, vsn string, payloadSize int) (*rtServer, error) {
 			_ = waitFor(context.Background(), 10*time.Second, func() bool { return b.n.Load() == 0 })
 			_ = hs.Close()
 		},
-	}, nil
+	}
 }
 
 // hubFrame builds the frame the hub sends for a broadcast, with the hub's

@@ -108,8 +108,6 @@ type App struct {
 	interval  time.Duration
 	secret    string
 
-	peer     *wedmesync.Peer
-	kick     chan struct{} // a change committed: push it now
 	stopPeer context.CancelFunc
 	peerDone sync.WaitGroup
 	stopOnce sync.Once
@@ -179,7 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		cfg.WedMeInterval = 30 * time.Second
 	}
 	a := &App{pool: cfg.Pool, log: cfg.Logger, recipient: cfg.Recipient, wedmeT: cfg.WedMe,
-		interval: cfg.WedMeInterval, secret: cfg.WedMeSecret, kick: make(chan struct{}, 1)}
+		interval: cfg.WedMeInterval, secret: cfg.WedMeSecret}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -317,33 +315,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 		stops = append(stops, c.stop)
 	}
 	// The peer lives until Stop, not until ctx: shutdown stops it in its
-	// place in the order.
+	// place in the order. It pushes each WedMe change when the host's
+	// transaction commits (in Postgres mode it LISTENs for the node's
+	// commits, on one connection of its own), and pulls every interval.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopPeer = cancel
 	if a.wedmeT != nil {
-		a.peer = a.WedMe.NewPeer("wedme", a.wedmeT)
-		a.peerDone.Go(func() { a.peer.Run(pctx, a.interval) })
-		a.peerDone.Go(func() { a.pushAfterCommit(pctx) })
+		peer := a.WedMe.NewPeer("wedme", a.wedmeT)
+		a.peerDone.Go(func() { peer.Run(pctx, a.interval) })
 	}
 	return nil
-}
-
-// pushAfterCommit syncs the peer each time ConfirmBooking committed a
-// WedMe change. Peer.Run wakes when the node records a change, but a
-// RecordTx wakes it before the host's transaction commits, when the change
-// is not visible yet: without this nudge the change would wait for the
-// next interval.
-func (a *App) pushAfterCommit(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-a.kick:
-			if err := a.peer.SyncOnce(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("wedme: push after commit failed; the peer retries at its next turn", "error", err)
-			}
-		}
-	}
 }
 
 // Mount serves the SDK's endpoints on the host's mux: the realtime hub at

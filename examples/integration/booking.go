@@ -141,15 +141,11 @@ func (a *App) confirmInMemory(ctx context.Context, b Booking) error {
 }
 
 // AfterCommit does what must wait for the commit: the dashboards'
-// broadcast (a rolled-back booking must never flash on a screen) and the
-// WedMe push. Neither can fail the booking, which is committed: a dashboard
-// that misses the broadcast reloads (replay), and the peer pushes at its
-// next turn.
+// broadcast (a rolled-back booking must never flash on a screen). It
+// cannot fail the booking, which is committed: a dashboard that misses the
+// broadcast reloads (replay). The WedMe change needs nothing here: the
+// peer hears the commit and pushes it.
 func (a *App) AfterCommit(ctx context.Context, b Booking) {
-	select {
-	case a.kick <- struct{}{}:
-	default: // a push is pending already; it takes this change too
-	}
 	if _, err := a.Hub.Broadcast(ctx, realtime.SupplierTopic(b.SupplierID), EventBookingConfirmed, b.payload().Data); err != nil &&
 		!errors.Is(err, realtime.ErrHubClosed) {
 		a.log.Warn("broadcast booking.confirmed", "booking", b.ID, "error", err)

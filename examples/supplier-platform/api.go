@@ -28,18 +28,23 @@ const maxBodyBytes = 1 << 20
 //go:embed static
 var static embed.FS
 
-// api is the host's own surface: a JSON API over the Manager and the hub,
-// behind a bearer token, the realtime hub itself, and the page that shows
-// a supplier's KPIs live and recent attempts.
+// api is the host's own surface: a JSON API over the Manager, the hub and
+// the other packages, behind a bearer token; the realtime hub itself; and
+// the supplier's page, whose views load their state from the API and then
+// follow the hub.
 type api struct {
-	m      *delivery.Manager
-	hub    *realtime.Hub
-	vendor *vendor
-	ns     *notifySide
-	cal    *calendarSide
-	wedme  *wedmeSide
-	out    *console
-	token  string
+	m    *delivery.Manager
+	hub  *realtime.Hub
+	kpis *kpiBook
+	// dashAuth checks dashboard tokens (GET /api/kpis), as the hub does.
+	dashAuth realtime.Authenticator
+	sockets  *sockets
+	vendor   *vendor
+	ns       *notifySide
+	cal      *calendarSide
+	wedme    *wedmeSide
+	out      *console
+	token    string
 	// coupleToken guards the couple's WedMe API.
 	coupleToken string
 }
@@ -52,7 +57,9 @@ func (a *api) routes() http.Handler {
 	mux.Handle("GET /static/", securePage(http.StripPrefix("/static/", page)))
 	// The hub checks its own tokens (apikey query parameter), not the
 	// admin token.
-	mux.Handle("GET "+hubPath, a.hub)
+	mux.Handle("GET "+hubPath, a.sockets.wrap(a.hub))
+	// The admin token, or a supplier's dashboard token for its own KPIs.
+	mux.Handle("GET /api/kpis", a.handle(a.getKPIs))
 
 	apiMux := http.NewServeMux()
 	apiMux.Handle("POST /api/endpoints", a.handle(a.createEndpoint))
@@ -63,9 +70,14 @@ func (a *api) routes() http.Handler {
 	apiMux.Handle("POST /api/endpoints/{id}/rotate-secret", a.handle(a.rotateSecret))
 	apiMux.Handle("POST /api/endpoints/{id}/recover", a.handle(a.recoverEndpoint))
 	apiMux.Handle("GET /api/endpoints/{id}/stats", a.handle(a.stats))
+	apiMux.Handle("POST /api/endpoints/{id}/test", a.handle(a.testWebhook))
 	apiMux.Handle("POST /api/messages", a.handle(a.sendMessage))
 	apiMux.Handle("GET /api/attempts", a.handle(a.listAttempts))
 	apiMux.Handle("POST /api/events", a.handle(a.publishEvent))
+	apiMux.Handle("POST /api/realtime/drop", a.handle(a.dropSockets))
+	apiMux.Handle("POST /api/realtime/restore", a.handle(a.restoreSockets))
+	apiMux.Handle("GET /api/vendor", a.handle(a.vendorView))
+	apiMux.Handle("POST /api/vendor/hooks/{name}/fail", a.handle(a.vendorFail))
 	a.notifyRoutes(apiMux)
 	a.calendarRoutes(apiMux)
 	a.wedmeRoutes(mux, apiMux)
@@ -238,7 +250,9 @@ func jsonKind(goKind string) string {
 // the host chooses its API's shape.
 
 type endpointJSON struct {
-	ID             string    `json:"id"`
+	ID string `json:"id"`
+	// Name is what the page calls it (see api.endpointName).
+	Name           string    `json:"name"`
 	SupplierID     string    `json:"supplier_id"`
 	URL            string    `json:"url"`
 	Description    string    `json:"description"`
@@ -251,12 +265,12 @@ type endpointJSON struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-func toEndpointJSON(ep *delivery.Endpoint) endpointJSON {
+func (a *api) toEndpointJSON(ep *delivery.Endpoint) endpointJSON {
 	ev := ep.EventTypes
 	if ev == nil {
 		ev = []string{}
 	}
-	return endpointJSON{ID: ep.ID, SupplierID: ep.SupplierID, URL: ep.URL, Description: ep.Description, EventTypes: ev,
+	return endpointJSON{ID: ep.ID, Name: a.endpointName(ep), SupplierID: ep.SupplierID, URL: ep.URL, Description: ep.Description, EventTypes: ev,
 		Status: string(ep.Status), DisabledReason: ep.DisabledReason, RateLimit: ep.RateLimit, FailingSince: ep.FailingSince,
 		CreatedAt: ep.CreatedAt, UpdatedAt: ep.UpdatedAt}
 }
@@ -265,6 +279,7 @@ type attemptJSON struct {
 	ID             int64     `json:"id"`
 	MessageID      string    `json:"message_id"`
 	EndpointID     string    `json:"endpoint_id"`
+	EndpointName   string    `json:"endpoint_name"`
 	SupplierID     string    `json:"supplier_id"`
 	EventType      string    `json:"event_type"`
 	Number         int       `json:"number"`
@@ -305,7 +320,7 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, struct {
 		endpointJSON
 		Secret string `json:"secret"`
-	}{toEndpointJSON(ep), secret})
+	}{a.toEndpointJSON(ep), secret})
 	return nil
 }
 
@@ -317,7 +332,7 @@ func (a *api) vendorLearns(ep *delivery.Endpoint, secret string) {
 	if !ok {
 		return
 	}
-	if err := a.vendor.configure(name, secret, nil); err != nil {
+	if err := a.vendor.configure(name, secret, nil, ""); err != nil {
 		a.out.printf("vendor: cannot use the secret of %s: %v", ep.ID, err)
 		return
 	}
@@ -337,7 +352,7 @@ func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]endpointJSON, len(eps))
 	for i, ep := range eps {
-		out[i] = toEndpointJSON(ep)
+		out[i] = a.toEndpointJSON(ep)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
 	return nil
@@ -349,7 +364,7 @@ func (a *api) getEndpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+	writeJSON(w, http.StatusOK, a.toEndpointJSON(ep))
 	return nil
 }
 
@@ -360,7 +375,7 @@ func (a *api) pause(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.out.printf("API        paused %s: its deliveries wait until it is resumed", a.out.endpointName(ep.ID))
-	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+	writeJSON(w, http.StatusOK, a.toEndpointJSON(ep))
 	return nil
 }
 
@@ -371,7 +386,7 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.out.printf("API        resumed %s", a.out.endpointName(ep.ID))
-	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+	writeJSON(w, http.StatusOK, a.toEndpointJSON(ep))
 	return nil
 }
 
@@ -477,8 +492,22 @@ func (a *api) listAttempts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]attemptJSON, len(atts))
+	names := map[string]string{} // endpoint id -> name
 	for i, at := range atts {
-		out[i] = attemptJSON{ID: at.ID, MessageID: at.MessageID, EndpointID: at.EndpointID, SupplierID: at.SupplierID,
+		name, ok := names[at.EndpointID]
+		if !ok {
+			ep, err := a.m.GetEndpoint(r.Context(), at.EndpointID)
+			switch {
+			case err == nil:
+				name = a.endpointName(ep)
+			case errors.Is(err, delivery.ErrNotFound):
+				name = a.out.endpointName(at.EndpointID) // deleted: the console may know it
+			default:
+				return err
+			}
+			names[at.EndpointID] = name
+		}
+		out[i] = attemptJSON{ID: at.ID, MessageID: at.MessageID, EndpointID: at.EndpointID, EndpointName: name, SupplierID: at.SupplierID,
 			EventType: at.EventType, Number: at.Number, Status: string(at.Status), ResponseStatus: at.ResponseStatus,
 			LatencyMS: ms(at.Latency), ResponseBody: at.ResponseBody, Error: at.Error, At: at.At, NextAttemptAt: at.NextAttemptAt}
 	}

@@ -52,6 +52,7 @@ const demoPace = 300 * time.Millisecond
 type demo struct {
 	m         *delivery.Manager
 	hub       *realtime.Hub
+	book      *kpiBook
 	pool      *pgxpool.Pool // nil in memory mode
 	vendor    *vendor
 	out       *console
@@ -86,7 +87,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"accounting", "Vendor accounting tool: payments only", []string{"payment.*"}, 0, accountingFailures,
 			"fails its first message twice with 500 (mid-deploy)"},
 	} {
-		id, err := d.endpoint(ctx, e.name, e.desc, e.events, e.rate, e.fail)
+		id, err := d.endpoint(ctx, e.name, e.desc, e.events, e.rate, e.fail, e.behaviour)
 		if err != nil {
 			return err
 		}
@@ -182,7 +183,7 @@ func (d *demo) run(ctx context.Context) error {
 
 // kpis broadcasts kpi.updated with kpis to the sample supplier's dashboards.
 func (d *demo) kpis(ctx context.Context, kpis string) error {
-	if _, err := broadcast(ctx, d.hub, d.out, demoSupplier, "kpi.updated", json.RawMessage(kpis), ""); err != nil {
+	if _, err := broadcast(ctx, d.hub, d.book, d.out, demoSupplier, eventKPIUpdated, json.RawMessage(kpis), ""); err != nil {
 		return fmt.Errorf("demo: broadcast kpi.updated: %w", err)
 	}
 	return nil
@@ -203,7 +204,7 @@ func (d *demo) missing() error {
 
 // endpoint registers one of the vendor's hooks, or updates the one an
 // earlier run registered, and gives the vendor its secret.
-func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript) (string, error) {
+func (d *demo) endpoint(ctx context.Context, name, desc string, events []string, rate float64, fail failScript, behaviour string) (string, error) {
 	ep, err := d.kept[name], error(nil)
 	how := ""
 	if ep != nil {
@@ -224,7 +225,7 @@ func (d *demo) endpoint(ctx context.Context, name, desc string, events []string,
 	if err != nil {
 		return "", fmt.Errorf("demo: endpoint secret: %w", err)
 	}
-	if err := d.vendor.configure(name, secret, fail); err != nil {
+	if err := d.vendor.configure(name, secret, fail, behaviour); err != nil {
 		return "", err
 	}
 	d.out.name(ep.ID, name)

@@ -7,14 +7,22 @@
 // some requests on purpose, then the supplier sends a few events and the
 // console shows each delivery and each retry as it happens. Meanwhile the
 // server offers a small admin JSON API under /api (bearer token), a
-// Supabase-Realtime-compatible hub at /realtime/v1/websocket, and a page at
-// / that shows a supplier's KPIs live (broadcasts through the hub, such as
-// those POST /api/events sends) and lists recent delivery attempts.
+// Supabase-Realtime-compatible hub at /realtime/v1/websocket, and the
+// supplier's page at /, whose views each show their state when they open
+// and then update live through the hub: the dashboard (the supplier's KPIs,
+// loaded from GET /api/kpis and then changed by kpi.updated broadcasts such
+// as those POST /api/events sends, and the activity as it happens), the
+// integrations (endpoints by name, a test webhook with the vendor's answer
+// scripted, each delivery's tries and next attempt from webhook.attempt
+// broadcasts, and the vendor CRM's own log of what it received), and the
+// notifications, calendar and couple details below. POST /api/realtime/drop
+// cuts a supplier's dashboard sockets, to show a page recovering with
+// replay.
 //
 // It also sends notifications with package notify: email to its own SMTP
 // server (notify/smtp/smtptest) on loopback, SMS to a fake Twilio it runs on
 // loopback, in-app messages live through the hub; the page's Notifications
-// panel edits the sample supplier's preferences, sends test notifications
+// view edits the sample supplier's preferences, sends test notifications
 // and shows each channel's status and what the servers received
 // (/api/notify/...).
 //
@@ -23,7 +31,7 @@
 // its own loopback port, in both modes) holds the supplier's calendar; the
 // engine writes the supplier's bookings and holds into it and reads the
 // supplier's own events (a dentist appointment during a wedding) back as busy
-// time, every 15 seconds. The page's Calendar panel shows the week, flags
+// time, every 15 seconds. The page's Calendar view shows the week, flags
 // conflicts, takes and confirms holds, and writes events into the CalDAV
 // calendar as the supplier's calendar app would (/api/calendar/...).
 //
@@ -35,7 +43,7 @@
 // supplier linked to the couple receives what the default sharing policy
 // lets its kind see (the sample florist: the wedding details; a caterer: the
 // dietary needs and guests too), with a console line and a wedme.changed
-// broadcast that makes the dashboard's "Couple details (from WedMe)" panel
+// broadcast that makes the page's "Couple details" view
 // reload (/api/wedme/...).
 //
 //	go run ./examples/supplier-platform                  # memory mode

@@ -74,6 +74,9 @@ type config struct {
 	onNotify  func(notify.NotificationStatus)
 	onChange  func(calendar.Change)
 	onWedMe   func(wedmesync.Applied)
+	// onAPI gets the API's parts (the SMTP server, the CalDAV calendar, the
+	// vendor) before onReady.
+	onAPI func(*api)
 }
 
 func main() {
@@ -209,6 +212,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	out := newConsole(stdout)
 	tracker := newTracker()
+	feed := &attemptFeed{out: out}
 
 	// Listen first, so a busy port fails before anything else starts.
 	apiLn, err := net.Listen("tcp", cfg.Addr)
@@ -236,6 +240,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		delivery.WithAttemptHook(func(a delivery.Attempt) {
 			out.attempt(a)
 			tracker.observe(a)
+			feed.attempt(a)
 			if cfg.onAttempt != nil {
 				cfg.onAttempt(a)
 			}
@@ -258,10 +263,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		mode = fmt.Sprintf("Postgres mode: database %q on %s:%d, schema wedsync", cc.Database, cc.Host, cc.Port)
 		opts = append(opts, delivery.WithPostgres(pool), delivery.WithEncryptionKey(encKey))
 	}
-	hub, closeHub, err := newHub(ctx, pool, secret, logger)
+	hs, err := newHub(ctx, pool, secret, logger)
 	if err != nil {
 		return err
 	}
+	hub, closeHub := hs.hub, hs.close
+	feed.hub = hub // before the manager starts
+	kpis := newKPIBook(hs.broker)
 	ns, err := startNotify(ctx, pool, encKey, hub, out, logger, apiURL+"/#notifications", cfg.onNotify)
 	if err != nil {
 		return errors.Join(fmt.Errorf("notifications: %w", err), closeHub(context.WithoutCancel(ctx)))
@@ -303,7 +311,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			closeHub(context.WithoutCancel(ctx)))
 	}
 
-	a := &api{m: m, hub: hub, vendor: vend, ns: ns, cal: cs, wedme: ws, out: out, token: token, coupleToken: coupleToken}
+	a := &api{m: m, hub: hub, kpis: kpis, dashAuth: hs.auth, sockets: newSockets(hs.auth), vendor: vend, ns: ns, cal: cs, wedme: ws, out: out, token: token, coupleToken: coupleToken}
 	apiSrv := newServer(a.routes())
 	vendorSrv := newServer(vend.routes())
 	errc := make(chan error, 2)
@@ -315,7 +323,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if generated {
 		shownToken = token
 		out.plain("  dashboard:    %s/?token=%s#token=%s", apiURL, dashToken, token)
-		out.plain("                (live KPIs of %s with its dashboard token; webhook deliveries with the admin token)", demoSupplier)
+		out.plain("                (the supplier platform of %s: live KPIs with its dashboard token; integrations, notifications,", demoSupplier)
+		out.plain("                calendar and couple details with the admin token)")
 		how := "generated"
 		if encKey != nil {
 			how = "derived from " + envEncryptionKey + ", the same after a restart"
@@ -323,7 +332,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		out.plain("  admin token:  %s  (%s; set %s to choose one)", token, how, envAdminToken)
 	} else {
 		out.plain("  dashboard:    %s/?token=%s", apiURL, dashToken)
-		out.plain("                (live KPIs of %s; paste %s on the page to see webhook deliveries)", demoSupplier, envAdminToken)
+		out.plain("                (live KPIs of %s; paste %s under Tokens on the page for the other views)", demoSupplier, envAdminToken)
 	}
 	out.plain("  JSON API:     %s/api/...  (header Authorization: Bearer <admin token>)", apiURL)
 	out.plain("  realtime hub: %s  (Supabase Realtime protocol; apikey=<dashboard token>)", hubURL)
@@ -345,7 +354,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.plain("  notify:       %s", notifyCurl(shownToken, apiURL, "booking.confirmed", "normal"))
 	out.plain("  calendar:     an in-process CalDAV server on %s holds the sample supplier's calendar %s (synced every %s)",
 		cs.ln.Addr(), cs.cal, calendarSyncInterval)
-	out.plain(`                curl -s -H "Authorization: Bearer %s" %s/api/calendar/week   (the page's Calendar panel shows it)`, shownToken, apiURL)
+	out.plain(`                curl -s -H "Authorization: Bearer %s" %s/api/calendar/week   (the page's Calendar view shows it)`, shownToken, apiURL)
 	shownCouple := "$" + envCoupleToken
 	if coupleGenerated {
 		shownCouple = coupleToken
@@ -363,6 +372,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	out.plain("                %s", wedmeCurl(shownCouple, apiURL))
 	out.plain("")
+	if cfg.onAPI != nil {
+		cfg.onAPI(a)
+	}
 	if cfg.onReady != nil {
 		cfg.onReady(apiURL, vend.base)
 	}
@@ -371,7 +383,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	defer cancelDemo()
 	demoDone := make(chan error, 1)
 	if cfg.Demo {
-		d := &demo{m: m, hub: hub, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout, kept: kept,
+		d := &demo{m: m, hub: hub, book: kpis, pool: pool, vendor: vend, out: out, tracker: tracker, timeout: cfg.DemoTimeout, kept: kept,
 			apiURL: apiURL, token: shownToken, exitAfter: cfg.ExitAfterDemo}
 		go func() { demoDone <- d.run(demoCtx) }()
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -13,44 +12,26 @@ import (
 
 // statusWatch follows the notifier's status hook.
 type statusWatch struct {
-	t  *testing.T
-	ch chan notify.NotificationStatus
+	*hookWatch[notify.NotificationStatus]
 }
 
 func newStatusWatch(t *testing.T) (*statusWatch, func(*config)) {
-	w := &statusWatch{t: t, ch: make(chan notify.NotificationStatus, 1024)}
-	return w, func(c *config) {
-		c.onNotify = func(st notify.NotificationStatus) {
-			select {
-			case w.ch <- st:
-			default:
-			}
-		}
-	}
+	w := &statusWatch{newHookWatch[notify.NotificationStatus](t)}
+	return w, func(c *config) { c.onNotify = w.report }
 }
 
 // until waits for a status of notification id for which ok holds.
 func (w *statusWatch) until(id, what string, ok func(map[notify.Channel]notify.ChannelStatus) bool) map[notify.Channel]notify.ChannelStatus {
 	w.t.Helper()
-	timeout := time.NewTimer(30 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case st := <-w.ch:
-			if st.ID != id {
-				continue
-			}
-			chans := map[notify.Channel]notify.ChannelStatus{}
-			for _, c := range st.Channels {
-				chans[c.Channel] = c
-			}
-			if ok(chans) {
-				return chans
-			}
-		case <-timeout.C:
-			w.t.Fatalf("notification %s: no status with %s within 30s", id, what)
+	chans := func(st notify.NotificationStatus) map[notify.Channel]notify.ChannelStatus {
+		out := map[notify.Channel]notify.ChannelStatus{}
+		for _, c := range st.Channels {
+			out[c.Channel] = c
 		}
+		return out
 	}
+	st := w.wait("notification "+id+" with "+what, func(st notify.NotificationStatus) bool { return st.ID == id && ok(chans(st)) })
+	return chans(st)
 }
 
 func statusIs(want map[notify.Channel]notify.Status) func(map[notify.Channel]notify.ChannelStatus) bool {

@@ -51,45 +51,50 @@ func jwtSecret(s string) (secret []byte, generated bool, err error) {
 	return []byte(s), false, nil
 }
 
+// hubSide is the demo's realtime hub and what the demo reads besides it:
+// the broker's history (the KPI snapshot folds it in) and the
+// authenticator of the dashboard tokens (GET /api/kpis and the socket
+// tracker take the same tokens as the hub).
+type hubSide struct {
+	hub    *realtime.Hub
+	broker realtime.Broker
+	auth   realtime.Authenticator
+	// close shuts the hub down within its context (sockets that have not
+	// closed by then are cut), then closes the broker.
+	close func(context.Context) error
+}
+
 // newHub makes the realtime hub: HS256 dashboard tokens signed with
 // secret, whose claim app_metadata.supplier_id names the one supplier whose
 // topics ("supplier:<id>") they may join. With a pool (Postgres mode) the
 // broadcasts go through Postgres, so that the dashboards of every instance
-// see all of them and replay survives a restart; otherwise through memory.
-// The returned function shuts the hub down within its context (sockets
-// that have not closed by then are cut), then closes the broker.
-func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog.Logger) (*realtime.Hub, func(context.Context) error, error) {
+// see all of them and replay survives a restart; otherwise through a
+// memory broker.
+func newHub(ctx context.Context, pool *pgxpool.Pool, secret []byte, logger *slog.Logger) (*hubSide, error) {
 	auth, err := realtime.NewJWTAuthenticator(realtime.WithHS256Secret(secret))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", envJWTSecret, err)
+		return nil, fmt.Errorf("%s: %w", envJWTSecret, err)
 	}
-	// The page and the hub share an origin, so no WithOriginPatterns.
-	opts := []realtime.Option{realtime.WithAuthenticator(auth), realtime.WithLogger(logger)}
-	var broker *pgbroker.Broker
+	var broker realtime.Broker
 	if pool != nil {
 		if err := pgbroker.Migrate(ctx, pool); err != nil {
-			return nil, nil, fmt.Errorf("migrate the realtime broker: %w", err)
+			return nil, fmt.Errorf("migrate the realtime broker: %w", err)
 		}
 		if broker, err = pgbroker.New(ctx, pool, pgbroker.WithLogger(logger)); err != nil {
-			return nil, nil, fmt.Errorf("realtime broker: %w", err)
+			return nil, fmt.Errorf("realtime broker: %w", err)
 		}
-		opts = append(opts, realtime.WithBroker(broker))
+	} else if broker, err = realtime.NewMemoryBroker(); err != nil {
+		return nil, err
 	}
-	hub, err := realtime.NewHub(opts...)
+	// The page and the hub share an origin, so no WithOriginPatterns.
+	hub, err := realtime.NewHub(realtime.WithAuthenticator(auth), realtime.WithLogger(logger), realtime.WithBroker(broker))
 	if err != nil {
-		if broker != nil {
-			_ = broker.Close()
-		}
-		return nil, nil, err
+		return nil, errors.Join(err, broker.Close())
 	}
 	closeAll := func(ctx context.Context) error {
-		err := hub.Shutdown(ctx)
-		if broker != nil {
-			err = errors.Join(err, broker.Close())
-		}
-		return err
+		return errors.Join(hub.Shutdown(ctx), broker.Close())
 	}
-	return hub, closeAll, nil
+	return &hubSide{hub: hub, broker: broker, auth: auth, close: closeAll}, nil
 }
 
 // dashboardToken signs a token for supplierID's dashboard, as Supabase Auth
@@ -98,13 +103,16 @@ func dashboardToken(secret []byte, supplierID string, expires time.Time) (string
 	return realtimetest.HS256Token(secret, supplierID, expires)
 }
 
-// broadcast sends event to supplierID's dashboards and prints it.
-func broadcast(ctx context.Context, hub *realtime.Hub, out *console, supplierID, event string, payload json.RawMessage, via string) (realtime.Publication, error) {
+// broadcast sends event to supplierID's dashboards, keeps the KPIs of a
+// kpi.updated in kpis, and prints it.
+func broadcast(ctx context.Context, hub *realtime.Hub, kpis *kpiBook, out *console, supplierID, event string, payload json.RawMessage,
+	via string) (realtime.Publication, error) {
 	topic := realtime.SupplierTopic(supplierID)
 	pub, err := hub.Broadcast(ctx, topic, event, payload)
 	if err != nil {
 		return pub, err
 	}
+	kpis.record(supplierID, pub)
 	var b bytes.Buffer
 	if json.Compact(&b, payload) != nil {
 		b.Reset()
@@ -154,7 +162,7 @@ func (a *api) publishEvent(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusRequestEntityTooLarge, field: "payload",
 			msg: fmt.Sprintf("payload: must be at most %d bytes (it has %d)", maxEventPayload, len(p))}
 	}
-	pub, err := broadcast(r.Context(), a.hub, a.out, in.SupplierID, in.Type, p, " (through the API)")
+	pub, err := broadcast(r.Context(), a.hub, a.kpis, a.out, in.SupplierID, in.Type, p, " (through the API)")
 	if errors.Is(err, realtime.ErrHubClosed) {
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the realtime hub is shutting down"}
 	}

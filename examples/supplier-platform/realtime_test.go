@@ -359,9 +359,10 @@ func TestDemoRealtimeConfig(t *testing.T) {
 }
 
 // In Postgres mode the broadcasts go through Postgres: a dashboard on one
-// instance sees what POST /api/events sent to another.
+// instance sees what POST /api/events sent to another, live and in the
+// KPIs it loads when it opens.
 func TestDemoRealtimePostgres(t *testing.T) {
-	url := pgtest.URL(t)
+	url := pgtest.NewDatabase(t, "demo_realtime") // the demo names its schemas: a database of its own
 	pg := func(c *config) {
 		c.DatabaseURL = url
 		c.EncryptionKey = strings.Repeat("5e", 32)
@@ -387,4 +388,11 @@ func TestDemoRealtimePostgres(t *testing.T) {
 	require.Equal(t, "kpi.updated", b.Event)
 	require.JSONEq(t, `{"enquiries":7}`, string(b.Payload))
 	require.Equal(t, body["id"], b.Meta.ID)
+
+	// A dashboard that opens on A now shows the KPIs B broadcast: A's
+	// snapshot reads them from the shared history.
+	code, snap := (&apiClient{t: t, base: baseA, token: tok, c: hcA}).do("GET", "/api/kpis", "")
+	require.Equal(t, http.StatusOK, code, snap)
+	require.Equal(t, map[string]any{"enquiries": 7.0}, snap["kpis"])
+	require.EqualValues(t, 1, snap["as_of"].(map[string]any)["offset"])
 }

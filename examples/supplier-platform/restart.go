@@ -87,7 +87,7 @@ func keepEndpoints(ctx context.Context, m *delivery.Manager, v *vendor, out *con
 			if err != nil {
 				return nil, fmt.Errorf("restart: endpoint %s: %w (was %s the key of the earlier run?)", ep.ID, err, envEncryptionKey)
 			}
-			if err := v.configure(name, secret, nil); err != nil {
+			if err := v.configure(name, secret, nil, ""); err != nil {
 				return nil, err
 			}
 			out.name(ep.ID, name)

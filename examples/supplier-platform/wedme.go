@@ -273,7 +273,9 @@ func (w *wedmeSide) applied(ctx context.Context, a wedmesync.Applied) {
 	}
 	w.out.printf("wedme: couple %s %s %s, seen by %s (%s): %s", c.Couple, verb, c.Type, r.Supplier, c.SupplierKind, what)
 	if w.seeded.Load() {
-		payload := map[string]any{"couple": c.Couple, "type": c.Type, "record": c.Record, "fields": slices.Sorted(maps.Keys(c.Fields))}
+		// changes says in words what the supplier now sees differently.
+		payload := map[string]any{"couple": c.Couple, "type": c.Type, "record": c.Record, "fields": slices.Sorted(maps.Keys(c.Fields)),
+			"changes": what}
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, err := w.hub.Broadcast(bctx, realtime.SupplierTopic(r.Supplier), eventWedMeChanged, payload); err != nil &&

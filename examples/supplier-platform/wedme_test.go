@@ -19,40 +19,24 @@ import (
 const testCoupleToken = "test-couple-token"
 
 // appliedWatch follows the supplier node's applied handler.
-type appliedWatch struct {
-	t  *testing.T
-	ch chan wedmesync.Applied
-}
+type appliedWatch struct{ *hookWatch[wedmesync.Applied] }
 
 func newAppliedWatch(t *testing.T) (*appliedWatch, func(*config)) {
-	w := &appliedWatch{t: t, ch: make(chan wedmesync.Applied, 256)}
+	w := &appliedWatch{newHookWatch[wedmesync.Applied](t)}
 	return w, func(c *config) {
 		c.CoupleToken = testCoupleToken
-		c.onWedMe = func(a wedmesync.Applied) {
-			select {
-			case w.ch <- a:
-			default:
-			}
-		}
+		c.onWedMe = w.report
 	}
 }
 
-// until waits, for at most 30 s, until the supplier side applied a change
-// of supplier's record of type t whose field holds want (JSON).
+// until waits until the supplier side applied a change of supplier's
+// record of type t whose field holds want (JSON).
 func (w *appliedWatch) until(supplier string, t wedmesync.RecordType, field, want string) {
 	w.t.Helper()
-	timeout := time.NewTimer(30 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case a := <-w.ch:
-			if fv, ok := a.Record.Fields[field]; ok && a.Record.Supplier == supplier && a.Record.Type == t && string(fv.Value) == want {
-				return
-			}
-		case <-timeout.C:
-			w.t.Fatalf("the supplier side did not apply %s.%s = %s for %s within 30 s", t, field, want, supplier)
-		}
-	}
+	w.wait(fmt.Sprintf("the supplier side to apply %s.%s = %s for %s", t, field, want, supplier), func(a wedmesync.Applied) bool {
+		fv, ok := a.Record.Fields[field]
+		return ok && a.Record.Supplier == supplier && a.Record.Type == t && string(fv.Value) == want
+	})
 }
 
 // recordOf returns the fields of the record of type t in a records answer,
@@ -210,7 +194,7 @@ func TestDemoWedMeAPI(t *testing.T) {
 // edit made through one instance reaches the supplier side, and a second
 // instance finds the couple's records there and seeds nothing.
 func TestDemoWedMePostgres(t *testing.T) {
-	url := pgtest.URL(t)
+	url := pgtest.NewDatabase(t, "demo_wedme") // the demo names its schemas: a database of its own
 	watch, opt := newAppliedWatch(t)
 	pg := func(c *config) {
 		c.DatabaseURL = url

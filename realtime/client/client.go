@@ -470,11 +470,14 @@ func (c *Client) run() {
 			if c.ctx.Err() != nil {
 				return
 			}
-			// A session that lived through a heartbeat was healthy: start
-			// the backoff again. One dropped at once (a server that
-			// accepts and closes) keeps backing off, so a flapping server
-			// is not hammered.
-			if clk.Now().Sub(start) >= c.opts.heartbeatInterval {
+			// A session the server answered (a join or a heartbeat
+			// replied ok), or that lived through a heartbeat, was
+			// healthy: start the backoff again, so that a network that
+			// drops sockets every few seconds costs a short delay each
+			// time, not one growing to the maximum. One dropped before
+			// any answer (a server that accepts and closes) keeps
+			// backing off, so a flapping server is not hammered.
+			if sess.answered.Load() || clk.Now().Sub(start) >= c.opts.heartbeatInterval {
 				attempt = 0
 			}
 		}
@@ -679,6 +682,9 @@ func (c *Client) read(sess *session) {
 // route handles one decoded message on the reader goroutine.
 func (c *Client) route(sess *session, m protocol.Message) {
 	if m.Event == protocol.EventReply {
+		if _, err := parseReply(m); err == nil {
+			sess.answered.Store(true)
+		}
 		sess.mu.Lock()
 		if m.Topic == protocol.PhoenixTopic && m.Ref != "" && m.Ref == sess.hbRef {
 			sess.hbRef = ""
@@ -809,6 +815,8 @@ type session struct {
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup // reader, rejoins
+
+	answered atomic.Bool // the server replied ok to something on this session
 
 	mu      sync.Mutex
 	hbRef   string

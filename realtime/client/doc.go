@@ -13,7 +13,10 @@
 // The client keeps itself connected. It sends a heartbeat every 25 s
 // (WithHeartbeatInterval) and reconnects when one goes unanswered;
 // reconnects back off exponentially with full jitter, from 1 s to 30 s
-// (WithReconnectBackoff); after each reconnect it rejoins every channel
+// (WithReconnectBackoff), starting again at the first step after a session
+// the server answered (a join or heartbeat replied ok), so a network that
+// drops sockets every few seconds costs about a second each time; after
+// each reconnect it rejoins every channel
 // with the current access token (SetAccessToken, or a TokenSource that it
 // refreshes before expiry). Supabase keeps no log and replays nothing, so
 // every reconnect calls the host's OnResync to reload state from the

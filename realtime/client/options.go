@@ -114,7 +114,9 @@ func WithHeartbeatInterval(d time.Duration) Option {
 
 // WithReconnectBackoff bounds the delay before reconnecting and before
 // rejoining an errored channel: exponential from min, capped at max, with
-// full jitter. Defaults to 1s and 30s.
+// full jitter. Defaults to 1s and 30s. The reconnect delay starts again
+// at min after a session the server answered; one it closed before
+// answering anything keeps growing the delay.
 func WithReconnectBackoff(min, max time.Duration) Option {
 	return func(o *options) { o.backoffMin, o.backoffMax = min, max }
 }

@@ -78,6 +78,7 @@ type options struct {
 	trimIntervalSet bool
 	meterProvider   metric.MeterProvider
 	tracerProvider  trace.TracerProvider
+	presenceTTL     time.Duration
 	hooks           hooks
 }
 
@@ -97,6 +98,7 @@ func defaultOptions() options {
 		channel:     "wedsync_realtime",
 		backoffMin:  100 * time.Millisecond,
 		backoffMax:  5 * time.Second,
+		presenceTTL: defaultPresenceTTL,
 	}
 }
 
@@ -180,6 +182,7 @@ func (o *options) validate() error {
 		o.trimInterval = min(max(o.historyTTL/4, time.Second), time.Minute)
 	}
 	c.Check(o.trimInterval > 0, "WithTrimInterval", "must be positive, got %s", o.trimInterval)
+	o.validatePresence(c)
 	return c.Err()
 }
 
@@ -221,6 +224,7 @@ type Broker struct {
 	queues  map[string]*topicQueue // topics with a leader (see lead)
 
 	met       *metrics
+	pres      *presence // presence.go
 	listenPID atomic.Uint32
 	// wall times the LISTEN reconnects: WithClock ages history only.
 	wall clockwork.Clock
@@ -265,15 +269,19 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		}
 		return nil, fmt.Errorf("pgbroker: check tables in schema %q: %w", o.schema, err)
 	}
+	if err := b.initPresence(ctx); err != nil {
+		return nil, err
+	}
 
 	conn, err := b.listenConn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.listen(conn)
 	go b.sweepLoop()
+	go b.presenceLoop()
 	return b, nil
 }
 
@@ -295,11 +303,14 @@ func (b *Broker) Attach(h realtime.BrokerHandler) error {
 	return nil
 }
 
-// Close implements realtime.Broker: it stops the LISTEN connection and the
-// trim sweep, cancels the publishes in flight and fails those queued (with
-// an error that wraps realtime.ErrBrokerClosed), and waits for all of
-// them; no handler call happens after it returns.
-// It is idempotent and leaves the pool open.
+// Close implements realtime.Broker: it stops the LISTEN connection, the
+// trim sweep and the presence refresh, cancels the publishes in flight and
+// fails those queued (with an error that wraps realtime.ErrBrokerClosed),
+// and waits for all of them; no handler call happens after it returns.
+// Then it deletes the presence members this broker tracked, so that the
+// other instances see them leave now rather than a TTL later (within one
+// second; those it cannot delete expire). It is idempotent and leaves the
+// pool open.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -310,6 +321,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
+	b.dropPresence()
 	return nil
 }
 
@@ -924,12 +936,15 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// header is a notification: which publication (see storeSQL).
+// header is a notification: which publication (see storeSQL), or, with
+// Kind "p", which presence members (see presence.go).
 type header struct {
-	Schema string `json:"s"`
-	Topic  string `json:"t"`
-	Epoch  string `json:"e"`
-	Offset uint64 `json:"o"`
+	Schema  string   `json:"s"`
+	Topic   string   `json:"t"`
+	Epoch   string   `json:"e"`
+	Offset  uint64   `json:"o"`
+	Kind    string   `json:"k"`
+	Members []string `json:"m"`
 }
 
 func (b *Broker) dispatch(ctx context.Context, msg string) {
@@ -942,6 +957,10 @@ func (b *Broker) dispatch(ctx context.Context, msg string) {
 	if h.Schema != b.opts.schema {
 		b.met.notified(notifyOtherSchema)
 		return // another schema's broker shares the channel
+	}
+	if h.Kind == kindPresence {
+		b.dispatchPresence(h)
+		return
 	}
 	handler := b.currentHandler()
 	if handler == nil {

@@ -1,6 +1,6 @@
 // Package pgbroker is the Postgres realtime.Broker: every hub instance that
-// shares the database sees every publication, and each topic's bounded
-// history survives a restart.
+// shares the database sees every publication and the same presence, and
+// each topic's bounded history survives a restart.
 //
 // Call Migrate once (at deploy or start-up; concurrent calls are safe), then
 // New on each instance, and pass the broker to the hub:
@@ -17,7 +17,8 @@
 // newest publication that left history); realtime_history holds the kept
 // publications, the payload as bytea so it stays byte for byte;
 // realtime_meta records when the history store was created, since a replay
-// from before then can never be complete.
+// from before then can never be complete; realtime_presence holds the
+// presence members (see Presence).
 //
 // # Publish
 //
@@ -86,6 +87,27 @@
 // Postgres caps the NOTIFY queue (8 GB by default); a listener that stops
 // reading for long enough makes publishes fail rather than lose
 // notifications silently.
+//
+// # Presence
+//
+// The broker is a realtime.PresenceBroker: every hub instance on the
+// schema shows the same presence. realtime_presence holds one row per
+// tracked channel, owned by the broker that tracked it (an instance id,
+// random per New) and expiring WithPresenceTTL (30 s) after its last
+// refresh. Track and Untrack are one statement each, which also NOTIFYs a
+// hint on WithChannel naming the member; hubs read members back with
+// Presence, never from the notification. Every third of the TTL each
+// broker runs one round trip: an UPDATE that pushes its own rows a TTL
+// ahead, and a DELETE (FOR UPDATE SKIP LOCKED, so no member leaves twice)
+// of every row that has expired, with a hint for each. So the members of
+// an instance that crashed, or lost the database for a TTL, leave on every
+// other instance between one TTL and 4/3 of a TTL after its last refresh;
+// Close deletes the broker's members at once (within one second). The
+// broker also remembers its own members: a refresh that finds one gone
+// (expired while the instance was cut off) writes it again, and one that
+// finds a row of the instance it does not know (an untrack whose DELETE
+// failed) deletes it. Expiry times come from WithClock: keep the
+// instances' clocks in step to well within the TTL.
 //
 // # Telemetry
 //

@@ -55,7 +55,7 @@ func newMetrics(o options) *metrics {
 		publishDuration: tel.Histogram(metricPublishDuration,
 			"Duration of a publish, from the call until its transaction (offsets, history rows, trim and NOTIFY, shared with the publishes queued with it) commits, by outcome."),
 		notifications: tel.Counter(metricNotifications, "{notification}",
-			"Notifications the LISTEN connection received, by outcome: delivered (the row was read back and handed to the hub), not_found (no such row: forged, or trimmed first), epoch_mismatch, malformed, read_error (the hub is told to resync), other_schema (another schema's broker shares the channel) or unattached (no hub attached yet)."),
+			"Notifications the LISTEN connection received, by outcome: delivered (the row was read back and handed to the hub), presence (a presence hint handed to the hub), not_found (no such row: forged, or trimmed first), epoch_mismatch, malformed, read_error (the hub is told to resync), other_schema (another schema's broker shares the channel) or unattached (no hub attached yet)."),
 		reconnects: tel.Counter(metricReconnects, "{attempt}",
 			"Attempts to re-establish a lost LISTEN connection, by outcome: ok or error."),
 		trimmed: tel.Counter(metricTrimmed, "{publication}",

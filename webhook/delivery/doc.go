@@ -8,7 +8,7 @@
 // delivers messages to them:
 //
 //   - Send and SendTx fan a message out to every matching endpoint of its
-//     supplier. SendTx writes the message and its delivery jobs in the host's
+//     supplier (or to the one Message.EndpointID names). SendTx writes the message and its delivery jobs in the host's
 //     own pgx.Tx (the transactional outbox): a committed booking always
 //     produces its webhook, a rolled-back one never does.
 //   - Each delivery attempt is a River job in Postgres mode (WithPostgres):

@@ -99,3 +99,37 @@ func TestSendDeliversSignedPayloadToMatchingEndpoints(t *testing.T) {
 	require.Equal(t, epA.ID, a[0].EndpointID)
 	require.Equal(t, 1, recvA.Count(), "endpoint A's filter excludes payment.received")
 }
+
+// Message.EndpointID sends to that one endpoint whatever its filter, and
+// to no other; an endpoint of another supplier is refused before anything
+// is stored.
+func TestSendToOneEndpoint(t *testing.T) {
+	ctx := context.Background()
+	log := newAttempts()
+	m := newMemManager(t, log.hook())
+	recvA := webhooktest.NewReceiver(t)
+	recvB := webhooktest.NewReceiver(t)
+	_, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recvA.URL, EventTypes: []string{"booking.*"}})
+	require.NoError(t, err)
+	epB, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recvB.URL, EventTypes: []string{"payment.received"}})
+	require.NoError(t, err)
+	other, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_2", URL: recvA.URL})
+	require.NoError(t, err)
+
+	_, err = m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{}`), EndpointID: other.ID})
+	var ve *delivery.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "endpoint_id", ve.Field)
+	require.Contains(t, err.Error(), "is not an endpoint of supplier")
+
+	// booking.test matches A's filter and not B's: only B, named, gets it.
+	id, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{"test":true}`), EndpointID: epB.ID})
+	require.NoError(t, err)
+	require.Equal(t, epB.ID, log.next(t).EndpointID)
+	require.Equal(t, id, recvB.Wait(t, 1)[0].ID)
+	require.NoError(t, m.WaitIdle(ctx))
+	require.Equal(t, 0, recvA.Count(), "the endpoint not named gets nothing, although its filter takes the type")
+	all, err := m.ListAttempts(ctx, delivery.AttemptQuery{SupplierID: "sup_1"})
+	require.NoError(t, err)
+	require.Len(t, all, 1, "the refused message left no attempt")
+}

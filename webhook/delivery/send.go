@@ -52,6 +52,9 @@ func (m *Manager) validateMessage(msg *Message) error {
 	if len(msg.IdempotencyKey) > maxKeyLen {
 		return invalid("idempotency_key", "must be at most %d characters", maxKeyLen)
 	}
+	if len(msg.EndpointID) > maxKeyLen {
+		return invalid("endpoint_id", "must be at most %d characters", maxKeyLen)
+	}
 	return nil
 }
 
@@ -111,7 +114,7 @@ func (m *Manager) SendBatch(ctx context.Context, msgs []Message) ([]string, erro
 		var plain []*storedMessage
 		var plainIdx []int
 		for i := range msgs {
-			if msgs[i].IdempotencyKey != "" || tx == nil {
+			if msgs[i].IdempotencyKey != "" || msgs[i].EndpointID != "" || tx == nil {
 				id, err := m.send(ctx, tx, &msgs[i])
 				if err != nil {
 					return err
@@ -180,21 +183,41 @@ func (m *Manager) fanOut(id, supplier, eventType string, eps []*Endpoint) []jobs
 }
 
 func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, error) {
+	// The endpoints first: a message to an endpoint the supplier does not
+	// have is refused before anything is stored.
+	eps, err := m.store.supplierEndpoints(ctx, tx, msg.SupplierID)
+	if err != nil {
+		return "", err
+	}
+	if msg.EndpointID != "" {
+		if eps, err = oneEndpoint(eps, msg.EndpointID, msg.SupplierID); err != nil {
+			return "", err
+		}
+	}
 	now := m.o.clock.Now()
 	sm := &storedMessage{ID: newID("msg_"), SupplierID: msg.SupplierID, EventType: msg.EventType, Payload: msg.Payload, CreatedAt: now}
 	id, created, err := m.store.insertMessage(ctx, tx, sm, msg.IdempotencyKey, now.Add(-m.o.idempotencyTTL))
 	if err != nil || !created {
 		return id, err
 	}
-	eps, err := m.store.supplierEndpoints(ctx, tx, msg.SupplierID)
-	if err != nil {
-		return "", err
-	}
 	if err := m.queue.InsertTx(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...); err != nil {
 		return "", err
 	}
 	m.tel.messages.Add(ctx, 1)
 	return id, nil
+}
+
+// oneEndpoint is the endpoint a Message.EndpointID names, as an endpoint
+// whose filter takes every event type (the sender chose it explicitly).
+func oneEndpoint(eps []*Endpoint, id, supplier string) ([]*Endpoint, error) {
+	for _, ep := range eps {
+		if ep.ID == id {
+			only := *ep
+			only.EventTypes = nil
+			return []*Endpoint{&only}, nil
+		}
+	}
+	return nil, invalid("endpoint_id", "%q is not an endpoint of supplier %q", id, supplier)
 }
 
 // fairPriority takes n tokens from the supplier's bucket: within its fair

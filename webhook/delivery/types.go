@@ -79,6 +79,12 @@ type Message struct {
 	// IdempotencyKey, when set, makes a repeat Send within 24 hours return
 	// the first message's id and send nothing new.
 	IdempotencyKey string
+	// EndpointID, when set, sends the message to this one endpoint of the
+	// supplier only, whatever its EventTypes filter: a "send test webhook"
+	// button, or an event meant for one integration. It must be an
+	// endpoint of SupplierID. Empty (the default): every endpoint of the
+	// supplier whose filter takes EventType.
+	EndpointID string
 }
 
 // AttemptStatus is the outcome of one delivery attempt.

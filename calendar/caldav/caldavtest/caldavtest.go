@@ -2,6 +2,7 @@ package caldavtest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,22 +76,32 @@ func (s *Server) CalendarPath(user, name string) string {
 // 5.3.1) and returns its path, the calendar id the provider takes.
 func (s *Server) MakeCalendar(t testing.TB, user, name string) string {
 	t.Helper()
-	p := s.CalendarPath(user, name)
-	req, err := http.NewRequestWithContext(t.Context(), "MKCALENDAR", strings.TrimSuffix(s.URL, "/")+p, nil)
+	p, err := s.CreateCalendar(t.Context(), user, name)
 	if err != nil {
-		t.Fatalf("caldavtest: MKCALENDAR %s: %v", p, err)
+		t.Fatal(err)
+	}
+	return p
+}
+
+// CreateCalendar is MakeCalendar for a program that is not a test (the
+// benchmark): it returns the error instead of failing a test.
+func (s *Server) CreateCalendar(ctx context.Context, user, name string) (string, error) {
+	p := s.CalendarPath(user, name)
+	req, err := http.NewRequestWithContext(ctx, "MKCALENDAR", strings.TrimSuffix(s.URL, "/")+p, nil)
+	if err != nil {
+		return "", fmt.Errorf("caldavtest: MKCALENDAR %s: %w", p, err)
 	}
 	req.SetBasicAuth(user, "pw-"+user)
 	req.Close = true // no idle connection left behind for goleak
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("caldavtest: MKCALENDAR %s: %v", p, err)
+		return "", fmt.Errorf("caldavtest: MKCALENDAR %s: %w", p, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("caldavtest: MKCALENDAR %s: HTTP %d", p, resp.StatusCode)
+		return "", fmt.Errorf("caldavtest: MKCALENDAR %s: HTTP %d", p, resp.StatusCode)
 	}
-	return p
+	return p, nil
 }
 
 // Start starts Radicale when the radicale binary is on PATH, else the
@@ -173,16 +185,41 @@ func StartRadicale(t testing.TB) *Server {
 		}
 		t.Skipf("caldavtest: radicale is not installed (%v)", err)
 	}
+	srv, stop, err := launchRadicale(bin, t.TempDir())
+	if err != nil {
+		t.Fatalf("caldavtest: radicale did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		log := stop()
+		if t.Failed() {
+			t.Logf("caldavtest: radicale log:\n%s", log)
+		}
+	})
+	return srv
+}
+
+// LaunchRadicale is StartRadicale for a program that is not a test (the
+// benchmark): it runs the radicale binary on PATH the same way, storing in
+// dir, and returns a stop function that ends Radicale (SIGTERM, then
+// SIGKILL after 10 s) and returns Radicale's own log.
+func LaunchRadicale(dir string) (srv *Server, stop func() (log string), err error) {
+	bin, err := exec.LookPath("radicale")
+	if err != nil {
+		return nil, nil, fmt.Errorf("caldavtest: radicale is not installed: %w", err)
+	}
+	return launchRadicale(bin, dir)
+}
+
+func launchRadicale(bin, dir string) (*Server, func() string, error) {
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ { // a port taken between probe and bind
-		srv, err := startRadicale(t, bin)
+	for attempt := range 3 { // a port taken between probe and bind
+		srv, stop, err := startRadicale(bin, filepath.Join(dir, strconv.Itoa(attempt)))
 		if err == nil {
-			return srv
+			return srv, stop, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("caldavtest: radicale did not start: %v", lastErr)
-	return nil
+	return nil, nil, lastErr
 }
 
 func freePort() (string, error) {
@@ -194,15 +231,17 @@ func freePort() (string, error) {
 	return addr, l.Close()
 }
 
-func startRadicale(t testing.TB, bin string) (*Server, error) {
-	dir := t.TempDir()
+func startRadicale(bin, dir string) (*Server, func() string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
 	addr, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := filepath.Join(dir, "config")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(radicaleConfig, addr, filepath.Join(dir, "collections"))), 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := &lockedBuffer{}
 	cmd := exec.Command(bin, "--config", cfg)
@@ -210,7 +249,7 @@ func startRadicale(t testing.TB, bin string) (*Server, error) {
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -236,18 +275,16 @@ func startRadicale(t testing.TB, bin string) (*Server, error) {
 		}
 		select {
 		case <-done:
-			return nil, fmt.Errorf("radicale exited: %s", strings.TrimSpace(out.String()))
+			return nil, nil, fmt.Errorf("radicale exited: %s", strings.TrimSpace(out.String()))
 		case <-deadline.C:
 			stop()
-			return nil, errors.New("radicale did not accept connections within " + startTimeout.String())
+			return nil, nil, errors.New("radicale did not accept connections within " + startTimeout.String())
 		case <-tick.C:
 		}
 	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("caldavtest: radicale log:\n%s", out.String())
-		}
-	})
-	return &Server{URL: "http://" + addr + "/", Kind: KindRadicale}, nil
+	var once sync.Once
+	return &Server{URL: "http://" + addr + "/", Kind: KindRadicale}, func() string {
+		once.Do(stop)
+		return out.String()
+	}, nil
 }

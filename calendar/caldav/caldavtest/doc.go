@@ -11,7 +11,9 @@
 //
 // MemoryServer is usable outside tests too: the demo's memory mode mounts
 // it on a loopback listener as its CalDAV server. It keeps everything in
-// memory and loses it on exit.
+// memory and loses it on exit. So is Radicale: LaunchRadicale runs it for a
+// program that is not a test (the benchmark), and Server.CreateCalendar is
+// MakeCalendar returning an error.
 //
 // Both servers accept any user name and password; Server.Creds builds the
 // provider's credentials JSON, Server.MakeCalendar creates a calendar with

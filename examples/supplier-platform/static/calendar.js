@@ -2,12 +2,11 @@
 // The calendar panel: the sample supplier's week from /api/calendar/week
 // (bookings, holds, busy time from the supplier's CalDAV calendar, and the
 // conflicts between them) as a 7-day grid from 06:00 to 24:00, with forms
-// to take a hold and to add an event to the supplier's own calendar. The
-// admin token comes from app.js (sessionStorage). The panel reloads when
+// to take a hold and to add an event to the supplier's own calendar, with
+// the admin token (common.js). The panel reloads when
 // the dashboard's realtime connection (dashboard.js) receives a calendar.*
 // broadcast or (re)joins; a slow timer keeps the sync status fresh.
 (function () {
-  const KEY = "wedsync-admin-token";
   const SLOW_REFRESH_MS = 15000;
   const FIRST_MIN = 6 * 60, LAST_MIN = 24 * 60; // the grid's hours
 
@@ -17,39 +16,7 @@
   let week = null; // the last answer
   let tz = "UTC";
 
-  function token() { return sessionStorage.getItem(KEY) || ""; }
-
-  async function call(method, path, body) {
-    const t = token();
-    if (!t) throw new Error("no admin token: paste it in the Webhook deliveries form below (or open the link printed at start-up)");
-    const opts = { method: method, headers: { Authorization: "Bearer " + t } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    const res = await fetch(path, opts);
-    let data = null;
-    try { data = await res.json(); } catch (e) { /* not JSON */ }
-    if (!res.ok) {
-      const err = new Error((data && data.error) || "HTTP " + res.status);
-      err.status = res.status;
-      err.data = data;
-      throw err;
-    }
-    return data;
-  }
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k.startsWith("data-")) e.setAttribute(k, v);
-      else e[k] = v;
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
+  const { call, el } = WedSync;
 
   // Times are shown in the supplier's zone, whatever the browser's is.
   function fmt(s, withDay) {
@@ -133,6 +100,7 @@
 
   function renderLists(data) {
     $("cal-conflict-count").textContent = data.conflicts.length ? String(data.conflicts.length) : "";
+    WedSync.badge("nav-calendar", data.conflicts.length ? data.conflicts.length + (data.conflicts.length === 1 ? " conflict" : " conflicts") : "");
     const cl = $("cal-conflicts");
     if (!data.conflicts.length) cl.replaceChildren(el("li", { class: "empty", text: "No conflicts this week." }));
     else cl.replaceChildren(...data.conflicts.map((c) => el("li", { class: "cal-list-item conflict", "data-booking": c.booking_id },
@@ -291,38 +259,15 @@
 
   // ---- Loading
 
-  let running = false, again = false, timer = null, live = 0;
+  const loader = WedSync.loader(async () => {
+    render(await call("GET", "/api/calendar/week" + (start ? "?start=" + encodeURIComponent(start) : "")));
+  }, statusEl);
+  // refresh reloads now; schedule coalesces a burst of requests into one.
+  const refresh = loader.run, schedule = loader.schedule;
 
-  async function refresh() {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      render(await call("GET", "/api/calendar/week" + (start ? "?start=" + encodeURIComponent(start) : "")));
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-    } catch (e) {
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; schedule(); }
-    }
-  }
-
-  // schedule coalesces a burst of broadcasts into one reload.
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 100);
-  }
-
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && typeof e.detail.event === "string" && e.detail.event.startsWith("calendar.")) {
-      live++;
-      schedule();
-    }
-  });
-  document.addEventListener("wedsync:live", schedule);
-  document.getElementById("auth").addEventListener("submit", schedule);
+  WedSync.onBroadcast("calendar.", loader.live);
+  WedSync.onLive(schedule);
+  WedSync.onAdminToken(schedule);
   setInterval(refresh, SLOW_REFRESH_MS);
   refresh();
 })();

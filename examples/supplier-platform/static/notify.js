@@ -2,12 +2,11 @@
 // The notification panel: the supplier's preferences, a test sender, the
 // recent notifications with each channel's status, the in-app inbox, and
 // what the demo's SMTP server and fake Twilio received. Everything comes
-// from /api/notify/... with the admin token (kept by app.js). The panel
+// from /api/notify/... with the admin token (common.js). The panel
 // loads its state when the page opens, and reloads when the dashboard's
 // realtime connection (dashboard.js) receives a notify.* broadcast or
 // (re)joins; a slow timer covers a page without a dashboard token.
 (function () {
-  const KEY = "wedsync-admin-token";
   const SLOW_REFRESH_MS = 15000;
   const CHANNELS = ["push", "sms", "email", "in_app"];
   const DIGESTS = ["", "15m", "1h", "24h"];
@@ -16,43 +15,11 @@
   const statusEl = $("nt-status");
   const openMail = new Set(); // message ids whose preview is open
 
-  function token() { return sessionStorage.getItem(KEY) || ""; }
+  const { call, el, time } = WedSync;
   // The dashboard's supplier (from its token), or the server's sample
   // supplier when the page has none.
-  function supplier() { return $("rt-supplier").textContent.trim(); }
+  function supplier() { return WedSync.supplier(); }
   function q() { const s = supplier(); return s ? "?supplier=" + encodeURIComponent(s) : ""; }
-
-  async function call(method, path, body) {
-    const t = token();
-    if (!t) throw new Error("no admin token: paste it in the Webhook deliveries form below (or open the link printed at start-up)");
-    const opts = { method: method, headers: { Authorization: "Bearer " + t } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    const res = await fetch(path, opts);
-    let data = null;
-    try { data = await res.json(); } catch (e) { /* not JSON */ }
-    if (!res.ok) {
-      const err = new Error((data && data.error) || "HTTP " + res.status);
-      err.field = data && data.field;
-      throw err;
-    }
-    return data;
-  }
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k.startsWith("data-")) e.setAttribute(k, v);
-      else e[k] = v;
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
-  function time(s) { return s ? new Date(s).toLocaleTimeString() : ""; }
 
   // ---- Recent notifications
 
@@ -140,6 +107,7 @@
 
   function renderInbox(data) {
     $("nt-unread").textContent = data.unread ? data.unread + " unread" : "";
+    WedSync.badge("nav-notifications", data.unread ? data.unread + " unread" : "");
     $("nt-read-all").disabled = !data.unread;
     const ul = $("nt-inbox");
     if (!data.messages.length) {
@@ -271,54 +239,31 @@
 
   // ---- Loading
 
-  let running = false, again = false, timer = null;
-
-  async function refresh(withPrefs) {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      const [list, mail, sms, inbox] = await Promise.all([
-        call("GET", "/api/notify/notifications" + q()),
-        call("GET", "/api/notify/mail"),
-        call("GET", "/api/notify/sms"),
-        call("GET", "/api/notify/inapp" + q()),
-      ]);
-      renderNotifications(list.notifications);
-      renderMail(mail);
-      renderSMS(sms);
-      renderInbox(inbox);
-      if (withPrefs || !prefs) renderPrefs(await call("GET", "/api/notify/preferences" + q()));
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-    } catch (e) {
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; schedule(); }
-    }
+  async function load() {
+    const [list, mail, sms, inbox] = await Promise.all([
+      call("GET", "/api/notify/notifications" + q()),
+      call("GET", "/api/notify/mail"),
+      call("GET", "/api/notify/sms"),
+      call("GET", "/api/notify/inapp" + q()),
+    ]);
+    renderNotifications(list.notifications);
+    renderMail(mail);
+    renderSMS(sms);
+    renderInbox(inbox);
+    if (!prefs) renderPrefs(await call("GET", "/api/notify/preferences" + q()));
   }
-
+  const loader = WedSync.loader(load, statusEl);
   // schedule coalesces a burst of broadcasts (one per status change) into
   // one reload.
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(() => refresh(false), 100);
-  }
+  const schedule = loader.schedule;
 
-  let live = 0; // notify.* broadcasts received
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && typeof e.detail.event === "string" && e.detail.event.startsWith("notify.")) {
-      live++;
-      schedule();
-    }
-  });
-  document.addEventListener("wedsync:live", () => {
+  WedSync.onBroadcast("notify.", loader.live);
+  WedSync.onLive(() => {
     // Another supplier (another dashboard token) has its own preferences.
     if (supplier() && supplier() !== prefsSupplier) prefs = null;
     schedule();
   });
-  document.getElementById("auth").addEventListener("submit", () => { prefs = null; schedule(); });
-  setInterval(() => refresh(false), SLOW_REFRESH_MS);
-  refresh(true);
+  WedSync.onAdminToken(() => { prefs = null; schedule(); });
+  setInterval(loader.run, SLOW_REFRESH_MS);
+  loader.run();
 })();

@@ -4,27 +4,15 @@
 // (/api/wedme/records), with the record types that supplier's kind does
 // not see marked as such. It reloads when the dashboard's realtime
 // connection (dashboard.js) receives a wedme.changed broadcast or
-// (re)joins. The admin token comes from app.js (sessionStorage).
+// (re)joins. It uses the admin token (common.js).
 (function () {
-  const KEY = "wedsync-admin-token";
   const $ = (id) => document.getElementById(id);
+  const { call, el } = WedSync;
   const statusEl = $("wm-panel-status");
-  // The dashboard token's supplier (dashboard.js shows it; "" until known:
-  // the server's default, the sample supplier).
-  let supplier = $("rt-supplier").textContent;
-  let live = 0;
+  // The dashboard token's supplier ("" until known: the server's default,
+  // the sample supplier).
+  let supplier = WedSync.supplier();
   let last = {}; // type -> JSON of its fields, to highlight what changed
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
 
   function show(v) {
     if (v === null || v === undefined) return "\u2014";
@@ -58,40 +46,15 @@
     $("wm-records").replaceChildren(...cards);
   }
 
-  let running = false, again = false;
-  async function refresh() {
-    if (running) { again = true; return; }
-    running = true;
-    try {
-      const t = sessionStorage.getItem(KEY) || "";
-      if (!t) throw new Error("no admin token: paste it in the Webhook deliveries form below (or open the link printed at start-up)");
-      const res = await fetch("/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : ""),
-        { headers: { Authorization: "Bearer " + t } });
-      const data = await res.json();
-      if (!res.ok) throw new Error(data.error || "HTTP " + res.status);
-      render(data);
-      statusEl.textContent = "Updated " + new Date().toLocaleTimeString() + (live
-        ? "; " + live + " live update" + (live === 1 ? "" : "s") + " received through the realtime hub."
-        : ".");
-    } catch (e) {
-      statusEl.textContent = e.message;
-    } finally {
-      running = false;
-      if (again) { again = false; refresh(); }
-    }
-  }
+  const loader = WedSync.loader(async () => {
+    render(await call("GET", "/api/wedme/records" + (supplier ? "?supplier_id=" + encodeURIComponent(supplier) : "")));
+  }, statusEl);
 
-  document.addEventListener("wedsync:broadcast", (e) => {
-    if (e.detail && e.detail.event === "wedme.changed") {
-      live++;
-      refresh();
-    }
+  WedSync.onBroadcast("wedme.changed", loader.live);
+  WedSync.onLive((d) => {
+    if (d.supplier && d.supplier !== supplier) { supplier = d.supplier; last = {}; }
+    loader.run();
   });
-  document.addEventListener("wedsync:live", (e) => {
-    const s = e.detail && e.detail.supplier;
-    if (s && s !== supplier) { supplier = s; last = {}; }
-    refresh();
-  });
-  document.getElementById("auth").addEventListener("submit", refresh);
-  refresh();
+  WedSync.onAdminToken(loader.run);
+  loader.run();
 })();
