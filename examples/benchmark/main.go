@@ -80,6 +80,7 @@ func main() {
 	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
+	storm := flag.Bool("storm", false, "(d) run the publish storm instead: one publisher calling Broadcast in a tight loop for -duration (default 5s) to -subscribers (default 1000) readers; reports accepted publishes/s, deliveries/s and slow-consumer cuts")
 	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated; the table takes the largest when this flag is given, else 1000")
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
 	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
@@ -126,9 +127,19 @@ func main() {
 		default:
 			return run(c)
 		}
+		if *storm && !set["subscribers"] {
+			*subs = "1000"
+		}
 		rc, err := parseRealtimeConfig(c, set, *subs, *vsns, *bares)
 		if err != nil {
 			return err
+		}
+		if *storm {
+			window := 5 * time.Second
+			if set["duration"] {
+				window = c.duration
+			}
+			return runStorm(c, rc, window)
 		}
 		return runRealtime(c, rc)
 	}()
@@ -150,6 +161,19 @@ func runRealtime(c config, rc rtConfig) error {
 	defer cancel()
 	printHeader("realtime benchmark", "high")
 	return realtimeBench(ctx, rc)
+}
+
+// runStorm runs the publish storm of scenario (d) on its own.
+func runStorm(c config, rc rtConfig, window time.Duration) error {
+	if c.repeat <= 0 {
+		return errors.New("-repeat must be positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	printHeader("realtime publish storm", "high")
+	return stormBench(ctx, rc, window)
 }
 
 // printHeader names the run and the machine, and measures how busy the
