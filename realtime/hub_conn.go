@@ -48,7 +48,7 @@ type conn struct {
 	qbytes int
 	// pendN and pendB count the frames and bytes queued and not yet
 	// written (the queue and the batch being written); behind is set while
-	// they are at or over the hub's lag mark (admission.go).
+	// they are at or over the hub's lag mark (hub_admission.go).
 	pendN  int
 	pendB  int
 	behind atomic.Bool
