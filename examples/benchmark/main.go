@@ -80,6 +80,7 @@ func main() {
 	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
+	shape := flag.Bool("shape", false, "(d) run the realistic shape instead: 2,500 topics of 2 subscribers, 50 broadcasts/s over random topics for -duration (default 10s); reports p50/p99 latency, memory per socket pair and CPU")
 	storm := flag.Bool("storm", false, "(d) run the publish storm instead: one publisher calling Broadcast in a tight loop for -duration (default 5s) to -subscribers (default 1000) readers; reports accepted publishes/s, deliveries/s and slow-consumer cuts")
 	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated; the table takes the largest when this flag is given, else 1000")
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
@@ -134,6 +135,13 @@ func main() {
 		if err != nil {
 			return err
 		}
+		if *shape {
+			window := 10 * time.Second
+			if set["duration"] {
+				window = c.duration
+			}
+			return runShape(c, rc, window)
+		}
 		if *storm {
 			window := 5 * time.Second
 			if set["duration"] {
@@ -174,6 +182,19 @@ func runStorm(c config, rc rtConfig, window time.Duration) error {
 	defer cancel()
 	printHeader("realtime publish storm", "high")
 	return stormBench(ctx, rc, window)
+}
+
+// runShape runs the realistic shape of scenario (d) on its own.
+func runShape(c config, rc rtConfig, window time.Duration) error {
+	if c.repeat <= 0 {
+		return errors.New("-repeat must be positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	printHeader("realtime realistic shape", "high")
+	return shapeBench(ctx, rc, window)
 }
 
 // printHeader names the run and the machine, and measures how busy the
