@@ -160,32 +160,22 @@ func main() {
 // runRealtime runs scenario (d) on its own: -rate and -duration default to
 // 10/s and 10s there unless given.
 func runRealtime(c config, rc rtConfig) error {
-	if c.repeat <= 0 {
-		return errors.New("-repeat must be positive")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	printHeader("realtime benchmark", "high")
-	return realtimeBench(ctx, rc)
+	return runAlone(c, "realtime benchmark", func(ctx context.Context) error { return realtimeBench(ctx, rc) })
 }
 
 // runStorm runs the publish storm of scenario (d) on its own.
 func runStorm(c config, rc rtConfig, window time.Duration) error {
-	if c.repeat <= 0 {
-		return errors.New("-repeat must be positive")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	printHeader("realtime publish storm", "high")
-	return stormBench(ctx, rc, window)
+	return runAlone(c, "realtime publish storm", func(ctx context.Context) error { return stormBench(ctx, rc, window) })
 }
 
 // runShape runs the realistic shape of scenario (d) on its own.
 func runShape(c config, rc rtConfig, window time.Duration) error {
+	return runAlone(c, "realtime realistic shape", func(ctx context.Context) error { return shapeBench(ctx, rc, window) })
+}
+
+// runAlone runs one scenario with a context that ends on an interrupt or
+// after -timeout, under a header naming it.
+func runAlone(c config, name string, bench func(context.Context) error) error {
 	if c.repeat <= 0 {
 		return errors.New("-repeat must be positive")
 	}
@@ -193,8 +183,8 @@ func runShape(c config, rc rtConfig, window time.Duration) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	printHeader("realtime realistic shape", "high")
-	return shapeBench(ctx, rc, window)
+	printHeader(name, "high")
+	return bench(ctx)
 }
 
 // printHeader names the run and the machine, and measures how busy the
