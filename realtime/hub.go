@@ -82,6 +82,7 @@ type Hub struct {
 	presenceBytes atomic.Int64
 
 	writers *writerPool
+	admit   admission // hub_admission.go
 	met     *hubMetrics
 }
 
@@ -130,6 +131,7 @@ func NewHub(opts ...Option) (*Hub, error) {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.untrackCtx, h.untrackCancel = context.WithCancel(context.Background())
 	h.done = make(chan struct{})
+	h.admit.init()
 	h.writers = newWriterPool(h)
 	h.wg.Add(1)
 	go h.sweep()
@@ -261,6 +263,15 @@ func (h *Hub) Stats() HubStats {
 // prefix is accepted). payload is JSON: a json.RawMessage or []byte sent
 // byte for byte (it must be a JSON object), or any value json.Marshal
 // turns into an object.
+//
+// When more than half of the topic's sockets on this instance are behind
+// (an eighth of their send buffer, WithSendBuffer, queued and not yet
+// written), the hub is slower than its publishers: Broadcast waits until
+// at most half are, rather than let the queues fill and cut readers that
+// keep up. If ctx ends first it publishes nothing and returns an error
+// wrapping ErrHubBusy and ctx.Err(). A topic with one socket here never
+// waits, and neither does a minority of sockets that lag: they are cut as
+// slow consumers (docs/realtime.md, "Publish storms").
 func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (pub Publication, err error) {
 	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {
@@ -284,6 +295,9 @@ func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (
 	}
 	ctx, span := h.met.startBroadcast(ctx, topic, event, len(raw))
 	defer func() { endSpan(span, err) }()
+	if err := h.waitAdmission(ctx, topic); err != nil {
+		return Publication{}, err
+	}
 	pub, err = h.broker.Publish(ctx, topic, event, raw, "")
 	if err != nil {
 		return Publication{}, err

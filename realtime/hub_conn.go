@@ -43,13 +43,23 @@ type conn struct {
 	channels map[string]*channel // by wire topic
 	nextRef  uint64
 
-	qmu     sync.Mutex
-	queue   []outFrame
-	qbytes  int
-	writing bool // queued in the writer pool or being written
-	picked  bool // a writer is draining the queue
-	closing bool
-	wg      sync.WaitGroup // the drain in progress and the closer
+	qmu    sync.Mutex
+	queue  []outFrame
+	qbytes int
+	// pendN and pendB count the frames and bytes queued and not yet
+	// written (the queue and the batch being written); behind is set while
+	// they are at or over the hub's lag mark (hub_admission.go).
+	pendN  int
+	pendB  int
+	behind atomic.Bool
+	// writeSince is when the write in progress began (Unix ns), 0 when
+	// none is: a write that has blocked a while means the peer's socket
+	// buffers are full, the peer is not keeping up.
+	writeSince atomic.Int64
+	writing    bool // queued in the writer pool or being written
+	picked     bool // a writer is draining the queue
+	closing    bool
+	wg         sync.WaitGroup // the drain in progress and the closer
 }
 
 func newConn(h *Hub, ws *websocket.Conn, raw net.Conn, vsn, token string) *conn {
@@ -93,6 +103,7 @@ func (c *conn) serve() {
 		c.qmu.Lock()
 		c.closing = true
 		c.queue = nil
+		c.setPendingLocked(0, 0)
 		if c.writing && !c.picked {
 			// Queued in the writer pool but not picked up: the worker
 			// that finds it will skip it.
@@ -166,6 +177,7 @@ func (c *conn) abort(code websocket.StatusCode, reason string) {
 	}
 	c.closing = true
 	c.queue = nil
+	c.setPendingLocked(0, 0)
 	c.wg.Add(1)
 	c.qmu.Unlock()
 	go func() {
@@ -189,7 +201,7 @@ func (c *conn) enqueue(f outFrame, presence bool) bool {
 		c.qmu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.h.o.sendQueue || c.qbytes+len(f.data) > c.h.o.sendQueueBytes {
+	if c.overLocked(len(f.data)) {
 		c.qmu.Unlock()
 		c.h.slowConsumers.Add(1)
 		count(c.h.met.slowConsumers, attrReason.String(reasonSendBuffer))
@@ -199,6 +211,7 @@ func (c *conn) enqueue(f outFrame, presence bool) bool {
 	}
 	c.queue = append(c.queue, f)
 	c.qbytes += len(f.data)
+	c.setPendingLocked(c.pendN+1, c.pendB+len(f.data))
 	c.h.delivered.Add(1)
 	if presence {
 		c.h.presenceBytes.Add(int64(len(f.data)))
@@ -233,22 +246,28 @@ func (c *conn) drain(w *poolWorker) {
 	c.qmu.Unlock()
 	defer c.wg.Done()
 	var batch []outFrame
+	written := 0 // bytes of the batch just written
 	for {
 		c.qmu.Lock()
+		if len(batch) > 0 && !c.closing {
+			c.setPendingLocked(c.pendN-len(batch), c.pendB-written)
+		}
 		if len(c.queue) == 0 || c.closing {
 			c.writing, c.picked = false, false
 			c.qmu.Unlock()
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
-		c.qbytes = 0
+		written, c.qbytes = c.qbytes, 0
 		c.qmu.Unlock()
 		for i, f := range batch {
 			ctx, cancel := context.WithTimeout(c.ctx, c.h.o.writeTimeout)
 			if w != nil {
 				w.timer.Reset(w.p.stall)
 			}
+			c.writeSince.Store(time.Now().UnixNano())
 			err := c.ws.Write(ctx, f.typ, f.data)
+			c.writeSince.Store(0)
 			if w != nil {
 				w.timer.Stop()
 			}
@@ -259,6 +278,7 @@ func (c *conn) drain(w *poolWorker) {
 				c.qmu.Lock()
 				c.closing = true
 				c.queue = nil
+				c.setPendingLocked(0, 0)
 				c.writing, c.picked = false, false
 				c.qmu.Unlock()
 				c.ws.CloseNow()

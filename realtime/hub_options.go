@@ -95,9 +95,13 @@ func WithAuthorizer(a Authorizer) Option { return hubOption(func(o *hubOptions) 
 func WithBroker(b Broker) Option { return hubOption(func(o *hubOptions) { o.broker = b }) }
 
 // WithSendBuffer bounds what may wait to be written to one connection: at
-// most frames messages and bytes bytes. A connection over either bound is a
-// slow consumer and is disconnected (close code 1008) so that it cannot
-// stall the others or grow memory. Defaults to 1,024 messages and 8 MiB.
+// most frames messages and bytes bytes. A connection over either bound
+// whose write has been blocked for a second (it does not read fast
+// enough), or over four times either bound in any case, is a slow
+// consumer and is disconnected (close code 1008) so that it cannot stall
+// the others or grow memory. A connection is behind at an eighth of either
+// bound; while most of a topic's connections are behind, Hub.Broadcast
+// waits (see there). Defaults to 1,024 messages and 8 MiB.
 func WithSendBuffer(frames, bytes int) Option {
 	return hubOption(func(o *hubOptions) { o.sendQueue, o.sendQueueBytes = frames, bytes })
 }

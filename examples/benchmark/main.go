@@ -80,6 +80,8 @@ func main() {
 	flag.IntVar(&c.repeat, "repeat", 1, "run each throughput measurement (a, b), or each (d) configuration, this many times and report the median")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
+	shape := flag.Bool("shape", false, "(d) run the realistic shape instead: 2,500 topics of 2 subscribers, 50 broadcasts/s over random topics for -duration (default 10s); reports p50/p99 latency, memory per socket pair and CPU")
+	storm := flag.Bool("storm", false, "(d) run the publish storm instead: one publisher calling Broadcast in a tight loop for -duration (default 5s) to -subscribers (default 1000) readers; reports accepted publishes/s, deliveries/s and slow-consumer cuts")
 	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated; the table takes the largest when this flag is given, else 1000")
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
 	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
@@ -126,9 +128,26 @@ func main() {
 		default:
 			return run(c)
 		}
+		if *storm && !set["subscribers"] {
+			*subs = "1000"
+		}
 		rc, err := parseRealtimeConfig(c, set, *subs, *vsns, *bares)
 		if err != nil {
 			return err
+		}
+		if *shape {
+			window := 10 * time.Second
+			if set["duration"] {
+				window = c.duration
+			}
+			return runShape(c, rc, window)
+		}
+		if *storm {
+			window := 5 * time.Second
+			if set["duration"] {
+				window = c.duration
+			}
+			return runStorm(c, rc, window)
 		}
 		return runRealtime(c, rc)
 	}()
@@ -141,6 +160,22 @@ func main() {
 // runRealtime runs scenario (d) on its own: -rate and -duration default to
 // 10/s and 10s there unless given.
 func runRealtime(c config, rc rtConfig) error {
+	return runAlone(c, "realtime benchmark", func(ctx context.Context) error { return realtimeBench(ctx, rc) })
+}
+
+// runStorm runs the publish storm of scenario (d) on its own.
+func runStorm(c config, rc rtConfig, window time.Duration) error {
+	return runAlone(c, "realtime publish storm", func(ctx context.Context) error { return stormBench(ctx, rc, window) })
+}
+
+// runShape runs the realistic shape of scenario (d) on its own.
+func runShape(c config, rc rtConfig, window time.Duration) error {
+	return runAlone(c, "realtime realistic shape", func(ctx context.Context) error { return shapeBench(ctx, rc, window) })
+}
+
+// runAlone runs one scenario with a context that ends on an interrupt or
+// after -timeout, under a header naming it.
+func runAlone(c config, name string, bench func(context.Context) error) error {
 	if c.repeat <= 0 {
 		return errors.New("-repeat must be positive")
 	}
@@ -148,8 +183,8 @@ func runRealtime(c config, rc rtConfig) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	printHeader("realtime benchmark", "high")
-	return realtimeBench(ctx, rc)
+	printHeader(name, "high")
+	return bench(ctx)
 }
 
 // printHeader names the run and the machine, and measures how busy the

@@ -109,12 +109,16 @@ func (s othersSpan) end() float64 {
 
 // rtServer is the side under test.
 type rtServer struct {
-	url   string // ws://127.0.0.1:port/realtime/v1/websocket?...
-	join  bool   // clients send phx_join and wait for the reply
-	send  func(ctx context.Context, seq int) error
-	conns func() int
-	slow  func() int64
-	close func()
+	url  string // ws://127.0.0.1:port/realtime/v1/websocket?...
+	join bool   // clients send phx_join and wait for the reply
+	// topicOf names the topic client i joins; nil: rtTopic.
+	topicOf func(i int) string
+	// broadcast sends to a topic of its choice (the hub only).
+	broadcast func(ctx context.Context, topic string, seq int) error
+	send      func(ctx context.Context, seq int) error
+	conns     func() int
+	slow      func() int64
+	close     func()
 }
 
 func parseRealtimeConfig(c config, setFlags map[string]bool, subs, vsns, bares string) (rtConfig, error) {
@@ -447,8 +451,11 @@ func waitEvery(ctx context.Context, d, period time.Duration, ok func() bool) err
 type rtClient struct {
 	ws     *websocket.Conn
 	record atomic.Bool
-	lat    []time.Duration // written by the reader goroutine only
-	done   chan struct{}
+	// countOnly calls onReceipt for every stamped frame and records no
+	// latency: the storm scenario counts millions of deliveries.
+	countOnly atomic.Bool
+	lat       []time.Duration // written by the reader goroutine only
+	done      chan struct{}
 }
 
 var rtTransport = &http.Transport{
@@ -510,7 +517,11 @@ func dialClient(ctx context.Context, hc *http.Client, srv *rtServer, vsn string,
 	if srv.join {
 		ref := strconv.Itoa(i + 1)
 		body := []byte(`{"config":{"broadcast":{"ack":false,"self":false},"presence":{"key":""},"postgres_changes":[],"private":false}}`)
-		m := protocol.Message{JoinRef: ref, Ref: ref, Topic: protocol.WireTopic(rtTopic), Event: protocol.EventJoin, Payload: body}
+		topic := rtTopic
+		if srv.topicOf != nil {
+			topic = srv.topicOf(i)
+		}
+		m := protocol.Message{JoinRef: ref, Ref: ref, Topic: protocol.WireTopic(topic), Event: protocol.EventJoin, Payload: body}
 		if err := ws.Write(dctx, websocket.MessageText, protocol.EncodeText(vsn, m)); err != nil {
 			ws.CloseNow()
 			return nil, fmt.Errorf("join: %w", err)
@@ -558,6 +569,10 @@ func (c *rtClient) read(onReceipt func()) {
 		}
 		now := rtNow()
 		sent, ok := findStamp(buf.Bytes())
+		if ok && c.countOnly.Load() {
+			onReceipt()
+			continue
+		}
 		if !ok || !c.record.Load() {
 			continue
 		}
@@ -663,6 +678,10 @@ func newHubServer(vsn string, payloadSize int, extra ...realtime.Option) (*rtSer
 			buf = rtPayload(buf, payloadSize, seq, rtNow())
 			// Broadcast keeps the payload in history: give it its own copy.
 			_, err := hub.Broadcast(ctx, rtTopic, rtEvent, json.RawMessage(bytes.Clone(buf)))
+			return err
+		},
+		broadcast: func(ctx context.Context, topic string, seq int) error {
+			_, err := hub.Broadcast(ctx, topic, rtEvent, json.RawMessage(rtPayload(nil, payloadSize, seq, rtNow())))
 			return err
 		},
 		conns: func() int { return hub.Stats().Connections },
