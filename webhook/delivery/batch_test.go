@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -105,12 +106,12 @@ func TestPostgresBatchedBookkeepingRetriesRowsNotRequests(t *testing.T) {
 	require.NoError(t, err)
 	start(t, m)
 
-	logged := map[string]int{}
+	logged, rowID := map[string]int{}, map[string]int64{}
 	for range n {
 		a := log.next(t)
 		require.Equal(t, delivery.AttemptSucceeded, a.Status)
-		require.Positive(t, a.ID, "the row's id, from the commit that wrote it")
 		logged[a.MessageID]++
+		rowID[a.MessageID] = a.ID
 	}
 	require.NoError(t, m.WaitIdle(ctx))
 
@@ -124,6 +125,9 @@ func TestPostgresBatchedBookkeepingRetriesRowsNotRequests(t *testing.T) {
 		rows, err := m.ListAttempts(ctx, delivery.AttemptQuery{MessageID: id, EndpointID: ep.ID})
 		require.NoError(t, err)
 		require.Len(t, rows, 1, "one attempt row for message %s", id)
+		require.Equal(t, rows[0].ID, rowID[id], "the logged attempt carries its row's id")
+		require.Equal(t, "sup_1", rows[0].SupplierID)
+		require.Equal(t, http.StatusNoContent, rows[0].ResponseStatus)
 	}
 	require.Equal(t, n, recv.Count())
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,6 +270,36 @@ const insertAttemptSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, e
 		response_status, latency_us, response_body, error, at, next_attempt_at, job_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
 
+// insertAttemptsSQL inserts a batch of attempts given as one array per
+// column (attemptColumns), in their order.
+const insertAttemptsSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
+		response_status, latency_us, response_body, error, at, next_attempt_at, job_id)
+		SELECT message_id, endpoint_id, supplier_id, event_type, number, status,
+			response_status, latency_us, response_body, error, at, next_attempt_at, job_id
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bigint[],
+			$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
+			WITH ORDINALITY AS u(message_id, endpoint_id, supplier_id, event_type, number, status,
+				response_status, latency_us, response_body, error, at, next_attempt_at, job_id, ord)
+		ORDER BY ord RETURNING id`
+
+// attemptColumns is the arguments of insertAttemptsSQL.
+func attemptColumns(as []*Attempt) []any {
+	cols := make([][]any, 13)
+	for i := range cols {
+		cols[i] = make([]any, len(as))
+	}
+	for r, a := range as {
+		for c, v := range attemptArgs(a) {
+			cols[c][r] = v
+		}
+	}
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = c
+	}
+	return out
+}
+
 func attemptArgs(a *Attempt) []any {
 	var job *int64
 	if a.jobID != 0 {
@@ -310,8 +341,26 @@ func (s *pgStore) insertFinalAttempts(ctx context.Context, as []*Attempt) ([]str
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit TO OFF")
-	for i, a := range as {
-		b.Queue(s.t(insertAttemptSQL), attemptArgs(a)...).QueryRow(func(row pgx.Row) error { return row.Scan(&ids[i]) })
+	if len(as) == 1 {
+		b.Queue(s.t(insertAttemptSQL), attemptArgs(as[0])...).QueryRow(func(row pgx.Row) error { return row.Scan(&ids[0]) })
+	} else {
+		// One statement for the batch: the server's cost per row is far
+		// below a statement's.
+		b.Queue(s.t(insertAttemptsSQL), attemptColumns(as)...).Query(func(rows pgx.Rows) error {
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			if len(got) != len(as) {
+				return fmt.Errorf("delivery: %d attempt rows inserted, want %d", len(got), len(as))
+			}
+			// The rows are inserted in ord order and take their ids from
+			// one sequence in that order: the i-th smallest id is the
+			// i-th row's, whatever order RETURNING gives them in.
+			slices.Sort(got)
+			copy(ids, got)
+			return nil
+		})
 	}
 	if fail != nil {
 		b.Queue("SELECT 1/0") // aborts the transaction: its COMMIT rolls back
