@@ -60,7 +60,7 @@ func (c RiverConfig) withDefaults() RiverConfig {
 		c.Queue = "wedsync"
 	}
 	if c.MaxWorkers <= 0 {
-		c.MaxWorkers = 500
+		c.MaxWorkers = DefaultMaxWorkers
 	}
 	if c.FetchCooldown <= 0 {
 		c.FetchCooldown = 10 * time.Millisecond
@@ -79,6 +79,9 @@ func (c RiverConfig) withDefaults() RiverConfig {
 	}
 	return c
 }
+
+// DefaultMaxWorkers is RiverConfig.MaxWorkers's default.
+const DefaultMaxWorkers = 500
 
 // RiverSchema is the schema of a package's River tables: its own, beside
 // the package's tables in schema ("wedsync" and "webhook" give

@@ -23,7 +23,13 @@
 //     others flow, and a per-supplier fair share keeps one supplier's burst
 //     from starving the rest.
 //   - Every attempt is logged (time, status, latency, first 4 KiB of the
-//     response, error) for ListAttempts, Stats, Resend and Recover.
+//     response, error) for ListAttempts, Stats, Resend and Recover. In
+//     Postgres mode concurrent deliveries read their messages and log the
+//     attempts that end their chain in shared batches (one query, one
+//     transaction); a delivery's job completes only once its row is
+//     committed, and a batch whose transaction fails has each of its rows
+//     written again on its own: the bookkeeping is retried, never the
+//     request (docs/postgres.md).
 //   - Outbound requests are SSRF-safe: private, loopback, link-local and
 //     metadata addresses are refused when dialling, unless the host allows a
 //     range with WithAllowedNetworks; https is required unless

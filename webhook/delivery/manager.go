@@ -85,7 +85,16 @@ func NewManager(opts ...Option) (*Manager, error) {
 	m.net = netguard.New(netguard.WithAllowedRanges(o.allowed...), netguard.WithAllowHTTP(o.allowHTTP))
 	m.client = o.httpClient
 	if m.client == nil {
-		m.client = m.net.Client(o.timeout)
+		// As many idle connections per vendor as deliveries may run at
+		// once: a burst to one vendor reuses its connections.
+		conns := o.memoryWorkers
+		if o.pool != nil {
+			conns = o.river.MaxWorkers
+			if conns <= 0 {
+				conns = jobs.DefaultMaxWorkers
+			}
+		}
+		m.client = m.net.ClientConns(o.timeout, conns)
 	}
 	m.guards = attempt.NewGuards(o.breaker, o.clock, func(endpoint string, until time.Time) {
 		o.logger.Warn("webhook: circuit breaker opened", "endpoint", endpoint, "until", until)
@@ -108,7 +117,7 @@ func NewManager(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	if o.pool != nil {
-		m.store = newPGStore(o.pool, o.schema)
+		m.store = newPGStore(o.pool, o.schema, o.batchHook)
 	} else {
 		m.store = newMemStore()
 	}

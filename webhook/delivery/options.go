@@ -46,6 +46,7 @@ type options struct {
 	river          jobs.RiverConfig
 	memoryWorkers  int
 	attemptHook    func(Attempt)
+	batchHook      func(kind string, n int) error // tests: see pgStore.hook
 	meterProvider  metric.MeterProvider
 	tracerProvider trace.TracerProvider
 	pruneEvery     time.Duration
@@ -239,4 +240,11 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // (otel.GetTracerProvider), a no-op until the host installs an SDK.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracerProvider = tp }
+}
+
+// withBatchHook has fn told the kind and size of each batch of the
+// Postgres store's grouped reads and writes; an error from fn fails the
+// batch's transaction (tests, through export_test.go).
+func withBatchHook(fn func(kind string, n int) error) Option {
+	return func(o *options) { o.batchHook = fn }
 }

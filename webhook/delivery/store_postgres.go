@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/wedsync/integrations/internal/attempt"
 	"github.com/wedsync/integrations/internal/migrate"
 )
 
@@ -18,10 +20,37 @@ type pgStore struct {
 	pool   *pgxpool.Pool
 	schema string
 	t      func(string) string // expands {{schema}}
+
+	// The hot path of concurrent deliveries, grouped into one round trip
+	// each (attempt.Batcher): message reads, and the rows of attempts
+	// that end their chain.
+	reads  attempt.Batcher[string, *storedMessage]
+	finals attempt.Batcher[*Attempt, struct{}]
+	// hook, when not nil, is told of each batch before it runs, as
+	// "read" or "final" and its size (an error from it fails the batch's
+	// transaction before its commit), and of each item queued behind a
+	// running batch, as "read queued" or "final queued" and how many wait
+	// (tests).
+	hook func(event string, n int) error
 }
 
-func newPGStore(pool *pgxpool.Pool, schema string) *pgStore {
-	return &pgStore{pool: pool, schema: schema, t: func(q string) string { return migrate.Expand(schema, q) }}
+// batchMax bounds a batch: a few hundred rows are one round trip and a
+// few milliseconds of the server's time.
+const batchMax = 200
+
+// batchTimeout bounds one batch round trip: its callers' cancellation does
+// not reach it (one caller giving up must not fail the others).
+const batchTimeout = 15 * time.Second
+
+func newPGStore(pool *pgxpool.Pool, schema string, hook func(string, int) error) *pgStore {
+	s := &pgStore{pool: pool, schema: schema, t: func(q string) string { return migrate.Expand(schema, q) }, hook: hook}
+	s.reads = attempt.Batcher[string, *storedMessage]{Max: batchMax, Flush: s.readMessages}
+	s.finals = attempt.Batcher[*Attempt, struct{}]{Max: batchMax, Flush: s.insertFinalAttempts}
+	if hook != nil {
+		s.reads.Queued = func(n int) { _ = hook("read queued", n) }
+		s.finals.Queued = func(n int) { _ = hook("final queued", n) }
+	}
+	return s
 }
 
 const endpointCols = `id, supplier_id, url, description, event_types, status, disabled_reason, rate_limit, secrets, failing_since, created_at, updated_at`
@@ -176,7 +205,58 @@ func (s *pgStore) supplierEndpoints(ctx context.Context, tx pgx.Tx, supplierID s
 	return out, rows.Err()
 }
 
+// getMessage reads a message, in one query with the reads of concurrent
+// deliveries.
 func (s *pgStore) getMessage(ctx context.Context, id string) (*storedMessage, error) {
+	m, err := s.reads.Do(ctx, id)
+	if err == nil && m == nil {
+		return nil, ErrNotFound
+	}
+	return m, err
+}
+
+// readMessages reads a batch of messages; a message not found is nil.
+func (s *pgStore) readMessages(ctx context.Context, ids []string) ([]*storedMessage, error) {
+	if s.hook != nil {
+		if err := s.hook("read", len(ids)); err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) == 1 {
+		m, err := s.readMessage(ctx, ids[0])
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+		return []*storedMessage{m}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, s.t(`SELECT id, supplier_id, event_type, payload, created_at FROM {{schema}}.webhook_messages WHERE id = ANY($1)`), ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := make(map[string]*storedMessage, len(ids))
+	for rows.Next() {
+		m := &storedMessage{}
+		if err := rows.Scan(&m.ID, &m.SupplierID, &m.EventType, &m.Payload, &m.CreatedAt); err != nil {
+			return nil, err
+		}
+		byID[m.ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*storedMessage, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id] // two deliveries of one message share it: read-only
+	}
+	return out, nil
+}
+
+func (s *pgStore) readMessage(ctx context.Context, id string) (*storedMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
 	m := &storedMessage{ID: id}
 	err := s.pool.QueryRow(ctx, s.t(`SELECT supplier_id, event_type, payload, created_at FROM {{schema}}.webhook_messages WHERE id = $1`), id).
 		Scan(&m.SupplierID, &m.EventType, &m.Payload, &m.CreatedAt)
@@ -189,6 +269,36 @@ func (s *pgStore) getMessage(ctx context.Context, id string) (*storedMessage, er
 const insertAttemptSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
 		response_status, latency_us, response_body, error, at, next_attempt_at, job_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
+
+// insertAttemptsSQL inserts a batch of attempts given as one array per
+// column (attemptColumns), in their order.
+const insertAttemptsSQL = `INSERT INTO {{schema}}.webhook_attempts (message_id, endpoint_id, supplier_id, event_type, number, status,
+		response_status, latency_us, response_body, error, at, next_attempt_at, job_id)
+		SELECT message_id, endpoint_id, supplier_id, event_type, number, status,
+			response_status, latency_us, response_body, error, at, next_attempt_at, job_id
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bigint[],
+			$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
+			WITH ORDINALITY AS u(message_id, endpoint_id, supplier_id, event_type, number, status,
+				response_status, latency_us, response_body, error, at, next_attempt_at, job_id, ord)
+		ORDER BY ord RETURNING id`
+
+// attemptColumns is the arguments of insertAttemptsSQL.
+func attemptColumns(as []*Attempt) []any {
+	cols := make([][]any, 13)
+	for i := range cols {
+		cols[i] = make([]any, len(as))
+	}
+	for r, a := range as {
+		for c, v := range attemptArgs(a) {
+			cols[c][r] = v
+		}
+	}
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = c
+	}
+	return out
+}
 
 func attemptArgs(a *Attempt) []any {
 	var job *int64
@@ -203,13 +313,69 @@ func (s *pgStore) insertAttempt(ctx context.Context, tx pgx.Tx, a *Attempt) erro
 	return tx.QueryRow(ctx, s.t(insertAttemptSQL), attemptArgs(a)...).Scan(&a.ID)
 }
 
+// insertFinalAttempt logs an attempt that ends its chain, in one
+// transaction with those of concurrent deliveries. When that transaction
+// fails, the row is written again in one of its own: a failed batch costs
+// each of its entries a write, never a request (the Recorder retries this
+// write, and only this write, with backoff when that fails too).
 func (s *pgStore) insertFinalAttempt(ctx context.Context, a *Attempt) error {
+	if _, err := s.finals.Do(ctx, a); err == nil {
+		return nil
+	}
+	_, err := s.insertFinalAttempts(ctx, []*Attempt{a})
+	return err
+}
+
+// insertFinalAttempts writes a batch of final attempt rows in one
+// transaction, without waiting for its commit to reach the disk (the same
+// trade as before batching: a crash can lose the last rows, whose jobs
+// then run again and find no record; at least once).
+func (s *pgStore) insertFinalAttempts(ctx context.Context, as []*Attempt) ([]struct{}, error) {
+	var fail error
+	if s.hook != nil {
+		fail = s.hook("final", len(as))
+	}
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	ids := make([]int64, len(as))
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit TO OFF")
-	b.Queue(s.t(insertAttemptSQL), attemptArgs(a)...).QueryRow(func(row pgx.Row) error { return row.Scan(&a.ID) })
+	if len(as) == 1 {
+		b.Queue(s.t(insertAttemptSQL), attemptArgs(as[0])...).QueryRow(func(row pgx.Row) error { return row.Scan(&ids[0]) })
+	} else {
+		// One statement for the batch: the server's cost per row is far
+		// below a statement's.
+		b.Queue(s.t(insertAttemptsSQL), attemptColumns(as)...).Query(func(rows pgx.Rows) error {
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			if len(got) != len(as) {
+				return fmt.Errorf("delivery: %d attempt rows inserted, want %d", len(got), len(as))
+			}
+			// The rows are inserted in ord order and take their ids from
+			// one sequence in that order: the i-th smallest id is the
+			// i-th row's, whatever order RETURNING gives them in.
+			slices.Sort(got)
+			copy(ids, got)
+			return nil
+		})
+	}
+	if fail != nil {
+		b.Queue("SELECT 1/0") // aborts the transaction: its COMMIT rolls back
+	}
 	b.Queue("COMMIT")
-	return s.pool.SendBatch(ctx, b).Close()
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	for i, a := range as {
+		a.ID = ids[i] // only once committed: a failed batch leaves no id behind
+	}
+	return make([]struct{}, len(as)), nil
 }
 
 func (s *pgStore) attemptRecorded(ctx context.Context, messageID, endpointID string, number int, jobID int64, since time.Time) (bool, error) {

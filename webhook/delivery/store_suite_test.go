@@ -33,7 +33,7 @@ func TestStoreContractPostgres(t *testing.T) {
 	testStoreContract(t, func(t *testing.T) storeEnv {
 		db := pgtest.New(t, "delivery_store")
 		require.NoError(t, Migrate(context.Background(), db.Pool, WithSchema(db.Schema)))
-		return storeEnv{s: newPGStore(db.Pool, db.Schema), withTx: func(ctx context.Context, fn func(pgx.Tx) error) error {
+		return storeEnv{s: newPGStore(db.Pool, db.Schema, nil), withTx: func(ctx context.Context, fn func(pgx.Tx) error) error {
 			return pgx.BeginFunc(ctx, db.Pool, fn)
 		}}
 	})
