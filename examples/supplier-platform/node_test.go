@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/realtime/protocol"
 	"github.com/wedsync/integrations/realtime/realtimetest"
 	"github.com/wedsync/integrations/webhook/delivery"
 )
@@ -220,31 +221,6 @@ type rtSent struct {
 	Topic  string `json:"topic"`
 }
 
-type rtMeta struct {
-	ID       string `json:"id"`
-	Epoch    string `json:"epoch"`
-	Offset   uint64 `json:"offset"`
-	TS       int64  `json:"ts"`
-	Replayed bool   `json:"replayed"`
-}
-
-// rtBroadcast is a broadcast as realtime-js hands it to an
-// on("broadcast") callback.
-type rtBroadcast struct {
-	Type    string          `json:"type"`
-	Event   string          `json:"event"`
-	Payload json.RawMessage `json:"payload"`
-	Meta    *rtMeta         `json:"meta"`
-}
-
-type rtSystem struct {
-	Extension string `json:"extension"`
-	Status    string `json:"status"`
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Channel   string `json:"channel"`
-}
-
 // rtStep is one line of realtime.mjs; each step fills some fields.
 type rtStep struct {
 	Step    string   `json:"step"`
@@ -256,8 +232,8 @@ type rtStep struct {
 	State   string   `json:"state"`
 	Frames  rtFrames `json:"frames"`
 
-	Sent     rtSent      `json:"sent"`
-	Received rtBroadcast `json:"received"`
+	Sent     rtSent                    `json:"sent"`
+	Received protocol.BroadcastPayload `json:"received"`
 
 	Result string `json:"result"`
 	Reply  *struct {
@@ -266,9 +242,9 @@ type rtStep struct {
 			Reason string `json:"reason"`
 		} `json:"response"`
 	} `json:"reply"`
-	SentAfter     rtSent      `json:"sent_after"`
-	ReceivedAfter rtBroadcast `json:"received_after"`
-	Echoed        int         `json:"echoed"`
+	SentAfter     rtSent                    `json:"sent_after"`
+	ReceivedAfter protocol.BroadcastPayload `json:"received_after"`
+	Echoed        int                       `json:"echoed"`
 
 	Removed   string `json:"removed"`
 	MainState string `json:"main_state"`
@@ -276,14 +252,14 @@ type rtStep struct {
 
 	System json.RawMessage `json:"system"`
 
-	Since          int64         `json:"since"`
-	LastSeen       rtMeta        `json:"last_seen"`
-	Missed         []rtSent      `json:"missed"`
-	Replayed       []rtBroadcast `json:"replayed"`
-	BinaryReplayed int           `json:"binary_replayed"`
-	LiveSent       rtSent        `json:"live_sent"`
-	LiveReceived   rtBroadcast   `json:"live_received"`
-	Left           string        `json:"left"`
+	Since          int64                       `json:"since"`
+	LastSeen       protocol.BroadcastMeta      `json:"last_seen"`
+	Missed         []rtSent                    `json:"missed"`
+	Replayed       []protocol.BroadcastPayload `json:"replayed"`
+	BinaryReplayed int                         `json:"binary_replayed"`
+	LiveSent       rtSent                      `json:"live_sent"`
+	LiveReceived   protocol.BroadcastPayload   `json:"live_received"`
+	Left           string                      `json:"left"`
 
 	Tracked    []string                    `json:"tracked"`
 	LaptopSees map[string][]map[string]any `json:"laptop_sees"`
@@ -408,9 +384,9 @@ func TestDemoNodeRealtime(t *testing.T) {
 
 			// A token signed with another secret: system error, then close.
 			s = p.step("invalid_token")
-			var sys rtSystem
+			var sys protocol.SystemPayload
 			require.NoError(t, json.Unmarshal(s.System, &sys))
-			require.Equal(t, rtSystem{Extension: "system", Status: "error", Code: "token_invalid", Message: sys.Message,
+			require.Equal(t, protocol.SystemPayload{Extension: "system", Status: "error", Code: "token_invalid", Message: sys.Message,
 				Channel: "supplier:" + tc.supplier}, sys)
 			require.NotEmpty(t, sys.Message)
 			require.Equal(t, "CLOSED", s.Status)
@@ -419,7 +395,7 @@ func TestDemoNodeRealtime(t *testing.T) {
 			// An expired token on a channel joined again.
 			s = p.step("expired_token")
 			require.Equal(t, "SUBSCRIBED", s.Joined)
-			sys = rtSystem{}
+			sys = protocol.SystemPayload{}
 			require.NoError(t, json.Unmarshal(s.System, &sys))
 			require.Equal(t, "error", sys.Status)
 			require.Equal(t, "token_invalid", sys.Code)
@@ -455,7 +431,7 @@ func TestDemoNodeRealtime(t *testing.T) {
 			last := s.Replayed[len(s.Replayed)-1]
 			require.Equal(t, "kpi.updated", last.Event)
 			require.JSONEq(t, `{"bookings":23}`, string(last.Payload))
-			sys = rtSystem{}
+			sys = protocol.SystemPayload{}
 			require.NoError(t, json.Unmarshal(s.System, &sys))
 			require.Equal(t, "replay_complete", sys.Code)
 			require.Equal(t, "ok", sys.Status)
