@@ -43,6 +43,12 @@ type InsertParams struct {
 	// Unique drops the insert when a job of the same kind and args is
 	// already waiting or running. It makes re-inserting the next step of a
 	// chain idempotent when a crashed step runs twice.
+	//
+	// In Postgres mode River also counts a completed job that it still
+	// keeps (24 h by default) as a duplicate, where memory mode forgets a
+	// job once it has run: args that must run again after a success need
+	// something that differs per run (an attempt number, a round), as
+	// every unique job of this module carries.
 	Unique bool
 }
 
