@@ -78,6 +78,7 @@ type options struct {
 	meterProvider   metric.MeterProvider
 	tracerProvider  trace.TracerProvider
 	presenceTTL     time.Duration
+	deliverHook     func(n int) // tests: told each batch's size before it is read
 }
 
 func defaultOptions() options {
@@ -93,6 +94,10 @@ func defaultOptions() options {
 		presenceTTL: defaultPresenceTTL,
 	}
 }
+
+// withDeliverHook has fn told the size of each batch of notified
+// publications before it is read back (tests).
+func withDeliverHook(fn func(n int)) Option { return func(o *options) { o.deliverHook = fn } }
 
 // WithSchema names the Postgres schema of the broker's tables. Defaults to
 // "wedsync".
@@ -203,8 +208,8 @@ type Broker struct {
 	opts options
 	log  *slog.Logger
 
-	lockSQL, storeSQL, historySQL, sweepSQL, rowSQL string
-	sweepKey                                        string
+	lockSQL, storeSQL, historySQL, sweepSQL, rowsSQL string
+	sweepKey                                         string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -219,6 +224,9 @@ type Broker struct {
 	listenPID atomic.Uint32
 	// wall times the LISTEN reconnects: WithClock ages history only.
 	wall clockwork.Clock
+	// inbox carries what the LISTEN connection received to the deliverer,
+	// in order (deliver.go).
+	inbox chan note
 }
 
 // New returns a broker on the schema's tables, which Migrate must have
@@ -242,10 +250,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 	x := func(q string) string { return migrate.Expand(o.schema, q) }
 	b := &Broker{
 		pool: pool, opts: o, log: o.logger.With("component", "pgbroker", "schema", o.schema),
-		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowSQL: x(rowSQL),
+		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowsSQL: x(rowsSQL),
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
 		wall:     clockwork.NewRealClock(),
 		met:      newMetrics(o),
+		inbox:    make(chan note, inboxSize),
 	}
 	var one int
 	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
@@ -268,8 +277,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		return nil, err
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.listen(conn)
+	go b.deliverLoop()
 	go b.sweepLoop()
 	go b.presenceLoop()
 	return b, nil
@@ -458,12 +468,16 @@ const sweepSQL = `WITH cand AS (
 DELETE FROM {{schema}}.realtime_history h USING upd u
  WHERE h.topic = u.topic AND h."offset" > u.old AND h."offset" <= u.off`
 
-// rowSQL reads a notified publication back from history. Any role that can
-// connect may NOTIFY any channel, so a notification is only a hint: what a
-// hub delivers is the row the publisher wrote, in the epoch of its topic.
-const rowSQL = `SELECT h.event, h.payload, h.origin, h.created_at, t.epoch
-FROM {{schema}}.realtime_history h JOIN {{schema}}.realtime_topics t ON t.topic = h.topic
-WHERE h.topic = $1 AND h."offset" = $2`
+// rowsSQL reads notified publications back from history, a batch in one
+// statement. Any role that can connect may NOTIFY any channel, so a
+// notification is only a hint: what a hub delivers is the row the
+// publisher wrote, in the epoch of its topic.
+//
+// $1 topics, $2 offsets (the same length: one pair per notification).
+const rowsSQL = `SELECT h.topic, h."offset", h.event, h.payload, h.origin, h.created_at, t.epoch
+FROM unnest($1::text[], $2::bigint[]) AS k(topic, off)
+JOIN {{schema}}.realtime_history h ON h.topic = k.topic AND h."offset" = k.off
+JOIN {{schema}}.realtime_topics t ON t.topic = h.topic`
 
 // Publish implements realtime.Broker in one round trip: two statements
 // pipelined in one implicit transaction (lockSQL, storeSQL). The
@@ -637,8 +651,9 @@ func (b *Broker) listen(conn *pgx.Conn) {
 			return
 		}
 		b.log.Info("pgbroker: LISTEN connection restored; resyncing")
-		if h := b.currentHandler(); h != nil {
-			h.OnResync()
+		// After what was received before the loss, in order.
+		if !b.post(ctx, note{resync: true}) {
+			return
 		}
 	}
 }
@@ -680,7 +695,13 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return err
 		}
-		b.dispatch(ctx, n.Payload)
+		h, ok := b.parse(n.Payload)
+		if !ok {
+			continue
+		}
+		if !b.post(ctx, note{h: h}) {
+			return ctx.Err()
+		}
 	}
 }
 
@@ -695,59 +716,19 @@ type header struct {
 	Members []string `json:"m"`
 }
 
-func (b *Broker) dispatch(ctx context.Context, msg string) {
+// parse reads a notification; false means it is not this broker's.
+func (b *Broker) parse(msg string) (header, bool) {
 	var h header
 	if err := json.Unmarshal([]byte(msg), &h); err != nil {
 		b.met.notified(notifyMalformed)
 		b.log.Warn("pgbroker: ignoring a malformed notification", "channel", b.opts.channel, "err", err)
-		return
+		return h, false
 	}
 	if h.Schema != b.opts.schema {
 		b.met.notified(notifyOtherSchema)
-		return // another schema's broker shares the channel
+		return h, false // another schema's broker shares the channel
 	}
-	if h.Kind == kindPresence {
-		b.dispatchPresence(h)
-		return
-	}
-	handler := b.currentHandler()
-	if handler == nil {
-		b.met.notified(notifyUnattached)
-		return
-	}
-	// The notification says which publication; its content comes from the
-	// history table, never from the notification (see rowSQL).
-	p := realtime.Publication{Topic: h.Topic, Offset: h.Offset}
-	var payload []byte
-	var created time.Time
-	err := b.pool.QueryRow(ctx, b.rowSQL, h.Topic, int64(h.Offset)).Scan(&p.Event, &payload, &p.Origin, &created, &p.Epoch)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		// Forged, or trimmed before we could read it: a real gap shows at
-		// the next publication and the hub fills it from History.
-		b.met.notified(notifyNotFound)
-		b.log.Warn("pgbroker: ignoring a notification for a publication that is not in history",
-			"topic", h.Topic, "offset", h.Offset)
-		return
-	case err != nil:
-		if ctx.Err() != nil {
-			return
-		}
-		// The database is away: the handler has a gap to fill from History.
-		b.met.notified(notifyReadError)
-		b.log.Warn("pgbroker: cannot read a notified publication; resyncing", "topic", h.Topic, "offset", h.Offset, "err", err)
-		handler.OnResync()
-		return
-	}
-	if p.Epoch != h.Epoch {
-		b.met.notified(notifyEpochMismatch)
-		b.log.Warn("pgbroker: ignoring a notification whose epoch is not its topic's", "topic", h.Topic, "offset", h.Offset)
-		return
-	}
-	p.Time = created.UTC()
-	p.Payload = json.RawMessage(payload)
-	b.met.notified(notifyDelivered)
-	handler.OnPublication(p)
+	return h, true
 }
 
 // sweepLoop trims expired history every trim interval, on the clock.

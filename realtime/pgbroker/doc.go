@@ -45,7 +45,13 @@
 //
 // Each broker holds one connection taken out of the host's pool (Acquire,
 // then Hijack) with application_name "wedsync-realtime-listen", LISTENs on
-// the channel and calls the attached handler from one goroutine.
+// the channel and calls the attached handler from one goroutine, in the
+// order the notifications arrived. A notification only names a
+// publication; its content is read back from the history table (so a
+// forged one delivers nothing the publisher did not write), all waiting
+// notifications in one statement (up to 256): a hot topic is read in
+// batches as large as what arrived during the previous read, and a quiet
+// one a publication at a time, at once.
 // Notifications that arrive before Attach are dropped. When the connection
 // is lost the broker reconnects with backoff (WithReconnectBackoff) and then
 // calls OnResync, because publications committed in between were missed;
