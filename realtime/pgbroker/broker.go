@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +79,13 @@ type options struct {
 	meterProvider   metric.MeterProvider
 	tracerProvider  trace.TracerProvider
 	presenceTTL     time.Duration
+	hooks           hooks
+}
+
+// hooks let tests see the group commit at work (export_test.go).
+type hooks struct {
+	queued func(topic string, pending int) // a publish joined the topic's queue (under the broker's lock)
+	batch  func(topic string, size int)    // a transaction of size publishes starts
 }
 
 func defaultOptions() options {
@@ -213,6 +221,7 @@ type Broker struct {
 	mu      sync.Mutex
 	closed  bool
 	handler realtime.BrokerHandler
+	queues  map[string]*topicQueue // topics with a leader (see lead)
 
 	met       *metrics
 	pres      *presence // presence.go
@@ -246,6 +255,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
 		wall:     clockwork.NewRealClock(),
 		met:      newMetrics(o),
+		queues:   map[string]*topicQueue{},
 	}
 	var one int
 	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
@@ -294,11 +304,13 @@ func (b *Broker) Attach(h realtime.BrokerHandler) error {
 }
 
 // Close implements realtime.Broker: it stops the LISTEN connection, the
-// trim sweep and the presence refresh and waits for them; no handler call
-// happens after it returns. Then it deletes the presence members this
-// broker tracked, so that the other instances see them leave now rather
-// than a TTL later (within one second; those it cannot delete expire). It
-// is idempotent and leaves the pool open.
+// trim sweep and the presence refresh, cancels the publishes in flight and
+// fails those queued (with an error that wraps realtime.ErrBrokerClosed),
+// and waits for all of them; no handler call happens after it returns.
+// Then it deletes the presence members this broker tracked, so that the
+// other instances see them leave now rather than a TTL later (within one
+// second; those it cannot delete expire). It is idempotent and leaves the
+// pool open.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -328,38 +340,47 @@ func (b *Broker) currentHandler() realtime.BrokerHandler {
 	return b.handler
 }
 
-// lockSQL claims the topic's next offset and locks its row until commit:
-// concurrent publishers of the topic queue here, so offsets are gapless and
-// commit in order. The time never goes back.
+// lockSQL claims the next $3 offsets of the topic (one per publication of
+// the batch) and locks its row until commit: the batches of the topic, from
+// every instance, queue here, so offsets are gapless and commit in order.
+// The batch shares one time, which never goes back.
+//
+// $1 topic, $2 epoch if the topic is new, $3 batch size.
 const lockSQL = `INSERT INTO {{schema}}.realtime_topics AS t (topic, epoch, last_offset, last_time)
-VALUES ($1, $2, 1, clock_timestamp())
+VALUES ($1::text, $2::text, $3::bigint, clock_timestamp())
 ON CONFLICT (topic) DO UPDATE
-   SET last_offset = t.last_offset + 1,
+   SET last_offset = t.last_offset + $3::bigint,
        last_time = greatest(clock_timestamp(), t.last_time)
 RETURNING t.epoch, t.last_offset, t.last_time`
 
 // storeSQL runs after lockSQL in the same transaction, as its own statement
 // so that its snapshot sees every earlier publication of the topic (they
-// committed before lockSQL got the row lock). It stores the publication,
-// trims by size and, when the oldest kept publication has outlived the TTL,
-// by age (never the new one), and queues the notification: a JSON header,
-// then a newline and the payload when it all fits, else the header alone.
+// committed before lockSQL got the row lock). It stores the batch's
+// publications at offsets last_offset-$9+1 .. last_offset, trims by size
+// and, when the oldest kept publication has outlived the TTL, by age (never
+// the batch's own: a batch is never larger than the history size), and
+// queues one notification per publication, a JSON header naming it. Its
+// rows cannot see what ins inserts, which is why the trim counts on the
+// batch fitting in history. ORDER BY fixes the order of the NOTIFYs:
+// Postgres evaluates a volatile output column after the sort, and delivers
+// a transaction's notifications in the order they were queued.
 //
-// $1 topic, $2 event, $3 payload, $4 origin, $5 history size, $6 TTL
-// cutoff, $7 channel, $8 payload as text or NULL, $9 schema, $10 max bytes.
+// $1 topic, $2 events, $3 payloads, $4 origins (arrays in offset order),
+// $5 history size, $6 TTL cutoff, $7 channel, $8 schema, $9 batch size.
 const storeSQL = `WITH t AS (
     SELECT epoch, last_offset, last_time, trimmed_offset
       FROM {{schema}}.realtime_topics WHERE topic = $1::text
 ), ins AS (
     INSERT INTO {{schema}}.realtime_history (topic, "offset", event, payload, origin, created_at)
-    SELECT $1::text, t.last_offset, $2::text, $3::bytea, $4::text, t.last_time FROM t
+    SELECT $1::text, t.last_offset - $9::bigint + r.n, r.event, r.payload, r.origin, t.last_time
+      FROM t, unnest($2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS r(event, payload, origin, n)
     RETURNING "offset"
 ), aged AS (
     SELECT coalesce(
              (SELECT h."offset" - 1 FROM {{schema}}.realtime_history h
                WHERE h.topic = $1::text AND h."offset" > t.trimmed_offset AND h.created_at >= $6::timestamptz
                ORDER BY h."offset" LIMIT 1),
-             t.last_offset - 1) AS off
+             t.last_offset - $9::bigint) AS off
       FROM t
      WHERE EXISTS (SELECT 1 FROM {{schema}}.realtime_history h
                     WHERE h.topic = $1::text AND h."offset" = t.trimmed_offset + 1 AND h.created_at < $6::timestamptz)
@@ -377,8 +398,9 @@ const storeSQL = `WITH t AS (
     DELETE FROM {{schema}}.realtime_history h USING cut c
      WHERE h.topic = $1::text AND h."offset" > c.old AND h."offset" <= c.off
 )
-SELECT pg_notify($7::text, json_build_object('s', $8::text, 't', $1::text, 'e', t.epoch, 'o', t.last_offset)::text)
-  FROM t, ins`
+SELECT pg_notify($7::text, json_build_object('s', $8::text, 't', $1::text, 'e', t.epoch, 'o', i."offset")::text)
+  FROM t, ins i
+ ORDER BY i."offset"`
 
 // historySQL answers a HistoryQuery in one statement (one snapshot). The
 // trim mark is the stored one, moved up past publications that have
@@ -465,16 +487,90 @@ const rowSQL = `SELECT h.event, h.payload, h.origin, h.created_at, t.epoch
 FROM {{schema}}.realtime_history h JOIN {{schema}}.realtime_topics t ON t.topic = h.topic
 WHERE h.topic = $1 AND h."offset" = $2`
 
-// Publish implements realtime.Broker in one round trip: two statements
-// pipelined in one implicit transaction (lockSQL, storeSQL). The
-// publication is in history, trimmed and notified when the transaction
-// commits; handlers see it only after that.
+// Group commit. A publish to a topic with nothing in flight runs its own
+// transaction, on the caller's goroutine: a lone publisher pays no
+// hand-off. Publishes that arrive while a transaction of their topic runs
+// queue; when it ends, a leader goroutine takes the queue, at most
+// min(maxBatch, WithHistorySize) publications and about maxBatchBytes at a
+// time, and writes each batch in one transaction, lockSQL and storeSQL
+// pipelined: the topic row's lock is taken once per batch instead of once
+// per publish, and one commit (one WAL flush) covers the lot. The leader
+// exits when the queue is empty.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 4 << 20
+)
+
+// States of a pubReq, moved by compare-and-swap so that a caller who gives
+// up and the leader who takes the request agree on who won.
+const (
+	reqQueued  int32 = iota // waiting in its topic's queue
+	reqTaken                // in a batch: it commits or fails with the batch
+	reqDropped              // its caller gave up first: never published
+)
+
+// pubReq is one Publish on its way to a transaction.
+type pubReq struct {
+	event, origin string
+	payload       json.RawMessage
+	body          []byte
+	parent        trace.SpanContext // the caller's publish span
+	state         atomic.Int32
+	batch         *pubBatch // set by the leader before it takes the request (nil inline)
+
+	done chan struct{} // closed when pub, size and err are set
+	pub  realtime.Publication
+	size int // publications in its batch
+	err  error
+}
+
+// pubBatch is one transaction in flight. It is canceled when every caller
+// in it has stopped waiting (their contexts ended), as a lone caller's
+// statement would be, or when the broker closes.
+type pubBatch struct {
+	waiting atomic.Int32 // callers still waiting, plus one while the leader forms it
+	cancel  context.CancelFunc
+}
+
+func (bt *pubBatch) leave() {
+	if bt.waiting.Add(-1) == 0 {
+		bt.cancel()
+	}
+}
+
+// topicQueue is a topic's publishes waiting for its leader; b.mu guards it.
+type topicQueue struct {
+	pending []*pubReq
+}
+
+// Publish implements realtime.Broker. The publication is in history,
+// trimmed and notified when its transaction commits; handlers see it only
+// after that. Concurrent publishes to one topic on one broker share a
+// transaction (see the package documentation); a lone one costs one round
+// trip, as before.
+//
+// ctx bounds the caller's wait. A publish whose ctx ends while it is still
+// queued is dropped, never published, and returns ctx.Err(). One whose
+// ctx ends while its transaction runs returns ctx.Err() at once, but its
+// publication commits or fails with the others in the transaction (when
+// none of them is waiting any more the transaction is canceled): as with
+// any statement canceled in flight, it may have been published. A failed
+// transaction fails every publish in it and uses no offset. Close fails
+// the publishes queued or in flight with an error that wraps
+// realtime.ErrBrokerClosed.
 func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (_ realtime.Publication, err error) {
 	if b.isClosed() {
 		return realtime.Publication{}, realtime.ErrBrokerClosed
 	}
 	if len(topic)+len(event)+len(origin) > maxNames {
 		return realtime.Publication{}, validate.New(pkg, "topic", "topic, event and origin must total at most %d bytes, got %d", maxNames, len(topic)+len(event)+len(origin))
+	}
+	// Postgres text refuses these: caught here, they cannot fail the
+	// publishes that would share a transaction with them.
+	for _, f := range [...]struct{ name, s string }{{"topic", topic}, {"event", event}, {"origin", origin}} {
+		if !utf8.ValidString(f.s) || strings.ContainsRune(f.s, 0) {
+			return realtime.Publication{}, validate.New(pkg, f.name, "must be valid UTF-8 without NUL bytes")
+		}
 	}
 	ctx, span := b.met.startPublish(ctx, topic, event, len(payload))
 	start := time.Now()
@@ -489,32 +585,188 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		b.met.publishDuration.Record(ctx, time.Since(start).Seconds(), outcome)
 		span.End()
 	}()
+	if err := ctx.Err(); err != nil {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, err)
+	}
 	body := []byte(payload)
 	if body == nil {
-		body = []byte{}
+		body = []byte{} // NOT NULL: an empty payload is kept empty
+	}
+	r := &pubReq{event: event, origin: origin, payload: payload, body: body,
+		parent: span.SpanContext(), done: make(chan struct{})}
+	inline, err := b.enqueue(topic, r)
+	if err != nil {
+		return realtime.Publication{}, err
+	}
+	if inline {
+		// Nothing in flight for the topic: run this publish's transaction
+		// here, with no hand-off, and leave what queues meanwhile to a
+		// leader.
+		tctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(b.ctx, cancel) // Close cancels it
+		b.commit(tctx, topic, []*pubReq{r})
+		stop()
+		cancel()
+		b.handOff(topic)
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		select {
+		case <-r.done: // finished as the context ended: take the outcome
+		default:
+			if r.state.CompareAndSwap(reqQueued, reqDropped) {
+				return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, ctx.Err())
+			}
+			r.batch.leave()
+			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (its transaction was running: it may have committed)", topic, ctx.Err())
+		}
+	}
+	span.SetAttributes(semconv.MessagingBatchMessageCount(r.size))
+	if r.err != nil {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, r.err)
+	}
+	span.SetAttributes(semconv.MessagingMessageID(r.pub.ID()))
+	return r.pub, nil
+}
+
+// enqueue queues r on its topic, or, when the topic has nothing in flight,
+// claims the topic for r and returns true: the caller runs r's
+// transaction itself and then calls handOff. Under b.mu, so that Close's
+// wg.Wait never races a new leader.
+func (b *Broker) enqueue(topic string, r *pubReq) (inline bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, realtime.ErrBrokerClosed
+	}
+	q := b.queues[topic]
+	if q == nil {
+		b.queues[topic] = &topicQueue{}
+		r.state.Store(reqTaken)
+		return true, nil
+	}
+	q.pending = append(q.pending, r)
+	if h := b.opts.hooks.queued; h != nil {
+		h(topic, len(q.pending))
+	}
+	return false, nil
+}
+
+// handOff ends an inline transaction: a leader takes over the publishes
+// that queued meanwhile, or the topic goes idle.
+func (b *Broker) handOff(topic string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[topic]
+	if b.closed || len(q.pending) == 0 {
+		b.idle(topic, q)
+		return
+	}
+	b.wg.Add(1)
+	go b.lead(topic, q)
+}
+
+// idle drops the topic's queue, failing what is still in it (the broker
+// has closed); under b.mu.
+func (b *Broker) idle(topic string, q *topicQueue) {
+	for _, r := range q.pending {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			r.err = realtime.ErrBrokerClosed
+			close(r.done)
+		}
+	}
+	delete(b.queues, topic)
+}
+
+// lead writes the topic's queued publishes, a batch at a time, until the
+// queue is empty or the broker closes.
+func (b *Broker) lead(topic string, q *topicQueue) {
+	defer b.wg.Done()
+	limit := min(maxBatch, b.opts.historySize)
+	for {
+		b.mu.Lock()
+		if b.closed || len(q.pending) == 0 {
+			b.idle(topic, q)
+			b.mu.Unlock()
+			return
+		}
+		ctx, cancel := context.WithCancel(b.ctx)
+		bt := &pubBatch{cancel: cancel}
+		bt.waiting.Store(1)
+		var reqs []*pubReq
+		used, bytes := 0, 0
+		for _, r := range q.pending {
+			if len(reqs) == limit || (len(reqs) > 0 && bytes+len(r.body) > maxBatchBytes) {
+				break
+			}
+			used++
+			bt.waiting.Add(1)
+			r.batch = bt
+			if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+				bt.waiting.Add(-1) // dropped: its caller has gone
+				continue
+			}
+			reqs = append(reqs, r)
+			bytes += len(r.body) + len(r.event) + len(r.origin)
+		}
+		clear(q.pending[:used])
+		q.pending = q.pending[used:]
+		if len(q.pending) == 0 {
+			q.pending = nil
+		}
+		b.mu.Unlock()
+		bt.leave() // the leader's hold: from here, the callers' waits keep ctx
+		if len(reqs) > 0 {
+			b.commit(trace.ContextWithSpanContext(ctx, reqs[0].parent), topic, reqs)
+		}
+		cancel()
+	}
+}
+
+// commit writes reqs to the topic in one transaction and completes each.
+func (b *Broker) commit(ctx context.Context, topic string, reqs []*pubReq) {
+	n := len(reqs)
+	if h := b.opts.hooks.batch; h != nil {
+		h(topic, n)
+	}
+	events, payloads, origins := make([]string, n), make([][]byte, n), make([]string, n)
+	for i, r := range reqs {
+		events[i], payloads[i], origins[i] = r.event, r.body, r.origin
 	}
 	cutoff := b.opts.clock.Now().Add(-b.opts.historyTTL)
 	batch := &pgx.Batch{}
-	batch.Queue(b.lockSQL, topic, rand.Text()[:8])
-	batch.Queue(b.storeSQL, topic, event, body, origin, int64(b.opts.historySize), cutoff,
-		b.opts.channel, b.opts.schema)
+	batch.Queue(b.lockSQL, topic, rand.Text()[:8], int64(n))
+	batch.Queue(b.storeSQL, topic, events, payloads, origins, int64(b.opts.historySize), cutoff,
+		b.opts.channel, b.opts.schema, int64(n))
+	var (
+		epoch string
+		last  int64
+		at    time.Time
+	)
+	// When ctx ends first, pgx drops the connection and sends the server a
+	// cancel request: the transaction rolls back unless it had committed.
 	br := b.pool.SendBatch(ctx, batch)
-	p := realtime.Publication{Topic: topic, Event: event, Payload: payload, Origin: origin}
-	var off int64
-	err = br.QueryRow().Scan(&p.Epoch, &off, &p.Time)
+	err := br.QueryRow().Scan(&epoch, &last, &at)
 	if err == nil {
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, err)
+	if err != nil && b.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
 	}
-	p.Offset = uint64(off)
-	p.Time = p.Time.UTC()
-	span.SetAttributes(semconv.MessagingMessageID(p.ID()))
-	return p, nil
+	for i, r := range reqs {
+		r.size = n
+		if err != nil {
+			r.err = err
+		} else {
+			r.pub = realtime.Publication{Topic: topic, Event: r.event, Payload: r.payload, Origin: r.origin,
+				Epoch: epoch, Offset: uint64(last) - uint64(n) + uint64(i) + 1, Time: at.UTC()}
+		}
+		close(r.done)
+	}
 }
 
 // History implements realtime.Broker with the memory broker's semantics,

@@ -22,20 +22,42 @@
 //
 // # Publish
 //
-// A publish is one round trip: two statements pipelined in one implicit
-// transaction. The first upserts the topic row (INSERT ... ON CONFLICT DO
-// UPDATE SET last_offset = last_offset + 1), which locks it until commit:
-// publishers of one topic queue there, so offsets are gapless and commit in
-// offset order, and the time is greatest(clock_timestamp(), previous time)
-// so it never goes back. The second inserts the history row, trims what is
-// over WithHistorySize (and, when the oldest kept publication has outlived
-// WithHistoryTTL, what has) and queues a NOTIFY on WithChannel. The
-// notification names the publication (schema, topic, epoch, offset) and
-// receivers read the row back: any role that can connect may NOTIFY any
-// channel, so a notification is a hint, never content. Postgres delivers
-// notifications after commit, in commit order,
-// so handlers see publications in offset order per topic, and only once
-// they are in history.
+// A publish is one transaction of two statements, pipelined in one round
+// trip. The first upserts the topic row (INSERT ... ON CONFLICT DO UPDATE
+// SET last_offset = last_offset + n), which locks it until commit:
+// transactions of one topic, from every instance, queue there, so offsets
+// are gapless and commit in offset order, and the time is
+// greatest(clock_timestamp(), previous time) so it never goes back. The
+// second inserts the history rows, trims what is over WithHistorySize
+// (and, when the oldest kept publication has outlived WithHistoryTTL, what
+// has) and queues one NOTIFY per publication on WithChannel, in offset
+// order. The notification names the publication (schema, topic, epoch,
+// offset) and receivers read the row back: any role that can connect may
+// NOTIFY any channel, so a notification is a hint, never content. Postgres
+// delivers notifications after commit, in commit order, so handlers see
+// publications in offset order per topic, and only once they are in
+// history.
+//
+// Concurrent publishes to one topic share that transaction (group commit).
+// A publish to a topic with nothing in flight on this broker runs its own
+// at once; those that arrive meanwhile queue, and the next transaction
+// carries them all, up to 256 publications (never more than
+// WithHistorySize) and about 4 MB, with consecutive offsets and one time.
+// The row lock and the commit are paid once per transaction instead of
+// once per publish: on a 2-CPU machine, 64 goroutines publishing to one
+// topic went from about 500 to about 20,000 publishes/s, and a lone
+// publisher's latency did not change (BenchmarkPublishOneTopic). A
+// transaction that fails (the database is away, a constraint refuses a
+// row) fails every publish in it and uses no offset.
+//
+// The caller's context bounds its wait. A publish whose context ends while
+// it is queued is dropped and never published. One whose context ends
+// while its transaction runs returns at once, and its publication commits
+// or fails with the others in the transaction: as for any statement
+// canceled in flight, it may have been published. A transaction nobody
+// waits for any more is canceled (pgx sends the server a cancel request).
+// Names Postgres cannot store as text (invalid UTF-8, NUL bytes) are
+// refused before they can share a transaction.
 //
 // A background sweep (WithTrimInterval) trims expired history of topics
 // nobody publishes to any more; History never returns an expired

@@ -53,7 +53,7 @@ func newMetrics(o options) *metrics {
 		tracer:    tel.Tracer,
 		publishes: tel.Counter(metricPublishes, "{publication}", "Publishes, by outcome: ok or error."),
 		publishDuration: tel.Histogram(metricPublishDuration,
-			"Duration of a publish (one round trip: offset, history row, trim and NOTIFY in one transaction), by outcome."),
+			"Duration of a publish, from the call until its transaction (offsets, history rows, trim and NOTIFY, shared with the publishes queued with it) commits, by outcome."),
 		notifications: tel.Counter(metricNotifications, "{notification}",
 			"Notifications the LISTEN connection received, by outcome: delivered (the row was read back and handed to the hub), presence (a presence hint handed to the hub), not_found (no such row: forged, or trimmed first), epoch_mismatch, malformed, read_error (the hub is told to resync), other_schema (another schema's broker shares the channel) or unattached (no hub attached yet)."),
 		reconnects: tel.Counter(metricReconnects, "{attempt}",
