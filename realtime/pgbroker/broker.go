@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,16 @@ type ValidationError = validate.Error
 // from the schema: call Migrate first (once, at deploy or start-up).
 var ErrNotMigrated = errors.New("pgbroker: schema not migrated, call pgbroker.Migrate first")
 
+// ErrPublishOutcomeUnknown is matched (errors.Is) by a Publish error that
+// cannot say whether the publication was published: the caller gave up
+// (the error also wraps its ctx.Err()) after the publication's transaction
+// had started, or the transaction was cut off (Close, WithWriteTimeout, a
+// lost connection) before the database answered. The publication may
+// commit, with its offset, and reach every hub; or not. Retrying may
+// publish it twice. It is realtime.ErrPublishOutcomeUnknown, so errors
+// from Hub.Broadcast match it too.
+var ErrPublishOutcomeUnknown = realtime.ErrPublishOutcomeUnknown
+
 var _ realtime.Broker = (*Broker)(nil)
 
 // Option configures Migrate and New.
@@ -79,26 +90,28 @@ type options struct {
 	meterProvider   metric.MeterProvider
 	tracerProvider  trace.TracerProvider
 	presenceTTL     time.Duration
+	writeTimeout    time.Duration
 	hooks           hooks
 }
 
 // hooks let tests see the group commit at work (export_test.go).
 type hooks struct {
-	queued func(topic string, pending int) // a publish joined the topic's queue (under the broker's lock)
+	queued func(topic string, pending int) // a publish joined the queue of a topic whose leader runs (under the broker's lock)
 	batch  func(topic string, size int)    // a transaction of size publishes starts
 }
 
 func defaultOptions() options {
 	return options{
-		schema:      migrate.DefaultSchema,
-		historySize: 1000,
-		historyTTL:  time.Hour,
-		clock:       clockwork.NewRealClock(),
-		logger:      slog.New(slog.DiscardHandler),
-		channel:     "wedsync_realtime",
-		backoffMin:  100 * time.Millisecond,
-		backoffMax:  5 * time.Second,
-		presenceTTL: defaultPresenceTTL,
+		schema:       migrate.DefaultSchema,
+		historySize:  1000,
+		historyTTL:   time.Hour,
+		clock:        clockwork.NewRealClock(),
+		logger:       slog.New(slog.DiscardHandler),
+		channel:      "wedsync_realtime",
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   5 * time.Second,
+		presenceTTL:  defaultPresenceTTL,
+		writeTimeout: 30 * time.Second,
 	}
 }
 
@@ -166,6 +179,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracerProvider = tp }
 }
 
+// WithWriteTimeout bounds each publish transaction, from waiting for a
+// pool connection to its commit. A caller's context never cancels a
+// transaction once it has started (Publish says why), so this and Close
+// are what end one the database does not finish, say because another
+// session holds the topic's row: its publishes then fail, with
+// ErrPublishOutcomeUnknown unless the database answered that it rolled
+// back (publishes still waiting for a pool connection, when it expires,
+// fail as not published). Defaults to 30 seconds.
+func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writeTimeout = d } }
+
 // validate reports every bad option at once.
 func (o *options) validate() error {
 	c := validate.NewChecker(pkg)
@@ -182,6 +205,7 @@ func (o *options) validate() error {
 		o.trimInterval = min(max(o.historyTTL/4, time.Second), time.Minute)
 	}
 	c.Check(o.trimInterval > 0, "WithTrimInterval", "must be positive, got %s", o.trimInterval)
+	c.Check(o.writeTimeout > 0, "WithWriteTimeout", "must be positive, got %s", o.writeTimeout)
 	o.validatePresence(c)
 	return c.Err()
 }
@@ -304,9 +328,11 @@ func (b *Broker) Attach(h realtime.BrokerHandler) error {
 }
 
 // Close implements realtime.Broker: it stops the LISTEN connection, the
-// trim sweep and the presence refresh, cancels the publishes in flight and
-// fails those queued (with an error that wraps realtime.ErrBrokerClosed),
-// and waits for all of them; no handler call happens after it returns.
+// trim sweep and the presence refresh, fails the queued publishes as not
+// published and ends the transactions in flight (their publishes fail
+// with ErrPublishOutcomeUnknown unless the database answered that they
+// rolled back; all these errors wrap realtime.ErrBrokerClosed), and waits
+// for all of them; no handler call happens after it returns.
 // Then it deletes the presence members this broker tracked, so that the
 // other instances see them leave now rather than a TTL later (within one
 // second; those it cannot delete expire). It is idempotent and leaves the
@@ -487,15 +513,22 @@ const rowSQL = `SELECT h.event, h.payload, h.origin, h.created_at, t.epoch
 FROM {{schema}}.realtime_history h JOIN {{schema}}.realtime_topics t ON t.topic = h.topic
 WHERE h.topic = $1 AND h."offset" = $2`
 
-// Group commit. A publish to a topic with nothing in flight runs its own
-// transaction, on the caller's goroutine: a lone publisher pays no
-// hand-off. Publishes that arrive while a transaction of their topic runs
-// queue; when it ends, a leader goroutine takes the queue, at most
-// min(maxBatch, WithHistorySize) publications and about maxBatchBytes at a
-// time, and writes each batch in one transaction, lockSQL and storeSQL
-// pipelined: the topic row's lock is taken once per batch instead of once
-// per publish, and one commit (one WAL flush) covers the lot. The leader
-// exits when the queue is empty.
+// Group commit. Each topic with publishes to write has a leader
+// goroutine, started by the publish that finds the topic idle, which
+// writes the topic's queue a batch at a time: at most min(maxBatch,
+// WithHistorySize) publications and about maxBatchBytes, in one
+// transaction, lockSQL and storeSQL pipelined. The topic row's lock is
+// taken once per batch instead of once per publish, and one commit (one
+// WAL flush) covers the lot. The leader exits when the queue is empty.
+//
+// Callers never run a transaction, so none can cancel one: a caller
+// waits for its batch's outcome or gives up waiting. Canceling a pgx
+// statement in flight drops its connection, and a backend that is
+// waiting on the topic row still runs, and commits, what was pipelined to
+// it; so a transaction canceled because its caller gave up could commit
+// after its caller was told it failed. A batch's transaction therefore
+// runs on the leader's context, which only Close and WithWriteTimeout
+// end.
 const (
 	maxBatch      = 256
 	maxBatchBytes = 4 << 20
@@ -504,9 +537,9 @@ const (
 // States of a pubReq, moved by compare-and-swap so that a caller who gives
 // up and the leader who takes the request agree on who won.
 const (
-	reqQueued  int32 = iota // waiting in its topic's queue
-	reqTaken                // in a batch: it commits or fails with the batch
-	reqDropped              // its caller gave up first: never published
+	reqQueued  int32 = iota // in its topic's queue: nothing of it has reached the database
+	reqTaken                // in a batch: its transaction starts, and it commits or fails with the batch
+	reqDropped              // its caller gave up while it was queued: never published
 )
 
 // pubReq is one Publish on its way to a transaction.
@@ -516,26 +549,11 @@ type pubReq struct {
 	body          []byte
 	parent        trace.SpanContext // the caller's publish span
 	state         atomic.Int32
-	batch         *pubBatch // set by the leader before it takes the request (nil inline)
 
 	done chan struct{} // closed when pub, size and err are set
 	pub  realtime.Publication
-	size int // publications in its batch
-	err  error
-}
-
-// pubBatch is one transaction in flight. It is canceled when every caller
-// in it has stopped waiting (their contexts ended), as a lone caller's
-// statement would be, or when the broker closes.
-type pubBatch struct {
-	waiting atomic.Int32 // callers still waiting, plus one while the leader forms it
-	cancel  context.CancelFunc
-}
-
-func (bt *pubBatch) leave() {
-	if bt.waiting.Add(-1) == 0 {
-		bt.cancel()
-	}
+	size int   // publications in its batch
+	err  error // see batchError
 }
 
 // topicQueue is a topic's publishes waiting for its leader; b.mu guards it.
@@ -546,18 +564,26 @@ type topicQueue struct {
 // Publish implements realtime.Broker. The publication is in history,
 // trimmed and notified when its transaction commits; handlers see it only
 // after that. Concurrent publishes to one topic on one broker share a
-// transaction (see the package documentation); a lone one costs one round
-// trip, as before.
+// transaction (see the package documentation).
 //
-// ctx bounds the caller's wait. A publish whose ctx ends while it is still
-// queued is dropped, never published, and returns ctx.Err(). One whose
-// ctx ends while its transaction runs returns ctx.Err() at once, but its
-// publication commits or fails with the others in the transaction (when
-// none of them is waiting any more the transaction is canceled): as with
-// any statement canceled in flight, it may have been published. A failed
-// transaction fails every publish in it and uses no offset. Close fails
-// the publishes queued or in flight with an error that wraps
-// realtime.ErrBrokerClosed.
+// It returns one of three outcomes:
+//
+//   - the Publication, with its offset: its transaction committed;
+//   - ErrPublishOutcomeUnknown (errors.Is), wrapping the cause: ctx ended
+//     after its transaction had started (the publication commits or fails
+//     with the others in it, and nothing here can tell which), or the
+//     connection was lost, Close or WithWriteTimeout ended the
+//     transaction, before the database answered;
+//   - any other error: it was not published and never will be. ctx ended
+//     while it was queued (the error wraps ctx.Err()), its transaction
+//     rolled back (a constraint refused a row, the database was away; every
+//     publish in the transaction fails and it uses no offset), a name is
+//     invalid (ErrInvalid), or the broker is closed (ErrBrokerClosed).
+//
+// Close fails the publishes still queued with an error that wraps
+// realtime.ErrBrokerClosed, and those whose transaction it ends with one
+// that also wraps ErrPublishOutcomeUnknown, unless the database said the
+// transaction rolled back.
 func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (_ realtime.Publication, err error) {
 	if b.isClosed() {
 		return realtime.Publication{}, realtime.ErrBrokerClosed
@@ -578,6 +604,9 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		outcome := b.met.ok
 		if err != nil {
 			outcome = b.met.failed
+			if errors.Is(err, ErrPublishOutcomeUnknown) {
+				outcome = b.met.unknown
+			}
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
@@ -586,7 +615,7 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		span.End()
 	}()
 	if err := ctx.Err(); err != nil {
-		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, err)
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, err)
 	}
 	body := []byte(payload)
 	if body == nil {
@@ -594,32 +623,20 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	}
 	r := &pubReq{event: event, origin: origin, payload: payload, body: body,
 		parent: span.SpanContext(), done: make(chan struct{})}
-	inline, err := b.enqueue(topic, r)
-	if err != nil {
+	if err := b.enqueue(topic, r); err != nil {
 		return realtime.Publication{}, err
-	}
-	if inline {
-		// Nothing in flight for the topic: run this publish's transaction
-		// here, with no hand-off, and leave what queues meanwhile to a
-		// leader.
-		tctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(b.ctx, cancel) // Close cancels it
-		b.commit(tctx, topic, []*pubReq{r})
-		stop()
-		cancel()
-		b.handOff(topic)
 	}
 	select {
 	case <-r.done:
 	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqDropped) {
+			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, ctx.Err())
+		}
 		select {
-		case <-r.done: // finished as the context ended: take the outcome
+		case <-r.done: // its transaction ended as ctx did: the outcome is known
 		default:
-			if r.state.CompareAndSwap(reqQueued, reqDropped) {
-				return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, ctx.Err())
-			}
-			r.batch.leave()
-			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (its transaction was running: it may have committed)", topic, ctx.Err())
+			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w: the caller gave up while its transaction ran: %w",
+				topic, ErrPublishOutcomeUnknown, ctx.Err())
 		}
 	}
 	span.SetAttributes(semconv.MessagingBatchMessageCount(r.size))
@@ -630,41 +647,26 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	return r.pub, nil
 }
 
-// enqueue queues r on its topic, or, when the topic has nothing in flight,
-// claims the topic for r and returns true: the caller runs r's
-// transaction itself and then calls handOff. Under b.mu, so that Close's
-// wg.Wait never races a new leader.
-func (b *Broker) enqueue(topic string, r *pubReq) (inline bool, err error) {
+// enqueue queues r on its topic and, when the topic has no leader, starts
+// one. Under b.mu, so that Close's wg.Wait never races a new leader.
+func (b *Broker) enqueue(topic string, r *pubReq) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return false, realtime.ErrBrokerClosed
+		return realtime.ErrBrokerClosed
 	}
-	q := b.queues[topic]
-	if q == nil {
-		b.queues[topic] = &topicQueue{}
-		r.state.Store(reqTaken)
-		return true, nil
+	if q := b.queues[topic]; q != nil {
+		q.pending = append(q.pending, r)
+		if h := b.opts.hooks.queued; h != nil {
+			h(topic, len(q.pending))
+		}
+		return nil
 	}
-	q.pending = append(q.pending, r)
-	if h := b.opts.hooks.queued; h != nil {
-		h(topic, len(q.pending))
-	}
-	return false, nil
-}
-
-// handOff ends an inline transaction: a leader takes over the publishes
-// that queued meanwhile, or the topic goes idle.
-func (b *Broker) handOff(topic string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	q := b.queues[topic]
-	if b.closed || len(q.pending) == 0 {
-		b.idle(topic, q)
-		return
-	}
+	q := &topicQueue{pending: []*pubReq{r}}
+	b.queues[topic] = q
 	b.wg.Add(1)
 	go b.lead(topic, q)
+	return nil
 }
 
 // idle drops the topic's queue, failing what is still in it (the broker
@@ -672,7 +674,7 @@ func (b *Broker) handOff(topic string) {
 func (b *Broker) idle(topic string, q *topicQueue) {
 	for _, r := range q.pending {
 		if r.state.CompareAndSwap(reqQueued, reqTaken) {
-			r.err = realtime.ErrBrokerClosed
+			r.err = fmt.Errorf("%w (not published)", realtime.ErrBrokerClosed)
 			close(r.done)
 		}
 	}
@@ -680,7 +682,9 @@ func (b *Broker) idle(topic string, q *topicQueue) {
 }
 
 // lead writes the topic's queued publishes, a batch at a time, until the
-// queue is empty or the broker closes.
+// queue is empty or the broker closes. It takes a batch only once it holds
+// a connection, so that publishes wait for the pool while still queued (a
+// caller who gives up then is "not published").
 func (b *Broker) lead(topic string, q *topicQueue) {
 	defer b.wg.Done()
 	limit := min(maxBatch, b.opts.historySize)
@@ -691,41 +695,63 @@ func (b *Broker) lead(topic string, q *topicQueue) {
 			b.mu.Unlock()
 			return
 		}
-		ctx, cancel := context.WithCancel(b.ctx)
-		bt := &pubBatch{cancel: cancel}
-		bt.waiting.Store(1)
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.writeTimeout)
+		conn, err := b.pool.Acquire(ctx)
+		b.mu.Lock()
 		var reqs []*pubReq
-		used, bytes := 0, 0
-		for _, r := range q.pending {
-			if len(reqs) == limit || (len(reqs) > 0 && bytes+len(r.body) > maxBatchBytes) {
-				break
-			}
-			used++
-			bt.waiting.Add(1)
-			r.batch = bt
-			if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-				bt.waiting.Add(-1) // dropped: its caller has gone
-				continue
-			}
-			reqs = append(reqs, r)
-			bytes += len(r.body) + len(r.event) + len(r.origin)
-		}
-		clear(q.pending[:used])
-		q.pending = q.pending[used:]
-		if len(q.pending) == 0 {
-			q.pending = nil
+		if err != nil {
+			reqs = q.take(len(q.pending), math.MaxInt) // nothing was sent: fail them all
+		} else {
+			reqs = q.take(limit, maxBatchBytes)
 		}
 		b.mu.Unlock()
-		bt.leave() // the leader's hold: from here, the callers' waits keep ctx
-		if len(reqs) > 0 {
-			b.commit(trace.ContextWithSpanContext(ctx, reqs[0].parent), topic, reqs)
+		if err != nil {
+			err = fmt.Errorf("acquire a connection: %w (not published)", err)
+			if b.ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
+			}
+			for _, r := range reqs {
+				r.err = err
+				close(r.done)
+			}
+		} else {
+			if len(reqs) > 0 {
+				b.commit(trace.ContextWithSpanContext(ctx, reqs[0].parent), conn.Conn(), topic, reqs)
+			}
+			conn.Release()
 		}
 		cancel()
 	}
 }
 
-// commit writes reqs to the topic in one transaction and completes each.
-func (b *Broker) commit(ctx context.Context, topic string, reqs []*pubReq) {
+// take moves the next batch out of the queue, at most limit publications
+// and about maxBytes, skipping those whose callers gave up; under b.mu.
+func (q *topicQueue) take(limit, maxBytes int) []*pubReq {
+	var reqs []*pubReq
+	used, bytes := 0, 0
+	for _, r := range q.pending {
+		if len(reqs) == limit || (len(reqs) > 0 && bytes+len(r.body) > maxBytes) {
+			break
+		}
+		used++
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // dropped: its caller has gone
+		}
+		reqs = append(reqs, r)
+		bytes += len(r.body) + len(r.event) + len(r.origin)
+	}
+	clear(q.pending[:used])
+	q.pending = q.pending[used:]
+	if len(q.pending) == 0 {
+		q.pending = nil
+	}
+	return reqs
+}
+
+// commit writes reqs to the topic in one transaction on conn and completes
+// each.
+func (b *Broker) commit(ctx context.Context, conn *pgx.Conn, topic string, reqs []*pubReq) {
 	n := len(reqs)
 	if h := b.opts.hooks.batch; h != nil {
 		h(topic, n)
@@ -744,9 +770,9 @@ func (b *Broker) commit(ctx context.Context, topic string, reqs []*pubReq) {
 		last  int64
 		at    time.Time
 	)
-	// When ctx ends first, pgx drops the connection and sends the server a
-	// cancel request: the transaction rolls back unless it had committed.
-	br := b.pool.SendBatch(ctx, batch)
+	// One implicit transaction: pgx pipelines both statements and one
+	// Sync, at which Postgres commits.
+	br := conn.SendBatch(ctx, batch)
 	err := br.QueryRow().Scan(&epoch, &last, &at)
 	if err == nil {
 		_, err = br.Exec()
@@ -754,8 +780,8 @@ func (b *Broker) commit(ctx context.Context, topic string, reqs []*pubReq) {
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil && b.ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
+	if err != nil {
+		err = b.batchError(err)
 	}
 	for i, r := range reqs {
 		r.size = n
@@ -767,6 +793,30 @@ func (b *Broker) commit(ctx context.Context, topic string, reqs []*pubReq) {
 		}
 		close(r.done)
 	}
+}
+
+// batchError says what a failed transaction means for its publishes. The
+// transaction did not commit when Postgres answered with an error (an
+// ErrorResponse before the batch's ReadyForQuery means the implicit
+// transaction rolled back; after a commit Postgres sends none, even when
+// it then ends the session) or when pgx sent nothing (pgconn.SafeToRetry).
+// Anything else (the connection lost, or the context ended, while the
+// database had the batch) leaves the outcome unknown: the backend may
+// still commit.
+func (b *Broker) batchError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		err = fmt.Errorf("%w (not published: its transaction rolled back)", err)
+	case pgconn.SafeToRetry(err):
+		err = fmt.Errorf("%w (not published: nothing was sent)", err)
+	default:
+		err = fmt.Errorf("%w: %w", ErrPublishOutcomeUnknown, err)
+	}
+	if b.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
+	}
+	return err
 }
 
 // History implements realtime.Broker with the memory broker's semantics,

@@ -9,8 +9,9 @@ func (b *Broker) ListenerPID() uint32 { return b.listenPID.Load() }
 func (b *Broker) Sweep(ctx context.Context) (int64, error) { return b.sweep(ctx) }
 
 // WithHooks lets a test watch the group commit: queued runs (under the
-// broker's lock: it must not block) when a publish joins its topic's
-// queue, with the queue's length; batch runs when a transaction of size
+// broker's lock: it must not block) when a publish joins the queue of a
+// topic whose leader is running (not for the publish that starts one),
+// with the queue's length; batch runs when a transaction of size
 // publishes starts.
 func WithHooks(queued, batch func(topic string, n int)) Option {
 	return func(o *options) { o.hooks = hooks{queued: queued, batch: batch} }

@@ -4,8 +4,9 @@ package pgbroker_test
 // These tests force the grouping (another session holds the topic's row,
 // so the publishes queue behind a transaction in flight) and check what
 // must hold: offsets gapless and in commit order across instances, a
-// failed transaction leaves no gap, and a caller who gives up is dropped
-// or, once its transaction runs, no longer waits.
+// failed transaction leaves no gap, and a caller who gives up is told
+// either "not published" (it was still queued) or that the outcome is
+// unknown (its transaction had started, and goes on: it commits).
 
 import (
 	"context"
@@ -14,12 +15,14 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/pgtest"
+	"github.com/wedsync/integrations/internal/telemetry/telemetrytest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/pgbroker"
 )
@@ -99,6 +102,83 @@ func holdTopic(t *testing.T, ctx context.Context, db *pgtest.DB, topic string) (
 	return func() { require.NoError(t, tx.Commit(ctx)) }
 }
 
+// blocked is the event whose publications blockInserts holds up.
+const blocked = "blocked"
+
+// blockInserts makes the publications of the event blocked wait, inside
+// their transaction (its topic row already locked), until release: a
+// trigger on the schema's history takes a shared advisory lock that this
+// holds.
+func blockInserts(t *testing.T, ctx context.Context, db *pgtest.DB) (release func()) {
+	t.Helper()
+	q := migrate.Quote(db.Schema)
+	_, err := db.Pool.Exec(ctx, `CREATE FUNCTION `+q+`.block_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA)); RETURN NEW; END $$`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `CREATE TRIGGER block BEFORE INSERT ON `+q+`.realtime_history
+FOR EACH ROW WHEN (NEW.event = '`+blocked+`') EXECUTE FUNCTION `+q+`.block_insert()`)
+	require.NoError(t, err)
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", db.Schema)
+	require.NoError(t, err)
+	return func() { require.NoError(t, tx.Commit(ctx)) }
+}
+
+// Fragments of the broker's statements whose lock waits the tests watch
+// for: lockSQL (waits on the topic row) and storeSQL.
+const (
+	publishSQL = "last_offset + $3"
+	storeSQL   = "realtime_history (topic"
+)
+
+// sessions counts the backends running (state active) a statement on the
+// test's schema that contains fragment and, with lockWait, that wait on a
+// lock (pg_stat_activity; each query is its own snapshot).
+func sessions(t *testing.T, ctx context.Context, db *pgtest.DB, fragment string, lockWait bool) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE state = 'active' AND strpos(query, $1) > 0 AND strpos(query, $2) > 0
+  AND (NOT $3 OR wait_event_type = 'Lock')`, db.Schema, fragment, lockWait).Scan(&n))
+	return n
+}
+
+// pollUntil polls cond until it holds (it is a condition of another
+// process, Postgres, that nothing here is told about).
+func pollUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+	}
+}
+
+// waitLockWaits waits until n statements containing fragment wait on a
+// lock.
+func waitLockWaits(t *testing.T, ctx context.Context, db *pgtest.DB, fragment string, n int) {
+	t.Helper()
+	pollUntil(t, ctx, fmt.Sprintf("%d %q statements waiting on a lock", n, fragment), func() bool {
+		return sessions(t, ctx, db, fragment, true) == n
+	})
+}
+
+// waitPublishesDone waits until no backend runs a publish statement on
+// the schema any more: a transaction whose client left has committed or
+// rolled back.
+func waitPublishesDone(t *testing.T, ctx context.Context, db *pgtest.DB) {
+	t.Helper()
+	pollUntil(t, ctx, "the abandoned publish transaction to end", func() bool {
+		return sessions(t, ctx, db, publishSQL, false) == 0 && sessions(t, ctx, db, storeSQL, false) == 0
+	})
+}
+
 // result is what one Publish returned.
 type result struct {
 	p   realtime.Publication
@@ -163,13 +243,14 @@ func newGrouped(t *testing.T, ctx context.Context, opts ...pgbroker.Option) grou
 }
 
 // stall holds the topic's row and publishes payload with pctx: when it
-// returns, that publish's transaction is in flight, waiting on the row,
-// and what is published next queues behind it.
+// returns, that publish's transaction is in flight, waiting on the row
+// (Postgres says so), and what is published next queues behind it.
 func (g grouped) stall(t *testing.T, ctx, pctx context.Context, payload string) (release func(), res <-chan result) {
 	t.Helper()
 	release = holdTopic(t, ctx, g.db, groupTopic)
 	res = publishAsync(pctx, g.b, groupTopic, "e", payload)
 	require.Equal(t, []int{1, 1}, g.w.waitBatches(t, ctx, 2), "the first publish's transaction, then this one's")
+	waitLockWaits(t, ctx, g.db, publishSQL, 1)
 	return release, res
 }
 
@@ -273,6 +354,8 @@ func TestGroupCommitFailedBatchLeavesNoGap(t *testing.T) {
 	for _, ch := range queued {
 		r := await(t, ctx, ch)
 		require.ErrorContains(t, r.err, "no_poison", "the whole transaction failed")
+		require.ErrorContains(t, r.err, "not published")
+		require.NotErrorIs(t, r.err, pgbroker.ErrPublishOutcomeUnknown, "Postgres said it rolled back")
 	}
 
 	p3, err := b.Publish(ctx, topic, "e", json.RawMessage(`3`), "")
@@ -285,53 +368,104 @@ func TestGroupCommitFailedBatchLeavesNoGap(t *testing.T) {
 	}
 }
 
-// A caller whose context ends while its publish is queued is dropped from
-// the next transaction and never published. One whose context ends while
-// its transaction runs stops waiting at once; the transaction goes on for
-// the others and its publication commits with them. A transaction nobody
-// waits for any more is canceled.
+// A caller whose context ends while its publish is queued is dropped
+// from the next transaction: "not published", and it takes no offset. One
+// whose context ends once its transaction has started is told at once
+// that the outcome is unknown (ErrPublishOutcomeUnknown, wrapping
+// context.Canceled), and the transaction goes on, with the publishes in it
+// still waited for or not: when the row is free, it commits.
 func TestGroupCommitCallerGivesUp(t *testing.T) {
 	ctx := testCtx(t)
 	g := newGrouped(t, ctx)
-	b, w, topic := g.b, g.w, groupTopic
+	b, w, topic, db := g.b, g.w, groupTopic, g.db
+	unblock := blockInserts(t, ctx, db) // a's insert will wait, in its transaction
 	xctx, xcancel := context.WithCancel(ctx)
 	defer xcancel()
-	release, x := g.stall(t, ctx, xctx, `"x"`)
+	release, x := g.stall(t, ctx, xctx, `"x"`) // x's transaction waits on the held row
 	actx, acancel := context.WithCancel(ctx)
 	defer acancel()
 	qctx, qcancel := context.WithCancel(ctx)
 	defer qcancel()
-	a := publishAsync(actx, b, topic, "e", `"a"`)
+	a := publishAsync(actx, b, topic, blocked, `"a"`)
 	w.waitPending(t, ctx, 1)
 	q := publishAsync(qctx, b, topic, "e", `"q"`)
 	w.waitPending(t, ctx, 2)
 	c := publishAsync(ctx, b, topic, "e", `"c"`)
 	w.waitPending(t, ctx, 3)
 
-	qcancel()
+	qcancel() // q is queued behind x's transaction
 	rq := await(t, ctx, q)
 	require.ErrorIs(t, rq.err, context.Canceled)
 	require.ErrorContains(t, rq.err, "not published")
+	require.NotErrorIs(t, rq.err, pgbroker.ErrPublishOutcomeUnknown)
 
-	xcancel() // x was alone in its transaction: it is canceled
+	xcancel() // x's transaction waits on the row: x stops waiting, it does not
 	rx := await(t, ctx, x)
+	require.ErrorIs(t, rx.err, pgbroker.ErrPublishOutcomeUnknown)
+	require.ErrorIs(t, rx.err, realtime.ErrPublishOutcomeUnknown, "the hub's sentinel")
 	require.ErrorIs(t, rx.err, context.Canceled)
-	require.Equal(t, []int{1, 1, 2}, w.waitBatches(t, ctx, 3), "the next transaction carries a and c, not q")
-
-	acancel() // a's transaction is waiting on the row: a stops waiting
-	ra := await(t, ctx, a)
-	require.ErrorIs(t, ra.err, context.Canceled)
-	require.ErrorContains(t, ra.err, "may have committed")
+	require.Equal(t, 1, sessions(t, ctx, db, publishSQL, true), "x's transaction still waits on the row")
 
 	release()
+	require.Equal(t, []int{1, 1, 2}, w.waitBatches(t, ctx, 3), "x's transaction ended; the next carries a and c, not q")
+	waitLockWaits(t, ctx, db, storeSQL, 1) // a and c's: a's insert waits on the trigger's lock
+
+	acancel() // a's transaction is in flight: a stops waiting, c does not
+	ra := await(t, ctx, a)
+	require.ErrorIs(t, ra.err, pgbroker.ErrPublishOutcomeUnknown)
+	require.ErrorIs(t, ra.err, context.Canceled)
+
+	unblock()
 	rc := await(t, ctx, c)
 	require.NoError(t, rc.err)
-	require.EqualValues(t, 3, rc.p.Offset, "a took offset 2 in the same transaction")
+	require.EqualValues(t, 4, rc.p.Offset, "x took 2 and a 3, although their callers gave up; q took none")
 	got := fullHistory(t, ctx, b, topic)
-	require.Equal(t, []uint64{1, 2, 3}, offsets(got))
+	require.Equal(t, []uint64{1, 2, 3, 4}, offsets(got))
 	require.Equal(t, g.first, got[0])
-	require.JSONEq(t, `"a"`, string(got[1].Payload), "a committed with c")
-	require.Equal(t, rc.p, got[2])
+	require.JSONEq(t, `"x"`, string(got[1].Payload), "x committed alone")
+	require.JSONEq(t, `"a"`, string(got[2].Payload), "a committed with c")
+	require.Equal(t, rc.p, got[3])
+}
+
+// A transaction the database does not finish within WithWriteTimeout is
+// ended, and its caller told the outcome is unknown (so is the publishes
+// metric): Postgres did not answer, so it may yet commit.
+func TestGroupCommitWriteTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	rec := telemetrytest.New(t)
+	g := newGrouped(t, ctx, pgbroker.WithWriteTimeout(200*time.Millisecond), pgbroker.WithMeterProvider(rec.MeterProvider))
+	release, x := g.stall(t, ctx, ctx, `"x"`) // held until x returns
+	rx := await(t, ctx, x)
+	require.ErrorIs(t, rx.err, pgbroker.ErrPublishOutcomeUnknown)
+	require.ErrorIs(t, rx.err, context.DeadlineExceeded)
+	require.Equal(t, map[string]int64{"ok": 1, "unknown": 1},
+		rec.Collect(t).Sum("wedsync.realtime.pgbroker.publishes", "wedsync.outcome"))
+	release()
+	waitPublishesDone(t, ctx, g.db)
+	p, err := g.b.Publish(ctx, groupTopic, "e", json.RawMessage(`"y"`), "")
+	require.NoError(t, err)
+	got := fullHistory(t, ctx, g.b, groupTopic)
+	t.Logf("the abandoned transaction committed: %v", len(got) == 3)
+	requireGaplessWith(t, got, g.first, `"x"`, p)
+}
+
+// requireGaplessWith checks a history whose first publication is first
+// and last is last, with at most one publication between them, whose
+// payload is maybe: one whose outcome was unknown.
+func requireGaplessWith(t *testing.T, got []realtime.Publication, first realtime.Publication, maybe string, last realtime.Publication) {
+	t.Helper()
+	require.Equal(t, first, got[0])
+	require.Equal(t, last, got[len(got)-1])
+	for i, p := range got {
+		require.EqualValues(t, i+1, p.Offset, "gapless")
+	}
+	switch len(got) {
+	case 2:
+	case 3:
+		require.JSONEq(t, maybe, string(got[1].Payload))
+	default:
+		t.Fatalf("history has %d publications, want 2 or 3", len(got))
+	}
 }
 
 // A transaction never holds more publications than history keeps, so the
@@ -373,8 +507,10 @@ func TestGroupCommitBatchFitsHistory(t *testing.T) {
 	require.Equal(t, last, res.Publications[2])
 }
 
-// Close fails the publishes in flight and queued with ErrBrokerClosed,
-// and does not wait for the row they wait on.
+// Close fails the queued publishes as not published and ends the
+// transactions in flight, whose publishes it fails with an unknown outcome
+// (Postgres did not answer); all with ErrBrokerClosed. It does not wait
+// for the row they wait on.
 func TestGroupCommitClose(t *testing.T) {
 	ctx := testCtx(t)
 	g := newGrouped(t, ctx)
@@ -384,9 +520,13 @@ func TestGroupCommitClose(t *testing.T) {
 	w.waitPending(t, ctx, 1)
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close() }()
-	for _, ch := range []<-chan result{inFlight, queued} {
-		require.ErrorIs(t, await(t, ctx, ch).err, realtime.ErrBrokerClosed)
-	}
+	rf := await(t, ctx, inFlight)
+	require.ErrorIs(t, rf.err, realtime.ErrBrokerClosed)
+	require.ErrorIs(t, rf.err, pgbroker.ErrPublishOutcomeUnknown)
+	rq := await(t, ctx, queued)
+	require.ErrorIs(t, rq.err, realtime.ErrBrokerClosed)
+	require.ErrorContains(t, rq.err, "not published")
+	require.NotErrorIs(t, rq.err, pgbroker.ErrPublishOutcomeUnknown)
 	select {
 	case err := <-closed:
 		require.NoError(t, err)
@@ -397,8 +537,15 @@ func TestGroupCommitClose(t *testing.T) {
 	_, err := b.Publish(ctx, topic, "e", json.RawMessage(`4`), "")
 	require.ErrorIs(t, err, realtime.ErrBrokerClosed)
 
+	// The abandoned transaction commits or not; either way the topic stays
+	// gapless and the queued publish never appears.
+	waitPublishesDone(t, ctx, g.db)
 	other := newBroker(t, g.db)
-	require.Equal(t, []realtime.Publication{g.first}, fullHistory(t, ctx, other, topic))
+	p, err := other.Publish(ctx, topic, "e", json.RawMessage(`5`), "")
+	require.NoError(t, err)
+	got := fullHistory(t, ctx, other, topic)
+	t.Logf("the abandoned transaction committed: %v", len(got) == 3)
+	requireGaplessWith(t, got, g.first, `2`, p)
 	require.NoError(t, pgx.BeginFunc(ctx, g.db.Pool, func(pgx.Tx) error { return nil }), "the pool still works")
 }
 

@@ -44,14 +44,14 @@ type metrics struct {
 	reconnects      metric.Int64Counter
 	trimmed         metric.Int64Counter
 
-	ok, failed metric.MeasurementOption
+	ok, failed, unknown metric.MeasurementOption
 }
 
 func newMetrics(o options) *metrics {
 	tel := telemetry.New("realtime/pgbroker", o.meterProvider, o.tracerProvider)
 	m := &metrics{
 		tracer:    tel.Tracer,
-		publishes: tel.Counter(metricPublishes, "{publication}", "Publishes, by outcome: ok or error."),
+		publishes: tel.Counter(metricPublishes, "{publication}", "Publishes, by outcome: ok, error (not published) or unknown (ErrPublishOutcomeUnknown: it may have been published)."),
 		publishDuration: tel.Histogram(metricPublishDuration,
 			"Duration of a publish, from the call until its transaction (offsets, history rows, trim and NOTIFY, shared with the publishes queued with it) commits, by outcome."),
 		notifications: tel.Counter(metricNotifications, "{notification}",
@@ -63,6 +63,7 @@ func newMetrics(o options) *metrics {
 	}
 	m.ok = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("ok")))
 	m.failed = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("error")))
+	m.unknown = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("unknown")))
 	telemetry.Handle(tel.Err())
 	return m
 }
