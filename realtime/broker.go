@@ -85,7 +85,9 @@ type BrokerHandler interface {
 //
 // The contract: Publish assigns the next offset of the topic, stores the
 // publication in history before any handler sees it, and delivers it to the
-// handler of every attached hub, in offset order per topic. History answers
+// handler of every attached hub, in offset order per topic. A Publish that
+// returns an error did not publish, unless the error matches
+// ErrPublishOutcomeUnknown (then it may have). History answers
 // from the same store, so a hub that reads History and then drops the live
 // publications it already has never misses or repeats one. A History read
 // never creates a topic (clients can cause reads). realtimetest.BrokerSuite
@@ -105,6 +107,16 @@ type Broker interface {
 
 // ErrBrokerClosed is returned by a broker used after Close.
 var ErrBrokerClosed = errors.New("realtime: broker closed")
+
+// ErrPublishOutcomeUnknown is matched (errors.Is) by a Publish or
+// Hub.Broadcast error when the broker cannot say whether the publication
+// was published: with the Postgres broker, the caller's context ended
+// after the publication's transaction had started, or the transaction was
+// cut off before the database answered. It may commit, take its offset
+// and reach every subscriber, or not; retrying may publish it twice. Any
+// other error from Publish means it was not published and never will be.
+// The memory broker never returns it.
+var ErrPublishOutcomeUnknown = errors.New("realtime: publish outcome unknown: it may have been published")
 
 type brokerOptions struct {
 	sharedOptions

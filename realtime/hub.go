@@ -272,6 +272,13 @@ func (h *Hub) Stats() HubStats {
 // wrapping ErrHubBusy and ctx.Err(). A topic with one socket here never
 // waits, and neither does a minority of sockets that lag: they are cut as
 // slow consumers (docs/realtime.md, "Publish storms").
+//
+// An error means nothing was published, except one that matches
+// ErrPublishOutcomeUnknown (errors.Is): ctx ended, or the broker lost its
+// database, after the broker had started to store the publication, which
+// may then reach every subscriber or not. Retrying such a broadcast may
+// deliver it twice; a subscriber that must not miss it reloads from
+// history. The memory broker never returns it.
 func (h *Hub) Broadcast(ctx context.Context, topic, event string, payload any) (pub Publication, err error) {
 	topic = protocol.TopicName(topic)
 	if err := validateTopic(topic); err != nil {

@@ -435,7 +435,11 @@ func (c *conn) clientBroadcast(ctx context.Context, ch *channel, m protocol.Mess
 		return
 	}
 	if _, err := c.h.broker.Publish(ctx, ch.name, b.Event, raw, ch.origin); err != nil {
-		c.replyError(m, "broadcast failed")
+		reason := "broadcast failed"
+		if errors.Is(err, ErrPublishOutcomeUnknown) {
+			reason = "broadcast outcome unknown: it may have been published"
+		}
+		c.replyError(m, reason)
 		return
 	}
 	c.h.met.broadcasts.Add(ctx, 1, c.h.met.fromClient)

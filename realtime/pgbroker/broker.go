@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -59,6 +61,16 @@ type ValidationError = validate.Error
 // from the schema: call Migrate first (once, at deploy or start-up).
 var ErrNotMigrated = errors.New("pgbroker: schema not migrated, call pgbroker.Migrate first")
 
+// ErrPublishOutcomeUnknown is matched (errors.Is) by a Publish error that
+// cannot say whether the publication was published: the caller gave up
+// (the error also wraps its ctx.Err()) after the publication's transaction
+// had started, or the transaction was cut off (Close, WithWriteTimeout, a
+// lost connection) before the database answered. The publication may
+// commit, with its offset, and reach every hub; or not. Retrying may
+// publish it twice. It is realtime.ErrPublishOutcomeUnknown, so errors
+// from Hub.Broadcast match it too.
+var ErrPublishOutcomeUnknown = realtime.ErrPublishOutcomeUnknown
+
 var _ realtime.Broker = (*Broker)(nil)
 
 // Option configures Migrate and New.
@@ -79,19 +91,28 @@ type options struct {
 	tracerProvider  trace.TracerProvider
 	presenceTTL     time.Duration
 	deliverHook     func(n int) // tests: told each batch's size before it is read
+	writeTimeout    time.Duration
+	hooks           hooks
+}
+
+// hooks let tests see the group commit at work (export_test.go).
+type hooks struct {
+	queued func(topic string, pending int) // a publish joined the queue of a topic whose leader runs (under the broker's lock)
+	batch  func(topic string, size int)    // a transaction of size publishes starts
 }
 
 func defaultOptions() options {
 	return options{
-		schema:      migrate.DefaultSchema,
-		historySize: 1000,
-		historyTTL:  time.Hour,
-		clock:       clockwork.NewRealClock(),
-		logger:      slog.New(slog.DiscardHandler),
-		channel:     "wedsync_realtime",
-		backoffMin:  100 * time.Millisecond,
-		backoffMax:  5 * time.Second,
-		presenceTTL: defaultPresenceTTL,
+		schema:       migrate.DefaultSchema,
+		historySize:  1000,
+		historyTTL:   time.Hour,
+		clock:        clockwork.NewRealClock(),
+		logger:       slog.New(slog.DiscardHandler),
+		channel:      "wedsync_realtime",
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   5 * time.Second,
+		presenceTTL:  defaultPresenceTTL,
+		writeTimeout: 30 * time.Second,
 	}
 }
 
@@ -163,6 +184,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracerProvider = tp }
 }
 
+// WithWriteTimeout bounds each publish transaction, from waiting for a
+// pool connection to its commit. A caller's context never cancels a
+// transaction once it has started (Publish says why), so this and Close
+// are what end one the database does not finish, say because another
+// session holds the topic's row: its publishes then fail, with
+// ErrPublishOutcomeUnknown unless the database answered that it rolled
+// back (publishes still waiting for a pool connection, when it expires,
+// fail as not published). Defaults to 30 seconds.
+func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writeTimeout = d } }
+
 // validate reports every bad option at once.
 func (o *options) validate() error {
 	c := validate.NewChecker(pkg)
@@ -179,6 +210,7 @@ func (o *options) validate() error {
 		o.trimInterval = min(max(o.historyTTL/4, time.Second), time.Minute)
 	}
 	c.Check(o.trimInterval > 0, "WithTrimInterval", "must be positive, got %s", o.trimInterval)
+	c.Check(o.writeTimeout > 0, "WithWriteTimeout", "must be positive, got %s", o.writeTimeout)
 	o.validatePresence(c)
 	return c.Err()
 }
@@ -218,6 +250,7 @@ type Broker struct {
 	mu      sync.Mutex
 	closed  bool
 	handler realtime.BrokerHandler
+	queues  map[string]*topicQueue // topics with a leader (see lead)
 
 	met       *metrics
 	pres      *presence // presence.go
@@ -255,6 +288,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		wall:     clockwork.NewRealClock(),
 		met:      newMetrics(o),
 		inbox:    make(chan note, inboxSize),
+		queues:   map[string]*topicQueue{},
 	}
 	var one int
 	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
@@ -304,11 +338,15 @@ func (b *Broker) Attach(h realtime.BrokerHandler) error {
 }
 
 // Close implements realtime.Broker: it stops the LISTEN connection, the
-// trim sweep and the presence refresh and waits for them; no handler call
-// happens after it returns. Then it deletes the presence members this
-// broker tracked, so that the other instances see them leave now rather
-// than a TTL later (within one second; those it cannot delete expire). It
-// is idempotent and leaves the pool open.
+// trim sweep and the presence refresh, fails the queued publishes as not
+// published and ends the transactions in flight (their publishes fail
+// with ErrPublishOutcomeUnknown unless the database answered that they
+// rolled back; all these errors wrap realtime.ErrBrokerClosed), and waits
+// for all of them; no handler call happens after it returns.
+// Then it deletes the presence members this broker tracked, so that the
+// other instances see them leave now rather than a TTL later (within one
+// second; those it cannot delete expire). It is idempotent and leaves the
+// pool open.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -338,38 +376,47 @@ func (b *Broker) currentHandler() realtime.BrokerHandler {
 	return b.handler
 }
 
-// lockSQL claims the topic's next offset and locks its row until commit:
-// concurrent publishers of the topic queue here, so offsets are gapless and
-// commit in order. The time never goes back.
+// lockSQL claims the next $3 offsets of the topic (one per publication of
+// the batch) and locks its row until commit: the batches of the topic, from
+// every instance, queue here, so offsets are gapless and commit in order.
+// The batch shares one time, which never goes back.
+//
+// $1 topic, $2 epoch if the topic is new, $3 batch size.
 const lockSQL = `INSERT INTO {{schema}}.realtime_topics AS t (topic, epoch, last_offset, last_time)
-VALUES ($1, $2, 1, clock_timestamp())
+VALUES ($1::text, $2::text, $3::bigint, clock_timestamp())
 ON CONFLICT (topic) DO UPDATE
-   SET last_offset = t.last_offset + 1,
+   SET last_offset = t.last_offset + $3::bigint,
        last_time = greatest(clock_timestamp(), t.last_time)
 RETURNING t.epoch, t.last_offset, t.last_time`
 
 // storeSQL runs after lockSQL in the same transaction, as its own statement
 // so that its snapshot sees every earlier publication of the topic (they
-// committed before lockSQL got the row lock). It stores the publication,
-// trims by size and, when the oldest kept publication has outlived the TTL,
-// by age (never the new one), and queues the notification: a JSON header,
-// then a newline and the payload when it all fits, else the header alone.
+// committed before lockSQL got the row lock). It stores the batch's
+// publications at offsets last_offset-$9+1 .. last_offset, trims by size
+// and, when the oldest kept publication has outlived the TTL, by age (never
+// the batch's own: a batch is never larger than the history size), and
+// queues one notification per publication, a JSON header naming it. Its
+// rows cannot see what ins inserts, which is why the trim counts on the
+// batch fitting in history. ORDER BY fixes the order of the NOTIFYs:
+// Postgres evaluates a volatile output column after the sort, and delivers
+// a transaction's notifications in the order they were queued.
 //
-// $1 topic, $2 event, $3 payload, $4 origin, $5 history size, $6 TTL
-// cutoff, $7 channel, $8 payload as text or NULL, $9 schema, $10 max bytes.
+// $1 topic, $2 events, $3 payloads, $4 origins (arrays in offset order),
+// $5 history size, $6 TTL cutoff, $7 channel, $8 schema, $9 batch size.
 const storeSQL = `WITH t AS (
     SELECT epoch, last_offset, last_time, trimmed_offset
       FROM {{schema}}.realtime_topics WHERE topic = $1::text
 ), ins AS (
     INSERT INTO {{schema}}.realtime_history (topic, "offset", event, payload, origin, created_at)
-    SELECT $1::text, t.last_offset, $2::text, $3::bytea, $4::text, t.last_time FROM t
+    SELECT $1::text, t.last_offset - $9::bigint + r.n, r.event, r.payload, r.origin, t.last_time
+      FROM t, unnest($2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS r(event, payload, origin, n)
     RETURNING "offset"
 ), aged AS (
     SELECT coalesce(
              (SELECT h."offset" - 1 FROM {{schema}}.realtime_history h
                WHERE h.topic = $1::text AND h."offset" > t.trimmed_offset AND h.created_at >= $6::timestamptz
                ORDER BY h."offset" LIMIT 1),
-             t.last_offset - 1) AS off
+             t.last_offset - $9::bigint) AS off
       FROM t
      WHERE EXISTS (SELECT 1 FROM {{schema}}.realtime_history h
                     WHERE h.topic = $1::text AND h."offset" = t.trimmed_offset + 1 AND h.created_at < $6::timestamptz)
@@ -387,8 +434,9 @@ const storeSQL = `WITH t AS (
     DELETE FROM {{schema}}.realtime_history h USING cut c
      WHERE h.topic = $1::text AND h."offset" > c.old AND h."offset" <= c.off
 )
-SELECT pg_notify($7::text, json_build_object('s', $8::text, 't', $1::text, 'e', t.epoch, 'o', t.last_offset)::text)
-  FROM t, ins`
+SELECT pg_notify($7::text, json_build_object('s', $8::text, 't', $1::text, 'e', t.epoch, 'o', i."offset")::text)
+  FROM t, ins i
+ ORDER BY i."offset"`
 
 // historySQL answers a HistoryQuery in one statement (one snapshot). The
 // trim mark is the stored one, moved up past publications that have
@@ -479,10 +527,77 @@ FROM unnest($1::text[], $2::bigint[]) AS k(topic, off)
 JOIN {{schema}}.realtime_history h ON h.topic = k.topic AND h."offset" = k.off
 JOIN {{schema}}.realtime_topics t ON t.topic = h.topic`
 
-// Publish implements realtime.Broker in one round trip: two statements
-// pipelined in one implicit transaction (lockSQL, storeSQL). The
-// publication is in history, trimmed and notified when the transaction
-// commits; handlers see it only after that.
+// Group commit. Each topic with publishes to write has a leader
+// goroutine, started by the publish that finds the topic idle, which
+// writes the topic's queue a batch at a time: at most min(maxBatch,
+// WithHistorySize) publications and about maxBatchBytes, in one
+// transaction, lockSQL and storeSQL pipelined. The topic row's lock is
+// taken once per batch instead of once per publish, and one commit (one
+// WAL flush) covers the lot. The leader exits when the queue is empty.
+//
+// Callers never run a transaction, so none can cancel one: a caller
+// waits for its batch's outcome or gives up waiting. Canceling a pgx
+// statement in flight drops its connection, and a backend that is
+// waiting on the topic row still runs, and commits, what was pipelined to
+// it; so a transaction canceled because its caller gave up could commit
+// after its caller was told it failed. A batch's transaction therefore
+// runs on the leader's context, which only Close and WithWriteTimeout
+// end.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 4 << 20
+)
+
+// States of a pubReq, moved by compare-and-swap so that a caller who gives
+// up and the leader who takes the request agree on who won.
+const (
+	reqQueued  int32 = iota // in its topic's queue: nothing of it has reached the database
+	reqTaken                // in a batch: its transaction starts, and it commits or fails with the batch
+	reqDropped              // its caller gave up while it was queued: never published
+)
+
+// pubReq is one Publish on its way to a transaction.
+type pubReq struct {
+	event, origin string
+	payload       json.RawMessage
+	body          []byte
+	parent        trace.SpanContext // the caller's publish span
+	state         atomic.Int32
+
+	done chan struct{} // closed when pub, size and err are set
+	pub  realtime.Publication
+	size int   // publications in its batch
+	err  error // see batchError
+}
+
+// topicQueue is a topic's publishes waiting for its leader; b.mu guards it.
+type topicQueue struct {
+	pending []*pubReq
+}
+
+// Publish implements realtime.Broker. The publication is in history,
+// trimmed and notified when its transaction commits; handlers see it only
+// after that. Concurrent publishes to one topic on one broker share a
+// transaction (see the package documentation).
+//
+// It returns one of three outcomes:
+//
+//   - the Publication, with its offset: its transaction committed;
+//   - ErrPublishOutcomeUnknown (errors.Is), wrapping the cause: ctx ended
+//     after its transaction had started (the publication commits or fails
+//     with the others in it, and nothing here can tell which), or the
+//     connection was lost, Close or WithWriteTimeout ended the
+//     transaction, before the database answered;
+//   - any other error: it was not published and never will be. ctx ended
+//     while it was queued (the error wraps ctx.Err()), its transaction
+//     rolled back (a constraint refused a row, the database was away; every
+//     publish in the transaction fails and it uses no offset), a name is
+//     invalid (ErrInvalid), or the broker is closed (ErrBrokerClosed).
+//
+// Close fails the publishes still queued with an error that wraps
+// realtime.ErrBrokerClosed, and those whose transaction it ends with one
+// that also wraps ErrPublishOutcomeUnknown, unless the database said the
+// transaction rolled back.
 func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (_ realtime.Publication, err error) {
 	if b.isClosed() {
 		return realtime.Publication{}, realtime.ErrBrokerClosed
@@ -490,12 +605,22 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 	if len(topic)+len(event)+len(origin) > maxNames {
 		return realtime.Publication{}, validate.New(pkg, "topic", "topic, event and origin must total at most %d bytes, got %d", maxNames, len(topic)+len(event)+len(origin))
 	}
+	// Postgres text refuses these: caught here, they cannot fail the
+	// publishes that would share a transaction with them.
+	for _, f := range [...]struct{ name, s string }{{"topic", topic}, {"event", event}, {"origin", origin}} {
+		if !utf8.ValidString(f.s) || strings.ContainsRune(f.s, 0) {
+			return realtime.Publication{}, validate.New(pkg, f.name, "must be valid UTF-8 without NUL bytes")
+		}
+	}
 	ctx, span := b.met.startPublish(ctx, topic, event, len(payload))
 	start := time.Now()
 	defer func() {
 		outcome := b.met.ok
 		if err != nil {
 			outcome = b.met.failed
+			if errors.Is(err, ErrPublishOutcomeUnknown) {
+				outcome = b.met.unknown
+			}
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
@@ -503,19 +628,166 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		b.met.publishDuration.Record(ctx, time.Since(start).Seconds(), outcome)
 		span.End()
 	}()
+	if err := ctx.Err(); err != nil {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, err)
+	}
 	body := []byte(payload)
 	if body == nil {
-		body = []byte{}
+		body = []byte{} // NOT NULL: an empty payload is kept empty
+	}
+	r := &pubReq{event: event, origin: origin, payload: payload, body: body,
+		parent: span.SpanContext(), done: make(chan struct{})}
+	if err := b.enqueue(topic, r); err != nil {
+		return realtime.Publication{}, err
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqDropped) {
+			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w (not published)", topic, ctx.Err())
+		}
+		select {
+		case <-r.done: // its transaction ended as ctx did: the outcome is known
+		default:
+			return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w: the caller gave up while its transaction ran: %w",
+				topic, ErrPublishOutcomeUnknown, ctx.Err())
+		}
+	}
+	span.SetAttributes(semconv.MessagingBatchMessageCount(r.size))
+	if r.err != nil {
+		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, r.err)
+	}
+	span.SetAttributes(semconv.MessagingMessageID(r.pub.ID()))
+	return r.pub, nil
+}
+
+// enqueue queues r on its topic and, when the topic has no leader, starts
+// one. Under b.mu, so that Close's wg.Wait never races a new leader.
+func (b *Broker) enqueue(topic string, r *pubReq) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return realtime.ErrBrokerClosed
+	}
+	if q := b.queues[topic]; q != nil {
+		q.pending = append(q.pending, r)
+		if h := b.opts.hooks.queued; h != nil {
+			h(topic, len(q.pending))
+		}
+		return nil
+	}
+	q := &topicQueue{pending: []*pubReq{r}}
+	b.queues[topic] = q
+	b.wg.Add(1)
+	go b.lead(topic, q)
+	return nil
+}
+
+// idle drops the topic's queue, failing what is still in it (the broker
+// has closed); under b.mu.
+func (b *Broker) idle(topic string, q *topicQueue) {
+	for _, r := range q.pending {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			r.err = fmt.Errorf("%w (not published)", realtime.ErrBrokerClosed)
+			close(r.done)
+		}
+	}
+	delete(b.queues, topic)
+}
+
+// lead writes the topic's queued publishes, a batch at a time, until the
+// queue is empty or the broker closes. It takes a batch only once it holds
+// a connection, so that publishes wait for the pool while still queued (a
+// caller who gives up then is "not published").
+func (b *Broker) lead(topic string, q *topicQueue) {
+	defer b.wg.Done()
+	limit := min(maxBatch, b.opts.historySize)
+	for {
+		b.mu.Lock()
+		if b.closed || len(q.pending) == 0 {
+			b.idle(topic, q)
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.writeTimeout)
+		conn, err := b.pool.Acquire(ctx)
+		b.mu.Lock()
+		var reqs []*pubReq
+		if err != nil {
+			reqs = q.take(len(q.pending), math.MaxInt) // nothing was sent: fail them all
+		} else {
+			reqs = q.take(limit, maxBatchBytes)
+		}
+		b.mu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("acquire a connection: %w (not published)", err)
+			if b.ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
+			}
+			for _, r := range reqs {
+				r.err = err
+				close(r.done)
+			}
+		} else {
+			if len(reqs) > 0 {
+				b.commit(trace.ContextWithSpanContext(ctx, reqs[0].parent), conn.Conn(), topic, reqs)
+			}
+			conn.Release()
+		}
+		cancel()
+	}
+}
+
+// take moves the next batch out of the queue, at most limit publications
+// and about maxBytes, skipping those whose callers gave up; under b.mu.
+func (q *topicQueue) take(limit, maxBytes int) []*pubReq {
+	var reqs []*pubReq
+	used, bytes := 0, 0
+	for _, r := range q.pending {
+		if len(reqs) == limit || (len(reqs) > 0 && bytes+len(r.body) > maxBytes) {
+			break
+		}
+		used++
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // dropped: its caller has gone
+		}
+		reqs = append(reqs, r)
+		bytes += len(r.body) + len(r.event) + len(r.origin)
+	}
+	clear(q.pending[:used])
+	q.pending = q.pending[used:]
+	if len(q.pending) == 0 {
+		q.pending = nil
+	}
+	return reqs
+}
+
+// commit writes reqs to the topic in one transaction on conn and completes
+// each.
+func (b *Broker) commit(ctx context.Context, conn *pgx.Conn, topic string, reqs []*pubReq) {
+	n := len(reqs)
+	if h := b.opts.hooks.batch; h != nil {
+		h(topic, n)
+	}
+	events, payloads, origins := make([]string, n), make([][]byte, n), make([]string, n)
+	for i, r := range reqs {
+		events[i], payloads[i], origins[i] = r.event, r.body, r.origin
 	}
 	cutoff := b.opts.clock.Now().Add(-b.opts.historyTTL)
 	batch := &pgx.Batch{}
-	batch.Queue(b.lockSQL, topic, rand.Text()[:8])
-	batch.Queue(b.storeSQL, topic, event, body, origin, int64(b.opts.historySize), cutoff,
-		b.opts.channel, b.opts.schema)
-	br := b.pool.SendBatch(ctx, batch)
-	p := realtime.Publication{Topic: topic, Event: event, Payload: payload, Origin: origin}
-	var off int64
-	err = br.QueryRow().Scan(&p.Epoch, &off, &p.Time)
+	batch.Queue(b.lockSQL, topic, rand.Text()[:8], int64(n))
+	batch.Queue(b.storeSQL, topic, events, payloads, origins, int64(b.opts.historySize), cutoff,
+		b.opts.channel, b.opts.schema, int64(n))
+	var (
+		epoch string
+		last  int64
+		at    time.Time
+	)
+	// One implicit transaction: pgx pipelines both statements and one
+	// Sync, at which Postgres commits.
+	br := conn.SendBatch(ctx, batch)
+	err := br.QueryRow().Scan(&epoch, &last, &at)
 	if err == nil {
 		_, err = br.Exec()
 	}
@@ -523,12 +795,42 @@ func (b *Broker) Publish(ctx context.Context, topic, event string, payload json.
 		err = cerr
 	}
 	if err != nil {
-		return realtime.Publication{}, fmt.Errorf("pgbroker: publish to topic %q: %w", topic, err)
+		err = b.batchError(err)
 	}
-	p.Offset = uint64(off)
-	p.Time = p.Time.UTC()
-	span.SetAttributes(semconv.MessagingMessageID(p.ID()))
-	return p, nil
+	for i, r := range reqs {
+		r.size = n
+		if err != nil {
+			r.err = err
+		} else {
+			r.pub = realtime.Publication{Topic: topic, Event: r.event, Payload: r.payload, Origin: r.origin,
+				Epoch: epoch, Offset: uint64(last) - uint64(n) + uint64(i) + 1, Time: at.UTC()}
+		}
+		close(r.done)
+	}
+}
+
+// batchError says what a failed transaction means for its publishes. The
+// transaction did not commit when Postgres answered with an error (an
+// ErrorResponse before the batch's ReadyForQuery means the implicit
+// transaction rolled back; after a commit Postgres sends none, even when
+// it then ends the session) or when pgx sent nothing (pgconn.SafeToRetry).
+// Anything else (the connection lost, or the context ended, while the
+// database had the batch) leaves the outcome unknown: the backend may
+// still commit.
+func (b *Broker) batchError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		err = fmt.Errorf("%w (not published: its transaction rolled back)", err)
+	case pgconn.SafeToRetry(err):
+		err = fmt.Errorf("%w (not published: nothing was sent)", err)
+	default:
+		err = fmt.Errorf("%w: %w", ErrPublishOutcomeUnknown, err)
+	}
+	if b.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", realtime.ErrBrokerClosed, err)
+	}
+	return err
 }
 
 // History implements realtime.Broker with the memory broker's semantics,

@@ -397,6 +397,7 @@ func TestNewNeedsMigrateAndValidOptions(t *testing.T) {
 		"WithChannel":          pgbroker.WithChannel(""),
 		"WithReconnectBackoff": pgbroker.WithReconnectBackoff(time.Second, time.Millisecond),
 		"WithTrimInterval":     pgbroker.WithTrimInterval(0),
+		"WithWriteTimeout":     pgbroker.WithWriteTimeout(0),
 	} {
 		_, err := pgbroker.New(ctx, db.Pool, opt)
 		require.ErrorIs(t, err, pgbroker.ErrInvalid)

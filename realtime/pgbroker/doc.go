@@ -22,20 +22,71 @@
 //
 // # Publish
 //
-// A publish is one round trip: two statements pipelined in one implicit
-// transaction. The first upserts the topic row (INSERT ... ON CONFLICT DO
-// UPDATE SET last_offset = last_offset + 1), which locks it until commit:
-// publishers of one topic queue there, so offsets are gapless and commit in
-// offset order, and the time is greatest(clock_timestamp(), previous time)
-// so it never goes back. The second inserts the history row, trims what is
-// over WithHistorySize (and, when the oldest kept publication has outlived
-// WithHistoryTTL, what has) and queues a NOTIFY on WithChannel. The
-// notification names the publication (schema, topic, epoch, offset) and
-// receivers read the row back: any role that can connect may NOTIFY any
-// channel, so a notification is a hint, never content. Postgres delivers
-// notifications after commit, in commit order,
-// so handlers see publications in offset order per topic, and only once
-// they are in history.
+// A publish is one transaction of two statements, pipelined in one round
+// trip. The first upserts the topic row (INSERT ... ON CONFLICT DO UPDATE
+// SET last_offset = last_offset + n), which locks it until commit:
+// transactions of one topic, from every instance, queue there, so offsets
+// are gapless and commit in offset order, and the time is
+// greatest(clock_timestamp(), previous time) so it never goes back. The
+// second inserts the history rows, trims what is over WithHistorySize
+// (and, when the oldest kept publication has outlived WithHistoryTTL, what
+// has) and queues one NOTIFY per publication on WithChannel, in offset
+// order. The notification names the publication (schema, topic, epoch,
+// offset) and receivers read the row back: any role that can connect may
+// NOTIFY any channel, so a notification is a hint, never content. Postgres
+// delivers notifications after commit, in commit order, so handlers see
+// publications in offset order per topic, and only once they are in
+// history.
+//
+// Concurrent publishes to one topic share that transaction (group commit).
+// Each topic with publishes to write has one goroutine on this broker
+// that writes them: a publish to a topic with nothing in flight starts it
+// and is written at once; those that arrive meanwhile queue, and the next
+// transaction carries them all, up to 256 publications (never more than
+// WithHistorySize) and about 4 MB, with consecutive offsets and one time.
+// The row lock and the commit are paid once per transaction instead of
+// once per publish: on a 2-CPU machine, 64 goroutines publishing to one
+// topic went from about 500 to about 20,000 publishes/s
+// (BenchmarkPublishOneTopic). A transaction that fails (a constraint
+// refuses a row, the database is away) fails every publish in it and uses
+// no offset.
+//
+// # Publish outcomes
+//
+// Publish returns exactly one of:
+//
+//   - a Publication: its transaction committed, at that offset;
+//   - an error matching ErrPublishOutcomeUnknown (errors.Is; it is
+//     realtime.ErrPublishOutcomeUnknown): it may have been published, or
+//     may yet be, and nothing here can tell. The caller's context ended
+//     after its transaction had started (the error wraps ctx.Err()), or
+//     the transaction was cut off (Close, WithWriteTimeout, a lost
+//     connection) before Postgres answered;
+//   - any other error: it was not published and never will be. Its
+//     context ended while it was queued (the error wraps ctx.Err()), its
+//     transaction rolled back (Postgres answered with an error) or was
+//     never sent, a name was invalid (ErrInvalid), or the broker was
+//     closed (ErrBrokerClosed).
+//
+// The caller's context bounds its wait, never the transaction: once a
+// batch's transaction starts, it runs on the broker's context, bounded by
+// WithWriteTimeout (30 seconds by default) and ended by Close, however
+// many of its callers have given up. Canceling a statement in flight
+// could not make "not published" true: pgx drops the connection, and a
+// backend waiting on the topic row still runs, and commits, what was
+// pipelined to it once the row is free (a cancel request does not help
+// either: Postgres ignores one that arrives before the statement starts).
+// So a caller who gives up while its transaction runs is told at once that
+// the outcome is unknown, and the transaction commits or fails for the
+// others as if it had stayed. A caller whose publish is still queued,
+// including while the topic's goroutine waits for a pool connection, is
+// dropped from the queue and told it was not published. Retrying after
+// ErrPublishOutcomeUnknown may publish twice; subscribers that must not
+// miss a publication resync from history, where it is, or is not, at its
+// offset. Close fails the queued publishes as not published and those
+// whose transaction it cuts off as unknown, with errors that both wrap
+// realtime.ErrBrokerClosed. Names Postgres cannot store as text (invalid
+// UTF-8, NUL bytes) are refused before they can share a transaction.
 //
 // A background sweep (WithTrimInterval) trims expired history of topics
 // nobody publishes to any more; History never returns an expired

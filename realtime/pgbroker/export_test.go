@@ -14,3 +14,12 @@ var WithDeliverHook = withDeliverHook
 
 // Inbox is how many notifications wait for the deliverer.
 func (b *Broker) Inbox() int { return len(b.inbox) }
+
+// WithHooks lets a test watch the group commit: queued runs (under the
+// broker's lock: it must not block) when a publish joins the queue of a
+// topic whose leader is running (not for the publish that starts one),
+// with the queue's length; batch runs when a transaction of size
+// publishes starts.
+func WithHooks(queued, batch func(topic string, n int)) Option {
+	return func(o *options) { o.hooks = hooks{queued: queued, batch: batch} }
+}

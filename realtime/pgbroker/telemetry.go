@@ -44,16 +44,16 @@ type metrics struct {
 	reconnects      metric.Int64Counter
 	trimmed         metric.Int64Counter
 
-	ok, failed metric.MeasurementOption
+	ok, failed, unknown metric.MeasurementOption
 }
 
 func newMetrics(o options) *metrics {
 	tel := telemetry.New("realtime/pgbroker", o.meterProvider, o.tracerProvider)
 	m := &metrics{
 		tracer:    tel.Tracer,
-		publishes: tel.Counter(metricPublishes, "{publication}", "Publishes, by outcome: ok or error."),
+		publishes: tel.Counter(metricPublishes, "{publication}", "Publishes, by outcome: ok, error (not published) or unknown (ErrPublishOutcomeUnknown: it may have been published)."),
 		publishDuration: tel.Histogram(metricPublishDuration,
-			"Duration of a publish (one round trip: offset, history row, trim and NOTIFY in one transaction), by outcome."),
+			"Duration of a publish, from the call until its transaction (offsets, history rows, trim and NOTIFY, shared with the publishes queued with it) commits, by outcome."),
 		notifications: tel.Counter(metricNotifications, "{notification}",
 			"Notifications the LISTEN connection received, by outcome: delivered (the row was read back and handed to the hub), presence (a presence hint handed to the hub), not_found (no such row: forged, or trimmed first), epoch_mismatch, malformed, read_error (the hub is told to resync), other_schema (another schema's broker shares the channel) or unattached (no hub attached yet)."),
 		reconnects: tel.Counter(metricReconnects, "{attempt}",
@@ -63,6 +63,7 @@ func newMetrics(o options) *metrics {
 	}
 	m.ok = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("ok")))
 	m.failed = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("error")))
+	m.unknown = metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("unknown")))
 	telemetry.Handle(tel.Err())
 	return m
 }

@@ -95,5 +95,7 @@ func TestTelemetry(t *testing.T) {
 	require.Equal(t, "supplier:1", v.AsString())
 	v, _ = attrs.Value("messaging.message.id")
 	require.Equal(t, p1.ID(), v.AsString())
+	v, _ = attrs.Value("messaging.batch.message_count")
+	require.EqualValues(t, 1, v.AsInt64(), "a lone publish had its transaction to itself")
 	require.Equal(t, codes.Error, publishes[1].Status().Code, "the canceled publish")
 }
