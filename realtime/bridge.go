@@ -45,8 +45,11 @@ type BridgeConfig struct {
 	// {"type","table","commit_timestamp","record","old_record"} when the
 	// record is a JSON object with a supplier id.
 	Validate func(protocol.PostgresChange) (any, error)
-	// OnInvalid is told about each refused change. Defaults to a warning
-	// in Logger.
+	// OnInvalid is told about each change that was not forwarded: refused
+	// (ErrInvalidChange, or Validate's error) or whose Broadcast failed
+	// (ErrHubBusy, a broker error; with ErrPublishOutcomeUnknown it may
+	// have been published after all). Stats counts them all as Rejected.
+	// Defaults to a warning in Logger.
 	OnInvalid func(protocol.PostgresChange, error)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
