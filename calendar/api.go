@@ -91,6 +91,19 @@ func (s *Sync) SyncNow(ctx context.Context, id string) error {
 	return s.queue.InTx(ctx, func(tx pgx.Tx) error { return s.scheduleSync(ctx, tx, id, time.Time{}) })
 }
 
+// fullSyncNow is SyncNow with a full listing (the connection's last full
+// one is forgotten), which shows every event, changed lately or not.
+func (s *Sync) fullSyncNow(ctx context.Context, id string) error {
+	return s.queue.InTx(ctx, func(tx pgx.Tx) error {
+		c, err := s.store.connection(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		c.fullAt = time.Time{}
+		return s.reschedule(ctx, tx, c, s.o.clock.Now())
+	})
+}
+
 // Notify is SyncNow for a provider's change notification (a Google watch
 // channel, a Graph subscription): the host's webhook handler calls it with
 // the connection the notification names.

@@ -27,8 +27,10 @@
 // X-WEDSYNC-BOOKING property, a private extended property) and keeps a
 // mapping of booking, event id, ETag and origin per connection, so that its
 // own writes coming back in a sync are recognised and skipped: no loops, no
-// duplicates, even when a crash lost a write's bookkeeping (the tagged event
-// is adopted). A booking is the truth: when someone moves or deletes a
+// duplicates, even when a crash lost a write's bookkeeping: the write runs
+// again, its create meets the tagged event (an ExistsError naming it), reads
+// it and adopts it, and any sync that lists a tagged event with no mapping
+// adopts it too. A booking is the truth: when someone moves or deletes a
 // booking's event in their calendar app, the engine writes it back and tells
 // the host (ChangeBookingEdited, ChangeBookingDeleted).
 //

@@ -33,6 +33,41 @@ var (
 	ErrReconnect = errors.New("calendar: the supplier must connect this calendar again")
 )
 
+// ExistsError is what a provider's Create returns when the event it would
+// make is there already: CalDAV's If-None-Match: * met an object at the
+// path the UID gives, Google refused the id the UID gives (409), Graph
+// answered a transactionId with an event of other content. ID is that
+// event's id, "" when the provider cannot tell. The engine reads the event
+// and, when it carries the booking's tag (a write whose bookkeeping a crash
+// lost), adopts it instead of failing or writing a second one. It matches
+// ErrPrecondition (errors.Is), and Err when set.
+type ExistsError struct {
+	// ID is the existing event's id (a CalDAV object path, a Google or
+	// Graph event id), or "".
+	ID string
+	// Err is the provider's own error, when there is one.
+	Err error
+}
+
+func (e *ExistsError) Error() string {
+	s := "calendar: the event exists already"
+	if e.ID != "" {
+		s = fmt.Sprintf("calendar: event %s exists already", e.ID)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap gives ErrPrecondition and Err.
+func (e *ExistsError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrPrecondition}
+	}
+	return []error{ErrPrecondition, e.Err}
+}
+
 // ProviderError is a provider's failure that may pass: a 429, a 5xx, a
 // timeout. The engine retries it with backoff, waiting at least RetryAfter.
 type ProviderError struct {

@@ -32,7 +32,9 @@ type Provider interface {
 	Get(ctx context.Context, creds []byte, calendar, id string) (*Event, error)
 	// Create writes a new event and returns it with its ID and ETag. It
 	// must not overwrite an existing event (If-None-Match: *): an existing
-	// one gives ErrPrecondition.
+	// one gives ErrPrecondition, best as an *ExistsError naming the
+	// event, which the engine reads and adopts when it carries the
+	// booking's tag (a write whose bookkeeping a crash lost).
 	Create(ctx context.Context, creds []byte, calendar string, ev *Event) (*Event, error)
 	// Update replaces the event ev.ID if its ETag is still etag (If-Match),
 	// else ErrPrecondition; ErrNotFound when it is gone. It returns the

@@ -402,15 +402,22 @@ func (ap *applier) conflicts(ctx context.Context, tx pgx.Tx, ev *Event, rows []b
 }
 
 // bookingEvent handles an event that stands for booking b: our own write
-// coming back (skipped), an event to adopt (written before a crash lost
-// its bookkeeping), or an edit made in the calendar (reported, and the
-// booking written again: WedSync's booking is the truth).
+// coming back (skipped), an event to adopt, or an edit made in the
+// calendar (reported, and the booking written again: WedSync's booking is
+// the truth). An event to adopt carries b's tag with no mapping of ours
+// (one written before a crash lost its bookkeeping, or one listed before
+// b was there and stored as the supplier's own, or a reconnected
+// calendar's): it is mapped to b on any listing, full or incremental, and
+// when it does not show b as it is (an older version of b, most likely)
+// b is written over it, without telling the host of an edit nobody made
+// that we know of.
 func (ap *applier) bookingEvent(ctx context.Context, tx pgx.Tx, ev *Event, b *Booking, m mapping, known bool) error {
 	if known && m.Origin == originWedSync && ev.ETag != "" && m.ETag == ev.ETag {
 		ap.counts["echo"]++
 		return nil
 	}
-	if !known {
+	adopting := !known || m.Origin != originWedSync
+	if adopting {
 		if other, err := ap.s.store.mappingForBooking(ctx, tx, ap.c.ID, b.ID); err != nil {
 			return err
 		} else if other != nil && other.EventID != ev.ID {
@@ -418,6 +425,7 @@ func (ap *applier) bookingEvent(ctx context.Context, tx pgx.Tx, ev *Event, b *Bo
 				"booking", b.ID, "event", ev.ID, "mapped_event", other.EventID)
 			return nil
 		}
+		ap.counts["adopted"]++
 	}
 	version := m.BookingVersion
 	if !live(b, ap.now) {
@@ -428,13 +436,17 @@ func (ap *applier) bookingEvent(ctx context.Context, tx pgx.Tx, ev *Event, b *Bo
 	} else if want, err := ap.s.render(b, ap.c); err != nil {
 		return err
 	} else if sameContent(ev, want) {
-		ap.counts["echo"]++
+		if !adopting {
+			ap.counts["echo"]++
+		}
 		version = b.Version
 	} else {
-		ap.counts["restored"]++
 		version = 0 // needs writing
 		ap.restore(b)
-		ap.changes = append(ap.changes, Change{Kind: ChangeBookingEdited, Supplier: ap.c.Supplier, Connection: ap.c.ID, BookingID: b.ID, At: ap.now})
+		if !adopting {
+			ap.counts["restored"]++
+			ap.changes = append(ap.changes, Change{Kind: ChangeBookingEdited, Supplier: ap.c.Supplier, Connection: ap.c.ID, BookingID: b.ID, At: ap.now})
+		}
 	}
 	// The mapping keeps the ETag of our last write while we know it: an
 	// event someone changed in ways we do not own (an alarm added) then

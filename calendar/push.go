@@ -217,6 +217,13 @@ func (s *Sync) pushJob(ctx context.Context, job *jobs.Job[pushArgs]) error {
 			}
 			return nil
 		}
+		if w.outcome == "adopted" {
+			// A sync may have listed the event as the supplier's own
+			// (before the booking was there): it blocks no time now.
+			if err := s.store.replaceBusy(ctx, tx, c.ID, c.Supplier, w.ev.ID, nil); err != nil {
+				return err
+			}
+		}
 		return s.store.putMapping(ctx, tx, mapping{Conn: c.ID, EventID: w.ev.ID, Origin: originWedSync,
 			BookingID: b.ID, BookingVersion: b.Version, ETag: w.ev.ETag})
 	}}
@@ -352,15 +359,59 @@ func (w *writer) create(ctx context.Context, p Provider, want *Event) error {
 	var got *Event
 	err := w.call(ctx, "create", func(ctx context.Context) (err error) { got, err = p.Create(ctx, w.creds, w.c.Calendar, want); return })
 	if errors.Is(err, ErrPrecondition) {
-		// The event exists already: an earlier run wrote it and crashed
-		// before its bookkeeping. The next sync adopts it by its tag; this
-		// write runs again after it.
-		if serr := w.s.SyncNow(ctx, w.c.ID); serr != nil {
-			return serr
-		}
-		return &ProviderError{Provider: p.Name(), Op: "create", Status: 412, Err: err}
+		return w.adopt(ctx, p, want, err)
 	}
 	if err != nil {
+		return err
+	}
+	w.ev = got
+	return nil
+}
+
+// adopt answers a create that met an existing event (cerr): most often
+// this booking's own, written by an earlier run whose bookkeeping was lost
+// (its worker was killed after the write, or the write's answer timed out
+// after it landed). The event the provider names (ExistsError) is read,
+// and when it carries the booking's tag it becomes the booking's event:
+// written as it stands if it shows the booking, else the booking laid over
+// it with its ETag. Either way the mapping follows and no second event is
+// made. A provider that does not name the event gets a full sync at once,
+// whose listing adopts it by its tag (an incremental one may not show an
+// event that has not changed since an earlier listing); this write is
+// retried after it.
+func (w *writer) adopt(ctx context.Context, p Provider, want *Event, cerr error) error {
+	cal := w.c.Calendar
+	var ex *ExistsError
+	if !errors.As(cerr, &ex) || ex.ID == "" {
+		if err := w.s.fullSyncNow(ctx, w.c.ID); err != nil {
+			return err
+		}
+		return &ProviderError{Provider: p.Name(), Op: "create", Status: 412, Err: cerr}
+	}
+	var have *Event
+	err := w.call(ctx, "get", func(ctx context.Context) (err error) { have, err = p.Get(ctx, w.creds, cal, ex.ID); return })
+	if errors.Is(err, ErrNotFound) {
+		// Deleted since: the next attempt creates it.
+		return &ProviderError{Provider: p.Name(), Op: "create", Status: 412, Err: cerr}
+	}
+	if err != nil {
+		return err
+	}
+	if have.Tag != w.b.ID {
+		return jobs.Cancel(fmt.Errorf("calendar: connection %s: booking %s: its event's place %s holds an event that is not the booking's (tag %q): %w",
+			w.c.ID, w.b.ID, ex.ID, have.Tag, cerr))
+	}
+	w.outcome = "adopted"
+	if sameContent(have, want) {
+		w.ev = have
+		return nil
+	}
+	var got *Event
+	merged := merge(have, want)
+	if err := w.call(ctx, "update", func(ctx context.Context) (err error) {
+		got, err = p.Update(ctx, w.creds, cal, merged, have.ETag)
+		return
+	}); err != nil {
 		return err
 	}
 	w.ev = got

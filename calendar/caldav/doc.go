@@ -32,7 +32,9 @@
 // Create puts <calendar>/<uid>.ics with If-None-Match: *, Update with
 // If-Match: the event's ETag, and Delete with If-Match, so that a write
 // never overwrites a change the engine has not seen (calendar.
-// ErrPrecondition). An update built from an event the provider returned
+// ErrPrecondition; a create that meets an object gives a
+// *calendar.ExistsError with the object's path, which the engine reads and
+// adopts when it is the booking's). An update built from an event the provider returned
 // keeps what the event model does not hold (alarms, attendees, time zone
 // definitions): Event.Native carries the parsed iCalendar object, and
 // EncodeEvent changes only the modelled properties in a copy of it.

@@ -315,3 +315,33 @@ func TestCalendarsWellKnownRedirect(t *testing.T) {
 	_, err = p2.Calendars(t.Context(), srv2.Creds("alice"))
 	require.ErrorContains(t, err, "redirects off the server")
 }
+
+// A server's no-uid-conflict names the object that has the UID (RFC 4791
+// 5.3.2.1); Create's ExistsError carries it when it is in the calendar.
+func TestCreateUIDConflictNamesTheObject(t *testing.T) {
+	for _, tc := range []struct{ name, href, want string }{
+		{"path", "/dav/alice/work/other.ics", "/dav/alice/work/other.ics"},
+		{"absolute URL", "http://host.example/dav/alice/work/other.ics", "/dav/alice/work/other.ics"},
+		{"another calendar", "/dav/alice/home/other.ics", ""},
+		{"none", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `<?xml version="1.0"?><d:error xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><c:no-uid-conflict>`
+			if tc.href != "" {
+				body += `<d:href>` + tc.href + `</d:href>`
+			}
+			body += `</c:no-uid-conflict></d:error>`
+			srv, p := fake(t, func(w http.ResponseWriter, r *http.Request) {
+				require.Equal(t, http.MethodPut, r.Method)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusConflict)
+				_, _ = io.WriteString(w, body)
+			})
+			_, err := p.Create(t.Context(), srv.Creds("alice"), "/dav/alice/work/", timedEvent(t, "dup"))
+			require.ErrorIs(t, err, calendar.ErrPrecondition)
+			var ex *calendar.ExistsError
+			require.ErrorAs(t, err, &ex)
+			require.Equal(t, tc.want, ex.ID)
+		})
+	}
+}

@@ -100,6 +100,30 @@ func hasPrecondition(body []byte, local string) bool {
 	return false
 }
 
+// uidConflictHref returns the path of the object a no-uid-conflict error
+// body names (RFC 4791 5.3.2.1: a DAV:href inside the precondition), when
+// it is an object of the calendar that obj is in; else "".
+func uidConflictHref(body []byte, obj string) string {
+	var e struct {
+		XMLName  xml.Name `xml:"DAV: error"`
+		Conflict struct {
+			Href string `xml:"DAV: href"`
+		} `xml:"urn:ietf:params:xml:ns:caldav no-uid-conflict"`
+	}
+	if xml.Unmarshal(body, &e) != nil || e.Conflict.Href == "" {
+		return ""
+	}
+	u, err := url.Parse(strings.TrimSpace(e.Conflict.Href))
+	if err != nil {
+		return ""
+	}
+	col := obj[:strings.LastIndex(obj, "/")+1]
+	if rest, ok := strings.CutPrefix(u.Path, col); !ok || rest == "" || strings.Contains(rest, "/") {
+		return ""
+	}
+	return u.Path
+}
+
 // parseStatus reads the code of an HTTP status line ("HTTP/1.1 404 Not
 // Found"); 0 when there is none.
 func parseStatus(s string) int {

@@ -105,10 +105,16 @@ func TestCreateDuplicate(t *testing.T) {
 	creds := srv.Creds("alice")
 	ev := timedEvent(t, "once")
 	ev.UID = "dup-1@wedsync"
-	_, err := p.Create(t.Context(), creds, cal, ev)
+	first, err := p.Create(t.Context(), creds, cal, ev)
 	require.NoError(t, err)
 	_, err = p.Create(t.Context(), creds, cal, ev)
 	require.ErrorIs(t, err, calendar.ErrPrecondition)
+	var ex *calendar.ExistsError
+	require.ErrorAs(t, err, &ex)
+	require.Equal(t, first.ID, ex.ID, "the error names the object, which Get reads")
+	got, err := p.Get(t.Context(), creds, cal, ex.ID)
+	require.NoError(t, err)
+	require.Equal(t, first.ETag, got.ETag)
 }
 
 func TestAllDayRoundTrip(t *testing.T) {

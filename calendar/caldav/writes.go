@@ -72,7 +72,10 @@ func objectName(uid string) string {
 // Create implements calendar.Provider: a PUT of <calendar>/<uid>.ics with
 // If-None-Match: * (an empty UID is filled with a new UUID). An object
 // already there, or the server's no-uid-conflict precondition (the UID
-// exists under another name), gives ErrPrecondition. The returned event
+// exists under another name), gives a *calendar.ExistsError (matching
+// ErrPrecondition) with the existing object's path: the one asked for, or
+// the DAV:href the server names in its no-uid-conflict ("" when it names
+// none inside the calendar). The returned event
 // has the ID, ETag and UID, and Native set to what was written.
 func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *calendar.Event) (*calendar.Event, error) {
 	if ev == nil {
@@ -192,7 +195,14 @@ func (c *conn) put(ctx context.Context, op, obj string, ev *calendar.Event, h ht
 	switch {
 	case r.status == http.StatusCreated || r.status == http.StatusNoContent || r.status == http.StatusOK:
 	case r.status == http.StatusConflict && hasPrecondition(r.body, "no-uid-conflict"):
-		return nil, fmt.Errorf("caldav %s: UID %q exists: %w", op, ev.UID, calendar.ErrPrecondition)
+		err := fmt.Errorf("caldav %s: UID %q exists", op, ev.UID)
+		if op == "create" {
+			return nil, &calendar.ExistsError{ID: uidConflictHref(r.body, obj), Err: err}
+		}
+		return nil, fmt.Errorf("%w: %w", err, calendar.ErrPrecondition)
+	case r.status == http.StatusPreconditionFailed && op == "create":
+		// If-None-Match: * met an object at obj.
+		return nil, &calendar.ExistsError{ID: obj, Err: fmt.Errorf("caldav %s: %s exists", op, obj)}
 	case r.status == http.StatusPreconditionFailed:
 		return nil, fmt.Errorf("caldav %s: %s: %w", op, obj, calendar.ErrPrecondition)
 	default:

@@ -311,7 +311,8 @@ func (p *Provider) Get(ctx context.Context, creds []byte, calID, id string) (*ca
 }
 
 // Create implements calendar.Provider: the id is derived from the UID, so
-// a second create of one UID fails its precondition, as CalDAV's does.
+// a second create of one UID fails its precondition, as CalDAV's does,
+// with a *calendar.ExistsError naming the event.
 func (p *Provider) Create(ctx context.Context, creds []byte, calID string, ev *calendar.Event) (*calendar.Event, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -326,7 +327,7 @@ func (p *Provider) Create(ctx context.Context, creds []byte, calID string, ev *c
 	}
 	e.ID = e.UID + ".ics"
 	if _, exists := c.events[e.ID]; exists {
-		return nil, calendar.ErrPrecondition
+		return nil, &calendar.ExistsError{ID: e.ID}
 	}
 	p.store(c, e)
 	out := c.events[e.ID]

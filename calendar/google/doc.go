@@ -74,8 +74,9 @@
 //
 // Create inserts with a client-chosen id, EventID(ev.UID) (hex of
 // SHA-256, within Google's base32hex alphabet), so a retried create meets
-// Google's 409 and returns calendar.ErrPrecondition instead of making a
-// second event. Update is events.patch with If-Match: the modelled fields
+// Google's 409 and returns a *calendar.ExistsError with that id
+// (matching calendar.ErrPrecondition) instead of making a second event;
+// the engine reads the event and adopts it when it is the booking's. Update is events.patch with If-Match: the modelled fields
 // are written and the rest of the event (attendees, reminders, colour)
 // stays as the supplier has it; a stale etag gives 412,
 // calendar.ErrPrecondition. Delete sends If-Match too; an event already

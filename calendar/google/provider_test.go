@@ -79,6 +79,9 @@ func TestCreateIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	_, err = p.Create(ctx, creds, cal, timedEvent(t, "uid-1", "A again"))
 	require.ErrorIs(t, err, calendar.ErrPrecondition, "a retried insert cannot duplicate")
+	var ex *calendar.ExistsError
+	require.ErrorAs(t, err, &ex)
+	require.Equal(t, google.EventID("uid-1"), ex.ID, "the error names the event, for the engine to read and adopt")
 	require.Len(t, srv.Events(cal), 1)
 	// After a delete Google keeps the id (the event, cancelled): a Create
 	// of the UID brings it back rather than failing for ever.

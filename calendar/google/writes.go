@@ -24,7 +24,8 @@ func EventID(uid string) string {
 
 // Create implements calendar.Provider with events.insert and the id
 // EventID(ev.UID) (a random UID is made when ev has none). An event that
-// exists already gives calendar.ErrPrecondition. Google keeps a deleted
+// exists already gives a *calendar.ExistsError with its id (matching
+// calendar.ErrPrecondition). Google keeps a deleted
 // event's id (the event stays, cancelled), so a Create of a UID whose
 // event was deleted (the engine restoring a booking the supplier deleted
 // from their calendar) brings that event back: a patch of the cancelled
@@ -59,6 +60,12 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 			r, err = s.restore(ctx, cal, body)
 			if err != nil {
 				return err
+			}
+			if r.status == http.StatusConflict {
+				// A live event has the id: the engine reads it, and adopts
+				// it when it is the booking's (a write whose bookkeeping a
+				// crash lost).
+				return &calendar.ExistsError{ID: body["id"].(string), Err: statusErr("create", r)}
 			}
 		}
 		if r.status != http.StatusOK && r.status != http.StatusCreated {

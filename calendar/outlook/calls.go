@@ -211,8 +211,9 @@ func (p *Provider) Get(ctx context.Context, creds []byte, cal, id string) (*cale
 // create with the event the first attempt made instead of a second one.
 // Graph keeps its own iCalUId; the returned event carries it. If Graph
 // answers with an existing event that is not the one asked for (another
-// time, title or tag), Create returns calendar.ErrPrecondition, as the
-// contract asks of a create that meets an existing event.
+// time, title or tag), Create returns a *calendar.ExistsError with that
+// event's id (matching calendar.ErrPrecondition), as the contract asks of
+// a create that meets an existing event.
 func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *calendar.Event) (*calendar.Event, error) {
 	if err := required("calendar", cal); err != nil {
 		return nil, err
@@ -242,7 +243,7 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 		got.Tag = ev.Tag // Graph returns extended properties only when expanded
 	}
 	if !got.Start.Equal(ev.Start) || !got.End.Equal(ev.End) || got.Summary != ev.Summary || got.Tag != ev.Tag {
-		return nil, fmt.Errorf("outlook create: an event with transactionId %q exists with other content: %w", ev.UID, calendar.ErrPrecondition)
+		return nil, &calendar.ExistsError{ID: got.ID, Err: fmt.Errorf("outlook create: an event with transactionId %q exists with other content", ev.UID)}
 	}
 	return got, nil
 }

@@ -49,7 +49,8 @@
 // Create posts to /me/calendars/{id}/events with transactionId set to the
 // event's UID: Graph answers a retried create with the event the first
 // attempt made, which Create returns; an existing event with other content
-// gives calendar.ErrPrecondition. (Graph keeps its own iCalUId: the UID
+// gives a *calendar.ExistsError with its id (matching
+// calendar.ErrPrecondition). (Graph keeps its own iCalUId: the UID
 // read back is Graph's.) Update PATCHes /me/events/{id} with If-Match: the
 // event's @odata.etag, so fields the model does not hold (attendees,
 // reminders) survive; Delete sends If-Match too. A stale etag gives

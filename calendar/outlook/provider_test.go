@@ -228,6 +228,9 @@ func TestCreateIsIdempotentByTransactionID(t *testing.T) {
 	other.Start, other.End = ev.Start.Add(time.Hour), ev.End.Add(time.Hour)
 	_, err = w.p.Create(ctx, w.creds, w.cal, &other)
 	require.ErrorIs(t, err, calendar.ErrPrecondition, "an existing event with other content is not ours to return")
+	var ex *calendar.ExistsError
+	require.ErrorAs(t, err, &ex)
+	require.Equal(t, first.ID, ex.ID, "the error names the event, for the engine to read")
 	require.Equal(t, 1, w.srv.Len(w.cal))
 }
 
