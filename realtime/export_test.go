@@ -45,3 +45,21 @@ func SocketChannels(h *Hub) int {
 	}
 	return n
 }
+
+// WithPerFrameWrites gives the hub its per-frame writer (one write per
+// frame), as the benchmark does through internal/hubwriter.
+func WithPerFrameWrites() Option {
+	return hubOption(func(o *hubOptions) { o.perFrameWrites = true })
+}
+
+// WithDrainingHook runs f on a writer draining a socket each time before
+// it takes the socket's queued frames.
+func WithDrainingHook(f func()) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.draining = f })
+}
+
+// WithWroteHook runs f on a writer after each write to a socket, with the
+// number of frames the write carried.
+func WithWroteHook(f func(frames int)) Option {
+	return hubOption(func(o *hubOptions) { o.hooks.wrote = f })
+}

@@ -552,16 +552,28 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// hijackRecorder keeps the connection websocket.Accept hijacks.
+// hijackRecorder keeps the connection websocket.Accept hijacks, and hands
+// websocket.Accept a batchConn over it, so that a drain can gather its
+// frames (hub_batch.go).
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn *batchConn
 }
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	w.conn = c
-	return c, brw, err
+	if err != nil {
+		return c, brw, err
+	}
+	// net/http has flushed the 101 response and points the writer at c
+	// with nothing buffered; flush anyway, in case that ever changes.
+	if err := brw.Writer.Flush(); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	w.conn = &batchConn{Conn: c}
+	brw.Writer.Reset(w.conn)
+	return w.conn, brw, nil
 }
 
 func (w *hijackRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

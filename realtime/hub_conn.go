@@ -26,6 +26,10 @@ type conn struct {
 	h   *Hub
 	ws  *websocket.Conn
 	raw net.Conn // the hijacked connection under ws, for cut
+	// bc is raw as ws writes to it, gathering a drain's frames
+	// (hub_batch.go); nil when the handshake did not go through
+	// hijackRecorder.
+	bc *batchConn
 	// ctx ends when the socket is served no more, or is cut: it bounds
 	// the socket's reads, writes and the work its messages start.
 	ctx      context.Context
@@ -62,9 +66,13 @@ type conn struct {
 	wg         sync.WaitGroup // the drain in progress and the closer
 }
 
-func newConn(h *Hub, ws *websocket.Conn, raw net.Conn, vsn, token string) *conn {
+func newConn(h *Hub, ws *websocket.Conn, bc *batchConn, vsn, token string) *conn {
+	var raw net.Conn
+	if bc != nil {
+		raw = bc.Conn
+	}
 	c := &conn{
-		h: h, ws: ws, raw: raw, vsn: vsn, token: token, id: h.nextConn.Add(1),
+		h: h, ws: ws, raw: raw, bc: bc, vsn: vsn, token: token, id: h.nextConn.Add(1),
 		joinLimit: rate.NewLimiter(h.o.joinRate, h.o.joinBurst),
 		msgLimit:  rate.NewLimiter(h.o.msgRate, h.o.msgBurst),
 		channels:  map[string]*channel{},
@@ -248,6 +256,9 @@ func (c *conn) drain(w *poolWorker) {
 	var batch []outFrame
 	written := 0 // bytes of the batch just written
 	for {
+		if hook := c.h.o.hooks.draining; hook != nil {
+			hook()
+		}
 		c.qmu.Lock()
 		if len(batch) > 0 && !c.closing {
 			c.setPendingLocked(c.pendN-len(batch), c.pendB-written)
@@ -260,32 +271,111 @@ func (c *conn) drain(w *poolWorker) {
 		batch, c.queue = c.queue, batch[:0]
 		written, c.qbytes = c.qbytes, 0
 		c.qmu.Unlock()
-		for i, f := range batch {
-			ctx, cancel := context.WithTimeout(c.ctx, c.h.o.writeTimeout)
-			if w != nil {
-				w.timer.Reset(w.p.stall)
-			}
-			c.writeSince.Store(time.Now().UnixNano())
-			err := c.ws.Write(ctx, f.typ, f.data)
-			c.writeSince.Store(0)
-			if w != nil {
-				w.timer.Stop()
-			}
-			cancel()
-			batch[i] = outFrame{}
-			if err != nil {
-				c.h.met.frames.Add(context.Background(), int64(i))
-				c.qmu.Lock()
-				c.closing = true
-				c.queue = nil
-				c.setPendingLocked(0, 0)
-				c.writing, c.picked = false, false
-				c.qmu.Unlock()
-				c.ws.CloseNow()
-				return
-			}
+		var n int
+		var err error
+		if c.bc == nil || c.h.o.perFrameWrites {
+			n, err = c.writeEach(w, batch)
+		} else {
+			n, err = c.writeBatched(w, batch)
 		}
-		c.h.met.frames.Add(context.Background(), int64(len(batch)))
+		clear(batch)
+		c.h.met.frames.Add(context.Background(), int64(n))
+		if err != nil {
+			c.qmu.Lock()
+			c.closing = true
+			c.queue = nil
+			c.setPendingLocked(0, 0)
+			c.writing, c.picked = false, false
+			c.qmu.Unlock()
+			c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+// writeBatched writes frames through the socket's batchConn: coder/websocket
+// encodes each frame into memory, and the gathered bytes go to the socket
+// in one write per batchFlushBytes, each bounded by the write timeout
+// (WithWriteTimeout). It returns how many frames reached the socket.
+func (c *conn) writeBatched(w *poolWorker, frames []outFrame) (int, error) {
+	timeout := c.h.o.writeTimeout
+	c.startWrite(w)
+	defer c.endWrite(w)
+	c.bc.hold()
+	done, sent := 0, 0 // frames encoded, frames written to the socket
+	for _, f := range frames {
+		// In memory: this blocks only while another goroutine's control
+		// frame holds coder/websocket's frame lock; c.ctx ends with the
+		// socket.
+		if err := c.ws.Write(c.ctx, f.typ, f.data); err != nil {
+			// The socket is closing (a close frame went out, or it was
+			// closed): write what is gathered, the close frame included,
+			// as the per-frame writer would have.
+			if c.bc.flush(timeout, true) == nil {
+				sent = done
+			}
+			return sent, err
+		}
+		done++
+		if c.bc.gathered() >= batchFlushBytes {
+			c.startWrite(w) // each write to the socket gets the whole bounds
+			if err := c.bc.flush(timeout, false); err != nil {
+				_ = c.bc.flush(timeout, true)
+				return sent, err
+			}
+			c.wroteHook(done - sent)
+			sent = done
+		}
+	}
+	c.startWrite(w) // each write to the socket gets the whole bounds
+	if err := c.bc.flush(timeout, true); err != nil {
+		return sent, err
+	}
+	if done > sent {
+		c.wroteHook(done - sent)
+	}
+	return done, nil
+}
+
+// writeEach is the per-frame writer: one coder/websocket Write, and so one
+// system call, per frame, each bounded by the write timeout. It is the
+// hub's writer before batching, kept for sockets without a batchConn and
+// for the benchmark's comparison (WithPerFrameWrites).
+func (c *conn) writeEach(w *poolWorker, frames []outFrame) (int, error) {
+	for i, f := range frames {
+		ctx, cancel := context.WithTimeout(c.ctx, c.h.o.writeTimeout)
+		c.startWrite(w)
+		err := c.ws.Write(ctx, f.typ, f.data)
+		c.endWrite(w)
+		cancel()
+		if err != nil {
+			return i, err
+		}
+		c.wroteHook(1)
+	}
+	return len(frames), nil
+}
+
+func (c *conn) wroteHook(frames int) {
+	if hook := c.h.o.hooks.wrote; hook != nil {
+		hook(frames)
+	}
+}
+
+// startWrite marks the start of a write that may block on the socket: the
+// slow-consumer check (writeSince) and the pool's stall bound time it.
+func (c *conn) startWrite(w *poolWorker) {
+	if w != nil {
+		w.timer.Reset(w.p.stall)
+	}
+	c.writeSince.Store(time.Now().UnixNano())
+}
+
+// endWrite marks the end of a write.
+func (c *conn) endWrite(w *poolWorker) {
+	c.writeSince.Store(0)
+	if w != nil {
+		w.timer.Stop()
 	}
 }
 

@@ -36,6 +36,12 @@ type hubOptions struct {
 	maxConnPrincipal   int
 	maxConnIP          int
 
+	// perFrameWrites makes drains write each frame with its own system
+	// call, as the hub did before batching (hub_batch.go): only the
+	// benchmark sets it (internal/hubwriter), to compare the two writers
+	// in one run.
+	perFrameWrites bool
+
 	hooks testHooks
 }
 
@@ -48,6 +54,12 @@ type testHooks struct {
 	// queued runs on the goroutine that queued a frame to a socket, once
 	// the frame is queued and a writer may be writing it.
 	queued func(data []byte)
+	// draining runs on a writer draining a socket each time before it
+	// takes the socket's queued frames.
+	draining func()
+	// wrote runs on a writer after each write to a socket, with the
+	// frames it carried.
+	wrote func(frames int)
 }
 
 func defaultHubOptions() hubOptions {
@@ -106,7 +118,10 @@ func WithSendBuffer(frames, bytes int) Option {
 	return hubOption(func(o *hubOptions) { o.sendQueue, o.sendQueueBytes = frames, bytes })
 }
 
-// WithWriteTimeout bounds one socket write. Defaults to 10s.
+// WithWriteTimeout bounds one socket write: the frames queued for a socket
+// go out together, up to 64 KiB (or one bigger frame) per write, and each
+// such write must finish within d, or the socket is closed. Defaults to
+// 10s.
 func WithWriteTimeout(d time.Duration) Option {
 	return hubOption(func(o *hubOptions) { o.writeTimeout = d })
 }

@@ -82,6 +82,8 @@ func main() {
 	rtOnly := flag.Bool("realtime", false, "run the realtime fan-out scenario (d) only; same as -run realtime")
 	shape := flag.Bool("shape", false, "(d) run the realistic shape instead: 2,500 topics of 2 subscribers, 50 broadcasts/s over random topics for -duration (default 10s); reports p50/p99 latency, memory per socket pair and CPU")
 	storm := flag.Bool("storm", false, "(d) run the publish storm instead: one publisher calling Broadcast in a tight loop for -duration (default 5s) to -subscribers (default 1000) readers; reports accepted publishes/s, deliveries/s and slow-consumer cuts")
+	fanout := flag.Bool("fanout", false, "(d) compare the hub's writers instead: batched (one write per socket per drain) and per-frame (one write per frame, the writer before batching), in the same run; CPU per delivered message at the first -subscribers count with one publisher as fast as the hub admits, and p99 at the last with the steady load")
+	fanoutN := flag.Int("fanout-broadcasts", 300, "(d) -fanout: broadcasts of the CPU measurement")
 	subs := flag.String("subscribers", "1000,5000", "(d) WebSocket subscriber counts, comma-separated; the table takes the largest when this flag is given, else 1000")
 	vsns := flag.String("vsn", "1.0.0", "(d) hub serializer versions, comma-separated: 1.0.0, 2.0.0 (the bare floor sends the first one's frame)")
 	bares := flag.String("bare", "writer,loop", "(d) bare floors, comma-separated: writer (a goroutine per socket fed by a channel), loop (one loop writes every socket), none")
@@ -98,7 +100,7 @@ func main() {
 	metrics := flag.String("metrics", "all", "table: the scenarios to run, comma-separated: "+strings.Join(tableMetrics, ", "))
 	quick := flag.Bool("quick", false, "table: every path once with tiny loads (a few seconds), to check that it all works; the figures mean little")
 	flag.Parse()
-	if *rtOnly {
+	if *rtOnly || *fanout {
 		c.run = "realtime"
 	}
 	set := map[string]bool{}
@@ -141,6 +143,12 @@ func main() {
 				window = c.duration
 			}
 			return runShape(c, rc, window)
+		}
+		if *fanout {
+			if *fanoutN <= 0 {
+				return errors.New("-fanout-broadcasts must be positive")
+			}
+			return runAlone(c, "realtime fan-out writers", func(ctx context.Context) error { return fanoutBench(ctx, rc, *fanoutN) })
 		}
 		if *storm {
 			window := 5 * time.Second
