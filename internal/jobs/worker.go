@@ -33,20 +33,15 @@ func newWorker[T Args](kind string, h Handler[T]) *worker {
 	}
 }
 
-// riverWorker adapts a Handler to River.
+// riverWorker adapts a Handler to River. T is River's args type as it
+// stands (Args is river.JobArgs): River decodes the job's JSON straight
+// into it, with no wrapper to decode it twice.
 type riverWorker[T Args] struct {
-	river.WorkerDefaults[riverArgs[T]]
+	river.WorkerDefaults[T]
 	h Handler[T]
 }
 
-// riverArgs gives River the Kind it needs while storing T's JSON as is.
-type riverArgs[T Args] struct{ v T }
-
-func (a riverArgs[T]) Kind() string                  { return a.v.Kind() }
-func (a riverArgs[T]) MarshalJSON() ([]byte, error)  { return json.Marshal(a.v) }
-func (a *riverArgs[T]) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &a.v) }
-
-func (w *riverWorker[T]) Work(ctx context.Context, j *river.Job[riverArgs[T]]) error {
-	err := w.h(ctx, &Job[T]{ID: j.ID, Args: j.Args.v, Attempt: j.Attempt, CreatedAt: j.CreatedAt})
+func (w *riverWorker[T]) Work(ctx context.Context, j *river.Job[T]) error {
+	err := w.h(ctx, &Job[T]{ID: j.ID, Args: j.Args, Attempt: j.Attempt, CreatedAt: j.CreatedAt})
 	return toRiverError(err)
 }
