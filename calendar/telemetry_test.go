@@ -38,7 +38,10 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 	require.Equal(t, map[string]int64{"": 1}, m.Sum("wedsync.calendar.bookings.refused", ""))
 	applied := m.Sum("wedsync.calendar.events.applied", "wedsync.calendar.kind")
 	require.Equal(t, int64(1), applied["busy"])
-	require.Equal(t, int64(1), applied["echo"])
+	// Our create comes back in a listing: as our echo, or, when the sync
+	// listed it before the push had committed its mapping, adopted by
+	// its tag (both correct; which one depends on the jobs' timing).
+	require.Equal(t, int64(1), applied["echo"]+applied["adopted"], "applied: %v", applied)
 	depth := m.Gauge("wedsync.calendar.queue.depth", "wedsync.queue.state")
 	require.Zero(t, depth["due"]+depth["running"])
 	// The next periodic sync waits for its time, beside the ones SyncNow
