@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/wedsync/integrations/internal/hubwriter"
@@ -127,14 +126,10 @@ func fanoutCPU(ctx context.Context, rc rtConfig, n int, writer string, broadcast
 		return res, err
 	}
 	defer srv.close()
-	var got atomic.Int64
-	clients := make([]*rtClient, n)
+	clients, got, err := dialCounters(ctx, srv, vsn, n)
 	defer closeClients(clients)
-	if err := dialAll(ctx, srv, vsn, clients, func() { got.Add(1) }); err != nil {
+	if err != nil {
 		return res, err
-	}
-	for _, c := range clients {
-		c.countOnly.Store(true)
 	}
 	if err := waitFor(ctx, 30*time.Second, func() bool { return srv.conns() == n }); err != nil {
 		return res, fmt.Errorf("server side has %d of %d connections: %w", srv.conns(), n, err)

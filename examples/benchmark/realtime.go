@@ -464,6 +464,22 @@ var rtTransport = &http.Transport{
 	MaxIdleConnsPerHost: -1,
 }
 
+// dialCounters dials and joins n clients that then only count the frames
+// they read, in the counter it returns (the storm and the fan-out writers'
+// CPU measurement). The caller closes the clients (closeClients), also
+// after an error.
+func dialCounters(ctx context.Context, srv *rtServer, vsn string, n int) ([]*rtClient, *atomic.Int64, error) {
+	got := new(atomic.Int64)
+	clients := make([]*rtClient, n)
+	if err := dialAll(ctx, srv, vsn, clients, func() { got.Add(1) }); err != nil {
+		return clients, got, err
+	}
+	for _, c := range clients {
+		c.countOnly.Store(true)
+	}
+	return clients, got, nil
+}
+
 func dialAll(ctx context.Context, srv *rtServer, vsn string, clients []*rtClient, onReceipt func()) error {
 	hc := &http.Client{Transport: rtTransport}
 	idx := make(chan int)

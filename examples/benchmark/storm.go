@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 )
 
@@ -87,14 +86,10 @@ func stormRun(ctx context.Context, rc rtConfig, n int, window time.Duration) (st
 		return res, err
 	}
 	defer srv.close()
-	var got atomic.Int64
-	clients := make([]*rtClient, n)
+	clients, got, err := dialCounters(ctx, srv, vsn, n)
 	defer closeClients(clients)
-	if err := dialAll(ctx, srv, vsn, clients, func() { got.Add(1) }); err != nil {
+	if err != nil {
 		return res, err
-	}
-	for _, c := range clients {
-		c.countOnly.Store(true)
 	}
 	end := time.Now().Add(window)
 	for seq := 0; time.Now().Before(end); seq++ {
