@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -98,11 +97,7 @@ func TestPostgresBatchedBookkeepingRetriesRowsNotRequests(t *testing.T) {
 	recv := webhooktest.NewReceiver(t)
 	ep, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
-	msgs := make([]delivery.Message, n)
-	for i := range msgs {
-		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
-	}
-	ids, err := m.SendBatch(ctx, msgs)
+	ids, err := m.SendBatch(ctx, numbered("booking.confirmed", n))
 	require.NoError(t, err)
 	start(t, m)
 

@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -74,11 +73,7 @@ func TestPostgresCrashLosesNothing(t *testing.T) {
 	m := newPGManager(t, db)
 	_, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
-	msgs := make([]delivery.Message, messages)
-	for i := range msgs {
-		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: "booking.confirmed", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
-	}
-	ids, err := m.SendBatch(ctx, msgs)
+	ids, err := m.SendBatch(ctx, numbered("booking.confirmed", messages))
 	require.NoError(t, err)
 
 	unique := func() map[string]int {

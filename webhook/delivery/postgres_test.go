@@ -38,6 +38,16 @@ func migrated(t *testing.T) *pgtest.DB {
 	return db
 }
 
+// numbered is n messages of supplier sup_1 and eventType, each payload
+// numbered so that no two are alike.
+func numbered(eventType string, n int) []delivery.Message {
+	msgs := make([]delivery.Message, n)
+	for i := range msgs {
+		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: eventType, Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	return msgs
+}
+
 func start(t *testing.T, m *delivery.Manager) {
 	t.Helper()
 	require.NoError(t, m.Start(context.Background()))
@@ -199,11 +209,7 @@ func TestPostgresInstancesShareTheWork(t *testing.T) {
 	b := newPGManager(t, db, log.hook())
 	_, err := a.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_1", URL: recv.URL})
 	require.NoError(t, err)
-	msgs := make([]delivery.Message, 500)
-	for i := range msgs {
-		msgs[i] = delivery.Message{SupplierID: "sup_1", EventType: "kpi.updated", Payload: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
-	}
-	ids, err := b.SendBatch(ctx, msgs)
+	ids, err := b.SendBatch(ctx, numbered("kpi.updated", 500))
 	require.NoError(t, err)
 	start(t, a)
 	start(t, b)
