@@ -44,8 +44,9 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 	if uid == "" {
 		uid = rand.Text() + "@wedsync"
 	}
+	id := EventID(uid)
 	body := patchBody(ev)
-	body["id"] = EventID(uid)
+	body["id"] = id
 	body["iCalUID"] = uid
 	if ev.Tag == "" {
 		delete(body, "extendedProperties")
@@ -65,7 +66,7 @@ func (p *Provider) Create(ctx context.Context, creds []byte, cal string, ev *cal
 				// A live event has the id: the engine reads it, and adopts
 				// it when it is the booking's (a write whose bookkeeping a
 				// crash lost).
-				return &calendar.ExistsError{ID: body["id"].(string), Err: statusErr("create", r)}
+				return &calendar.ExistsError{ID: id, Err: statusErr("create", r)}
 			}
 		}
 		if r.status != http.StatusOK && r.status != http.StatusCreated {
