@@ -83,6 +83,10 @@ func (c RiverConfig) withDefaults() RiverConfig {
 // DefaultMaxWorkers is RiverConfig.MaxWorkers's default.
 const DefaultMaxWorkers = 500
 
+// Workers is how many jobs the client runs at once: MaxWorkers, or its
+// default when unset.
+func (c RiverConfig) Workers() int { return c.withDefaults().MaxWorkers }
+
 // RiverSchema is the schema of a package's River tables: its own, beside
 // the package's tables in schema ("wedsync" and "webhook" give
 // "wedsync_webhook_jobs"). Each package runs its own River client, and

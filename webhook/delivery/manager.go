@@ -89,10 +89,7 @@ func NewManager(opts ...Option) (*Manager, error) {
 		// once: a burst to one vendor reuses its connections.
 		conns := o.memoryWorkers
 		if o.pool != nil {
-			conns = o.river.MaxWorkers
-			if conns <= 0 {
-				conns = jobs.DefaultMaxWorkers
-			}
+			conns = o.river.Workers()
 		}
 		m.client = m.net.ClientConns(o.timeout, conns)
 	}
