@@ -183,14 +183,15 @@ func (m *Manager) fanOut(id, supplier, eventType string, eps []*Endpoint) []jobs
 }
 
 func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, error) {
-	// The endpoints first: a message to an endpoint the supplier does not
-	// have is refused before anything is stored.
-	eps, err := m.store.supplierEndpoints(ctx, tx, msg.SupplierID)
-	if err != nil {
-		return "", err
-	}
+	var eps []*Endpoint
 	if msg.EndpointID != "" {
-		if eps, err = oneEndpoint(eps, msg.EndpointID, msg.SupplierID); err != nil {
+		// A message to an endpoint the supplier does not have is refused
+		// before anything is stored.
+		all, err := m.store.supplierEndpoints(ctx, tx, msg.SupplierID)
+		if err != nil {
+			return "", err
+		}
+		if eps, err = oneEndpoint(all, msg.EndpointID, msg.SupplierID); err != nil {
 			return "", err
 		}
 	}
@@ -198,7 +199,12 @@ func (m *Manager) send(ctx context.Context, tx pgx.Tx, msg *Message) (string, er
 	sm := &storedMessage{ID: newID("msg_"), SupplierID: msg.SupplierID, EventType: msg.EventType, Payload: msg.Payload, CreatedAt: now}
 	id, created, err := m.store.insertMessage(ctx, tx, sm, msg.IdempotencyKey, now.Add(-m.o.idempotencyTTL))
 	if err != nil || !created {
-		return id, err
+		return id, err // a repeat of an idempotency key: nothing to fan out
+	}
+	if eps == nil {
+		if eps, err = m.store.supplierEndpoints(ctx, tx, msg.SupplierID); err != nil {
+			return "", err
+		}
 	}
 	if err := m.queue.InsertTx(ctx, tx, m.fanOut(id, msg.SupplierID, msg.EventType, eps)...); err != nil {
 		return "", err
