@@ -103,11 +103,7 @@ func latencyRun(ctx context.Context, c config, recv *receiver, sink *hookSink, m
 	if err := m.Start(ctx); err != nil {
 		return res, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = m.Stop(sctx)
-	}()
+	defer stopWithin(ctx, m.Stop)
 	msg := delivery.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
 
 	// Warm-up: connections to the receiver and to Postgres.
@@ -193,11 +189,7 @@ func riverLatency(ctx context.Context, c config, db *benchDB) (latencyResult, er
 	if err := client.Start(ctx); err != nil {
 		return res, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = client.Stop(sctx)
-	}()
+	defer stopWithin(ctx, client.Stop)
 	opts := &river.InsertOpts{Queue: queueName}
 	total := int(float64(c.rate) * c.duration.Seconds())
 	p, err := pace(ctx, c.rate, total, 256, func(ctx context.Context, i int) (int64, error) {

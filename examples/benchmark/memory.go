@@ -84,11 +84,7 @@ func memoryManagerRun(ctx context.Context, c config, recv *receiver, body []byte
 	if err := m.Start(ctx); err != nil {
 		return measured{}, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = m.Stop(sctx)
-	}()
+	defer stopWithin(ctx, m.Stop)
 	msg := delivery.Message{SupplierID: "sup_bench", EventType: "booking.confirmed", Payload: body}
 
 	// Warm-up: open connections, grow heaps.

@@ -241,11 +241,7 @@ func notifyLatency(ctx context.Context, c config, nc notifyConfig, srv *smtptest
 	if err := n.Start(ctx); err != nil {
 		return res, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = n.Stop(sctx)
-	}()
+	defer stopWithin(ctx, n.Stop)
 	send := func(context.Context, int) (string, error) {
 		r, err := n.Send(ctx, nt)
 		return r.ID, err

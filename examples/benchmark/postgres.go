@@ -375,11 +375,7 @@ func managerPostgres(ctx context.Context, c config, recv *receiver, db *benchDB,
 	if err := m.Start(ctx); err != nil {
 		return insert, deliver, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = m.Stop(sctx)
-	}()
+	defer stopWithin(ctx, m.Stop)
 	if err := wait(ctx, t, "manager"); err != nil {
 		return insert, deliver, err
 	}
@@ -522,11 +518,7 @@ func riverNoop(ctx context.Context, c config, db *benchDB, rc riverConfig, post 
 	if err := client.Start(ctx); err != nil {
 		return insert, work, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = client.Stop(sctx)
-	}()
+	defer stopWithin(ctx, client.Stop)
 	for done := 0; done < c.n; {
 		select {
 		case ev := <-events:

@@ -422,6 +422,15 @@ func writeHeapProfile(path string) error {
 	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
+// stopWithin calls stop (a component's Stop) with 30 s to finish, even
+// when ctx has ended: a scenario stops what it started, also when it was
+// interrupted.
+func stopWithin(ctx context.Context, stop func(context.Context) error) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = stop(sctx)
+}
+
 func waitFor(ctx context.Context, d time.Duration, ok func() bool) error {
 	return waitEvery(ctx, d, 20*time.Millisecond, ok)
 }

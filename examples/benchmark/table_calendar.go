@@ -223,11 +223,7 @@ func (e *tableEnv) calendar(ctx context.Context, pg bool, dav *davServer) ([]tab
 	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = s.Stop(sctx)
-	}()
+	defer stopWithin(ctx, s.Stop)
 	idle := func() error {
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()

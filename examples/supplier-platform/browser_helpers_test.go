@@ -235,13 +235,6 @@ func profileFlag(pid int) string {
 	return ""
 }
 
-func evalString(t *testing.T, tab context.Context, expr string) string {
-	t.Helper()
-	s, err := chromedp.Run(tab, chromedp.Evaluate[string](expr))
-	require.NoError(t, err, expr)
-	return s
-}
-
 // browser is one Chromium for a browser test, with its first tab, and the
 // helpers every browser test uses: on a failure they report what the tab
 // shows (the test's snapshot expression), the page console, the demo's

@@ -258,6 +258,9 @@ func TestDemoRealtimeDrop(t *testing.T) {
 	code, body = api.do("POST", "/api/realtime/drop", `{"offline_seconds":301}`)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Equal(t, "offline_seconds", body["field"])
+	code, body = api.do("POST", "/api/realtime/drop", `{"supplier_id":"a:b"}`)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, "supplier_id", body["field"])
 	require.Contains(t, srv.out.String(), "REALTIME   dropped 1 dashboard socket of "+demoSupplier)
 	require.True(t, strings.Contains(srv.out.String(), "the dashboards of "+demoSupplier+" may connect again"))
 }

@@ -613,12 +613,17 @@ func toNotificationJSON(st notify.NotificationStatus) notificationJSON {
 
 // supplierParam reads ?supplier= (default: the sample supplier).
 func supplierParam(r *http.Request) (string, error) {
-	s := r.URL.Query().Get("supplier")
+	return supplierOrDemo("supplier", r.URL.Query().Get("supplier"))
+}
+
+// supplierOrDemo checks the supplier id a request gave in field: empty
+// means the sample supplier, anything else must match eventSupplierRe.
+func supplierOrDemo(field, s string) (string, error) {
 	if s == "" {
 		return demoSupplier, nil
 	}
 	if !eventSupplierRe.MatchString(s) {
-		return "", badRequest("supplier", "must be 1 to 128 characters of letters, digits and _.@-")
+		return "", badRequest(field, "must be 1 to 128 characters of letters, digits and _.@-")
 	}
 	return s, nil
 }

@@ -263,11 +263,11 @@ func (a *api) markRead(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, true); err != nil {
 		return err
 	}
-	if in.Supplier == "" {
-		in.Supplier = demoSupplier
-	} else if !eventSupplierRe.MatchString(in.Supplier) {
-		return badRequest("supplier", "must be 1 to 128 characters of letters, digits and _.@-")
+	supplier, err := supplierOrDemo("supplier", in.Supplier)
+	if err != nil {
+		return err
 	}
+	in.Supplier = supplier
 	n, err := a.ns.n.MarkRead(r.Context(), in.Supplier, in.IDs...)
 	if err != nil {
 		return err

@@ -198,6 +198,7 @@ func TestDemoNotifyAPI(t *testing.T) {
 		{"POST", "/api/notify/test", `{"event":"booking.confirmed","supplier":"sup_nobody"}`, "supplier", "not one of"},
 		{"GET", "/api/notify/notifications?limit=0", ``, "limit", "1 to 500"},
 		{"GET", "/api/notify/inapp?unread_only=maybe", ``, "unread_only", "true or false"},
+		{"POST", "/api/notify/inapp/read", `{"supplier":"a:b"}`, "supplier", "letters, digits"},
 	} {
 		code, body := api.do(tc.method, tc.path, tc.body)
 		require.Equal(t, http.StatusBadRequest, code, "%s %s %s: %v", tc.method, tc.path, tc.body, body)

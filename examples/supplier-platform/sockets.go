@@ -159,11 +159,11 @@ func (a *api) dropSockets(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, true); err != nil {
 		return err
 	}
-	if in.SupplierID == "" {
-		in.SupplierID = demoSupplier
-	} else if !eventSupplierRe.MatchString(in.SupplierID) {
-		return badRequest("supplier_id", "must be 1 to 128 characters of letters, digits and _.@-")
+	supplier, err := supplierOrDemo("supplier_id", in.SupplierID)
+	if err != nil {
+		return err
 	}
+	in.SupplierID = supplier
 	if in.OfflineSeconds < 0 || in.OfflineSeconds > maxOffline.Seconds() {
 		return badRequest("offline_seconds", "must be 0 to %g seconds, got %g", maxOffline.Seconds(), in.OfflineSeconds)
 	}

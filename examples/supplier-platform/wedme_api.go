@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,8 +38,7 @@ func (a *api) coupleAuth(next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(a.coupleToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		if !ok || !sameToken(strings.TrimSpace(got), want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wedme-couple"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{
 				"error": "authorization: the couple's bearer token is required (Authorization: Bearer <" + envCoupleToken + ">)"})
