@@ -116,14 +116,17 @@ func TestSendToOneEndpoint(t *testing.T) {
 	other, err := m.CreateEndpoint(ctx, delivery.EndpointInput{SupplierID: "sup_2", URL: recvA.URL})
 	require.NoError(t, err)
 
-	_, err = m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{}`), EndpointID: other.ID})
+	// Both sends carry one idempotency key: had the refused message been
+	// stored, the second would be taken for its repeat and sent nowhere.
+	const key = "one-key"
+	_, err = m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{}`), EndpointID: other.ID, IdempotencyKey: key})
 	var ve *delivery.ValidationError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "endpoint_id", ve.Field)
 	require.Contains(t, err.Error(), "is not an endpoint of supplier")
 
 	// booking.test matches A's filter and not B's: only B, named, gets it.
-	id, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{"test":true}`), EndpointID: epB.ID})
+	id, err := m.Send(ctx, delivery.Message{SupplierID: "sup_1", EventType: "booking.test", Payload: json.RawMessage(`{"test":true}`), EndpointID: epB.ID, IdempotencyKey: key})
 	require.NoError(t, err)
 	require.Equal(t, epB.ID, log.next(t).EndpointID)
 	require.Equal(t, id, recvB.Wait(t, 1)[0].ID)
