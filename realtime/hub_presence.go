@@ -316,16 +316,24 @@ func (c *conn) trackShared(ch *channel, m protocol.Message, meta protocol.Presen
 func (c *conn) untrackShared(ch *channel, m protocol.Message) {
 	ch.presMu.Lock()
 	defer ch.presMu.Unlock()
-	if ch.tracked {
-		ctx, cancel := context.WithTimeout(c.ctx, presenceTimeout)
-		err := c.h.shared.Untrack(ctx, ch.name, ch.origin)
-		cancel()
-		if err != nil {
-			c.h.o.logger.Warn("realtime: removing a presence member from the broker failed", "topic", ch.name, "err", err)
-		}
-		ch.tracked = false
-	}
+	c.h.untrackSharedLocked(c.ctx, ch, "realtime: removing a presence member from the broker failed")
 	c.replyOK(m, struct{}{})
+}
+
+// untrackSharedLocked removes ch's member from the broker, if it is
+// there, within presenceTimeout of parent; a failure is logged with msg.
+// ch.presMu is held.
+func (h *Hub) untrackSharedLocked(parent context.Context, ch *channel, msg string) {
+	if !ch.tracked {
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, presenceTimeout)
+	err := h.shared.Untrack(ctx, ch.name, ch.origin)
+	cancel()
+	if err != nil {
+		h.o.logger.Warn(msg, "topic", ch.name, "err", err)
+	}
+	ch.tracked = false
 }
 
 // untrackSharedLater removes a leaving channel's member from the broker,
@@ -347,15 +355,6 @@ func (h *Hub) untrackSharedLater(ch *channel) {
 		defer h.wg.Done()
 		ch.presMu.Lock()
 		defer ch.presMu.Unlock()
-		if !ch.tracked {
-			return
-		}
-		ctx, cancel := context.WithTimeout(h.untrackCtx, presenceTimeout)
-		err := h.shared.Untrack(ctx, ch.name, ch.origin)
-		cancel()
-		if err != nil {
-			h.o.logger.Warn("realtime: removing a leaving channel's presence from the broker failed", "topic", ch.name, "err", err)
-		}
-		ch.tracked = false
+		h.untrackSharedLocked(h.untrackCtx, ch, "realtime: removing a leaving channel's presence from the broker failed")
 	}()
 }

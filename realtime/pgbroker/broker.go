@@ -290,8 +290,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		inbox:    make(chan note, inboxSize),
 		queues:   map[string]*topicQueue{},
 	}
+	// One round trip checks both migrations' tables: a missing
+	// realtime_presence fails the statement (42P01) as realtime_meta does.
 	var one int
-	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta`)).Scan(&one)
+	err := pool.QueryRow(ctx, x(`SELECT 1 FROM {{schema}}.realtime_meta
+  WHERE NOT EXISTS (SELECT FROM {{schema}}.realtime_presence WHERE false)`)).Scan(&one)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
@@ -302,9 +305,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		}
 		return nil, fmt.Errorf("pgbroker: check tables in schema %q: %w", o.schema, err)
 	}
-	if err := b.initPresence(ctx); err != nil {
-		return nil, err
-	}
+	b.initPresence()
 
 	conn, err := b.listenConn(ctx)
 	if err != nil {

@@ -50,12 +50,20 @@ func (r *recorder) OnResync() {
 // next waits for the next publication.
 func (r *recorder) next(t *testing.T, ctx context.Context) realtime.Publication {
 	t.Helper()
+	return receive(t, ctx, r.pubs, "publication")
+}
+
+// receive waits for the next value of ch; the test fails, naming what,
+// when ctx ends first.
+func receive[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case p := <-r.pubs:
-		return p
+	case v := <-ch:
+		return v
 	case <-ctx.Done():
-		t.Fatalf("no publication: %v", ctx.Err())
-		return realtime.Publication{}
+		t.Fatalf("no %s: %v", what, ctx.Err())
+		var zero T
+		return zero
 	}
 }
 

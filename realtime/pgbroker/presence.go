@@ -110,8 +110,8 @@ func hintSQL(rows, ch, sch string) string {
 	return `SELECT pg_notify(` + ch + `::text, json_build_object('s', ` + sch + `::text, 'k', 'p', 't', topic, 'm', json_build_array(id))::text) FROM ` + rows
 }
 
-// initPresence prepares the broker's presence and checks its table.
-func (b *Broker) initPresence(ctx context.Context) error {
+// initPresence prepares the broker's presence (New has checked its table).
+func (b *Broker) initPresence() {
 	x := func(q string) string { return migrate.Expand(b.opts.schema, q) }
 	p := &presence{
 		instance: rand.Text()[:12],
@@ -173,15 +173,7 @@ func (b *Broker) initPresence(ctx context.Context) error {
 	p.expired = tel.Counter(metricPresenceExpired, "{member}",
 		"Presence members the sweep deleted for having expired: their instance stopped refreshing them (it crashed, or lost the database for a TTL).")
 	telemetry.Handle(tel.Err())
-	if _, err := b.pool.Exec(ctx, x(`SELECT 1 FROM {{schema}}.realtime_presence LIMIT 0`)); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
-			return fmt.Errorf("%w (schema %q: %s)", ErrNotMigrated, b.opts.schema, pgErr.Message)
-		}
-		return fmt.Errorf("pgbroker: check tables in schema %q: %w", b.opts.schema, err)
-	}
 	b.pres = p
-	return nil
 }
 
 // checkMember validates a member for Track.

@@ -44,13 +44,7 @@ func (r *presenceRecorder) OnPresence(topic string, ids []string) {
 // next waits for the next hint.
 func (r *presenceRecorder) next(t *testing.T, ctx context.Context) hint {
 	t.Helper()
-	select {
-	case h := <-r.hints:
-		return h
-	case <-ctx.Done():
-		t.Fatalf("no presence hint: %v", ctx.Err())
-		return hint{}
-	}
+	return receive(t, ctx, r.hints, "presence hint")
 }
 
 // none reports that no hint is queued.
