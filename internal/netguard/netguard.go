@@ -230,7 +230,10 @@ func (g *Guard) Transport() *http.Transport {
 // Client returns an *http.Client that sends through a fresh Transport, runs
 // CheckURL on every request URL before sending it, and does not follow
 // redirects: a 3xx response is returned to the caller as is. timeout is the
-// client's overall timeout (zero means none).
+// client's overall timeout (zero means none). A sender that bounds each
+// request by its context should pass zero: http.Client does not recognise
+// the guard's transport, so it enforces a non-zero timeout with a goroutine
+// and a timer per request (measured in examples/benchmark (b)).
 func (g *Guard) Client(timeout time.Duration) *http.Client {
 	return g.ClientConns(timeout, 0)
 }

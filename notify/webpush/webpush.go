@@ -103,7 +103,7 @@ func New(vapidPublicKey, vapidPrivateKey, subscriber string, opts ...Option) (*P
 		client = netguard.New(
 			netguard.WithAllowedRanges(o.allowed...),
 			netguard.WithAllowHTTP(o.allowHTTP),
-		).Client(o.timeout)
+		).Client(0) // Send bounds each request by its context
 	} else {
 		cp := *client
 		cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -91,7 +91,11 @@ func NewManager(opts ...Option) (*Manager, error) {
 		if o.pool != nil {
 			conns = o.river.Workers()
 		}
-		m.client = m.net.ClientConns(o.timeout, conns)
+		// No client timeout: post bounds each request, body included,
+		// by its context. http.Client cannot see through the guard's
+		// transport, so a client timeout would cost every request a
+		// goroutine and a timer of its own.
+		m.client = m.net.ClientConns(0, conns)
 	}
 	m.guards = attempt.NewGuards(o.breaker, o.clock, func(endpoint string, until time.Time) {
 		o.logger.Warn("webhook: circuit breaker opened", "endpoint", endpoint, "until", until)
