@@ -147,32 +147,22 @@ func (a *admission) waitRecovered(ctx, hubCtx context.Context, target int64) err
 	}
 }
 
-// overflowFactor is how far past its send buffer (WithSendBuffer) a
-// socket's queue may grow while its writes go through: the hub, not the
-// reader, is behind then. Past it the socket is cut in any case.
-const overflowFactor = 4
-
-// blockedWrite is how long a socket's write must have been blocked for a
-// queue past its send buffer to be the reader's fault: its socket buffers
-// are full and stay full. Shorter blocks happen to readers that keep up
-// (a reader, or the hub's writer, waiting a moment for a CPU).
-const blockedWrite = time.Second
-
 // overLocked reports whether queueing a frame of n bytes makes the socket
 // a slow consumer; c.qmu is held. A queue past the send buffer is the
-// reader's fault when the socket's write has been blocked for
-// blockedWrite (it does not read fast enough); otherwise the hub's writers are behind (a storm, or the
-// writer waiting for a CPU) and the queue may grow to overflowFactor times
-// the buffer, while Broadcast holds publishers back (waitAdmission).
+// reader's fault when the socket's write has been blocked for the hub's
+// blockedWrite (it does not read fast enough); otherwise the hub's writers
+// are behind (a storm, or the writer waiting for a CPU) and the queue may
+// grow to overflow times the buffer, while Broadcast holds publishers back
+// (waitAdmission). Both are WithSlowConsumer's.
 func (c *conn) overLocked(n int) bool {
 	frames, bytes := len(c.queue)+1, c.qbytes+n
 	o := &c.h.o
 	if frames <= o.sendQueue && bytes <= o.sendQueueBytes {
 		return false
 	}
-	if frames > overflowFactor*o.sendQueue || bytes > overflowFactor*o.sendQueueBytes {
+	if frames > o.overflow*o.sendQueue || bytes > o.overflow*o.sendQueueBytes {
 		return true
 	}
 	since := c.writeSince.Load()
-	return since != 0 && time.Since(time.Unix(0, since)) >= blockedWrite
+	return since != 0 && time.Since(time.Unix(0, since)) >= o.blockedWrite
 }

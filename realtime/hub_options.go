@@ -16,6 +16,8 @@ type hubOptions struct {
 	sendQueue      int
 	sendQueueBytes int
 	writeTimeout   time.Duration
+	blockedWrite   time.Duration // WithSlowConsumer
+	overflow       int           // WithSlowConsumer
 	idleTimeout    time.Duration
 	sweepEvery     time.Duration
 	maxChannels    int
@@ -69,6 +71,8 @@ func defaultHubOptions() hubOptions {
 		sendQueue:      1024,
 		sendQueueBytes: 8 << 20,
 		writeTimeout:   10 * time.Second,
+		blockedWrite:   time.Second,
+		overflow:       4,
 		idleTimeout:    60 * time.Second,
 		sweepEvery:     time.Second,
 		maxChannels:    100,
@@ -109,13 +113,30 @@ func WithBroker(b Broker) Option { return hubOption(func(o *hubOptions) { o.brok
 // WithSendBuffer bounds what may wait to be written to one connection: at
 // most frames messages and bytes bytes. A connection over either bound
 // whose write has been blocked for a second (it does not read fast
-// enough), or over four times either bound in any case, is a slow
+// enough), or over four times either bound in any case (WithSlowConsumer), is a slow
 // consumer and is disconnected (close code 1008) so that it cannot stall
 // the others or grow memory. A connection is behind at an eighth of either
 // bound; while most of a topic's connections are behind, Hub.Broadcast
 // waits (see there). Defaults to 1,024 messages and 8 MiB.
 func WithSendBuffer(frames, bytes int) Option {
 	return hubOption(func(o *hubOptions) { o.sendQueue, o.sendQueueBytes = frames, bytes })
+}
+
+// WithSlowConsumer sets when a connection over its send buffer
+// (WithSendBuffer) is a slow consumer and is disconnected (close code
+// 1008): when its write has been blocked for blockedFor (its socket
+// buffers are full and stay full: the reader does not read fast enough),
+// or, whatever its writes do, when its queue reaches overflow times the
+// send buffer. Between the two, a queue past the buffer whose writes go
+// through belongs to a reader that keeps up while the hub's writers lag (a
+// publish storm, or a writer waiting for a CPU), and it is left to catch
+// up while Hub.Broadcast holds publishers back. A longer blockedFor is
+// kinder to readers on slow networks and holds their frames longer; an
+// overflow of 1 cuts every connection whose queue passes its send buffer.
+// blockedFor must be positive and overflow from 1 to 1,024. Defaults to
+// 1s and 4.
+func WithSlowConsumer(blockedFor time.Duration, overflow int) Option {
+	return hubOption(func(o *hubOptions) { o.blockedWrite, o.overflow = blockedFor, overflow })
 }
 
 // WithWriteTimeout bounds one socket write: the frames queued for a socket
@@ -250,6 +271,8 @@ func (o hubOptions) validate() error {
 	o.sharedOptions.validate(c)
 	c.Check(o.sendQueue >= 1 && o.sendQueueBytes >= 1, "WithSendBuffer", "needs at least 1 message and 1 byte, got %d and %d", o.sendQueue, o.sendQueueBytes)
 	c.Check(o.writeTimeout > 0, "WithWriteTimeout", "must be positive, got %s", o.writeTimeout)
+	c.Check(o.blockedWrite > 0, "WithSlowConsumer", "blockedFor must be positive, got %s", o.blockedWrite)
+	c.Check(o.overflow >= 1 && o.overflow <= 1024, "WithSlowConsumer", "overflow must be between 1 and 1024, got %d", o.overflow)
 	c.Check(o.idleTimeout > 0, "WithIdleTimeout", "must be positive, got %s", o.idleTimeout)
 	c.Check(o.sweepEvery > 0, "WithSweepInterval", "must be positive, got %s", o.sweepEvery)
 	c.Check(o.maxChannels >= 1, "WithMaxChannels", "must be at least 1, got %d", o.maxChannels)
