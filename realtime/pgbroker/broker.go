@@ -27,6 +27,7 @@ import (
 	"github.com/wedsync/integrations/internal/backoff"
 	"github.com/wedsync/integrations/internal/loop"
 	"github.com/wedsync/integrations/internal/migrate"
+	"github.com/wedsync/integrations/internal/pglisten"
 	"github.com/wedsync/integrations/internal/validate"
 	"github.com/wedsync/integrations/realtime"
 )
@@ -307,13 +308,18 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 	}
 	b.initPresence()
 
-	conn, err := b.listenConn(ctx)
+	ln := b.listener()
+	conn, err := ln.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
+	b.listenPID.Store(conn.PgConn().PID())
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(4)
-	go b.listen(conn)
+	go func() {
+		defer b.wg.Done()
+		ln.Run(b.ctx, conn)
+	}()
 	go b.deliverLoop()
 	go b.sweepLoop()
 	go b.presenceLoop()
@@ -901,110 +907,32 @@ func (b *Broker) History(ctx context.Context, topic string, q realtime.HistoryQu
 	return res, nil
 }
 
-// listenConn takes a connection out of the pool for LISTEN (so the pool's
-// connect hooks apply) and names it ApplicationName.
-func (b *Broker) listenConn(ctx context.Context) (*pgx.Conn, error) {
-	pc, err := b.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pgbroker: LISTEN connection: acquire: %w", err)
-	}
-	conn := pc.Hijack()
-	fail := func(step string, err error) (*pgx.Conn, error) {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-		return nil, fmt.Errorf("pgbroker: LISTEN connection: %s: %w", step, err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", ApplicationName); err != nil {
-		return fail("set application_name", err)
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{b.opts.channel}.Sanitize()); err != nil {
-		return fail("LISTEN "+b.opts.channel, err)
-	}
-	b.listenPID.Store(conn.PgConn().PID())
-	return conn, nil
-}
-
-// listen owns the LISTEN connection: it delivers notifications and, when
-// the connection is lost, reconnects (see reconnect) and tells the handler
-// to resync.
-func (b *Broker) listen(conn *pgx.Conn) {
-	defer b.wg.Done()
-	ctx := b.ctx
-	flaps := 0
-	for {
-		up := b.wall.Now()
-		err := b.receive(ctx, conn)
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = conn.Close(cctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		b.log.Warn("pgbroker: LISTEN connection lost; reconnecting", "err", err)
-		// A connection that lived less than the longest backoff flapped:
-		// back off before the first attempt, more with each flap in a row,
-		// rather than hammer a database that accepts and then drops us.
-		if b.wall.Since(up) < b.opts.backoffMax {
-			flaps++
-		} else {
-			flaps = 0
-		}
-		if conn = b.reconnect(ctx, flaps); conn == nil {
-			return
-		}
-		b.log.Info("pgbroker: LISTEN connection restored; resyncing")
-		// After what was received before the loss, in order.
-		if !b.post(ctx, note{resync: true}) {
-			return
-		}
-	}
-}
-
-// reconnect opens a new LISTEN connection: at once when flaps is 0, else
-// after a full-jitter wait as if flaps attempts had failed; then with
-// exponential backoff and full jitter between failed attempts
-// (WithReconnectBackoff). It returns nil when the broker closes.
-func (b *Broker) reconnect(ctx context.Context, flaps int) *pgx.Conn {
-	bo := backoff.Exponential{Base: b.opts.backoffMin, Max: b.opts.backoffMax}
-	if flaps > 0 {
-		if loop.Sleep(ctx, b.wall, bo.FullJitter(flaps-1)) != nil {
-			return nil
-		}
-	}
-	var conn *pgx.Conn
-	err := loop.Retry(ctx, b.wall, bo, func(ctx context.Context) error {
-		c, err := b.listenConn(ctx)
-		conn = c
-		switch {
-		case err == nil:
-			b.met.reconnects.Add(ctx, 1, b.met.ok)
-		case ctx.Err() == nil:
-			b.met.reconnects.Add(ctx, 1, b.met.failed)
-		}
-		return err
-	}, func(err error, attempt int, wait time.Duration) {
-		b.log.Warn("pgbroker: LISTEN reconnect failed", "err", err, "attempt", attempt+1, "retry_in", wait)
-	})
-	if err != nil {
-		return nil
-	}
-	return conn
-}
-
-func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		h, ok := b.parse(n.Payload)
-		if !ok {
-			continue
-		}
-		if !b.post(ctx, note{h: h}) {
-			return ctx.Err()
-		}
+// listener returns the LISTEN connection's keeper (internal/pglisten): it
+// hands each notification to the deliverer through the inbox, counts the
+// reconnects, and after a loss tells the deliverer to resync, after what
+// was received before the loss, in order.
+func (b *Broker) listener() *pglisten.Listener {
+	return &pglisten.Listener{
+		Pool: b.pool, Channel: b.opts.channel, ApplicationName: ApplicationName, Name: "pgbroker", Logger: b.log,
+		Backoff: backoff.Exponential{Base: b.opts.backoffMin, Max: b.opts.backoffMax},
+		Clock:   b.wall,
+		Notify: func(ctx context.Context, payload string) bool {
+			h, ok := b.parse(payload)
+			return !ok || b.post(ctx, note{h: h})
+		},
+		Lost: func(err error) { b.log.Warn("pgbroker: LISTEN connection lost; reconnecting", "err", err) },
+		Tried: func(ctx context.Context, err error) {
+			if err == nil {
+				b.met.reconnects.Add(ctx, 1, b.met.ok)
+			} else {
+				b.met.reconnects.Add(ctx, 1, b.met.failed)
+			}
+		},
+		Listening: func(ctx context.Context, conn *pgx.Conn) bool {
+			b.listenPID.Store(conn.PgConn().PID())
+			b.log.Info("pgbroker: LISTEN connection restored; resyncing")
+			return b.post(ctx, note{resync: true})
+		},
 	}
 }
 
