@@ -55,8 +55,15 @@ func (p *peer) readUntil(end string) (int, error) {
 // A publisher in a tight loop to a topic of 200 readers that read: the hub
 // cannot write as fast as Broadcast queues, so Broadcast waits for it, and
 // no reader is cut; every reader gets every broadcast, in order.
+//
+// The readers run in this process, so a machine short of CPU (a parallel
+// race-enabled run) can starve them for a second while their sockets are
+// full: they do not keep up then, and the default one-second blocked write
+// would rightly cut them. A minute takes that rule out of play here, so
+// what keeps the readers connected is Broadcast waiting: without it, the
+// queues pass four times the 64-frame buffer within the 300 broadcasts.
 func TestHubStormReadersThatKeepUpAreNotCut(t *testing.T) {
-	env := newHubEnv(t, stormOpts()...)
+	env := newHubEnv(t, stormOpts(realtime.WithSlowConsumer(time.Minute, 4))...)
 	const readers, n = 200, 300
 	peers := make([]*peer, readers)
 	for i := range peers {
