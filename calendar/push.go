@@ -329,19 +329,15 @@ func (w *writer) write(ctx context.Context) error {
 	case errors.Is(err, ErrPrecondition):
 		// Someone edited the event since we wrote it: read it, lay our
 		// fields over theirs, and write with its ETag.
-		var have *Event
-		if err = w.call(ctx, "get", func(ctx context.Context) (err error) { have, err = p.Get(ctx, w.creds, cal, w.m.EventID); return }); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return w.create(ctx, p, want)
-			}
+		have, err := w.get(ctx, p, w.m.EventID)
+		if errors.Is(err, ErrNotFound) {
+			return w.create(ctx, p, want)
+		}
+		if err != nil {
 			return err
 		}
 		w.outcome = "merged"
-		merged := merge(have, want)
-		err = w.call(ctx, "update", func(ctx context.Context) (err error) {
-			got, err = p.Update(ctx, w.creds, cal, merged, have.ETag)
-			return
-		})
+		return w.overlay(ctx, p, have, want)
 	case errors.Is(err, ErrNotFound):
 		// Deleted in the calendar: a live booking is written again.
 		return w.create(ctx, p, want)
@@ -380,7 +376,6 @@ func (w *writer) create(ctx context.Context, p Provider, want *Event) error {
 // event that has not changed since an earlier listing); this write is
 // retried after it.
 func (w *writer) adopt(ctx context.Context, p Provider, want *Event, cerr error) error {
-	cal := w.c.Calendar
 	var ex *ExistsError
 	if !errors.As(cerr, &ex) || ex.ID == "" {
 		if err := w.s.fullSyncNow(ctx, w.c.ID); err != nil {
@@ -388,8 +383,7 @@ func (w *writer) adopt(ctx context.Context, p Provider, want *Event, cerr error)
 		}
 		return &ProviderError{Provider: p.Name(), Op: "create", Status: 412, Err: cerr}
 	}
-	var have *Event
-	err := w.call(ctx, "get", func(ctx context.Context) (err error) { have, err = p.Get(ctx, w.creds, cal, ex.ID); return })
+	have, err := w.get(ctx, p, ex.ID)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted since: the next attempt creates it.
 		return &ProviderError{Provider: p.Name(), Op: "create", Status: 412, Err: cerr}
@@ -406,12 +400,25 @@ func (w *writer) adopt(ctx context.Context, p Provider, want *Event, cerr error)
 		w.ev = have
 		return nil
 	}
+	return w.overlay(ctx, p, have, want)
+}
+
+// get reads the event id from the connection's calendar.
+func (w *writer) get(ctx context.Context, p Provider, id string) (have *Event, err error) {
+	err = w.call(ctx, "get", func(ctx context.Context) (err error) { have, err = p.Get(ctx, w.creds, w.c.Calendar, id); return })
+	return have, err
+}
+
+// overlay lays want's fields over have (the event as the calendar holds
+// it: its alarms, attendees and other properties stay) and writes the
+// result with have's ETag.
+func (w *writer) overlay(ctx context.Context, p Provider, have, want *Event) error {
 	var got *Event
-	merged := merge(have, want)
-	if err := w.call(ctx, "update", func(ctx context.Context) (err error) {
-		got, err = p.Update(ctx, w.creds, cal, merged, have.ETag)
+	err := w.call(ctx, "update", func(ctx context.Context) (err error) {
+		got, err = p.Update(ctx, w.creds, w.c.Calendar, merge(have, want), have.ETag)
 		return
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	w.ev = got

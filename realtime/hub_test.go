@@ -3,7 +3,6 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -580,44 +579,4 @@ func TestHubJoinCursorAndReplayByOffset(t *testing.T) {
 	s := dialPeer(t, env.url, "sup:3", protocol.VSN1)
 	s.mustJoin("supplier:3", map[string]any{"config": map[string]any{"broadcast": map[string]any{"replay": map[string]any{"epoch": "other", "after": 1}}}})
 	require.Contains(t, string(s.readEvent("system").Payload), protocol.CodeReplayIncomplete, "another epoch's offsets mean nothing here")
-}
-
-// unknownOutcomeBroker is a memory broker whose publishes of the event
-// "lost" end as a Postgres publish does when its caller gives up after its
-// transaction started: the publication is stored, and the caller told
-// ErrPublishOutcomeUnknown.
-type unknownOutcomeBroker struct{ *realtime.MemoryBroker }
-
-func (b unknownOutcomeBroker) Publish(ctx context.Context, topic, event string, payload json.RawMessage, origin string) (realtime.Publication, error) {
-	p, err := b.MemoryBroker.Publish(ctx, topic, event, payload, origin)
-	if err == nil && event == "lost" {
-		return realtime.Publication{}, fmt.Errorf("test broker: %w: %w", realtime.ErrPublishOutcomeUnknown, context.Canceled)
-	}
-	return p, err
-}
-
-// A publish whose outcome the broker cannot know reaches the host as
-// ErrPublishOutcomeUnknown, and a client as an error reply that says it
-// may have been published, not as a failure.
-func TestHubReportsUnknownPublishOutcome(t *testing.T) {
-	mb, err := realtime.NewMemoryBroker()
-	require.NoError(t, err)
-	env := newHubEnv(t, realtime.WithBroker(unknownOutcomeBroker{mb}),
-		realtime.WithAuthorizer(realtime.SupplierAuthorizer{AllowClientBroadcast: true}))
-	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "lost", map[string]int{"n": 1})
-	require.ErrorIs(t, err, realtime.ErrPublishOutcomeUnknown)
-	require.ErrorIs(t, err, context.Canceled)
-	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "kept", map[string]int{"n": 2})
-	require.NoError(t, err)
-
-	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
-	p.mustJoin("supplier:1", map[string]any{"config": map[string]any{"broadcast": map[string]any{"ack": true}}})
-	p.send(protocol.Message{Ref: "5", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"lost","payload":{}}`)})
-	m := p.readEvent("phx_reply")
-	require.Equal(t, "5", m.Ref)
-	require.JSONEq(t, `{"status":"error","response":{"reason":"broadcast outcome unknown: it may have been published"}}`, string(m.Payload))
-	p.send(protocol.Message{Ref: "6", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"x","payload":{}}`)})
-	m = p.readEvent("phx_reply")
-	require.Equal(t, "6", m.Ref)
-	require.JSONEq(t, `{"status":"ok","response":{}}`, string(m.Payload))
 }

@@ -1,16 +1,21 @@
 package realtime_test
 
 import (
+	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wedsync/integrations/internal/migrate"
 	"github.com/wedsync/integrations/internal/pgtest"
 	"github.com/wedsync/integrations/realtime"
 	"github.com/wedsync/integrations/realtime/client"
 	"github.com/wedsync/integrations/realtime/pgbroker"
+	"github.com/wedsync/integrations/realtime/protocol"
 )
 
 // pgHub is one hub instance with its own Postgres broker, serving on a
@@ -151,4 +156,42 @@ func TestPostgresLostListenConnectionFillsTheGap(t *testing.T) {
 		require.Equal(t, want, recv(t, got))
 	}
 	require.GreaterOrEqual(t, two.hub.Stats().Resyncs, int64(1), "the instance read what it missed from history")
+}
+
+// A publish whose outcome the Postgres broker cannot know reaches the host
+// as ErrPublishOutcomeUnknown, and a client as an error reply that says it
+// may have been published, not as a failure. Here another session holds
+// the topic's row, so the publish's transaction waits on it until the
+// broker's WithWriteTimeout cuts it off, before Postgres answered.
+func TestPostgresHubReportsUnknownPublishOutcome(t *testing.T) {
+	db := pgtest.New(t, "realtime")
+	require.NoError(t, pgbroker.Migrate(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema)))
+	b, err := pgbroker.New(ctxBG, db.Pool, pgbroker.WithSchema(db.Schema), pgbroker.WithChannel(db.Schema),
+		pgbroker.WithWriteTimeout(200*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) }) // after the hub's
+	env := newHubEnv(t, realtime.WithBroker(b), realtime.WithAuthorizer(realtime.SupplierAuthorizer{AllowClientBroadcast: true}))
+	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "kept", map[string]int{"n": 1}) // the topic's row exists
+	require.NoError(t, err)
+	p := dialPeer(t, env.url, "sup:1", protocol.VSN1)
+	p.mustJoin("supplier:1", map[string]any{"config": map[string]any{"broadcast": map[string]any{"ack": true}}})
+
+	tx, err := db.Pool.Begin(ctxBG)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctxBG) }()
+	var one int
+	require.NoError(t, tx.QueryRow(ctxBG, "SELECT 1 FROM "+migrate.Quote(db.Schema)+".realtime_topics WHERE topic = $1 FOR UPDATE", "supplier:1").Scan(&one))
+	_, err = env.hub.Broadcast(ctxBG, "supplier:1", "lost", map[string]int{"n": 2})
+	require.ErrorIs(t, err, realtime.ErrPublishOutcomeUnknown)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	p.send(protocol.Message{Ref: "5", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"lost","payload":{}}`)})
+	m := p.readEvent("phx_reply")
+	require.Equal(t, "5", m.Ref)
+	require.JSONEq(t, `{"status":"error","response":{"reason":"broadcast outcome unknown: it may have been published"}}`, string(m.Payload))
+
+	require.NoError(t, tx.Rollback(ctxBG)) // the row is free: publishes commit again
+	p.send(protocol.Message{Ref: "6", JoinRef: "1", Topic: "realtime:supplier:1", Event: "broadcast", Payload: json.RawMessage(`{"type":"broadcast","event":"x","payload":{}}`)})
+	m = p.readEvent("phx_reply")
+	require.Equal(t, "6", m.Ref)
+	require.JSONEq(t, `{"status":"ok","response":{}}`, string(m.Payload))
 }

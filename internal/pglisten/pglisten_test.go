@@ -44,7 +44,9 @@ func (e *events) snapshot() ([]string, []error) {
 
 func listener(db *pgtest.DB, channel string, e *events) *pglisten.Listener {
 	return &pglisten.Listener{
-		Pool: db.Pool, Channel: channel, ApplicationName: "pglisten-test", Name: "pglistentest",
+		// The test's schema names its connections: no other test's (or an
+		// earlier run's) can be counted.
+		Pool: db.Pool, Channel: channel, ApplicationName: db.Schema, Name: "pglistentest",
 		Backoff: backoff.Exponential{Base: time.Millisecond, Max: 10 * time.Millisecond},
 		Notify: func(_ context.Context, payload string) bool {
 			e.add("notify " + payload)
@@ -84,15 +86,24 @@ func notify(t *testing.T, db *pgtest.DB, channel, payload string) {
 	require.NoError(t, err)
 }
 
-// listeners returns the pids of the connections named pglisten-test.
+// listeners returns the pids of the connections named after the test's
+// schema (the listener's ApplicationName).
 func listeners(t *testing.T, db *pgtest.DB) []uint32 {
 	t.Helper()
 	rows, err := db.Pool.Query(context.Background(),
-		"SELECT pid FROM pg_stat_activity WHERE application_name = 'pglisten-test' AND datname = current_database()")
+		"SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()", db.Schema)
 	require.NoError(t, err)
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
 	require.NoError(t, err)
 	return pids
+}
+
+// requireNoListeners checks that every connection the listener opened is
+// closed. A backend leaves pg_stat_activity a moment after its client
+// closed the connection, on its own: Postgres is polled for it.
+func requireNoListeners(t *testing.T, db *pgtest.DB, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(listeners(t, db)) == 0 }, 10*time.Second, 5*time.Millisecond, msg)
 }
 
 // Notifications reach Notify in order; a lost connection is told to Lost,
@@ -135,7 +146,7 @@ func TestListenerReceivesAndListensAgainAfterALoss(t *testing.T) {
 
 	stop()
 	<-done
-	require.Empty(t, listeners(t, db), "Run closed its connection when its context ended")
+	requireNoListeners(t, db, "Run closed its connection when its context ended")
 }
 
 // Run given no connection (the first Connect failed) tries again after a
@@ -153,7 +164,7 @@ func TestListenerRunWithoutAConnectionConnects(t *testing.T) {
 	require.Equal(t, "hello", recv(t, e.notified, "notification"))
 	cancel()
 	<-done
-	require.Empty(t, listeners(t, db))
+	requireNoListeners(t, db, "Run closed its connection when its context ended")
 }
 
 // Connect's errors name the component and the step that failed, and leave
@@ -167,8 +178,14 @@ func TestConnectErrorsNameTheStep(t *testing.T) {
 	require.ErrorContains(t, err, "pglistentest: LISTEN connection: acquire: ")
 	require.True(t, errors.Is(err, context.Canceled))
 
-	l.ApplicationName = string([]byte{0}) // Postgres refuses a NUL in text
+	// The connection is named, then LISTEN "" fails (a zero-length
+	// identifier): the named connection must be closed.
+	l.Channel = ""
+	_, err = l.Connect(context.Background())
+	require.ErrorContains(t, err, `pglistentest: LISTEN connection: LISTEN : `)
+	requireNoListeners(t, db, "the connection whose LISTEN failed was closed")
+
+	l.Channel, l.ApplicationName = "pglisten_c", string([]byte{0}) // Postgres refuses a NUL in text
 	_, err = l.Connect(context.Background())
 	require.ErrorContains(t, err, "pglistentest: LISTEN connection: set application_name: ")
-	require.Empty(t, listeners(t, db))
 }

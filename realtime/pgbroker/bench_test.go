@@ -27,10 +27,7 @@ import (
 func BenchmarkPublishOneTopic(b *testing.B) {
 	db := pgtest.New(b, "pgbroker")
 	ctx := context.Background()
-	require.NoError(b, pgbroker.Migrate(ctx, db.Pool, pgbroker.WithSchema(db.Schema)))
-	br, err := pgbroker.New(ctx, db.Pool, pgbroker.WithSchema(db.Schema), pgbroker.WithChannel(db.Schema))
-	require.NoError(b, err)
-	defer func() { require.NoError(b, br.Close()) }()
+	br := newBroker(b, db, pgbroker.WithChannel(db.Schema))
 	counter := &countingHandler{}
 	require.NoError(b, br.Attach(counter))
 	payload := json.RawMessage(`{"supplier":"s_123","kpi":"bookings","value":42}`)

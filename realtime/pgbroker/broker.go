@@ -256,8 +256,6 @@ type Broker struct {
 	met       *metrics
 	pres      *presence // presence.go
 	listenPID atomic.Uint32
-	// wall times the LISTEN reconnects: WithClock ages history only.
-	wall clockwork.Clock
 	// inbox carries what the LISTEN connection received to the deliverer,
 	// in order (deliver.go).
 	inbox chan note
@@ -286,7 +284,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Broker, erro
 		pool: pool, opts: o, log: o.logger.With("component", "pgbroker", "schema", o.schema),
 		lockSQL: x(lockSQL), storeSQL: x(storeSQL), historySQL: x(historySQL), sweepSQL: x(sweepSQL), rowsSQL: x(rowsSQL),
 		sweepKey: "wedsync_realtime_sweep:" + o.schema,
-		wall:     clockwork.NewRealClock(),
 		met:      newMetrics(o),
 		inbox:    make(chan note, inboxSize),
 		queues:   map[string]*topicQueue{},
@@ -914,8 +911,9 @@ func (b *Broker) History(ctx context.Context, topic string, q realtime.HistoryQu
 func (b *Broker) listener() *pglisten.Listener {
 	return &pglisten.Listener{
 		Pool: b.pool, Channel: b.opts.channel, ApplicationName: ApplicationName, Name: "pgbroker", Logger: b.log,
+		// Its waits run on the wall clock (pglisten's default): WithClock
+		// ages history only.
 		Backoff: backoff.Exponential{Base: b.opts.backoffMin, Max: b.opts.backoffMax},
-		Clock:   b.wall,
 		Notify: func(ctx context.Context, payload string) bool {
 			h, ok := b.parse(payload)
 			return !ok || b.post(ctx, note{h: h})

@@ -67,7 +67,7 @@ func receive[T any](t *testing.T, ctx context.Context, ch <-chan T, what string)
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -75,7 +75,7 @@ func testCtx(t *testing.T) context.Context {
 
 // newBroker migrates db's schema and returns a broker on it, closed when t
 // ends.
-func newBroker(t *testing.T, db *pgtest.DB, opts ...pgbroker.Option) *pgbroker.Broker {
+func newBroker(t testing.TB, db *pgtest.DB, opts ...pgbroker.Option) *pgbroker.Broker {
 	t.Helper()
 	ctx := testCtx(t)
 	opts = append([]pgbroker.Option{pgbroker.WithSchema(db.Schema)}, opts...)

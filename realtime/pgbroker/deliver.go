@@ -106,9 +106,7 @@ type rowKey struct {
 func (b *Broker) deliverPublications(ctx context.Context, hs []header) {
 	handler := b.currentHandler()
 	if handler == nil {
-		for range hs {
-			b.met.notified(notifyUnattached)
-		}
+		b.met.notifiedN(notifyUnattached, len(hs))
 		return
 	}
 	if b.opts.deliverHook != nil {
@@ -145,9 +143,7 @@ func (b *Broker) deliverPublications(ctx context.Context, hs []header) {
 			return
 		}
 		// The database is away: the handler has a gap to fill from History.
-		for range hs {
-			b.met.notified(notifyReadError)
-		}
+		b.met.notifiedN(notifyReadError, len(hs))
 		b.log.Warn("pgbroker: cannot read notified publications; resyncing",
 			"publications", len(hs), "first_topic", hs[0].Topic, "first_offset", hs[0].Offset, "err", err)
 		handler.OnResync()

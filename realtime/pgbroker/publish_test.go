@@ -197,13 +197,7 @@ func publishAsync(ctx context.Context, b *pgbroker.Broker, topic, event, payload
 
 func await(t *testing.T, ctx context.Context, ch <-chan result) result {
 	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-ctx.Done():
-		t.Fatalf("Publish did not return: %v", ctx.Err())
-		return result{}
-	}
+	return receive(t, ctx, ch, "return from Publish")
 }
 
 // fullHistory returns the topic's whole history, which must be complete.

@@ -68,8 +68,11 @@ func newMetrics(o options) *metrics {
 	return m
 }
 
-func (m *metrics) notified(outcome string) {
-	m.notifications.Add(context.Background(), 1, metric.WithAttributes(attrOutcome.String(outcome)))
+func (m *metrics) notified(outcome string) { m.notifiedN(outcome, 1) }
+
+// notifiedN counts n notifications with one outcome (a batch read back).
+func (m *metrics) notifiedN(outcome string, n int) {
+	m.notifications.Add(context.Background(), int64(n), metric.WithAttributes(attrOutcome.String(outcome)))
 }
 
 // startPublish starts the producer span of a publish.
