@@ -20,6 +20,12 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 	p := calendartest.NewProvider("")
 	s := start(t, calendar.WithProvider(p), calendar.WithMeterProvider(rec.MeterProvider), calendar.WithTracerProvider(rec.TracerProvider))
 	c := connect(t, s, p, "sup_1", "work")
+	// The connection's first sync ends before the booking is written, so
+	// that our create comes back in a later listing, after its mapping
+	// committed: as our echo. (Listed while the push is in flight, it
+	// could be adopted by its tag or left as stale, each correct:
+	// adopt_test.go covers those.)
+	settle(t, s, c.ID)
 	_, err := s.Book(ctx, calendar.Booking{ID: "bk_1", Supplier: "sup_1", Start: at(5, 11), End: at(5, 23), Title: "Wedding"})
 	require.NoError(t, err)
 	_, err = s.Book(ctx, calendar.Booking{ID: "bk_2", Supplier: "sup_1", Start: at(5, 12), End: at(5, 13), Title: "Clash"})
@@ -32,22 +38,18 @@ func TestTelemetryMetricsAndSpans(t *testing.T) {
 	require.NoError(t, s.WaitIdle(ctx))
 
 	m := rec.Collect(t)
-	require.Equal(t, map[string]int64{"ok": 5, "failed": 1}, m.Sum("wedsync.calendar.syncs", "wedsync.outcome"))
+	require.Equal(t, map[string]int64{"ok": 7, "failed": 1}, m.Sum("wedsync.calendar.syncs", "wedsync.outcome"))
 	require.Equal(t, map[string]int64{"create": 1}, m.Sum("wedsync.calendar.writes", "wedsync.calendar.op"))
 	require.Equal(t, map[string]int64{"": 1}, m.Sum("wedsync.calendar.conflicts", ""))
 	require.Equal(t, map[string]int64{"": 1}, m.Sum("wedsync.calendar.bookings.refused", ""))
 	applied := m.Sum("wedsync.calendar.events.applied", "wedsync.calendar.kind")
-	require.Equal(t, int64(1), applied["busy"])
-	// Our create comes back in a listing: as our echo, or, when the sync
-	// listed it before the push had committed its mapping, adopted by
-	// its tag (both correct; which one depends on the jobs' timing).
-	require.Equal(t, int64(1), applied["echo"]+applied["adopted"], "applied: %v", applied)
+	require.Equal(t, map[string]int64{"busy": 1, "echo": 1}, applied)
 	depth := m.Gauge("wedsync.calendar.queue.depth", "wedsync.queue.state")
 	require.Zero(t, depth["due"]+depth["running"])
 	// The next periodic sync waits for its time, beside the ones SyncNow
 	// superseded (they do nothing when their time comes).
 	require.GreaterOrEqual(t, depth["scheduled"], int64(1))
-	require.Equal(t, uint64(7), m.HistogramCount("wedsync.calendar.provider.duration"))
+	require.Equal(t, uint64(9), m.HistogramCount("wedsync.calendar.provider.duration"))
 
 	var failed int
 	for _, sp := range rec.Spans() {
